@@ -1,0 +1,8 @@
+"""Analysis of recorded MrCoM runs: the generalization bound of section 4 and the paper's tables/figures.
+
+Nothing here trains anything; it reads Sacred runs (``runs/sacred/<id>/``), ``results.json`` artifacts,
+Optuna studies and world-model checkpoints.
+
+- ``python -m analysis.bound --run <dir> --out <dir>``: bound constants, sensitivity, Markdown report.
+- ``python -m analysis.figures --runs runs/sacred --out figures/``: Tables 1-3, Figure 3, curves.
+"""
