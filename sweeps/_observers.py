@@ -1,0 +1,26 @@
+"""Sacred observers from command-line URLs: file storage (default), MongoDB, SQL."""
+
+from __future__ import annotations
+
+from sacred.observers import FileStorageObserver, MongoObserver, SqlObserver
+
+
+def make_observers(file_dir: str | None = "runs/sacred", mongo: str | None = None, sql: str | None = None):
+    """Observers for one Sacred run.
+
+    Arguments:
+        file_dir: folder of the FileStorageObserver (``None`` for none).
+        mongo: MongoDB URL (``mongodb://host:27017/db``) for a MongoObserver, or ``None``.
+        sql: SQLAlchemy URL (``postgresql://...``, ``sqlite:///...``) for a SqlObserver, or ``None``.
+
+    Returns:
+        A list of observers to append to ``ex.observers``.
+    """
+    observers = []
+    if file_dir:
+        observers.append(FileStorageObserver(file_dir))
+    if mongo:
+        observers.append(MongoObserver(url=mongo))
+    if sql:
+        observers.append(SqlObserver(sql))
+    return observers

@@ -1,0 +1,257 @@
+"""The one Sacred experiment of MrCoM: commands ``collect``, ``train``, ``adapt``, ``evaluate``, ``pipeline``.
+
+The config is ``mrcom.agents.PipelineConfig.to_dict()`` (resolved from the named preset and protocol),
+plus ``command`` (added by a config hook), ``workdir`` (where the stages read and write; ``None`` =
+``runs/work/<preset>_<protocol>_<ablation>_seed<seed>``) and ``shared_collect_dir`` (``None``, or a
+folder whose ``dataset/`` is collected once under a file lock and linked into ``workdir``; sweeps
+use it so that trials differing only in world-model weights share one dataset).
+
+Named configs: presets ``smoke``, ``quick``, ``paper``; every protocol of ``mrcom.envs.PROTOCOLS``
+(``table1-a`` ...); ablations ``ablation-wo_d``, ``ablation-wo_c``, ``ablation-wo_ls``,
+``ablation-wo_lv`` (and ``ablation-full``). Example::
+
+    python -m sweeps.run pipeline with quick table1-a seed=3
+
+Each metric goes to Sacred as a float with its step; a non-finite metric stops the run as
+diverged (the reason is kept in ``info["diverged"]``). ``results.json``, the dataset manifest and
+small checkpoint metadata are artifacts; large datasets and checkpoints are recorded by path and
+size in ``info["paths"]``.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import sacred
+from sacred import Experiment
+from sacred.config.config_dict import ConfigDict
+from sacred.utils import SacredInterrupt
+
+from sweeps import _hooks
+from sweeps._plain import to_plain
+
+PRESETS = ("smoke", "quick", "paper")
+ABLATIONS = ("full", "wo_d", "wo_c", "wo_ls", "wo_lv")
+STAGES = ("collect", "train", "adapt", "evaluate", "pipeline")
+RUN_KEYS = ("command", "workdir", "shared_collect_dir")  # config keys that are not PipelineConfig fields
+
+sacred.SETTINGS.CAPTURE_MODE = "sys"
+sacred.SETTINGS.CONFIG.READ_ONLY_CONFIG = True
+
+ex = Experiment("mrcom")
+
+
+class PrunedInterrupt(SacredInterrupt):
+    """Raised inside a run when its Optuna trial is pruned; Sacred records status ``PRUNED``."""
+
+    STATUS = "PRUNED"
+
+
+class DivergedError(RuntimeError):
+    """A logged metric became NaN or infinite; the run fails with this reason."""
+
+
+def protocol_names() -> tuple[str, ...]:
+    """Every protocol name known to ``mrcom.envs`` (the keys of ``PROTOCOLS``)."""
+    from mrcom.envs import PROTOCOLS
+
+    return tuple(PROTOCOLS)
+
+
+def resolve_config(fixed: dict[str, Any]) -> dict[str, Any]:
+    """Full ``PipelineConfig.to_dict()`` for the preset/protocol/ablation chosen in ``fixed``.
+
+    Arguments:
+        fixed: the values set so far by named configs and ``with`` updates (only the keys
+            ``preset``, ``protocol`` and ``ablation`` are read here; the rest override later).
+
+    Returns:
+        A plain dict with every ``PipelineConfig`` field plus ``workdir`` and ``shared_collect_dir``.
+    """
+    from mrcom.agents import preset
+
+    name = fixed.get("preset", "smoke")
+    if name not in PRESETS:
+        raise ValueError(f"preset={name!r}: must be one of {', '.join(PRESETS)}")
+    kwargs: dict[str, Any] = {}
+    if "ablation" in fixed:
+        kwargs["ablation"] = fixed["ablation"]
+    full = to_plain(preset(name, fixed.get("protocol"), **kwargs).to_dict())
+    full.setdefault("workdir", None)
+    full.setdefault("shared_collect_dir", None)
+    return full
+
+
+class _PipelineConfigScope:
+    """Sacred config entry: the packages' dataclass config, resolved after the named configs."""
+
+    def __call__(self, fixed=None, preset=None, fallback=None):
+        plain_fixed = to_plain(fixed or {})
+        return ConfigDict(resolve_config(plain_fixed))(fixed=fixed, preset=preset, fallback=fallback)
+
+
+ex.configurations.append(_PipelineConfigScope())
+
+for _name in PRESETS:
+    ex.add_named_config(_name, {"preset": _name})
+for _name in ABLATIONS:
+    ex.add_named_config(f"ablation-{_name}", {"ablation": _name})
+for _name in protocol_names():
+    ex.add_named_config(_name, {"protocol": _name})
+
+
+@ex.config_hook
+def _add_command(config, command_name, logger):
+    """Record the command in the config, so ``config.json`` alone says what ran."""
+    return {"command": command_name}
+
+
+def pipeline_config(config: dict[str, Any]):
+    """Build ``PipelineConfig`` from a run's config (plain types only; run keys removed)."""
+    from mrcom.agents import PipelineConfig
+
+    plain = to_plain(config)
+    for key in RUN_KEYS:
+        plain.pop(key, None)
+    return PipelineConfig.from_dict(plain)
+
+
+def default_workdir(config: dict[str, Any]) -> Path:
+    """``runs/work/<preset>_<protocol>_<ablation>_seed<seed>`` relative to the current directory."""
+    parts = [str(config.get(k)) for k in ("preset", "protocol", "ablation")]
+    return Path("runs") / "work" / ("_".join(parts) + f"_seed{config.get('seed')}")
+
+
+def make_logger(run):
+    """The ``log(name, value, step)`` callback handed to the ``mrcom.agents`` stages.
+
+    Logs ``float(value)`` to Sacred at ``int(step)``, stops the run on a non-finite value and then
+    calls the registered metric hooks (which may raise, e.g. to prune).
+    """
+
+    def log(name: str, value: float, step: int) -> None:
+        value, step = float(value), int(step)
+        if not math.isfinite(value):
+            reason = f"{name}={value} at step {step}"
+            run.info["diverged"] = {"metric": name, "value": str(value), "step": step, "reason": reason}
+            raise DivergedError(f"training diverged: {reason}")
+        run.log_scalar(name, value, step)
+        for hook in list(_hooks.metric_hooks):
+            hook(name, value, step)
+
+    return log
+
+
+def _ensure_shared_dataset(cfg, shared: Path, workdir: Path, log) -> None:
+    """Collect into ``shared/dataset`` once (file lock across processes) and link it into ``workdir``."""
+    from mrcom.agents import run_collect
+
+    shared.mkdir(parents=True, exist_ok=True)
+    with open(shared / ".collect.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            run_collect(cfg, shared, log=log)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    link = workdir / "dataset"
+    if not link.exists() and not link.is_symlink():
+        workdir.mkdir(parents=True, exist_ok=True)
+        os.symlink((shared / "dataset").resolve(), link, target_is_directory=True)
+
+
+def _dir_size(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def _record_outputs(run, workdir: Path) -> None:
+    """Artifacts for small files, paths and sizes in ``info["paths"]`` for the large ones."""
+    paths = run.info.setdefault("paths", {})
+    paths["workdir"] = str(workdir.resolve())
+    for name in ("dataset", "worldmodel"):
+        p = workdir / name
+        if p.exists():
+            paths[name] = {"path": str(p.resolve()), "bytes": _dir_size(p)}
+    manifest = workdir / "dataset" / "manifest.json"
+    if manifest.is_file():
+        run.add_artifact(str(manifest), name="dataset_manifest.json")
+    results = workdir / "results.json"
+    if results.is_file():
+        paths["results"] = str(results.resolve())
+        run.add_artifact(str(results), name="results.json")
+
+
+def _summary(result: Any) -> Any:
+    """Small, JSON-able run result: mean normalized return per method and the world-model metrics."""
+    if isinstance(result, dict) and "methods" in result:
+        out: dict[str, Any] = {}
+        for method, robots in result["methods"].items():
+            values = [float(v) for vs in robots.values() for v in vs]
+            out[method] = sum(values) / len(values) if values else None
+        if "worldmodel" in result:
+            out["worldmodel"] = {k: float(v) for k, v in result["worldmodel"].items()}
+        return out
+    if isinstance(result, os.PathLike):
+        return str(result)
+    return to_plain(result) if isinstance(result, (dict, list, int, float, str)) else None
+
+
+def run_stage(stage: str, run, config: dict[str, Any]) -> Any:
+    """Run one stage (or the whole pipeline) of ``mrcom.agents`` inside the Sacred run ``run``."""
+    import mrcom.agents as agents
+
+    if stage not in STAGES:
+        raise ValueError(f"stage={stage!r}: must be one of {', '.join(STAGES)}")
+    for hook in list(_hooks.start_hooks):
+        hook(run)
+    plain = to_plain(config)
+    cfg = pipeline_config(plain)
+    workdir = Path(plain["workdir"]) if plain.get("workdir") else default_workdir(plain)
+    workdir.mkdir(parents=True, exist_ok=True)
+    log = make_logger(run)
+    if plain.get("shared_collect_dir") and stage != "collect":
+        _ensure_shared_dataset(cfg, Path(plain["shared_collect_dir"]), workdir, log)
+    fn = getattr(agents, f"run_{stage}")
+    try:
+        result = fn(cfg, workdir, log=log)
+    finally:
+        _record_outputs(run, workdir)
+    return _summary(result)
+
+
+@ex.command
+def collect(_run, _config):
+    """Collect the multi-scenario dataset (behaviour SAC per training scenario) into workdir/dataset."""
+    return run_stage("collect", _run, _config)
+
+
+@ex.command
+def train(_run, _config):
+    """Train the world model on workdir/dataset; checkpoint in workdir/worldmodel."""
+    return run_stage("train", _run, _config)
+
+
+@ex.command
+def adapt(_run, _config):
+    """Adapt MrCoM-MBPO and model-free SAC on the protocol's evaluation targets."""
+    return run_stage("adapt", _run, _config)
+
+
+@ex.command
+def evaluate(_run, _config):
+    """Evaluate; writes workdir/results.json (recorded as an artifact)."""
+    return run_stage("evaluate", _run, _config)
+
+
+@ex.command
+def pipeline(_run, _config):
+    """collect, train, adapt and evaluate in order (stages already on disk are skipped)."""
+    return run_stage("pipeline", _run, _config)
+
+
+ex.default_command = "pipeline"
