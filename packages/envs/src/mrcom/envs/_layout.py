@@ -15,11 +15,15 @@ A padded action has width ``ACT_DIM``; the robot's actuators take the first ``ac
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-from jaxtyping import Float
 
 from ._robots import ROBOTS
 from ._scenario import Scenario
+
+if TYPE_CHECKING:  # jaxtyping shapes document the signatures; not a runtime dependency
+    from jaxtyping import Float
 
 __all__ = [
     "BASE_OBS_DIM",

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import mujoco
 import numpy as np
-from jaxtyping import Bool, Float
 from mujoco import rollout
 
 from ._common import check_action, check_scenarios, group_scenarios, reward_constants
@@ -15,6 +15,9 @@ from ._layout import OBS_DIM, act_mask, obs_mask
 from ._obs import apply_obs_fn, obs_params
 from ._reward import reward_fn
 from ._scenario import Scenario
+
+if TYPE_CHECKING:  # jaxtyping shapes document the signatures; not a runtime dependency
+    from jaxtyping import Bool, Float
 
 __all__ = ["NativeVecEnv"]
 

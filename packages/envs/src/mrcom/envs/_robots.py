@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+from xml.etree import ElementTree
 
 import mujoco
 import numpy as np
@@ -84,13 +85,15 @@ def _check(robot: str, length_scale: float, size_scale: float) -> None:
 
 
 def _load_spec(robot: str) -> mujoco.MjSpec:
-    spec = mujoco.MjSpec.from_file(robot_xml_path(robot))
+    # Drop the (deprecated) settotalmass attribute before MuJoCo parses the file; remember its value.
+    root = ElementTree.parse(robot_xml_path(robot)).getroot()
+    total = -1.0
+    for compiler in root.iter("compiler"):
+        total = float(compiler.attrib.pop("settotalmass", total))
+    spec = mujoco.MjSpec.from_string(ElementTree.tostring(root, encoding="unicode"))
     spec.option.disableflags |= int(mujoco.mjtDisableBit.mjDSBL_WARMSTART)
-    if robot == "cheetah":
-        total = spec.compiler.settotalmass
-        spec.compiler.settotalmass = -1.0
-        raw = float(spec.compile().body_mass.sum())
-        factor = total / raw
+    if total > 0:  # the cheetah: densities scaled so the default model weighs `total`
+        factor = total / float(spec.compile().body_mass.sum())
         for geom in spec.geoms:
             geom.density = geom.density * factor
     return spec
