@@ -1,0 +1,228 @@
+"""WorldModelConfig: one default, named presets merged on top (DreamerV3 style)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+ABLATIONS = ("full", "wo_d", "wo_c", "wo_ls", "wo_lv")
+STATE_REG = ("split", "literal")
+
+# Preset overrides. Sizes only; everything else keeps its default.
+PRESETS: dict[str, dict[str, Any]] = {
+    "smoke": dict(
+        context_len=4,
+        u_dim=8,
+        d_dim=16,
+        h_dim=8,
+        embed_dim=24,
+        num_layers=1,
+        num_heads=3,
+        hidden=32,
+        value_hidden=32,
+        batch_size=8,
+        seq_len=12,
+        steps=100,
+        steps_per_call=10,
+        eval_every=50,
+        checkpoint_every=50,
+        eval_windows=16,
+    ),
+    "quick": dict(
+        context_len=8,
+        u_dim=16,
+        d_dim=64,
+        h_dim=16,
+        embed_dim=48,
+        num_layers=1,
+        num_heads=3,
+        hidden=128,
+        value_hidden=64,
+        batch_size=16,
+        seq_len=32,
+        steps=2000,
+        steps_per_call=50,
+        eval_every=500,
+        checkpoint_every=500,
+        eval_windows=64,
+    ),
+    "paper": dict(
+        context_len=16,
+        u_dim=32,
+        d_dim=256,
+        h_dim=32,
+        embed_dim=96,
+        num_layers=2,
+        num_heads=3,
+        hidden=256,
+        value_hidden=256,
+        batch_size=32,
+        seq_len=64,
+        steps=100_000,
+        steps_per_call=100,
+        eval_every=5000,
+        checkpoint_every=5000,
+        eval_windows=256,
+    ),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class WorldModelConfig:
+    """Everything that defines a MrCoM world model and its training.
+
+    Sizes and loss weights follow DESIGN.md section 5; the choices the paper leaves open
+    are documented in docs/choices/worldmodel.md.
+
+    Data shapes: `obs_dim`, `act_dim` (padded widths), `num_scenarios` (training scenarios,
+    one value head each). Context (eq. 4): `context_len` (m) steps, tokens embedded in
+    `embed_dim` and encoded by `num_layers` transformer layers of `num_heads` heads;
+    `context_reward` puts the reward in the token (False matches eq. 4 literally).
+    Latent: `u_dim` (stochastic, eq. 6), `d_dim` (GRU, eq. 7), `h_dim` (auxiliary, eq. 8).
+    Losses (eq. 16): `lambda_var`, `lambda_s`, `lambda_v`, `lambda_r` (reward head),
+    `free_nats` (per KL term, per step), `kl_balance` (share of the h-KL that trains the prior),
+    `state_reg` ("split": L_s is the representation side of the u-KL; "literal": eq. 12 as
+    printed), `gamma` and `target_tau` for the value heads (eq. 14), `value_samples` (samples of
+    the predicted next latent in eq. 15). `ablation` is one of "full", "wo_d", "wo_c",
+    "wo_ls", "wo_lv".
+    """
+
+    obs_dim: int = 8
+    act_dim: int = 2
+    num_scenarios: int = 1
+    context_len: int = 8
+    context_reward: bool = True
+    embed_dim: int = 48
+    num_layers: int = 1
+    num_heads: int = 3
+    u_dim: int = 16
+    d_dim: int = 64
+    h_dim: int = 16
+    hidden: int = 128
+    value_hidden: int = 64
+    min_std: float = 0.1
+    lambda_var: float = 1.0
+    lambda_s: float = 0.1
+    lambda_v: float = 0.1
+    lambda_r: float = 1.0
+    free_nats: float = 1.0
+    kl_balance: float = 0.8
+    state_reg: str = "split"
+    gamma: float = 0.99
+    target_tau: float = 0.02
+    value_samples: int = 4
+    ablation: str = "full"
+    learning_rate: float = 3e-4
+    grad_clip: float = 100.0
+    batch_size: int = 16
+    seq_len: int = 32
+    steps: int = 2000
+    steps_per_call: int = 50
+    eval_every: int = 500
+    checkpoint_every: int = 500
+    eval_windows: int = 64
+    eval_burn_in: int = 8
+
+    def __post_init__(self):
+        positive = (
+            "obs_dim",
+            "act_dim",
+            "num_scenarios",
+            "context_len",
+            "embed_dim",
+            "num_layers",
+            "num_heads",
+            "u_dim",
+            "d_dim",
+            "h_dim",
+            "hidden",
+            "value_hidden",
+            "value_samples",
+            "batch_size",
+            "seq_len",
+            "steps_per_call",
+            "eval_every",
+            "checkpoint_every",
+            "eval_windows",
+        )
+        for name in positive:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}={value!r}: must be an integer >= 1")
+        for name in ("steps", "eval_burn_in"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name}={value!r}: must be an integer >= 0")
+        for name in ("lambda_var", "lambda_s", "lambda_v", "lambda_r", "free_nats", "grad_clip"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= 0:
+                raise ValueError(f"{name}={value!r}: must be a number >= 0")
+        for name in ("min_std", "learning_rate"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
+                raise ValueError(f"{name}={value!r}: must be a number > 0")
+        for name in ("kl_balance", "gamma", "target_tau"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= 1:
+                raise ValueError(f"{name}={value!r}: must be a number in [0, 1]")
+        if self.gamma >= 1:
+            raise ValueError(f"gamma={self.gamma!r}: must be in [0, 1)")
+        if self.embed_dim % self.num_heads:
+            raise ValueError(f"embed_dim={self.embed_dim!r}: must be divisible by num_heads={self.num_heads}")
+        if self.state_reg not in STATE_REG:
+            raise ValueError(f"state_reg={self.state_reg!r}: must be one of {STATE_REG}")
+        if self.ablation not in ABLATIONS:
+            raise ValueError(f"ablation={self.ablation!r}: must be one of {ABLATIONS}")
+        if not isinstance(self.context_reward, bool):
+            raise ValueError(f"context_reward={self.context_reward!r}: must be a bool")
+
+    # Ablation switches, read by the model and the losses.
+    @property
+    def use_d(self) -> bool:
+        return self.ablation != "wo_d"
+
+    @property
+    def use_context(self) -> bool:
+        return self.ablation != "wo_c"
+
+    @property
+    def effective_lambda_s(self) -> float:
+        return 0.0 if self.ablation == "wo_ls" else float(self.lambda_s)
+
+    @property
+    def effective_lambda_v(self) -> float:
+        return 0.0 if self.ablation == "wo_lv" else float(self.lambda_v)
+
+    @property
+    def latent_dim(self) -> int:
+        return self.u_dim + self.d_dim + self.h_dim
+
+    def replace(self, **changes) -> WorldModelConfig:
+        """A copy with `changes` applied (validated)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> WorldModelConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"config keys {unknown}: unknown; allowed keys are {sorted(known)}")
+        return cls(**d)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, s: str) -> WorldModelConfig:
+        return cls.from_dict(json.loads(s))
+
+    @classmethod
+    def preset(cls, name: str, **overrides) -> WorldModelConfig:
+        """The default config with preset `name` ("smoke", "quick", "paper") and `overrides` on top."""
+        if name not in PRESETS:
+            raise ValueError(f"preset={name!r}: must be one of {sorted(PRESETS)}")
+        return cls.from_dict({**PRESETS[name], **overrides})

@@ -1,0 +1,378 @@
+"""The MrCoM world model, top to bottom.
+
+Step convention (docs/interfaces.md): step t is (o_t, a_t, r_t); a_t is chosen after seeing o_t,
+r_t is its reward, then o_{t+1} is shown. The latent at step t is s~_t = concat(u_t, d_t, h_t)
+and explains o_t. The paper's "a_t" in p(u_t | C_t, a_t) is the action that leads INTO step t,
+i.e. our a_{t-1} (see docs/choices/worldmodel.md).
+
+    e_t   = ContextEncoder(C_t)            C_t = tokens of steps t-m .. t-1              (eq. 4)
+    u_t   ~ p(u | e_t, d_{t-1}, a_{t-1})   prior;   q(u | e_t, d_{t-1}, a_{t-1}, o_t)    (eqs. 6, 9)
+    d_t   = GRU(d_{t-1}, [u_t, a_{t-1}])                                              (eq. 7)
+    h_t   ~ p(h | e_t, h_{t-1})            prior;   q(h | e_t, h_{t-1}, o_t)             (eqs. 8, 9)
+    o_t   ~ N(Decoder(s~_t), 1) on the real (masked) dimensions, in symlog space       (eq. 9)
+    r_t   = Reward(s~_t, a_t)
+    v_i   = per-scenario value heads, v_psi = shared meta-value, both on sg(s~_t)      (eqs. 13, 14)
+
+All functions here act on ONE sequence; callers vmap over the batch.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float, Int, PRNGKeyArray
+
+from ._config import WorldModelConfig
+
+# ----------------------------------------------------------------------------- small pieces
+
+
+def symlog(x: Array) -> Array:
+    """sign(x) * log(1 + |x|): the input/target normalization (stateless)."""
+    return jnp.sign(x) * jnp.log1p(jnp.abs(x))
+
+
+def symexp(x: Array) -> Array:
+    """Inverse of `symlog`."""
+    return jnp.sign(x) * jnp.expm1(jnp.abs(x))
+
+
+class Normal(NamedTuple):
+    """Diagonal Gaussian; `mean` and `std` have the same shape (..., D)."""
+
+    mean: Array
+    std: Array
+
+    def sample(self, key: PRNGKeyArray) -> Array:
+        return self.mean + self.std * jax.random.normal(key, self.mean.shape, self.mean.dtype)
+
+
+class Context(NamedTuple):
+    """A FIFO context of steps (o, a, r); `valid` is 1 for a filled slot, 0 for an empty one.
+
+    Shapes (leading batch dims allowed): obs (..., n, O), action (..., n, A), reward (..., n),
+    valid (..., n). The last m slots before a step form its context C_t.
+    """
+
+    obs: Array
+    action: Array
+    reward: Array
+    valid: Array
+
+
+class Latent(NamedTuple):
+    u: Array
+    d: Array
+    h: Array
+
+    def concat(self) -> Array:
+        return jnp.concatenate([self.u, self.d, self.h], axis=-1)
+
+
+def _mlp(in_size: int, out_size: int, width: int, key: PRNGKeyArray, depth: int = 2) -> eqx.nn.MLP:
+    return eqx.nn.MLP(in_size, out_size, width, depth, activation=jax.nn.silu, key=key)
+
+
+def _obs_in(o: Float[Array, " O"], obs_mask: Float[Array, " O"]) -> Float[Array, " 2O"]:
+    return jnp.concatenate([symlog(o) * obs_mask, obs_mask])
+
+
+def _act_in(a: Float[Array, " A"], act_mask: Float[Array, " A"]) -> Float[Array, " 2A"]:
+    return jnp.concatenate([a * act_mask, act_mask])
+
+
+class GaussianHead(eqx.Module):
+    """MLP -> diagonal Gaussian with std = 2 * sigmoid(x / 2) + min_std (bounded both ways)."""
+
+    mlp: eqx.nn.MLP
+    min_std: float = eqx.field(static=True)
+
+    def __init__(self, in_size: int, out_size: int, width: int, min_std: float, *, key: PRNGKeyArray):
+        self.mlp = _mlp(in_size, 2 * out_size, width, key)
+        self.min_std = min_std
+
+    def __call__(self, x: Float[Array, " I"]) -> Normal:
+        mean, raw = jnp.split(self.mlp(x), 2)
+        return Normal(mean, 2.0 * jax.nn.sigmoid(raw / 2.0) + self.min_std)
+
+
+# ----------------------------------------------------------------------------- context (eq. 4)
+
+
+class _Block(eqx.Module):
+    """Pre-norm transformer encoder layer with key-padding mask."""
+
+    norm1: eqx.nn.LayerNorm
+    attn: eqx.nn.MultiheadAttention
+    norm2: eqx.nn.LayerNorm
+    mlp: eqx.nn.MLP
+
+    def __init__(self, dim: int, heads: int, *, key: PRNGKeyArray):
+        k1, k2 = jax.random.split(key)
+        self.norm1 = eqx.nn.LayerNorm(dim)
+        self.attn = eqx.nn.MultiheadAttention(heads, dim, key=k1)
+        self.norm2 = eqx.nn.LayerNorm(dim)
+        self.mlp = eqx.nn.MLP(dim, dim, 2 * dim, 1, activation=jax.nn.gelu, key=k2)
+
+    def __call__(self, x: Float[Array, "m E"], valid: Float[Array, " m"]) -> Float[Array, "m E"]:
+        y = jax.vmap(self.norm1)(x)
+        mask = jnp.broadcast_to(valid[None, :] > 0, (x.shape[0], x.shape[0]))
+        x = x + self.attn(y, y, y, mask=mask)
+        return x + jax.vmap(self.mlp)(jax.vmap(self.norm2)(x))
+
+
+class ContextEncoder(eqx.Module):
+    """Tokens (symlog o, a, symlog r, masks) of the last m steps -> transformer -> masked mean pool."""
+
+    embed: eqx.nn.Linear
+    position: Float[Array, "m E"]
+    blocks: list[_Block]
+    norm: eqx.nn.LayerNorm
+    use_reward: bool = eqx.field(static=True)
+
+    def __init__(self, config: WorldModelConfig, *, key: PRNGKeyArray):
+        keys = jax.random.split(key, config.num_layers + 2)
+        token = 2 * config.obs_dim + 2 * config.act_dim + 1
+        self.embed = eqx.nn.Linear(token, config.embed_dim, key=keys[0])
+        self.position = 0.02 * jax.random.normal(keys[1], (config.context_len, config.embed_dim))
+        self.blocks = [_Block(config.embed_dim, config.num_heads, key=k) for k in keys[2:]]
+        self.norm = eqx.nn.LayerNorm(config.embed_dim)
+        self.use_reward = config.context_reward
+
+    def __call__(
+        self, ctx: Context, obs_mask: Float[Array, " O"], act_mask: Float[Array, " A"]
+    ) -> Float[Array, " E"]:
+        reward = symlog(ctx.reward)[:, None] * (1.0 if self.use_reward else 0.0)
+        tokens = jnp.concatenate(
+            [
+                jax.vmap(_obs_in, (0, None))(ctx.obs, obs_mask),
+                jax.vmap(_act_in, (0, None))(ctx.action, act_mask),
+                reward,
+            ],
+            axis=-1,
+        )
+        x = jax.vmap(self.embed)(tokens) + self.position
+        for block in self.blocks:
+            x = block(x, ctx.valid)
+        x = jax.vmap(self.norm)(x)
+        w = ctx.valid[:, None]
+        return jnp.sum(x * w, axis=0) / jnp.maximum(jnp.sum(w), 1.0)
+
+
+# ----------------------------------------------------------------------------- the model
+
+
+class MrCoM(eqx.Module):
+    """Meta-Regularized Contextual World-Model (all parameters theta and psi in one pytree).
+
+    Build with `init_model(config, key)`. Methods act on one sequence (vmap for batches).
+    """
+
+    config: WorldModelConfig = eqx.field(static=True)
+    context: ContextEncoder
+    prior_u: GaussianHead
+    post_u: GaussianHead
+    gru: eqx.nn.GRUCell
+    prior_h: GaussianHead
+    post_h: GaussianHead
+    decoder: eqx.nn.MLP
+    reward_head: eqx.nn.MLP
+    value_heads: eqx.nn.MLP  # stacked: one MLP per training scenario (leading axis S)
+    meta_value: eqx.nn.MLP
+
+    def __init__(self, config: WorldModelConfig, *, key: PRNGKeyArray):
+        c = config
+        ks = jax.random.split(key, 10)
+        a_in, o_in, e, z = 2 * c.act_dim, 2 * c.obs_dim, c.embed_dim, c.latent_dim
+        self.config = c
+        self.context = ContextEncoder(c, key=ks[0])
+        self.prior_u = GaussianHead(e + c.d_dim + a_in, c.u_dim, c.hidden, c.min_std, key=ks[1])
+        self.post_u = GaussianHead(e + c.d_dim + a_in + o_in, c.u_dim, c.hidden, c.min_std, key=ks[2])
+        self.gru = eqx.nn.GRUCell(c.u_dim + a_in, c.d_dim, key=ks[3])
+        self.prior_h = GaussianHead(e + c.h_dim, c.h_dim, c.hidden, c.min_std, key=ks[4])
+        self.post_h = GaussianHead(e + c.h_dim + o_in, c.h_dim, c.hidden, c.min_std, key=ks[5])
+        self.decoder = _mlp(z, c.obs_dim, c.hidden, ks[6])
+        self.reward_head = _mlp(z + a_in, 1, c.hidden, ks[7])
+        self.value_heads = eqx.filter_vmap(lambda k: _mlp(z, 1, c.value_hidden, k))(
+            jax.random.split(ks[8], c.num_scenarios)
+        )
+        self.meta_value = _mlp(z, 1, c.value_hidden, ks[9])
+
+    # --- eq. 4: context embedding (zeros under the w/o C ablation)
+    def embed_context(
+        self, ctx: Context, obs_mask: Float[Array, " O"], act_mask: Float[Array, " A"]
+    ) -> Float[Array, " E"]:
+        if not self.config.use_context:
+            return jnp.zeros(self.config.embed_dim)
+        return self.context(ctx, obs_mask, act_mask)
+
+    # --- eq. 6 and eq. 9 (u): prior and posterior of the stochastic state
+    def u_prior(self, e, d_prev, a_prev, act_mask) -> Normal:
+        return self.prior_u(jnp.concatenate([e, d_prev, _act_in(a_prev, act_mask)]))
+
+    def u_posterior(self, e, d_prev, a_prev, act_mask, o, obs_mask) -> Normal:
+        return self.post_u(jnp.concatenate([e, d_prev, _act_in(a_prev, act_mask), _obs_in(o, obs_mask)]))
+
+    # --- eq. 7: deterministic state (all zeros under the w/o d ablation)
+    def deterministic(self, d_prev, u, a_prev, act_mask) -> Float[Array, " D"]:
+        if not self.config.use_d:
+            return jnp.zeros_like(d_prev)
+        return self.gru(jnp.concatenate([u, _act_in(a_prev, act_mask)]), d_prev)
+
+    # --- eq. 8 and eq. 9 (h): prior and posterior of the auxiliary state
+    def h_prior(self, e, h_prev) -> Normal:
+        return self.prior_h(jnp.concatenate([e, h_prev]))
+
+    def h_posterior(self, e, h_prev, o, obs_mask) -> Normal:
+        return self.post_h(jnp.concatenate([e, h_prev, _obs_in(o, obs_mask)]))
+
+    # --- eq. 9: decoder (mean of a unit Gaussian in symlog space, zero on padded dims)
+    def decode(self, s: Float[Array, " Z"], obs_mask: Float[Array, " O"]) -> Float[Array, " O"]:
+        return self.decoder(s) * obs_mask
+
+    # --- reward head: r_t from (s~_t, a_t)
+    def reward(self, s: Float[Array, " Z"], a: Float[Array, " A"], act_mask: Float[Array, " A"]) -> Array:
+        return self.reward_head(jnp.concatenate([s, _act_in(a, act_mask)]))[0]
+
+    # --- eqs. 13, 14: per-scenario value heads (gathered by id) and the meta-value
+    def scenario_value(self, s: Float[Array, " Z"], scenario_id: Int[Array, ""]) -> Array:
+        return apply_value_head(self.value_heads, s, scenario_id)
+
+    def meta(self, s: Float[Array, " Z"]) -> Array:
+        return self.meta_value(s)[0]
+
+    def initial_latent(self) -> Latent:
+        c = self.config
+        return Latent(jnp.zeros(c.u_dim), jnp.zeros(c.d_dim), jnp.zeros(c.h_dim))
+
+
+def apply_value_head(heads: eqx.nn.MLP, s: Float[Array, " Z"], scenario_id: Int[Array, ""]) -> Array:
+    """Apply head `scenario_id` of a stacked ensemble of value MLPs to latent `s` (gathers the params)."""
+    params, static = eqx.partition(heads, eqx.is_array)
+    one = jax.tree.map(lambda x: x[scenario_id], params)
+    return eqx.combine(one, static)(s)[0]
+
+
+def init_model(config: WorldModelConfig, key: PRNGKeyArray) -> MrCoM:
+    """A freshly initialized MrCoM for `config`."""
+    return MrCoM(config, key=key)
+
+
+# ----------------------------------------------------------------------------- filtering a sequence
+
+
+class Observed(NamedTuple):
+    """What `observe` returns for T+1 observations (all leading dims (T+1,))."""
+
+    prior_u: Normal
+    post_u: Normal
+    prior_h: Normal
+    post_h: Normal
+    latent: Float[Array, "T1 Z"]  # posterior samples s~_t
+    predicted: Float[Array, "T1 K Z"]  # K prior samples s^_t from the posterior state at t-1
+    embedding: Float[Array, "T1 E"]
+
+
+def context_windows(ctx: Context, m: int, count: int) -> Context:
+    """The `count` sliding windows of length m of a context sequence: window t = ctx[t : t+m]."""
+    starts = jnp.arange(count)
+    take = lambda x: jax.vmap(lambda s: jax.lax.dynamic_slice_in_dim(x, s, m, axis=0))(starts)
+    return Context(*(take(x) for x in ctx))
+
+
+def observe(
+    model: MrCoM,
+    ctx: Context,
+    obs: Float[Array, "T1 O"],
+    action: Float[Array, "T A"],
+    obs_mask: Float[Array, " O"],
+    act_mask: Float[Array, " A"],
+    key: PRNGKeyArray,
+    num_predicted: int = 1,
+) -> Observed:
+    """Filter the posterior over one sequence.
+
+    Arguments:
+        ctx: steps t-m .. T-1 of the sequence, length m + T (`valid` marks filled slots); the
+            context of observation t is ctx[t : t+m] (prompt-filled at episode starts).
+        obs: o_0 .. o_T. action: a_0 .. a_{T-1}. The action leading into o_0 is ctx's last one.
+        num_predicted: K prior samples of the next latent per step (for eq. 15).
+
+    Returns:
+        `Observed` with per-step prior/posterior Gaussians, posterior latents and prior predictions.
+    """
+    c = model.config
+    m, steps = c.context_len, obs.shape[0]
+    windows = context_windows(ctx, m, steps)
+    e = jax.vmap(model.embed_context, (0, None, None))(windows, obs_mask, act_mask)
+    a0 = ctx.action[m - 1] * ctx.valid[m - 1]
+    a_prev = jnp.concatenate([a0[None], action], axis=0)
+
+    def step(carry: Latent, inputs):
+        e_t, a_t, o_t, k = inputs
+        ku, kh, kp = jax.random.split(k, 3)
+        pu = model.u_prior(e_t, carry.d, a_t, act_mask)
+        qu = model.u_posterior(e_t, carry.d, a_t, act_mask, o_t, obs_mask)
+        ph = model.h_prior(e_t, carry.h)
+        qh = model.h_posterior(e_t, carry.h, o_t, obs_mask)
+        u = qu.sample(ku)
+        new = Latent(u, model.deterministic(carry.d, u, a_t, act_mask), qh.sample(kh))
+
+        def predict(k):  # s^_t ~ T_theta(. | s~_{t-1}, a_{t-1}): the prior's own next latent
+            k1, k2 = jax.random.split(k)
+            u_hat = pu.sample(k1)
+            d_hat = model.deterministic(carry.d, u_hat, a_t, act_mask)
+            return Latent(u_hat, d_hat, ph.sample(k2)).concat()
+
+        predicted = jax.vmap(predict)(jax.random.split(kp, num_predicted))
+        return new, (pu, qu, ph, qh, new.concat(), predicted)
+
+    keys = jax.random.split(key, steps)
+    _, (pu, qu, ph, qh, latent, predicted) = jax.lax.scan(
+        step, model.initial_latent(), (e, a_prev, obs, keys)
+    )
+    return Observed(pu, qu, ph, qh, latent, predicted, e)
+
+
+def split_latent(model: MrCoM, s: Float[Array, "... Z"]) -> Latent:
+    c = model.config
+    return Latent(s[..., : c.u_dim], s[..., c.u_dim : c.u_dim + c.d_dim], s[..., c.u_dim + c.d_dim :])
+
+
+def push(ctx: Context, obs: Array, action: Array, reward: Array) -> Context:
+    """First in, first out: drop the oldest slot of a length-m context, append the step (o, a, r)."""
+    roll = lambda x, new: jnp.concatenate([x[1:], new[None]], axis=0)
+    return Context(
+        roll(ctx.obs, obs),
+        roll(ctx.action, action),
+        roll(ctx.reward, jnp.asarray(reward, ctx.reward.dtype)),
+        roll(ctx.valid, jnp.ones((), ctx.valid.dtype)),
+    )
+
+
+def prior_step(
+    model: MrCoM,
+    ctx: Context,
+    state: Latent,
+    action: Float[Array, " A"],
+    obs_mask: Float[Array, " O"],
+    act_mask: Float[Array, " A"],
+    key: PRNGKeyArray,
+    sample: bool = True,
+) -> tuple[Latent, Float[Array, " O"]]:
+    """One step of the learned dynamics: s~_t, a_t and C_{t+1} -> s^_{t+1} and its decoded o^_{t+1}.
+
+    `ctx` must already hold step t. With `sample=False` the prior means are used.
+    """
+    ku, kh = jax.random.split(key)
+    e = model.embed_context(ctx, obs_mask, act_mask)
+    pu = model.u_prior(e, state.d, action, act_mask)
+    ph = model.h_prior(e, state.h)
+    u = pu.sample(ku) if sample else pu.mean
+    h = ph.sample(kh) if sample else ph.mean
+    new = Latent(u, model.deterministic(state.d, u, action, act_mask), h)
+    obs = symexp(model.decode(new.concat(), obs_mask)) * obs_mask
+    return new, obs

@@ -1,0 +1,187 @@
+"""Loss of a batch and the pure, jitted training step (purejaxrl style)."""
+
+from __future__ import annotations
+
+import functools
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import optax
+from jaxtyping import Array, Int, PRNGKeyArray
+
+from ._config import WorldModelConfig
+from ._data import Batch, SequenceSource, sample_batch
+from ._losses import (
+    loss_meta_value,
+    loss_reward,
+    loss_state,
+    loss_value_reg,
+    loss_value_td,
+    loss_var,
+    sg,
+    total_loss,
+)
+from ._model import MrCoM, apply_value_head, init_model, observe
+
+TERMS = ("loss", "var", "kl_u", "kl_h", "recon", "state", "value_reg", "reward", "value_td", "meta_value")
+
+
+class TrainState(eqx.Module):
+    """Everything training needs to continue exactly: model, target value heads, optimizer, RNG, step."""
+
+    model: MrCoM
+    target: eqx.nn.MLP  # target network of the per-scenario value heads (eq. 14)
+    opt_state: optax.OptState
+    key: PRNGKeyArray
+    step: Int[Array, ""]
+
+
+@functools.cache
+def make_optimizer(config: WorldModelConfig) -> optax.GradientTransformation:
+    """Adam with global-norm gradient clipping (cached per config so jit sees the same object)."""
+    return optax.chain(optax.clip_by_global_norm(config.grad_clip), optax.adam(config.learning_rate))
+
+
+def init_train_state(config: WorldModelConfig, key: PRNGKeyArray) -> TrainState:
+    """A fresh model, its target value heads (a copy), optimizer state, RNG and step 0."""
+    kmodel, kstate = jax.random.split(key)
+    model = init_model(config, kmodel)
+    opt_state = make_optimizer(config).init(eqx.filter(model, eqx.is_array))
+    return TrainState(model, model.value_heads, opt_state, kstate, jnp.zeros((), jnp.int32))
+
+
+def _frozen(module):
+    params, static = eqx.partition(module, eqx.is_array)
+    return eqx.combine(sg(params), static)
+
+
+def compute_loss(
+    model: MrCoM, target: eqx.nn.MLP, batch: Batch, key: PRNGKeyArray
+) -> tuple[Array, dict[str, Array]]:
+    """Total loss (eq. 16 plus heads) of a batch and its named terms.
+
+    Arguments:
+        model: the world model (theta and psi). target: target value heads.
+        batch: windows of T steps (see `Batch`). key: sampling key.
+
+    Returns:
+        (loss, terms) with terms named as in `TERMS` (without "loss").
+    """
+    c = model.config
+    keys = jax.random.split(key, batch.obs.shape[0])
+    seq = jax.vmap(observe, (None, 0, 0, 0, 0, 0, 0, None))(
+        model, batch.ctx, batch.obs, batch.action, batch.obs_mask, batch.act_mask, keys, c.value_samples
+    )
+    over_bt = lambda f, *axes: jax.vmap(jax.vmap(f, axes), axes)
+    obs_mask = jnp.broadcast_to(batch.obs_mask[:, None], batch.obs.shape)
+
+    # eq. 10 and eq. 12
+    pred = over_bt(model.decode, 0, 0)(seq.latent, obs_mask)
+    literal = c.state_reg == "literal"
+    l_var, var_terms = loss_var(
+        seq.prior_u,
+        seq.post_u,
+        seq.prior_h,
+        seq.post_h,
+        pred,
+        batch.obs,
+        obs_mask,
+        free_nats=c.free_nats,
+        kl_balance=c.kl_balance,
+        literal=literal,
+    )
+    l_s = loss_state(seq.prior_u, seq.post_u, free_nats=c.free_nats, literal=literal)
+
+    # reward head r_t = R(s~_t, a_t)
+    act_mask = jnp.broadcast_to(batch.act_mask[:, None], batch.action.shape)
+    r_pred = over_bt(model.reward, 0, 0, 0)(seq.latent[:, :-1], batch.action, act_mask)
+    l_r = loss_reward(r_pred, batch.reward)
+
+    # eqs. 13, 14: value heads on stop-gradient latents (they do not shape the representation)
+    s = sg(seq.latent)
+    sid = jnp.broadcast_to(batch.scenario_id[:, None], s.shape[:2])
+    v = over_bt(model.scenario_value, 0, 0)(s, sid)
+    v_target = over_bt(functools.partial(apply_value_head, target), 0, 0)(s, sid)
+    l_td = loss_value_td(v[:, :-1], batch.reward, v_target[:, 1:], c.gamma)
+    l_meta = loss_meta_value(over_bt(model.meta, 0)(s), v)
+
+    # eq. 15: psi frozen, gradient into theta through the predicted latents s^_t (t >= 1)
+    if c.effective_lambda_v > 0:
+        meta = _frozen(model.meta_value)
+        v_true = over_bt(lambda z: meta(z)[0], 0)(s[:, 1:])
+        v_pred = jax.vmap(over_bt(lambda z: meta(z)[0], 0), 2, 2)(seq.predicted[:, 1:])
+        l_v = loss_value_reg(v_true, v_pred)
+    else:
+        l_v = jnp.zeros(())
+
+    terms = {
+        "var": l_var,
+        **var_terms,
+        "state": l_s,
+        "value_reg": l_v,
+        "reward": l_r,
+        "value_td": l_td,
+        "meta_value": l_meta,
+    }
+    loss = total_loss(
+        terms,
+        lambda_var=c.lambda_var,
+        lambda_s=c.effective_lambda_s,
+        lambda_v=c.effective_lambda_v,
+        lambda_r=c.lambda_r,
+    )
+    return loss, terms
+
+
+def train_step(state: TrainState, batch: Batch, key: PRNGKeyArray) -> tuple[TrainState, dict[str, Array]]:
+    """One gradient step (pure): clipped Adam on the total loss, then EMA of the target heads.
+
+    Returns:
+        (new state with step + 1, metrics: the loss terms and "grad_norm").
+    """
+    c = state.model.config
+    optimizer = make_optimizer(c)
+
+    def loss_fn(params):
+        model = eqx.combine(params, static)
+        return compute_loss(model, state.target, batch, key)
+
+    params, static = eqx.partition(state.model, eqx.is_array)
+    (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+    updates, opt_state = optimizer.update(grads, state.opt_state, params)
+    model = eqx.combine(optax.apply_updates(params, updates), static)
+    tau = c.target_tau
+    target_params, target_static = eqx.partition(state.target, eqx.is_array)
+    target_params = jax.tree.map(
+        lambda t, o: (1 - tau) * t + tau * o, target_params, eqx.filter(model.value_heads, eqx.is_array)
+    )
+    target = eqx.combine(target_params, target_static)
+    metrics = {"loss": loss, **terms, "grad_norm": optax.global_norm(grads)}
+    return TrainState(model, target, opt_state, state.key, state.step + 1), metrics
+
+
+@eqx.filter_jit
+def train_steps(state: TrainState, src: SequenceSource, num_steps: int, sharding=None):
+    """`num_steps` training steps in one `lax.scan`, sampling each batch from `src` with the state's key.
+
+    Arguments:
+        sharding: optional `jax.sharding.Sharding` for the batch axis (data parallel); None on one device.
+
+    Returns:
+        (state, metrics stacked over the steps).
+    """
+    c = state.model.config
+    params, static = eqx.partition(state, eqx.is_array)
+
+    def body(params, _):
+        st = eqx.combine(params, static)
+        key, kbatch, kstep = jax.random.split(st.key, 3)
+        batch = sample_batch(src, kbatch, c.batch_size, c.seq_len, c.context_len)
+        if sharding is not None:
+            batch = jax.lax.with_sharding_constraint(batch, sharding)
+        st, metrics = train_step(eqx.tree_at(lambda s: s.key, st, key), batch, kstep)
+        return eqx.partition(st, eqx.is_array)[0], metrics
+
+    params, metrics = jax.lax.scan(body, params, None, length=num_steps)
+    return eqx.combine(params, static), metrics
