@@ -2,9 +2,63 @@
 
 from ._buffer import EpisodeBuffer as EpisodeBuffer
 from ._buffer import TransitionBuffer as TransitionBuffer
-from ._loop import LoopResult as LoopResult
-from ._loop import evaluate_policy as evaluate_policy
-from ._loop import run_sac as run_sac
+from ._collect import (
+    collect as collect,
+)
+from ._collect import (
+    run_collect as run_collect,
+)
+from ._collect import (
+    target_scenarios as target_scenarios,
+)
+from ._collect import (
+    train_scenarios as train_scenarios,
+)
+from ._config import (
+    ABLATIONS as ABLATIONS,
+)
+from ._config import (
+    AdaptConfig as AdaptConfig,
+)
+from ._config import (
+    CollectConfig as CollectConfig,
+)
+from ._config import (
+    EnvsConfig as EnvsConfig,
+)
+from ._config import (
+    EvalConfig as EvalConfig,
+)
+from ._config import (
+    PipelineConfig as PipelineConfig,
+)
+from ._config import (
+    preset as preset,
+)
+from ._dataset import (
+    dataset_scenarios as dataset_scenarios,
+)
+from ._dataset import (
+    find_prompt as find_prompt,
+)
+from ._dataset import (
+    load_dataset as load_dataset,
+)
+from ._dataset import (
+    read_manifest as read_manifest,
+)
+from ._loop import (
+    LoopResult as LoopResult,
+)
+from ._loop import (
+    evaluate_policy as evaluate_policy,
+)
+from ._loop import (
+    record_episodes as record_episodes,
+)
+from ._loop import (
+    run_sac as run_sac,
+)
 from ._sac import (
     Batch as Batch,
 )

@@ -43,6 +43,41 @@ class LoopResult:
     metrics: dict[str, np.ndarray]
 
 
+def record_episodes(
+    state: SACState, make_env: Callable[[int], Any], num_agents: int, episodes: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Roll out each agent's deterministic policy for E whole episodes.
+
+    Arguments:
+        state: population state (B agents).
+        make_env: `make_env(E)` returns a batched env of B*E envs, agent-major (env b*E+e is agent b's).
+        num_agents: B.
+        episodes: E.
+        seed: reset seed of the episodes.
+
+    Returns:
+        obs (B, E, L+1, O), action (B, E, L, A), reward (B, E, L).
+    """
+    env = make_env(episodes)
+    b, e, length = num_agents, episodes, env.episode_length
+    obs = np.asarray(env.reset(seed), np.float32)
+    mask = np.asarray(env.act_mask, np.float32).reshape(b, e, -1)[:, 0]
+    all_obs = np.zeros((b * e, length + 1, obs.shape[-1]), np.float32)
+    all_act = np.zeros((b * e, length, mask.shape[-1]), np.float32)
+    all_rew = np.zeros((b * e, length), np.float32)
+    all_obs[:, 0] = obs
+    key = jax.random.PRNGKey(0)
+    for t in range(length):
+        a = np.asarray(sac_act(state.actor, jnp.asarray(obs.reshape(b, e, -1)), jnp.asarray(mask), key, True))
+        a = a.reshape(b * e, -1)
+        obs, reward, done, info = env.step(a)
+        obs = np.asarray(obs, np.float32)
+        all_act[:, t], all_rew[:, t] = a, reward
+        all_obs[:, t + 1] = np.asarray(info["final_obs"]) if t == length - 1 else obs
+    shape = lambda x: x.reshape(b, e, *x.shape[1:])
+    return shape(all_obs), shape(all_act), shape(all_rew)
+
+
 def evaluate_policy(
     state: SACState, make_env: Callable[[int], Any], num_agents: int, episodes: int, seed: int
 ) -> np.ndarray:
@@ -58,18 +93,8 @@ def evaluate_policy(
     Returns:
         (B,) mean normalized return 100 * return / length over the E episodes.
     """
-    env = make_env(episodes)
-    obs = env.reset(seed)
-    mask = np.asarray(env.act_mask).reshape(num_agents, episodes, -1)[:, 0]
-    total = np.zeros(num_agents * episodes, np.float64)
-    key = jax.random.PRNGKey(0)
-    for _ in range(env.episode_length):
-        o = jnp.asarray(obs.reshape(num_agents, episodes, -1))
-        a = np.asarray(sac_act(state.actor, o, jnp.asarray(mask), key, True))
-        obs, reward, _, _ = env.step(a.reshape(num_agents * episodes, -1))
-        total += reward
-    per_ep = 100.0 * total / env.episode_length
-    return per_ep.reshape(num_agents, episodes).mean(axis=1)
+    _, _, reward = record_episodes(state, make_env, num_agents, episodes, seed)
+    return 100.0 * reward.astype(np.float64).mean(axis=(1, 2))
 
 
 def run_sac(

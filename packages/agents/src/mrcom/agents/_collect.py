@@ -1,0 +1,153 @@
+"""Training phase: behaviour SAC policies per training scenario -> multi-scenario dataset."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from mrcom.envs import ACT_DIM, OBS_DIM, PROTOCOLS, Scenario, make
+
+from ._config import PipelineConfig
+from ._dataset import new_manifest, read_manifest, write_shard
+from ._io import derive_seed
+from ._loop import record_episodes, run_sac
+
+Log = Callable[[str, float, int], None]
+
+
+def train_scenarios(cfg: PipelineConfig) -> list[Scenario]:
+    """The training scenarios of `cfg`: the protocol's train distribution on `envs.robots`."""
+    dist = dataclasses.replace(PROTOCOLS[cfg.protocol].train, robots=cfg.envs.robots)
+    return dist.sample(cfg.envs.num_train_scenarios, derive_seed(cfg.seed, 1))
+
+
+def target_scenarios(cfg: PipelineConfig) -> list[Scenario]:
+    """The target scenarios of `cfg`: the protocol's eval distribution on `envs.robots`."""
+    dist = dataclasses.replace(PROTOCOLS[cfg.protocol].eval, robots=cfg.envs.robots)
+    return dist.sample(cfg.envs.num_targets, derive_seed(cfg.seed, 2))
+
+
+def collect(
+    scenarios: Sequence[Scenario],
+    out: Path,
+    cfg: PipelineConfig,
+    *,
+    seed: int,
+    log: Log | None = None,
+    progress: bool = True,
+) -> Path:
+    """Collect a dataset for `scenarios` into `out` (resuming: finished shards are skipped).
+
+    For each batch of `collect.batch_scenarios` scenarios, independent behaviour SAC agents (one per
+    scenario, batched env) train for `collect.steps_per_scenario` steps (rounded up to whole episodes)
+    and every transition is kept; then K = `collect.prompt_episodes` expert episodes of each final
+    deterministic policy are recorded as that scenario's prompt.
+
+    Arguments:
+        scenarios: training scenarios, in order (shard i is scenario i).
+        out: dataset directory.
+        cfg: pipeline config (envs, collect, sac sections).
+        seed: base seed; scenario batch g uses `derive_seed(seed, g)`.
+        log: optional `log(name, value, step)`; receives `collect/normalized_return` per scenario.
+        progress: tqdm bars.
+
+    Returns:
+        `out`.
+    """
+    out = Path(out)
+    length = cfg.envs.episode_length
+    k = cfg.collect.prompt_episodes
+    planned = [s.to_dict() for s in scenarios]
+    if (out / "manifest.json").exists():
+        manifest = read_manifest(out)
+        if manifest["scenarios"] != planned or manifest["episode_length"] != length:
+            raise ValueError(
+                f"dataset={str(out)!r}: its manifest plans other scenarios or episode length; "
+                "use an empty directory or the same config"
+            )
+    else:
+        manifest = new_manifest(scenarios, OBS_DIM, ACT_DIM, length, k, seed)
+        out.mkdir(parents=True, exist_ok=True)
+    done = {e["index"] for e in manifest["shards"] if (out / e["file"]).exists()}
+    manifest["shards"] = [e for e in manifest["shards"] if e["index"] in done]
+    steps = math.ceil(cfg.collect.steps_per_scenario / length) * length
+    bs = cfg.collect.batch_scenarios
+    groups = [list(range(i, min(i + bs, len(scenarios)))) for i in range(0, len(scenarios), bs)]
+    outer = tqdm(total=len(scenarios), desc="collect", disable=not progress, initial=len(done))
+    for g, idx in enumerate(groups):
+        todo = [i for i in idx if i not in done]
+        if not todo:
+            continue
+        group = [scenarios[i] for i in todo]
+        env = make(group, engine=cfg.envs.engine, episode_length=length)
+        s = derive_seed(seed, g)
+        label = "scenarios " + ",".join(str(i) for i in todo)
+        res = run_sac(env, cfg.sac, steps, s, desc=label, progress=progress)
+        rep = lambda e, grp=group: make(
+            [x for x in grp for _ in range(e)], engine=cfg.envs.engine, episode_length=length
+        )
+        p_obs, p_act, p_rew = record_episodes(res.state, rep, len(group), k, derive_seed(s, 7))
+        buf = res.buffer
+        for j, i in enumerate(todo):
+            arrays = dict(
+                obs=buf.obs[j],
+                action=buf.action[j],
+                reward=buf.reward[j],
+                prompt_obs=p_obs[j],
+                prompt_action=p_act[j],
+                prompt_reward=p_rew[j],
+                obs_mask=env.obs_mask[j],
+                act_mask=env.act_mask[j],
+            )
+            write_shard(out, manifest, i, scenarios[i], arrays)
+            expert = float(100.0 * p_rew[j].mean())
+            if log is not None:
+                log(f"collect/{scenarios[i].robot}/normalized_return", expert, i)
+            outer.update(1)
+            outer.set_postfix(last_expert=f"{expert:.1f}")
+    outer.close()
+    return out
+
+
+def run_collect(cfg: PipelineConfig, workdir: Path, log: Log | None = None, progress: bool = True) -> Path:
+    """Collect `workdir/dataset` for the training scenarios of `cfg` (skips finished shards).
+
+    Returns:
+        The dataset directory.
+    """
+    return collect(
+        train_scenarios(cfg),
+        Path(workdir) / "dataset",
+        cfg,
+        seed=derive_seed(cfg.seed, 3),
+        log=log,
+        progress=progress,
+    )
+
+
+def is_complete(path: Path) -> bool:
+    """Whether a dataset directory holds every planned shard."""
+    try:
+        m = read_manifest(path)
+    except ValueError:
+        return False
+    return len(m["shards"]) == len(m["scenarios"]) and all(
+        (Path(path) / e["file"]).exists() for e in m["shards"]
+    )
+
+
+def expert_returns(path: Path) -> dict[int, float]:
+    """Mean normalized return of each shard's prompt episodes (for reports)."""
+    from ._dataset import load_shard
+
+    m = read_manifest(path)
+    return {e["index"]: float(100 * load_shard(path, e, m)["prompt_reward"].mean()) for e in m["shards"]}
+
+
+__all__ = ["collect", "run_collect", "train_scenarios", "target_scenarios", "is_complete", "expert_returns"]
+_ = np  # numpy used in type positions of helpers
