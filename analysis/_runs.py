@@ -1,0 +1,155 @@
+"""Reading recorded runs: Sacred FileStorage directories and their ``results.json`` artifacts.
+
+Layout (docs/interfaces.md): ``runs/sacred/<run id>/`` holds ``config.json``, ``run.json``,
+``metrics.json``, ``info.json`` and the artifact ``results.json``. Sacred's ``_sources/`` and
+``_resources/`` folders are not runs and are skipped. A run without ``results.json`` (still running,
+failed, pruned) is kept in the list with ``results=None`` so reports can count it, and it never
+contributes a number to a table.
+
+When two runs share the same (preset, protocol, ablation, seed) the most recent one that has results
+wins (choice: a re-run replaces an earlier attempt rather than counting as a second seed).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+__all__ = ["RunRecord", "load_run", "load_runs", "latest_per_key", "RESULTS_FORMAT"]
+
+RESULTS_FORMAT = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class RunRecord:
+    """One recorded run.
+
+    Attributes:
+        run_id: the Sacred run directory name.
+        path: the run directory.
+        status: Sacred's status ("COMPLETED", "FAILED", "RUNNING", "INTERRUPTED", ...).
+        start_time: Sacred's ISO start time ("" when absent).
+        config: the run's config (``PipelineConfig.to_dict()`` plus ``command``).
+        info: ``info.json`` (``optuna_trial``, ``optuna_study`` for study runs).
+        metrics: ``metrics.json``: name -> {"steps": [...], "values": [...], ...}.
+        results: ``results.json`` or None when the run has none.
+    """
+
+    run_id: str
+    path: Path
+    status: str
+    start_time: str
+    config: dict[str, Any]
+    info: dict[str, Any]
+    metrics: dict[str, Any]
+    results: dict[str, Any] | None
+
+    @property
+    def protocol(self) -> str | None:
+        return self._field("protocol")
+
+    @property
+    def preset(self) -> str | None:
+        return self._field("preset")
+
+    @property
+    def ablation(self) -> str:
+        return self._field("ablation") or "full"
+
+    @property
+    def seed(self) -> int | None:
+        value = self._field("seed")
+        return None if value is None else int(value)
+
+    def _field(self, name: str):
+        if self.results is not None and name in self.results:
+            return self.results[name]
+        return self.config.get(name)
+
+
+def _read_json(path: Path, default):
+    if not path.is_file():
+        return default
+    with path.open() as f:
+        return json.load(f)
+
+
+def _validate_results(results: dict, path: Path) -> dict:
+    fmt = results.get("format")
+    if fmt != RESULTS_FORMAT:
+        raise ValueError(f"{path}: format={fmt!r}: only results.json format {RESULTS_FORMAT} is understood")
+    for key in ("protocol", "seed", "methods"):
+        if key not in results:
+            raise ValueError(f"{path}: missing field {key!r} (see docs/interfaces.md, results.json)")
+    return results
+
+
+def load_run(path: str | Path) -> RunRecord:
+    """Read one Sacred run directory (or a bare directory that only holds ``results.json``).
+
+    Arguments:
+        path: the run directory.
+
+    Returns:
+        The run's record.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise ValueError(f"run={str(path)!r}: not a directory")
+    run = _read_json(path / "run.json", {})
+    results = _read_json(path / "results.json", None)
+    if results is not None:
+        results = _validate_results(results, path / "results.json")
+    return RunRecord(
+        run_id=path.name,
+        path=path,
+        status=str(run.get("status", "UNKNOWN" if results is None else "COMPLETED")),
+        start_time=str(run.get("start_time", "")),
+        config=_read_json(path / "config.json", {}),
+        info=_read_json(path / "info.json", {}),
+        metrics=_read_json(path / "metrics.json", {}),
+        results=results,
+    )
+
+
+def load_runs(root: str | Path) -> list[RunRecord]:
+    """Read every run directory directly under ``root`` (e.g. ``runs/sacred``), sorted by run id.
+
+    Arguments:
+        root: the FileStorageObserver's base directory.
+
+    Returns:
+        One record per run directory (runs without ``results.json`` included, ``results=None``).
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise ValueError(f"runs={str(root)!r}: not a directory")
+    dirs = [
+        d
+        for d in root.iterdir()
+        if d.is_dir()
+        and not d.name.startswith("_")
+        and ((d / "run.json").is_file() or (d / "results.json").is_file())
+    ]
+
+    return [load_run(d) for d in sorted(dirs, key=lambda d: _id_order(d.name))]
+
+
+def _id_order(run_id: str) -> tuple:
+    return (0, int(run_id), "") if run_id.isdigit() else (1, 0, run_id)
+
+
+def latest_per_key(runs: Iterable[RunRecord]) -> list[RunRecord]:
+    """Keep runs with results, one per (preset, protocol, ablation, seed): the latest started."""
+    best: dict[tuple, RunRecord] = {}
+    for r in runs:
+        if r.results is None:
+            continue
+        key = (r.preset, r.protocol, r.ablation, r.seed)
+        newer = (r.start_time, _id_order(r.run_id))
+        if key not in best or newer >= (best[key].start_time, _id_order(best[key].run_id)):
+            best[key] = r
+    return list(best.values())

@@ -1,0 +1,258 @@
+"""Paper tables and figures from recorded runs (nothing is re-trained).
+
+``python -m analysis.figures --runs runs/sacred --out figures/`` writes, per preset found in the runs
+(``<out>/<preset>/``):
+
+- ``table1.md``/``table1.tex``, ``table2.*``, ``table3.*``: robots x methods, mean +- std over seeds,
+  best in bold, missing cells as ``—`` (LaTeX ``--``);
+- ``figure3_ablation.png`` (+ ``figure3_ablation.md`` with the numbers) when ablation runs exist;
+- ``curves_<protocol>.png``: adaptation learning curves, mean and +-std band over seeds;
+- ``wm_kstep.png``: world-model k-step observation error;
+- with ``--study-storage`` (and ``--study-name``): ``optuna_history.png``, ``optuna_importances.png``,
+  ``optuna_trials.md`` (written to ``<out>/``).
+
+``index.md`` in each folder lists what was written and what was missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from tqdm import tqdm
+
+from analysis._io import atomic_savefig, atomic_write_text
+from analysis._plots import (
+    ABLATION_LABELS,
+    ABLATIONS,
+    ablation_data,
+    curve_data,
+    kstep_data,
+    plot_ablation,
+    plot_curves,
+    plot_kstep,
+)
+from analysis._runs import RunRecord, latest_per_key, load_run, load_runs
+from analysis._tables import (
+    TABLE_SPECS,
+    CellStats,
+    TableSpec,
+    cell_stats,
+    table_data,
+    table_latex,
+    table_markdown,
+)
+
+__all__ = [
+    "TABLE_SPECS",
+    "TableSpec",
+    "CellStats",
+    "RunRecord",
+    "load_run",
+    "load_runs",
+    "latest_per_key",
+    "cell_stats",
+    "table_data",
+    "table_markdown",
+    "table_latex",
+    "ablation_data",
+    "curve_data",
+    "kstep_data",
+    "plot_ablation",
+    "plot_curves",
+    "plot_kstep",
+    "write_figures",
+    "main",
+]
+
+
+def _ablation_markdown(data) -> str:
+    lines = ["## Figure 3: module ablations (MrCoM normalized return, mean ± std over seeds)", ""]
+    for protocol, per_robot in data.items():
+        lines += [
+            f"### `{protocol}`",
+            "",
+            "| Robot | " + " | ".join(ABLATION_LABELS[a] for a in ABLATIONS) + " |",
+        ]
+        lines.append("|---|" + "---|" * len(ABLATIONS))
+        for robot, row in per_robot.items():
+            cells = []
+            for a in ABLATIONS:
+                c = row[a]
+                if c is None:
+                    cells.append("—")
+                elif c.n == 1:
+                    cells.append(f"{c.mean:.1f} (n=1)")
+                else:
+                    cells.append(f"{c.mean:.1f}±{c.std:.1f}")
+            lines.append(f"| {robot.capitalize()} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_preset(runs: Sequence[RunRecord], out: Path, formats: Sequence[str] = ("png",)) -> list[Path]:
+    """Write every table and figure for one preset's runs into ``out``. Returns the written paths."""
+    import matplotlib.pyplot as plt
+
+    written: list[Path] = []
+    notes: list[str] = []
+    steps = ["tables", "figure3", "curves", "kstep"]
+    for step in tqdm(steps, desc=f"figures {out.name}", leave=False):
+        if step == "tables":
+            for spec in TABLE_SPECS.values():
+                written.append(atomic_write_text(out / f"{spec.name}.md", table_markdown(runs, spec)))
+                written.append(atomic_write_text(out / f"{spec.name}.tex", table_latex(runs, spec)))
+        elif step == "figure3":
+            data = ablation_data(runs)
+            if not data:
+                notes.append("Figure 3: no ablation runs recorded (ablation != 'full'); not drawn.")
+                continue
+            written.append(atomic_write_text(out / "figure3_ablation.md", _ablation_markdown(data)))
+            fig = plot_ablation(data)
+            written += [atomic_savefig(fig, out / f"figure3_ablation.{f}", dpi=150) for f in formats]
+            plt.close(fig)
+        elif step == "curves":
+            protocols = sorted({r.protocol for r in runs if r.ablation == "full" and r.results.get("curves")})
+            if not protocols:
+                notes.append("Learning curves: no run recorded `curves`; not drawn.")
+            for p in protocols:
+                fig = plot_curves(runs, p)
+                written += [atomic_savefig(fig, out / f"curves_{p}.{f}", dpi=150) for f in formats]
+                plt.close(fig)
+        elif step == "kstep":
+            protocols = sorted({r.protocol for r in runs if (r.results.get("worldmodel") or {})})
+            if not protocols:
+                notes.append("World-model k-step error: no run recorded `worldmodel`; not drawn.")
+                continue
+            fig = plot_kstep(runs, protocols)
+            written += [atomic_savefig(fig, out / f"wm_kstep.{f}", dpi=150) for f in formats]
+            plt.close(fig)
+    index = ["# Tables and figures", "", f"{len(runs)} runs with results.", ""]
+    index += [f"- [{p.name}]({p.name})" for p in written]
+    if notes:
+        index += ["", "## Missing", ""] + [f"- {n}" for n in notes]
+    written.append(atomic_write_text(out / "index.md", "\n".join(index) + "\n"))
+    return written
+
+
+def write_study(
+    storage: str, study_name: str | None, out: Path, formats: Sequence[str] = ("png",)
+) -> list[Path]:
+    """Write the lambda-search history, parameter importances and trial table of an Optuna study."""
+    import matplotlib.pyplot as plt
+
+    from analysis._optuna_plots import (
+        load_study,
+        study_history_figure,
+        study_importances,
+        study_importances_figure,
+        study_table,
+    )
+
+    study = load_study(storage, study_name)
+    written: list[Path] = []
+    fig = study_history_figure(study)
+    written += [atomic_savefig(fig, out / f"optuna_history.{f}", dpi=150) for f in formats]
+    plt.close(fig)
+    text = [f"# Optuna study `{study.study_name}`", "", study_table(study), ""]
+    imp = study_importances(study)
+    if imp is None:
+        text.append("Parameter importances: fewer than 2 complete trials; not computed.")
+    else:
+        fig = study_importances_figure(study)
+        written += [atomic_savefig(fig, out / f"optuna_importances.{f}", dpi=150) for f in formats]
+        plt.close(fig)
+        text += [
+            "## Parameter importances (Optuna's default evaluator)",
+            "",
+            "| parameter | importance |",
+            "|---|---|",
+        ]
+        text += [f"| {k} | {v:.3f} |" for k, v in imp.items()]
+    written.append(atomic_write_text(out / "optuna_trials.md", "\n".join(text) + "\n"))
+    return written
+
+
+def write_figures(
+    runs_root: str | Path,
+    out: str | Path,
+    *,
+    preset: str | None = None,
+    study_storage: str | None = None,
+    study_name: str | None = None,
+    formats: Sequence[str] = ("png",),
+) -> list[Path]:
+    """Read the runs under ``runs_root`` and write tables/figures under ``out/<preset>/``.
+
+    Arguments:
+        runs_root: Sacred FileStorage base directory (``runs/sacred``).
+        out: output directory.
+        preset: only this preset (default: every preset found, one folder each).
+        study_storage, study_name: an Optuna study to plot (optional).
+        formats: figure formats ("png", "pdf", "svg").
+
+    Returns:
+        The written files.
+    """
+    for f in formats:
+        if f not in ("png", "pdf", "svg"):
+            raise ValueError(f"format={f!r}: must be one of png, pdf, svg")
+    out = Path(out)
+    runs = latest_per_key(load_runs(runs_root))
+    presets = sorted({str(r.preset) for r in runs})
+    if preset is not None:
+        if preset not in presets:
+            raise ValueError(f"preset={preset!r}: no run with results has it; found {presets}")
+        presets = [preset]
+    written: list[Path] = []
+    for p in presets:
+        written += write_preset([r for r in runs if str(r.preset) == p], out / p, formats)
+    if study_storage is not None:
+        written += write_study(study_storage, study_name, out, formats)
+    if not written:
+        written.append(
+            atomic_write_text(
+                out / "index.md", f"# Tables and figures\n\nNo run with results under {runs_root}.\n"
+            )
+        )
+    return written
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m analysis.figures",
+        description="Tables 1-3, Figure 3, learning curves, world-model k-step error and the lambda-search "
+        "plots from recorded runs (Sacred FileStorage + results.json). Missing cells are shown as missing.",
+    )
+    parser.add_argument(
+        "--runs", default="runs/sacred", help="Sacred FileStorage directory (default: runs/sacred)"
+    )
+    parser.add_argument("--out", default="figures", help="output directory (default: figures)")
+    parser.add_argument(
+        "--preset", default=None, help="only runs of this preset (default: all, one folder each)"
+    )
+    parser.add_argument(
+        "--study-storage", default=None, help="Optuna storage URL, e.g. sqlite:///runs/optuna.db"
+    )
+    parser.add_argument(
+        "--study-name", default=None, help="Optuna study name (optional if the storage has one)"
+    )
+    parser.add_argument("--formats", default="png", help="comma-separated figure formats (png,pdf,svg)")
+    args = parser.parse_args(argv)
+    written = write_figures(
+        args.runs,
+        args.out,
+        preset=args.preset,
+        study_storage=args.study_storage,
+        study_name=args.study_name,
+        formats=tuple(f.strip() for f in args.formats.split(",") if f.strip()),
+    )
+    for p in written:
+        print(p)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,296 @@
+"""Tables and figures from runs recorded by a real Sacred experiment with a FileStorageObserver.
+
+The runs hold ``results.json`` artifacts in the documented schema (docs/interfaces.md); every number
+asserted below is recomputed here from those files, never copied from the code under test.
+"""
+
+import json
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+# the repository root holds analysis/ and sweeps/ (not installed packages)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+# isort: off
+from sweeps import _compat  # noqa: E402, F401  (pkg_resources stand-in before sacred)
+import sacred  # noqa: E402
+
+# isort: on
+from sacred.observers import FileStorageObserver  # noqa: E402
+
+from analysis.figures import (  # noqa: E402
+    TABLE_SPECS,
+    curve_data,
+    kstep_data,
+    latest_per_key,
+    load_runs,
+    main,
+    table_latex,
+    table_markdown,
+    write_figures,
+)
+
+ROBOTS = ("hopper", "walker", "cheetah")
+
+# (protocol, ablation, seed, methods): table1-a has 3 seeds of mrcom and sac; table1-b one seed of mrcom
+# only; table1-c/d are never run (missing); ablation wo_d for table1-a; table3-add_g with curves on
+# different step grids per seed.
+PLAN = [
+    ("table1-a", "full", 0, ("mrcom", "sac")),
+    ("table1-a", "full", 1, ("mrcom", "sac")),
+    ("table1-a", "full", 2, ("mrcom", "sac")),
+    ("table1-b", "full", 0, ("mrcom",)),
+    ("table1-a", "wo_d", 0, ("mrcom",)),
+    ("table1-a", "wo_d", 1, ("mrcom",)),
+    ("table3-add_g", "full", 0, ("mrcom", "sac")),
+    ("table3-add_g", "full", 1, ("mrcom", "sac")),
+]
+
+
+def _results(protocol, ablation, seed, methods, rng, curve_steps):
+    res = {
+        "format": 1,
+        "protocol": protocol,
+        "preset": "smoke",
+        "seed": seed,
+        "ablation": ablation,
+        "real_steps": int(curve_steps[-1]),
+        "methods": {},
+        "curves": {},
+        "worldmodel": {
+            "k1_obs_nmse": float(rng.uniform(0.05, 0.2)),
+            "k5_obs_nmse": float(rng.uniform(0.2, 0.5)),
+            "k15_obs_nmse": float(rng.uniform(0.5, 1.0)),
+            "reward_mse": 0.01,
+            "value_equiv": 0.02,
+        },
+        "targets": [],
+    }
+    for m in methods:
+        res["methods"][m] = {r: [float(x) for x in rng.uniform(10, 90, size=2)] for r in ROBOTS}
+        res["curves"][m] = {
+            r: {
+                "real_steps": [int(s) for s in curve_steps],
+                "normalized_return": [float(x) for x in rng.uniform(0, 60, size=len(curve_steps))],
+            }
+            for r in ROBOTS
+        }
+    return res
+
+
+def _record(base: Path, results: dict | None, fail: bool = False):
+    ex = sacred.Experiment("analysis-fixture", save_git_info=False)
+    ex.observers.append(FileStorageObserver(str(base)))
+    config = {"protocol": "table1-a", "seed": 0, "preset": "smoke", "ablation": "full"}
+    ex.add_config(dict(config))
+    if results is not None:
+        config = {k: results[k] for k in config}
+
+    @ex.main
+    def run(_run):
+        if fail:
+            raise RuntimeError("this run fails before writing results")
+        _run.log_scalar("wm/loss", 1.0, 0)
+        with tempfile.TemporaryDirectory() as d:
+            p = Path(d) / "results.json"
+            p.write_text(json.dumps(results))
+            _run.add_artifact(str(p), name="results.json")
+
+    try:
+        ex.run(config_updates=config, options={"--loglevel": "ERROR"})
+    except RuntimeError:
+        assert fail
+
+
+@pytest.fixture(scope="session")
+def recorded(tmp_path_factory):
+    base = tmp_path_factory.mktemp("runs") / "sacred"
+    rng = np.random.default_rng(0)
+    expected = []
+    # an earlier attempt at table1-a seed 0 that a later run replaces
+    stale = _results("table1-a", "full", 0, ("mrcom", "sac"), rng, [100, 200])
+    for m in stale["methods"]:
+        for r in ROBOTS:
+            stale["methods"][m][r] = [1000.0, 1000.0]  # impossible value: must never show up
+    _record(base, stale)
+    for i, (protocol, ablation, seed, methods) in enumerate(PLAN):
+        steps = [100, 200, 300] if not (protocol == "table3-add_g" and seed == 1) else [50, 150, 250, 350]
+        res = _results(protocol, ablation, seed, methods, rng, steps)
+        _record(base, res)
+        expected.append(res)
+        if i == 2:
+            _record(base, None, fail=True)
+    return base, expected
+
+
+def _per_seed(expected, protocol, method, robot, ablation="full"):
+    return [
+        float(np.mean(e["methods"][method][robot]))
+        for e in expected
+        if e["protocol"] == protocol and e["ablation"] == ablation and method in e["methods"]
+    ]
+
+
+def test_load_runs_keeps_failed_run_without_results_and_dedups(recorded):
+    base, expected = recorded
+    runs = load_runs(base)
+    assert len(runs) == len(PLAN) + 2
+    failed = [r for r in runs if r.results is None]
+    assert len(failed) == 1 and failed[0].status == "FAILED"
+    kept = latest_per_key(runs)
+    assert len(kept) == len(PLAN)
+    a0 = [r for r in kept if r.protocol == "table1-a" and r.seed == 0 and r.ablation == "full"]
+    assert a0[0].results["methods"]["mrcom"]["hopper"] != [1000.0, 1000.0]
+
+
+def test_table1_markdown_has_exactly_the_recorded_numbers(recorded):
+    base, expected = recorded
+    runs = latest_per_key(load_runs(base))
+    md = table_markdown(runs, TABLE_SPECS["table1"])
+    assert "1000.0" not in md
+    sections = dict(re.findall(r"### .*?\(`(table1-.)`\)\n(.*?)(?=\n### |\Z)", md, flags=re.S))
+    assert set(sections) == {"table1-a", "table1-b", "table1-c", "table1-d"}
+    header = sections["table1-a"].strip().splitlines()[0]
+    assert header == "| Robot | SAC | Ours |"
+    for robot in ROBOTS:
+        row = next(
+            line for line in sections["table1-a"].splitlines() if line.startswith(f"| {robot.capitalize()} ")
+        )
+        cells = [c.strip() for c in row.strip("|").split("|")][1:]
+        stats = {}
+        for method, cell in zip(("sac", "mrcom"), cells, strict=True):
+            vals = _per_seed(expected, "table1-a", method, robot)
+            assert len(vals) == 3
+            mean, std = np.mean(vals), np.std(vals, ddof=1)
+            stats[method] = mean
+            assert cell.strip("*") == f"{mean:.1f}±{std:.1f}"
+        best = max(stats, key=stats.get)
+        bold = [m for m, c in zip(("sac", "mrcom"), cells, strict=True) if c.startswith("**")]
+        assert bold == [best]
+        # table1-b: one seed of mrcom (no std invented), sac missing
+        row_b = next(
+            line for line in sections["table1-b"].splitlines() if line.startswith(f"| {robot.capitalize()} ")
+        )
+        cells_b = [c.strip() for c in row_b.strip("|").split("|")][1:]
+        (v,) = _per_seed(expected, "table1-b", "mrcom", robot)
+        assert cells_b == ["—", f"**{v:.1f} (n=1)**"]
+        # table1-c and table1-d: never run, every cell missing
+        for p in ("table1-c", "table1-d"):
+            row_m = next(
+                line for line in sections[p].splitlines() if line.startswith(f"| {robot.capitalize()} ")
+            )
+            assert [c.strip() for c in row_m.strip("|").split("|")][1:] == ["—", "—"]
+    assert "Seeds: 0, 1, 2." in sections["table1-a"]
+    assert "Seeds: none recorded." in sections["table1-c"]
+
+
+def test_latex_tables_match_markdown_numbers(recorded):
+    base, expected = recorded
+    runs = latest_per_key(load_runs(base))
+    tex = table_latex(runs, TABLE_SPECS["table1"])
+    assert tex.count("\\begin{tabular}") == 1 and "\\end{table}" in tex
+    for robot in ROBOTS:
+        vals = _per_seed(expected, "table1-a", "mrcom", robot)
+        assert f"{np.mean(vals):.1f}$\\pm${np.std(vals, ddof=1):.1f}" in tex
+    # 3 robots x (2 methods of table1-c + 2 of table1-d) + 3 sac cells of table1-b are missing
+    assert tex.count(" -- ") + tex.count(" --\\\\") + tex.count("& -- ") >= 1
+    assert len(re.findall(r"(?<=& )--(?= [&\\])", tex)) == 3 * 4 + 3
+    tex3 = table_latex(runs, TABLE_SPECS["table3"])
+    assert "Add-G" in tex3 and "Msk-F" in tex3
+
+
+def test_curves_and_kstep_numbers(recorded):
+    base, expected = recorded
+    runs = latest_per_key(load_runs(base))
+    d = curve_data(runs, "table1-a", "mrcom", "walker")
+    stack = np.array(
+        [
+            e["curves"]["mrcom"]["walker"]["normalized_return"]
+            for e in expected
+            if e["protocol"] == "table1-a" and e["ablation"] == "full"
+        ]
+    )
+    np.testing.assert_allclose(d["real_steps"], [100, 200, 300])
+    np.testing.assert_allclose(d["mean"], stack.mean(0))
+    np.testing.assert_allclose(d["std"], stack.std(0, ddof=1))
+    # different grids: interpolated onto the union of steps inside the common range [100, 300]
+    g = curve_data(runs, "table3-add_g", "sac", "hopper")
+    np.testing.assert_allclose(g["real_steps"], [100, 150, 200, 250, 300])
+    e0, e1 = (e for e in expected if e["protocol"] == "table3-add_g")
+    c0, c1 = e0["curves"]["sac"]["hopper"], e1["curves"]["sac"]["hopper"]
+    at150 = [np.interp(150, c0["real_steps"], c0["normalized_return"]), c1["normalized_return"][1]]
+    assert g["mean"][1] == pytest.approx(np.mean(at150))
+    assert curve_data(runs, "table1-c", "mrcom", "walker") is None
+    k = kstep_data(runs, "table1-a", "wo_d")
+    wm = [e["worldmodel"] for e in expected if e["protocol"] == "table1-a" and e["ablation"] == "wo_d"]
+    np.testing.assert_array_equal(k["k"], [1, 5, 15])
+    np.testing.assert_allclose(k["mean"], [np.mean([w[f"k{i}_obs_nmse"] for w in wm]) for i in (1, 5, 15)])
+
+
+def test_write_figures_cli_on_recorded_runs(recorded, tmp_path, capsys):
+    import optuna
+
+    base, expected = recorded
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    study = optuna.create_study(
+        study_name="lambda", storage=storage, sampler=optuna.samplers.RandomSampler(0)
+    )
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study.optimize(
+        lambda t: (
+            (t.suggest_float("lambda_s", 0.01, 1.0, log=True) - 0.1) ** 2 + 0.01 * t.suggest_int("m", 4, 16)
+        ),
+        n_trials=6,
+    )
+    out = tmp_path / "figures"
+    assert (
+        main(["--runs", str(base), "--out", str(out), "--study-storage", storage, "--study-name", "lambda"])
+        == 0
+    )
+    smoke = out / "smoke"
+    for name in (
+        "table1.md",
+        "table1.tex",
+        "table2.md",
+        "table3.tex",
+        "figure3_ablation.png",
+        "figure3_ablation.md",
+        "curves_table1-a.png",
+        "curves_table3-add_g.png",
+        "wm_kstep.png",
+        "index.md",
+    ):
+        assert (smoke / name).is_file(), name
+    for png in list(smoke.glob("*.png")) + [out / "optuna_history.png", out / "optuna_importances.png"]:
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+    # table2 was never run: every cell missing, but the table is still written
+    t2 = (smoke / "table2.md").read_text()
+    rows = [line for line in t2.splitlines() if line.startswith(("| Hopper", "| Walker", "| Cheetah"))]
+    assert len(rows) == 4 * 3 and all(line.endswith("| — |") for line in rows)
+    fig3 = (smoke / "figure3_ablation.md").read_text()
+    vals = _per_seed(expected, "table1-a", "mrcom", "cheetah", ablation="wo_d")
+    assert f"{np.mean(vals):.1f}±{np.std(vals, ddof=1):.1f}" in fig3
+    trials = (out / "optuna_trials.md").read_text()
+    assert "lambda_s" in trials and "| m |" in trials.replace(" m |", "| m |")
+    assert "## Parameter importances" in trials
+    assert "figure3_ablation.png" in (smoke / "index.md").read_text()
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0 and "--runs" in capsys.readouterr().out
+
+
+def test_bad_inputs(tmp_path):
+    with pytest.raises(ValueError, match="runs="):
+        load_runs(tmp_path / "nope")
+    with pytest.raises(ValueError, match="format="):
+        write_figures(tmp_path, tmp_path / "o", formats=("gif",))
+    d = tmp_path / "1"
+    d.mkdir()
+    (d / "results.json").write_text(json.dumps({"format": 2}))
+    with pytest.raises(ValueError, match="format=2"):
+        load_runs(tmp_path)
