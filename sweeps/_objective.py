@@ -1,0 +1,85 @@
+"""Objectives of the lambda search and the intermediate values reported for pruning.
+
+``adapt``: mean normalized return of MrCoM over every robot and evaluation target of the trial's
+protocol (``results.json`` ``methods.mrcom``); maximized. Intermediate values: each point of the
+``adapt/mrcom/<robot>/normalized_return`` curves, numbered in the order they are logged (the order
+is the same in every trial of a study, so the median pruner compares like with like).
+
+``model``: held-out world-model error, mean of the k = 1, 5, 15 step observation NMSE plus the
+value-equivalence error (``results.json`` ``worldmodel``); minimized. Intermediate values: the same
+sum from the ``wm/...`` held-out metrics logged during training, reported at the training step as
+soon as all four are logged for that step.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+MODEL_TERMS = ("k1_obs_nmse", "k5_obs_nmse", "k15_obs_nmse")
+VALUE_TERM = "value_equiv"
+
+
+def model_error(metrics: dict[str, float]) -> float:
+    """``mean(k1, k5, k15 observation NMSE) + value_equiv`` from a dict of world-model metrics."""
+    missing = [k for k in (*MODEL_TERMS, VALUE_TERM) if k not in metrics]
+    if missing:
+        raise ValueError(f"world-model metrics {sorted(metrics)}: missing {missing} for objective 'model'")
+    return sum(float(metrics[k]) for k in MODEL_TERMS) / len(MODEL_TERMS) + float(metrics[VALUE_TERM])
+
+
+def objective_value(results: dict[str, Any], objective: str) -> float:
+    """The trial's objective from its ``results.json``.
+
+    Arguments:
+        results: the parsed ``results.json`` written by ``mrcom.agents.run_evaluate``.
+        objective: ``adapt`` or ``model``.
+
+    Returns:
+        A finite float.
+    """
+    if objective == "adapt":
+        per_robot = results["methods"]["mrcom"]
+        values = [float(v) for vs in per_robot.values() for v in vs]
+        if not values:
+            raise ValueError("results.json methods.mrcom: no normalized returns for objective 'adapt'")
+        value = sum(values) / len(values)
+    elif objective == "model":
+        value = model_error(results["worldmodel"])
+    else:
+        raise ValueError(f"objective={objective!r}: must be one of adapt, model")
+    if not math.isfinite(value):
+        raise ValueError(f"objective {objective}={value}: not finite")
+    return value
+
+
+class IntermediateValues:
+    """Turns the stream of logged metrics into ``(step, value)`` pairs to report to Optuna."""
+
+    def __init__(self, objective: str):
+        if objective not in ("adapt", "model"):
+            raise ValueError(f"objective={objective!r}: must be one of adapt, model")
+        self.objective = objective
+        self._count = 0
+        self._pending: dict[int, dict[str, float]] = {}
+
+    def __call__(self, name: str, value: float, step: int) -> tuple[int, float] | None:
+        """Feed one logged metric; return ``(step, value)`` when an intermediate value is complete."""
+        parts = name.split("/")
+        if self.objective == "adapt":
+            if (
+                len(parts) == 4
+                and parts[0] == "adapt"
+                and parts[1] == "mrcom"
+                and parts[3] == "normalized_return"
+            ):
+                self._count += 1
+                return self._count, float(value)
+            return None
+        if len(parts) == 2 and parts[0] == "wm" and parts[1] in (*MODEL_TERMS, VALUE_TERM):
+            terms = self._pending.setdefault(int(step), {})
+            terms[parts[1]] = float(value)
+            if len(terms) == len(MODEL_TERMS) + 1:
+                del self._pending[int(step)]
+                return int(step), model_error(terms)
+        return None

@@ -1,0 +1,117 @@
+"""The table of a study's trials: printed, and written as CSV, JSON and Markdown."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.storages import RetryFailedTrialCallback
+from optuna.trial import TrialState
+
+from sweeps._plain import write_json_atomic, write_text_atomic
+
+COLUMNS = (
+    "number",
+    "state",
+    "value",
+    "lambda_var",
+    "lambda_s",
+    "lambda_v",
+    "m",
+    "sacred_run_id",
+    "retry_of",
+    "duration_s",
+    "reason",
+)
+
+
+def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
+    """One row per trial: number, state, value, the four parameters, Sacred run id, retry, reason."""
+    rows = []
+    for t in study.get_trials(deepcopy=False):
+        duration = (
+            (t.datetime_complete - t.datetime_start).total_seconds()
+            if t.datetime_complete and t.datetime_start
+            else None
+        )
+        reason = t.user_attrs.get("fail_reason") or t.user_attrs.get("prune_reason")
+        if t.state == TrialState.FAIL and reason is None:
+            reason = "worker lost (no heartbeat)"
+        rows.append(
+            {
+                "number": t.number,
+                "state": t.state.name,
+                "value": t.value if t.state in (TrialState.COMPLETE, TrialState.PRUNED) else None,
+                "lambda_var": t.params.get("lambda_var"),
+                "lambda_s": t.params.get("lambda_s"),
+                "lambda_v": t.params.get("lambda_v"),
+                "m": t.params.get("m"),
+                "sacred_run_id": t.user_attrs.get("sacred_run_id"),
+                "retry_of": RetryFailedTrialCallback.retried_trial_number(t),
+                "duration_s": round(duration, 1) if duration is not None else None,
+                "reason": reason,
+            }
+        )
+    return rows
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def markdown_table(rows: list[dict[str, Any]]) -> str:
+    """The rows as a GitHub Markdown table."""
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    for r in rows:
+        lines.append("| " + " | ".join(_fmt(r[c]).replace("|", "/") for c in COLUMNS) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
+    """The best complete trial, or ``None`` if no trial completed."""
+    if not any(t.state == TrialState.COMPLETE for t in study.get_trials(deepcopy=False)):
+        return None
+    return study.best_trial
+
+
+def write_report(study: optuna.Study, out_dir: Path, summary: dict[str, Any]) -> dict[str, Path]:
+    """Write ``trials.csv``, ``trials.json``, ``trials.md`` and ``best.json`` to ``out_dir`` (atomically).
+
+    Returns:
+        The written paths by name.
+    """
+    rows = trial_rows(study)
+    best = best_trial(study)
+    best_d = (
+        None
+        if best is None
+        else {
+            "number": best.number,
+            "value": best.value,
+            "params": best.params,
+            "sacred_run_id": best.user_attrs.get("sacred_run_id"),
+        }
+    )
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    header = f"# Study {study.study_name}\n\n" + "".join(f"- {k}: {v}\n" for k, v in summary.items()) + "\n"
+    paths = {
+        "csv": write_text_atomic(out_dir / "trials.csv", buf.getvalue()),
+        "json": write_json_atomic(
+            out_dir / "trials.json", {"study": study.study_name, **summary, "trials": rows}
+        ),
+        "md": write_text_atomic(out_dir / "trials.md", header + markdown_table(rows)),
+        "best": write_json_atomic(
+            out_dir / "best.json", {"study": study.study_name, **summary, "best": best_d}
+        ),
+    }
+    return paths

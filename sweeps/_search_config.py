@@ -1,0 +1,122 @@
+"""Configuration of the lambda search: search space, pruner, heartbeats (one default + presets).
+
+Where the paper is silent (it gives no values or ranges for lambda_var, lambda_s, lambda_v or m),
+the ranges below are our choice: log-uniform over two to three decades around 1 for the loss
+weights, since eq. 16 only fixes their ratios; m spans the context lengths the preset's budget
+can afford (see docs/choices/sweeps.md).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+OBJECTIVES = {"adapt": "maximize", "model": "minimize"}
+PRESETS = ("smoke", "quick", "paper")
+LOSS_WEIGHTS = ("lambda_var", "lambda_s", "lambda_v")
+
+# Where each searched parameter lives in PipelineConfig.to_dict() (dotted path).
+PARAM_PATHS = {
+    "lambda_var": "worldmodel.lambda_var",
+    "lambda_s": "worldmodel.lambda_s",
+    "lambda_v": "worldmodel.lambda_v",
+    "m": "worldmodel.context_len",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchConfig:
+    """One lambda search.
+
+    Fields:
+        preset: pipeline preset of every trial (smoke | quick | paper).
+        objective: ``adapt`` (maximize mean normalized return of MrCoM on the validation targets)
+            or ``model`` (minimize held-out k-step error + value-equivalence error).
+        trials: finished (complete or pruned) trials the study must reach.
+        lambda_var, lambda_s, lambda_v: ``(low, high)``, sampled log-uniformly; ``0 < low <= high``.
+        m: ``(low, high)`` integer context length, ``1 <= low <= high``.
+        pruner_startup_trials: trials finished before the median pruner may prune.
+        pruner_warmup_steps: reported steps of a trial before it may be pruned.
+        heartbeat_interval: seconds between a worker's heartbeats for its running trial.
+        grace_period: seconds without heartbeat after which a running trial is stale (failed, retried).
+        max_retry: how often the parameters of a stale trial are retried.
+        seed: sampler seed and the seed of every trial's pipeline.
+    """
+
+    preset: str = "quick"
+    objective: str = "adapt"
+    trials: int = 6
+    lambda_var: tuple[float, float] = (0.1, 10.0)
+    lambda_s: tuple[float, float] = (1e-3, 10.0)
+    lambda_v: tuple[float, float] = (1e-3, 10.0)
+    m: tuple[int, int] = (4, 16)
+    pruner_startup_trials: int = 2
+    pruner_warmup_steps: int = 0
+    heartbeat_interval: int = 10
+    grace_period: int = 30
+    max_retry: int = 2
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.preset not in PRESETS:
+            raise ValueError(f"preset={self.preset!r}: must be one of {', '.join(PRESETS)}")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective={self.objective!r}: must be one of {', '.join(OBJECTIVES)}")
+        if not isinstance(self.trials, int) or self.trials < 1:
+            raise ValueError(f"trials={self.trials!r}: must be an integer >= 1")
+        for name in LOSS_WEIGHTS:
+            low, high = getattr(self, name)
+            if not (math.isfinite(low) and math.isfinite(high) and 0 < low <= high):
+                raise ValueError(f"{name}=({low}, {high}): must satisfy 0 < low <= high (log-uniform range)")
+        low, high = self.m
+        if int(low) != low or int(high) != high or not 1 <= low <= high:
+            raise ValueError(f"m=({low}, {high}): must be integers with 1 <= low <= high")
+        for name in ("pruner_startup_trials", "pruner_warmup_steps", "max_retry"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name}={getattr(self, name)}: must be >= 0")
+        if self.heartbeat_interval < 1:
+            raise ValueError(f"heartbeat_interval={self.heartbeat_interval}: must be >= 1 second")
+        if self.grace_period <= self.heartbeat_interval:
+            raise ValueError(
+                f"grace_period={self.grace_period}: must exceed heartbeat_interval={self.heartbeat_interval}"
+            )
+
+    @property
+    def direction(self) -> str:
+        """``maximize`` or ``minimize``, from the objective."""
+        return OBJECTIVES[self.objective]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-type dict (ranges as lists)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+
+SEARCH_PRESETS: dict[str, dict[str, Any]] = {
+    # CI: a handful of tiny trials, fast failure detection.
+    "smoke": dict(trials=3, m=(2, 8), pruner_startup_trials=1, heartbeat_interval=2, grace_period=6),
+    # README main job on a 2-core laptop CPU.
+    "quick": dict(trials=6, m=(4, 16), pruner_startup_trials=2),
+    # GPU, many workers.
+    "paper": dict(trials=64, m=(8, 64), pruner_startup_trials=8, pruner_warmup_steps=1, grace_period=120),
+}
+
+
+def search_config(preset: str, **overrides: Any) -> SearchConfig:
+    """Default SearchConfig, the named preset merged on top, then ``overrides`` (``None`` = keep).
+
+    Arguments:
+        preset: smoke | quick | paper.
+        overrides: any SearchConfig field.
+
+    Returns:
+        The validated SearchConfig.
+    """
+    if preset not in SEARCH_PRESETS:
+        raise ValueError(f"preset={preset!r}: must be one of {', '.join(SEARCH_PRESETS)}")
+    fields = {**SEARCH_PRESETS[preset], "preset": preset}
+    fields.update({k: v for k, v in overrides.items() if v is not None})
+    for name in (*LOSS_WEIGHTS, "m"):
+        if name in fields:
+            fields[name] = tuple(fields[name])
+    return SearchConfig(**fields)

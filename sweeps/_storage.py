@@ -1,0 +1,75 @@
+"""Optuna storage: SQLite under runs/ by default, PostgreSQL (or any SQLAlchemy URL) for many workers."""
+
+from __future__ import annotations
+
+import warnings
+
+import optuna
+from optuna.storages import RDBStorage, RetryFailedTrialCallback
+
+# We drive heartbeats ourselves (ask/tell with a heartbeat thread, fail_stale_trials before each ask),
+# which is what Study.optimize does internally; these two notices do not apply.
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
+
+
+class StorageError(RuntimeError):
+    """The storage URL cannot be used (bad scheme, unreachable server, bad credentials)."""
+
+
+def make_storage(
+    url: str, heartbeat_interval: int | None = None, grace_period: int | None = None, max_retry: int = 0
+) -> RDBStorage:
+    """An ``RDBStorage`` for ``url``; with heartbeats when ``heartbeat_interval`` is given.
+
+    Stale trials (no heartbeat for ``grace_period`` seconds: their worker died) are failed by the
+    next worker that looks, and their parameters are enqueued again up to ``max_retry`` times.
+
+    Arguments:
+        url: SQLAlchemy URL, e.g. ``sqlite:///runs/optuna.db`` or ``postgresql://user:pw@host/db``.
+        heartbeat_interval: seconds between heartbeats, or ``None`` (a trial process that only
+            reports values needs none).
+        grace_period: seconds without heartbeat before a running trial counts as stale.
+        max_retry: retries of a stale trial's parameters.
+
+    Returns:
+        The connected storage (its tables created if needed).
+
+    Raises:
+        StorageError: the URL is malformed or the database cannot be reached.
+    """
+    if "://" not in url:
+        raise StorageError(f"storage={url!r}: must be an SQLAlchemy URL such as sqlite:///runs/optuna.db")
+    engine_kwargs: dict = {"pool_pre_ping": True}
+    if url.startswith("sqlite"):
+        engine_kwargs["connect_args"] = {"timeout": 60}
+    else:
+        engine_kwargs["connect_args"] = {"connect_timeout": 10} if url.startswith("postgresql") else {}
+    kwargs: dict = {}
+    if heartbeat_interval is not None:
+        kwargs = dict(
+            heartbeat_interval=heartbeat_interval,
+            grace_period=grace_period,
+            heartbeat_stale_trial_callback=RetryFailedTrialCallback(max_retry=max_retry),
+        )
+    try:
+        return RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
+    except Exception as e:  # sqlalchemy / driver errors differ by backend
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise StorageError(f"storage={_redact(url)!r}: cannot connect ({first})") from e
+
+
+def _redact(url: str) -> str:
+    """The URL with any password replaced by ``***``."""
+    scheme, sep, rest = url.partition("://")
+    if "@" in rest:
+        cred, _, host = rest.rpartition("@")
+        if ":" in cred:
+            cred = cred.split(":", 1)[0] + ":***"
+        rest = f"{cred}@{host}"
+    return f"{scheme}{sep}{rest}"
+
+
+def load_study(storage: RDBStorage, name: str, pruner: optuna.pruners.BasePruner) -> optuna.Study:
+    """An existing study with the given pruner (the trial process needs it for ``should_prune``)."""
+    return optuna.load_study(study_name=name, storage=storage, pruner=pruner)

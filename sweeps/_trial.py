@@ -1,0 +1,147 @@
+"""One Optuna trial = one Sacred ``pipeline`` run, in its own process.
+
+``python -m sweeps._trial SPEC.json`` is started by a lambda-search worker. It
+
+1. opens the study's storage itself and attaches to its trial (``optuna.trial.Trial``), so it can
+   report intermediate values and ask the study's pruner, with no round trip through the worker;
+2. runs the Sacred experiment's ``pipeline`` command once, with ``info`` = ``optuna_study`` and
+   ``optuna_trial`` (the trial number); at the start of the run it writes the Sacred run id to the
+   trial's user attribute ``sacred_run_id``;
+3. stops the run when the pruner says so (Sacred status ``PRUNED``), when a metric turns NaN/inf
+   (Sacred ``FAILED``, reason in ``info["diverged"]``), or when its worker dies (the process asks
+   the kernel for SIGTERM on the worker's death and ends its Sacred run as ``FAILED``);
+4. writes an outcome JSON (status, value, reason, Sacred run id) for the worker, which tells Optuna.
+
+The spec is written by ``sweeps.lambda_search``; its keys are documented in ``_make_spec`` there.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import signal
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+from sacred.utils import SacredInterrupt
+
+from sweeps import _hooks
+from sweeps._plain import write_json_atomic
+
+
+class WorkerLost(SacredInterrupt):
+    """The worker that started this trial died (SIGTERM from the kernel); the run ends as FAILED."""
+
+    STATUS = "FAILED"
+
+
+def die_with_parent() -> None:
+    """Ask Linux to send SIGTERM to this process when its parent dies (``prctl(PR_SET_PDEATHSIG)``).
+
+    Used as ``preexec_fn`` of the trial subprocess. A no-op where prctl is unavailable.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
+    except OSError:
+        pass
+
+
+def _on_sigterm(signum, frame):
+    raise WorkerLost("the lambda-search worker of this trial died (SIGTERM)")
+
+
+def run_trial(spec: dict[str, Any]) -> dict[str, Any]:
+    """Run the trial described by ``spec`` and return its outcome (also written to ``spec['outcome']``).
+
+    Arguments:
+        spec: storage, study, trial_id, trial_number, objective, pruner (MedianPruner kwargs),
+            named_configs, config_updates, observers (file/mongo/sql), jax_cache, outcome.
+
+    Returns:
+        ``{"status": "COMPLETED"|"PRUNED"|"FAILED", "value", "reason", "sacred_run_id", "step"}``.
+    """
+    import optuna
+
+    from sweeps._jaxcache import enable_compilation_cache
+    from sweeps._objective import IntermediateValues, objective_value
+    from sweeps._observers import make_observers
+    from sweeps._storage import load_study, make_storage
+    from sweeps.experiment import DivergedError, PrunedInterrupt, ex
+
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    enable_compilation_cache(spec["jax_cache"])
+    storage = make_storage(spec["storage"])
+    study = load_study(storage, spec["study"], optuna.pruners.MedianPruner(**spec["pruner"]))
+    trial = optuna.trial.Trial(study, spec["trial_id"])
+    outcome: dict[str, Any] = {"status": "FAILED", "value": None, "reason": None, "sacred_run_id": None}
+    intermediate = IntermediateValues(spec["objective"])
+    last: dict[str, Any] = {}
+    current: dict[str, Any] = {}
+
+    def on_start(run) -> None:
+        current["run"] = run
+        outcome["sacred_run_id"] = run._id
+        run.info["optuna_study"] = spec["study"]
+        run.info["optuna_trial"] = spec["trial_number"]
+        if run._id is not None:
+            trial.set_user_attr("sacred_run_id", run._id)
+        observers = spec["observers"]
+        if observers.get("file") and run._id is not None:
+            trial.set_user_attr("sacred_run_dir", str(Path(observers["file"]).resolve() / str(run._id)))
+
+    def on_metric(name: str, value: float, step: int) -> None:
+        point = intermediate(name, value, step)
+        if point is None:
+            return
+        step_, value_ = point
+        trial.report(value_, step_)
+        last.update(step=step_, value=value_)
+        if trial.should_prune():
+            reason = f"pruned by the median pruner at step {step_} (intermediate value {value_:.6g})"
+            if "run" in current:
+                current["run"].info["pruned"] = {"step": step_, "value": value_, "reason": reason}
+            raise PrunedInterrupt(reason)
+
+    _hooks.clear()
+    _hooks.start_hooks.append(on_start)
+    _hooks.metric_hooks.append(on_metric)
+    obs = spec["observers"]
+    ex.observers[:] = make_observers(obs.get("file"), obs.get("mongo"), obs.get("sql"))
+    info = {"optuna_study": spec["study"], "optuna_trial": spec["trial_number"]}
+    try:
+        run = ex.run(
+            "pipeline", config_updates=spec["config_updates"], named_configs=spec["named_configs"], info=info
+        )
+        results_path = run.info.get("paths", {}).get("results")
+        results = json.loads(Path(results_path).read_text())
+        outcome.update(status="COMPLETED", value=objective_value(results, spec["objective"]))
+    except PrunedInterrupt as e:
+        outcome.update(status="PRUNED", value=last.get("value"), step=last.get("step"), reason=str(e))
+    except DivergedError as e:
+        outcome.update(status="FAILED", reason=str(e))
+    except WorkerLost as e:
+        outcome.update(status="FAILED", reason=str(e))
+    except Exception as e:
+        tb = traceback.format_exception_only(type(e), e)[-1].strip()
+        outcome.update(status="FAILED", reason=tb)
+    write_json_atomic(spec["outcome"], outcome)
+    return outcome
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: ``python -m sweeps._trial SPEC.json`` (started by ``sweeps.lambda_search``)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(__doc__)
+        print("usage: python -m sweeps._trial SPEC.json")
+        sys.exit(0 if argv else 2)
+    spec = json.loads(Path(argv[0]).read_text())
+    outcome = run_trial(spec)
+    sys.exit(0 if outcome["status"] in ("COMPLETED", "PRUNED") else 1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,551 @@
+"""``python -m sweeps.lambda_search``: Optuna search over lambda_var, lambda_s, lambda_v and m.
+
+Every trial is one Sacred ``pipeline`` run in its own process (``sweeps._trial``); the trial keeps
+the Sacred run id (user attribute ``sacred_run_id``), the run keeps the trial number
+(``info.optuna_trial``). The median pruner stops bad trials from the intermediate values the trial
+process reports itself; a pruned trial is PRUNED in Optuna and in Sacred. A trial whose metrics turn
+NaN fails with the reason recorded, and the search goes on.
+
+Storage: SQLite at ``runs/optuna.db`` by default; ``--storage postgresql://...`` lets workers on many
+machines share one study (start the same command on each). Workers send heartbeats; a trial whose
+worker died is failed by the next worker that notices and its parameters are retried. Running the
+same command again resumes the study (after Ctrl-C or a kill) until ``--trials`` trials have
+finished (complete or pruned). At the end it prints the best trial and the table of trials and
+writes ``trials.csv``, ``trials.json``, ``trials.md``, ``best.json`` under
+``runs/lambda_search/<study>/``.
+
+Exit codes: 0 done, 1 no trial completed, 2 bad arguments or unusable storage (nothing written),
+130 interrupted (resume by running the same command).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import hashlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from sweeps._search_config import (
+    OBJECTIVES,
+    PARAM_PATHS,
+    PRESETS,
+    SEARCH_PRESETS,
+    SearchConfig,
+    search_config,
+)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+_FINISHED = ("COMPLETE", "PRUNED")
+
+
+class UsageError(Exception):
+    """Bad command-line arguments or storage: one line on stderr, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2 (argparse prints the usage too)
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line parser (``--help`` shows every option and the preset defaults)."""
+    presets = "; ".join(f"{k}: {v}" for k, v in SEARCH_PRESETS.items())
+    p = _Parser(
+        prog="python -m sweeps.lambda_search",
+        description="Optuna search over MrCoM's loss weights (lambda_var, lambda_s, lambda_v) and context "
+        "length m; every trial one Sacred pipeline run in its own process.",
+        epilog=f"Search presets (merged on the defaults of SearchConfig): {presets}",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--preset", default="quick", help=f"pipeline and search preset: {', '.join(PRESETS)}")
+    p.add_argument(
+        "--objective", default="adapt", help=f"{', '.join(OBJECTIVES)} (adapt maximizes, model minimizes)"
+    )
+    p.add_argument(
+        "--protocol", default=None, help="protocol named config of every trial (default: the preset's)"
+    )
+    p.add_argument(
+        "--study", default=None, help="study name (default: lambda-<preset>-<objective>-seed<seed>)"
+    )
+    p.add_argument(
+        "--trials", type=int, default=None, help="finished trials to reach (default: the preset's)"
+    )
+    p.add_argument(
+        "--timeout", type=float, default=None, help="seconds after which this worker starts no new trial"
+    )
+    p.add_argument("--seed", type=int, default=0, help="sampler seed and pipeline seed of every trial")
+    p.add_argument("--storage", default=None, help="Optuna storage URL (default: sqlite:///<runs>/optuna.db)")
+    p.add_argument(
+        "--runs", default="runs", help="folder for everything written (SQLite, Sacred, trials, cache)"
+    )
+    p.add_argument("--sacred-dir", default=None, help="FileStorageObserver folder (default <runs>/sacred)")
+    p.add_argument("--mongo", default=None, help="also record trials to MongoDB (MongoObserver URL)")
+    p.add_argument("--sql", default=None, help="also record trials to an SQL database (SqlObserver URL)")
+    p.add_argument(
+        "--collect-dir",
+        default=None,
+        help="shared folder whose dataset/ all trials reuse (default: one per study and data config)",
+    )
+    for name in ("lambda_var", "lambda_s", "lambda_v"):
+        p.add_argument(
+            f"--{name.replace('_', '-')}",
+            nargs=2,
+            type=float,
+            metavar=("LOW", "HIGH"),
+            default=None,
+            help=f"log-uniform range of {name} (default: the preset's)",
+        )
+    p.add_argument("--m", nargs=2, type=int, metavar=("LOW", "HIGH"), default=None, help="integer range of m")
+    p.add_argument(
+        "--heartbeat", type=int, default=None, help="seconds between heartbeats (default: the preset's)"
+    )
+    p.add_argument(
+        "--grace", type=int, default=None, help="seconds without heartbeat before a trial is stale"
+    )
+    p.add_argument(
+        "--enqueue",
+        action="append",
+        default=[],
+        metavar="JSON",
+        help='parameters to try first, e.g. \'{"lambda_var": 1, "lambda_s": 0.1, "lambda_v": 0.1, "m": 4}\'',
+    )
+    p.add_argument(
+        "--with",
+        dest="updates",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="Sacred config updates for every trial, e.g. worldmodel.steps=50",
+    )
+    return p
+
+
+def parse_updates(items: list[str]) -> dict[str, Any]:
+    """``["a.b=3", "c=x"]`` -> ``{"a.b": 3, "c": "x"}`` (values parsed as Python literals when possible)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key or " " in key:
+            raise UsageError(f"--with {item!r}: must be KEY=VALUE")
+        try:
+            out[key] = ast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            out[key] = raw
+    return out
+
+
+def _nested(flat: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in flat.items():
+        node = out
+        *head, last = key.split(".")
+        for part in head:
+            node = node.setdefault(part, {})
+        node[last] = value
+    return out
+
+
+def _validate(args: argparse.Namespace) -> tuple[SearchConfig, dict[str, Any], list[dict[str, Any]]]:
+    """Every check that needs no disk or network: raises UsageError with one line."""
+    try:
+        cfg = search_config(
+            args.preset,
+            objective=args.objective,
+            trials=args.trials,
+            seed=args.seed,
+            lambda_var=args.lambda_var,
+            lambda_s=args.lambda_s,
+            lambda_v=args.lambda_v,
+            m=args.m,
+            heartbeat_interval=args.heartbeat,
+            grace_period=args.grace,
+        )
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    if args.timeout is not None and not args.timeout > 0:
+        raise UsageError(f"timeout={args.timeout}: must be > 0 seconds")
+    if args.study is not None and not args.study.replace("-", "").replace("_", "").replace(".", "").isalnum():
+        raise UsageError(f"study={args.study!r}: use letters, digits, '-', '_', '.'")
+    updates = parse_updates(args.updates)
+    clash = [k for k in updates if k in PARAM_PATHS.values()]
+    if clash:
+        raise UsageError(f"--with {clash[0]}: searched by this study; set its range instead")
+    enqueued = []
+    for raw in args.enqueue:
+        try:
+            params = json.loads(raw)
+        except json.JSONDecodeError as e:
+            raise UsageError(f"--enqueue {raw!r}: not JSON ({e.msg})") from None
+        if not isinstance(params, dict) or set(params) - set(PARAM_PATHS):
+            raise UsageError(f"--enqueue {raw!r}: must be an object with keys among {', '.join(PARAM_PATHS)}")
+        enqueued.append(params)
+    if args.protocol is not None:
+        from mrcom.envs import PROTOCOLS
+
+        if args.protocol not in PROTOCOLS:
+            raise UsageError(f"protocol={args.protocol!r}: must be one of {', '.join(PROTOCOLS)}")
+    return cfg, updates, enqueued
+
+
+def _collect_key(cfg: SearchConfig, protocol: str | None, updates: dict[str, Any]) -> str:
+    """Hash of what the dataset depends on (not the world-model, adaptation or evaluation settings)."""
+    data = {k: v for k, v in updates.items() if k.split(".")[0] not in ("worldmodel", "adapt", "eval")}
+    blob = json.dumps({"preset": cfg.preset, "protocol": protocol, "seed": cfg.seed, **data}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+class _Heartbeat:
+    """Records the trial's heartbeat every ``interval`` seconds while its process runs."""
+
+    def __init__(self, storage, trial_id: int, interval: int):
+        self._storage, self._trial_id, self._interval = storage, trial_id, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True)
+
+    def _beat(self):
+        while True:
+            try:
+                self._storage.record_heartbeat(self._trial_id)
+            except Exception as e:  # a missed beat is retried; a long outage makes the trial stale
+                print(f"warning: heartbeat failed: {e}", file=sys.stderr)
+            if self._stop.wait(self._interval):
+                return
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def _suggest(trial, cfg: SearchConfig) -> dict[str, Any]:
+    params = {
+        name: trial.suggest_float(name, *getattr(cfg, name), log=True)
+        for name in ("lambda_var", "lambda_s", "lambda_v")
+    }
+    params["m"] = trial.suggest_int("m", *cfg.m)
+    return params
+
+
+def _tail(path: Path, n: int = 3) -> str:
+    try:
+        lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return ""
+    return " / ".join(lines[-n:])
+
+
+class Worker:
+    """One lambda-search worker: asks trials of the study and runs each in a trial process."""
+
+    def __init__(
+        self,
+        study,
+        storage,
+        cfg: SearchConfig,
+        args,
+        updates: dict[str, Any],
+        study_dir: Path,
+        collect_dir: Path,
+        sacred_dir: Path,
+        jax_cache: Path,
+    ):
+        self.study, self.storage, self.cfg, self.args = study, storage, cfg, args
+        self.updates, self.study_dir, self.collect_dir = updates, study_dir, collect_dir
+        self.sacred_dir, self.jax_cache = sacred_dir, jax_cache
+        self.proc: subprocess.Popen | None = None
+
+    def counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for t in self.study.get_trials(deepcopy=False):
+            counts[t.state.name] = counts.get(t.state.name, 0) + 1
+        return counts
+
+    def _spec(self, trial, params: dict[str, Any], trial_dir: Path) -> dict[str, Any]:
+        flat = dict(self.updates)
+        flat.update({PARAM_PATHS[k]: v for k, v in params.items()})
+        flat.update(
+            seed=self.cfg.seed, workdir=str(trial_dir / "work"), shared_collect_dir=str(self.collect_dir)
+        )
+        named = [self.cfg.preset] + ([self.args.protocol] if self.args.protocol else [])
+        return {
+            "storage": self.storage.url if hasattr(self.storage, "url") else self.args.storage_url,
+            "study": self.study.study_name,
+            "trial_id": trial._trial_id,
+            "trial_number": trial.number,
+            "objective": self.cfg.objective,
+            "pruner": {
+                "n_startup_trials": self.cfg.pruner_startup_trials,
+                "n_warmup_steps": self.cfg.pruner_warmup_steps,
+            },
+            "named_configs": named,
+            "config_updates": _nested(flat),
+            "observers": {"file": str(self.sacred_dir), "mongo": self.args.mongo, "sql": self.args.sql},
+            "jax_cache": str(self.jax_cache),
+            "outcome": str(trial_dir / "outcome.json"),
+        }
+
+    def run_one(self) -> tuple[int, str, float | None]:
+        """Ask one trial, run it in its own process, tell the study. Returns (number, state, value)."""
+        from optuna.trial import TrialState
+
+        from sweeps._plain import write_json_atomic
+        from sweeps._trial import die_with_parent
+
+        trial = self.study.ask()
+        with _Heartbeat(self.storage, trial._trial_id, self.cfg.heartbeat_interval):
+            params = _suggest(trial, self.cfg)
+            trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+            trial_dir = self.study_dir / f"trial-{trial.number:04d}"
+            spec = self._spec(trial, params, trial_dir)
+            spec_path = write_json_atomic(trial_dir / "spec.json", spec)
+            env = dict(os.environ)
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
+            log_path = trial_dir / "trial.log"
+            with open(log_path, "w") as log:
+                self.proc = subprocess.Popen(
+                    [sys.executable, "-m", "sweeps._trial", str(spec_path)],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                    preexec_fn=die_with_parent,
+                )
+                try:
+                    rc = self.proc.wait()
+                except BaseException:
+                    self._stop_child()
+                    self._fail_and_retry(trial, "interrupted: the worker was stopped (Ctrl-C or kill)")
+                    raise
+                finally:
+                    self.proc = None
+            outcome_path = Path(spec["outcome"])
+            if outcome_path.is_file():
+                outcome = json.loads(outcome_path.read_text())
+            else:
+                outcome = {
+                    "status": "FAILED",
+                    "value": None,
+                    "sacred_run_id": None,
+                    "reason": f"trial process exited with code {rc}: {_tail(log_path)}",
+                }
+            if outcome.get("sacred_run_id") is not None:
+                trial.set_user_attr("sacred_run_id", outcome["sacred_run_id"])
+            status = outcome["status"]
+            if status == "COMPLETED":
+                self.study.tell(trial, outcome["value"])
+                return trial.number, "COMPLETE", outcome["value"]
+            if status == "PRUNED":
+                trial.set_user_attr("prune_reason", outcome.get("reason"))
+                self.study.tell(trial, state=TrialState.PRUNED)
+                return trial.number, "PRUNED", outcome.get("value")
+            trial.set_user_attr("fail_reason", (outcome.get("reason") or "unknown")[:1000])
+            self.study.tell(trial, state=TrialState.FAIL)
+            return trial.number, "FAIL", None
+
+    def _stop_child(self) -> None:
+        proc = self.proc
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    def _fail_and_retry(self, trial, reason: str) -> None:
+        """Fail an interrupted trial and enqueue its parameters again, as for a stale trial."""
+        import copy
+
+        from optuna.trial import TrialState
+
+        try:
+            trial.set_user_attr("fail_reason", reason)
+            self.study.tell(trial, state=TrialState.FAIL)
+            frozen = copy.deepcopy(self.storage.get_trial(trial._trial_id))
+            callback = self.storage.get_heartbeat_stale_trial_callback()
+            if callback is not None:
+                callback(self.study, frozen)
+        except Exception as e:
+            print(f"warning: could not mark trial {trial.number} failed: {e}", file=sys.stderr)
+
+    def loop(self) -> None:
+        """Run trials until the study has ``cfg.trials`` finished trials or the timeout passes."""
+        from optuna.storages import fail_stale_trials
+        from tqdm import tqdm
+
+        start = time.monotonic()
+        poll = min(self.cfg.heartbeat_interval, 5)
+        bar = tqdm(
+            total=self.cfg.trials, desc=f"study {self.study.study_name}", unit="trial", file=sys.stderr
+        )
+        try:
+            while True:
+                fail_stale_trials(self.study)
+                c = self.counts()
+                finished = sum(c.get(s, 0) for s in _FINISHED)
+                bar.n = min(finished, self.cfg.trials)
+                bar.refresh()
+                if finished >= self.cfg.trials:
+                    return
+                if self.args.timeout is not None and time.monotonic() - start > self.args.timeout:
+                    tqdm.write(f"timeout of {self.args.timeout} s reached; no new trial started")
+                    return
+                if finished + c.get("RUNNING", 0) >= self.cfg.trials and not c.get("WAITING", 0):
+                    time.sleep(poll)  # other workers' trials may still finish, or go stale and be retried
+                    continue
+                number, state, value = self.run_one()
+                vtxt = "" if value is None else f" value={value:.6g}"
+                tqdm.write(f"trial {number}: {state}{vtxt}")
+        finally:
+            bar.close()
+
+
+def _print_summary(study, paths: dict[str, Path]) -> None:
+    from sweeps._report import best_trial, markdown_table, trial_rows
+
+    best = best_trial(study)
+    print()
+    if best is None:
+        print(f"study {study.study_name}: no completed trial yet")
+    else:
+        params = ", ".join(
+            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in best.params.items()
+        )
+        print(
+            f"best trial {best.number}: value={best.value:.6g} {params} "
+            f"(Sacred run {best.user_attrs.get('sacred_run_id')})"
+        )
+    print(markdown_table(trial_rows(study)))
+    print("written: " + ", ".join(str(p) for p in paths.values()))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m sweeps.lambda_search``; returns the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        cfg, updates, enqueued = _validate(args)
+        study_name = args.study or f"lambda-{cfg.preset}-{cfg.objective}-seed{cfg.seed}" + (
+            f"-{args.protocol}" if args.protocol else ""
+        )
+        runs = Path(args.runs)
+        from sweeps._storage import StorageError, make_storage
+
+        if args.storage is None:
+            storage_url, create_runs = f"sqlite:///{(runs / 'optuna.db').as_posix()}", True
+        else:
+            storage_url, create_runs = args.storage, False
+            if (
+                storage_url.startswith("sqlite:///")
+                and not Path(storage_url[len("sqlite:///") :]).parent.is_dir()
+            ):
+                raise UsageError(f"storage={storage_url!r}: folder of the SQLite file does not exist")
+        if create_runs:
+            runs.mkdir(parents=True, exist_ok=True)
+        try:
+            storage = make_storage(storage_url, cfg.heartbeat_interval, cfg.grace_period, cfg.max_retry)
+        except StorageError as e:
+            raise UsageError(str(e)) from None
+        study = _open_study(storage, study_name, cfg, args)
+    except UsageError as e:
+        print(f"lambda_search: error: {e}", file=sys.stderr)
+        return 2
+    for params in enqueued:
+        study.enqueue_trial(params, skip_if_exists=True)
+    runs.mkdir(parents=True, exist_ok=True)
+    study_dir = runs / "lambda_search" / study_name
+    collect_dir = (
+        Path(args.collect_dir)
+        if args.collect_dir
+        else study_dir / ("collect-" + _collect_key(cfg, args.protocol, updates))
+    )
+    sacred_dir = Path(args.sacred_dir) if args.sacred_dir else runs / "sacred"
+    worker = Worker(
+        study, storage, cfg, args, updates, study_dir, collect_dir, sacred_dir, runs / "jax_cache"
+    )
+    summary = {
+        "preset": cfg.preset,
+        "objective": cfg.objective,
+        "direction": cfg.direction,
+        "storage": _redacted(storage_url),
+        "search": cfg.to_dict(),
+    }
+
+    def _sigterm(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _sigterm)
+    code = 0
+    try:
+        worker.loop()
+    except KeyboardInterrupt:
+        print("\ninterrupted: run the same command again to resume the study", file=sys.stderr)
+        code = 130
+    paths = _write_report(study, study_dir, summary)
+    _print_summary(study, paths)
+    if code == 0 and not any(t.state.name == "COMPLETE" for t in study.get_trials(deepcopy=False)):
+        code = 1
+    return code
+
+
+def _redacted(url: str) -> str:
+    from sweeps._storage import _redact
+
+    return _redact(url)
+
+
+def _write_report(study, study_dir: Path, summary: dict[str, Any]) -> dict[str, Path]:
+    from sweeps._report import write_report
+
+    return write_report(study, study_dir, summary)
+
+
+def _open_study(storage, name: str, cfg: SearchConfig, args):
+    """Create the study or load it; a study created with another objective or preset is refused."""
+    import optuna
+
+    existing = {s.study_name: s for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
+    n_existing = 0
+    if name in existing:
+        attrs = existing[name].user_attrs
+        for key in ("objective", "preset"):
+            if key in attrs and attrs[key] != getattr(cfg, key):
+                raise UsageError(
+                    f"study={name!r} was created with {key}={attrs[key]!r}, not {getattr(cfg, key)!r}"
+                    f"; choose another --study"
+                )
+        n_existing = existing[name].n_trials
+    seed = cfg.seed + 1_000_003 * n_existing
+    if args.storage is not None:  # several workers may start together: make their samplers differ
+        seed = int.from_bytes(
+            hashlib.sha256(f"{seed}:{socket.gethostname()}:{os.getpid()}".encode()).digest()[:4]
+        )
+    study = optuna.create_study(
+        study_name=name,
+        storage=storage,
+        load_if_exists=True,
+        direction=cfg.direction,
+        sampler=optuna.samplers.TPESampler(seed=seed),
+        pruner=optuna.pruners.MedianPruner(cfg.pruner_startup_trials, cfg.pruner_warmup_steps),
+    )
+    if name not in existing:
+        study.set_user_attr("objective", cfg.objective)
+        study.set_user_attr("preset", cfg.preset)
+        study.set_user_attr("search", cfg.to_dict())
+    return study
+
+
+if __name__ == "__main__":
+    sys.exit(main())
