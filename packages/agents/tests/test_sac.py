@@ -77,3 +77,31 @@ def test_sac_learns_toy_task(toy_env):
     assert res.buffer.size == 1600
     assert after.mean() > before.mean() + 25, (before, after)
     assert after.min() > 45, after
+
+
+@pytest.mark.slow
+def test_sac_learns_walker_standing():
+    """On mrcom.envs (native engine): walker with target speed 0 learns to stay up, far above random."""
+    import mrcom.envs as E
+
+    scen = [E.default_scenario("walker", 0.0)]
+    length = 100
+    cfg = SACConfig(
+        hidden=(64, 64),
+        batch_size=128,
+        learning_starts=500,
+        update_every=50,
+        actor_lr=1e-3,
+        critic_lr=1e-3,
+        alpha_lr=1e-3,
+    )
+    env = E.make(scen, episode_length=length)
+    env.reset(5)
+    rng = np.random.default_rng(0)
+    rand = 0.0
+    for _ in range(length):
+        rand += env.step(rng.uniform(-1, 1, (1, E.ACT_DIM)))[1][0]
+    rand = 100 * rand / length
+    res = run_sac(E.make(scen, episode_length=length), cfg, 2500, 0, progress=False)
+    after = evaluate_policy(res.state, lambda e: E.make(scen * e, episode_length=length), 1, 2, 9)[0]
+    assert after > 80 and after > rand + 30, (rand, after)
