@@ -8,6 +8,9 @@ from sacred.observers import FileStorageObserver, MongoObserver, SqlObserver
 def make_observers(file_dir: str | None = "runs/sacred", mongo: str | None = None, sql: str | None = None):
     """Observers for one Sacred run.
 
+    The database observers come first (higher priority), so with a shared database the run ids are
+    the database's (unique across machines) and a FileStorageObserver, if any, reuses them.
+
     Arguments:
         file_dir: folder of the FileStorageObserver (``None`` for none).
         mongo: MongoDB URL (``mongodb://host:27017/db``) for a MongoObserver, or ``None``.
@@ -17,10 +20,10 @@ def make_observers(file_dir: str | None = "runs/sacred", mongo: str | None = Non
         A list of observers to append to ``ex.observers``.
     """
     observers = []
-    if file_dir:
-        observers.append(FileStorageObserver(file_dir))
     if mongo:
         observers.append(MongoObserver(url=mongo))
     if sql:
         observers.append(SqlObserver(sql))
+    if file_dir:
+        observers.append(FileStorageObserver(file_dir, priority=-10))
     return observers

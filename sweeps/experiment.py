@@ -29,7 +29,7 @@ from typing import Any
 import sacred
 from sacred import Experiment
 from sacred.config.config_dict import ConfigDict
-from sacred.utils import SacredInterrupt
+from sacred.utils import SacredInterrupt, apply_backspaces_and_linefeeds
 
 from sweeps import _hooks
 from sweeps._plain import to_plain
@@ -43,6 +43,7 @@ sacred.SETTINGS.CAPTURE_MODE = "sys"
 sacred.SETTINGS.CONFIG.READ_ONLY_CONFIG = True
 
 ex = Experiment("mrcom")
+ex.captured_out_filter = apply_backspaces_and_linefeeds  # progress bars: keep only their final state
 
 
 class PrunedInterrupt(SacredInterrupt):
@@ -186,23 +187,27 @@ def _record_outputs(run, workdir: Path) -> None:
         run.add_artifact(str(results), name="results.json")
 
 
-def _summary(result: Any) -> Any:
-    """Small, JSON-able run result: mean normalized return per method and the world-model metrics."""
-    if isinstance(result, dict) and "methods" in result:
-        out: dict[str, Any] = {}
-        for method, robots in result["methods"].items():
-            values = [float(v) for vs in robots.values() for v in vs]
-            out[method] = sum(values) / len(values) if values else None
-        if "worldmodel" in result:
-            out["worldmodel"] = {k: float(v) for k, v in result["worldmodel"].items()}
-        return out
-    if isinstance(result, os.PathLike):
-        return str(result)
-    return to_plain(result) if isinstance(result, (dict, list, int, float, str)) else None
+def _summary(result: Any) -> dict[str, Any] | None:
+    """Small, JSON-able summary: mean normalized return per method and the world-model metrics."""
+    if not (isinstance(result, dict) and "methods" in result):
+        return None
+    out: dict[str, Any] = {}
+    for method, robots in result["methods"].items():
+        values = [float(v) for vs in robots.values() for v in vs]
+        out[method] = sum(values) / len(values) if values else None
+    if "worldmodel" in result:
+        out["worldmodel"] = {k: float(v) for k, v in result["worldmodel"].items()}
+    return out
 
 
-def run_stage(stage: str, run, config: dict[str, Any]) -> Any:
-    """Run one stage (or the whole pipeline) of ``mrcom.agents`` inside the Sacred run ``run``."""
+def run_stage(stage: str, run, config: dict[str, Any]) -> float | None:
+    """Run one stage (or the whole pipeline) of ``mrcom.agents`` inside the Sacred run ``run``.
+
+    Returns:
+        For ``evaluate`` and ``pipeline``: the mean normalized return of MrCoM over every robot and
+        target (the run's ``result``, a float so that every observer can store it); the per-method
+        summary is in ``info["summary"]``. ``None`` for the other stages.
+    """
     import mrcom.agents as agents
 
     if stage not in STAGES:
@@ -221,7 +226,12 @@ def run_stage(stage: str, run, config: dict[str, Any]) -> Any:
         result = fn(cfg, workdir, log=log)
     finally:
         _record_outputs(run, workdir)
-    return _summary(result)
+    summary = _summary(result)
+    if summary is None:
+        return None
+    run.info["summary"] = summary
+    mrcom = summary.get("mrcom")
+    return None if mrcom is None else float(mrcom)
 
 
 @ex.command

@@ -87,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--runs", default="runs", help="folder for everything written (SQLite, Sacred, trials, cache)"
     )
-    p.add_argument("--sacred-dir", default=None, help="FileStorageObserver folder (default <runs>/sacred)")
+    p.add_argument("--sacred-dir", default=None, help="Sacred file-storage dir (default <runs>/sacred)")
     p.add_argument("--mongo", default=None, help="also record trials to MongoDB (MongoObserver URL)")
     p.add_argument("--sql", default=None, help="also record trials to an SQL database (SqlObserver URL)")
     p.add_argument(
@@ -258,7 +258,7 @@ class Worker:
         updates: dict[str, Any],
         study_dir: Path,
         collect_dir: Path,
-        sacred_dir: Path,
+        sacred_dir: Path | None,
         jax_cache: Path,
     ):
         self.study, self.storage, self.cfg, self.args = study, storage, cfg, args
@@ -291,7 +291,11 @@ class Worker:
             },
             "named_configs": named,
             "config_updates": _nested(flat),
-            "observers": {"file": str(self.sacred_dir), "mongo": self.args.mongo, "sql": self.args.sql},
+            "observers": {
+                "file": self.sacred_dir and str(self.sacred_dir),
+                "mongo": self.args.mongo,
+                "sql": self.args.sql,
+            },
             "jax_cache": str(self.jax_cache),
             "outcome": str(trial_dir / "outcome.json"),
         }
@@ -471,7 +475,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.collect_dir
         else study_dir / ("collect-" + _collect_key(cfg, args.protocol, updates))
     )
-    sacred_dir = Path(args.sacred_dir) if args.sacred_dir else runs / "sacred"
+    if args.sacred_dir:
+        sacred_dir = Path(args.sacred_dir)
+    else:
+        sacred_dir = None if (args.mongo or args.sql) else runs / "sacred"
     worker = Worker(
         study, storage, cfg, args, updates, study_dir, collect_dir, sacred_dir, runs / "jax_cache"
     )

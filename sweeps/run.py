@@ -4,10 +4,10 @@ Commands: collect, train, adapt, evaluate, pipeline (default). Named configs: sm
 the protocols (table1-a ... table3-msk_f); ablation-wo_d, ablation-wo_c, ablation-wo_ls, ablation-wo_lv.
 
 Options (taken out before Sacred parses the rest):
-  --file DIR        FileStorageObserver folder (default runs/sacred)
-  --no-file         no FileStorageObserver (e.g. with --mongo or --sql)
-  --mongo URL       also record to MongoDB (MongoObserver)
-  --sql URL         also record to an SQL database (SqlObserver)
+  --file DIR        FileStorageObserver folder (default runs/sacred, unless --mongo or --sql is given)
+  --mongo URL       record to MongoDB (MongoObserver), e.g. mongodb://host:27017/mrcom
+  --sql URL         record to an SQL database (SqlObserver), e.g. postgresql://user@host/sacred
+  (Give --file as well to record to both; the database then assigns the run ids.)
   --jax-cache DIR   JAX persistent compilation cache (default runs/jax_cache)
   -h, --help        this text, then Sacred's own help
 
@@ -35,7 +35,7 @@ def split_args(argv: list[str]) -> tuple[dict, list[str]]:
     Returns:
         ``(options, rest)``: options has keys file, mongo, sql, jax_cache, help.
     """
-    opts = {"file": "runs/sacred", "mongo": None, "sql": None, "jax_cache": "runs/jax_cache", "help": False}
+    opts = {"file": None, "mongo": None, "sql": None, "jax_cache": "runs/jax_cache", "help": False}
     rest: list[str] = []
     i = 0
     while i < len(argv):
@@ -50,8 +50,6 @@ def split_args(argv: list[str]) -> tuple[dict, list[str]]:
             else:
                 raise SystemExit(f"error: {key} needs a value")
             opts[_VALUE_FLAGS[key]] = value
-        elif arg == "--no-file":
-            opts["file"] = None
         elif arg in ("-h", "--help"):
             opts["help"] = True
         else:
@@ -76,6 +74,8 @@ def main(argv: list[str] | None = None) -> None:
     from sweeps._jaxcache import enable_compilation_cache
     from sweeps._observers import make_observers
 
+    if opts["file"] is None and not (opts["mongo"] or opts["sql"]):
+        opts["file"] = "runs/sacred"
     enable_compilation_cache(opts["jax_cache"])
     ex.observers.extend(make_observers(opts["file"], opts["mongo"], opts["sql"]))
     run = ex.run_commandline([prog, *rest])
