@@ -4,8 +4,11 @@ Knows nothing of MuJoCo: it trains on any multi-scenario sequence data given as 
 masks and scenario ids (`MultiScenarioData`).
 """
 
+from ._checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from ._config import ABLATIONS, PRESETS, WorldModelConfig
 from ._data import Batch, MultiScenarioData, SequenceSource, make_source, sample_batch
+from ._evaluate import evaluate
+from ._imagine import Imagined, Prefix, filter_prefix, imagine, rollout
 from ._losses import (
     gaussian_kl,
     loss_meta_value,
@@ -32,7 +35,9 @@ from ._model import (
     symexp,
     symlog,
 )
+from ._parallel import data_sharding, replicate
 from ._synthetic import synthetic_data
+from ._train import NonFiniteLossError, load_model, train
 from ._train_step import (
     TERMS,
     TrainState,
@@ -44,6 +49,20 @@ from ._train_step import (
 )
 
 __all__ = [
+    "Checkpoint",
+    "load_checkpoint",
+    "save_checkpoint",
+    "evaluate",
+    "Imagined",
+    "Prefix",
+    "filter_prefix",
+    "imagine",
+    "rollout",
+    "data_sharding",
+    "replicate",
+    "NonFiniteLossError",
+    "load_model",
+    "train",
     "ABLATIONS",
     "PRESETS",
     "TERMS",

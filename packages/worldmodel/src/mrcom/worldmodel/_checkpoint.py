@@ -1,0 +1,83 @@
+"""Checkpoints: one file = a JSON header line (format, config, step) + the serialized TrainState.
+
+Written to a temporary file in the same directory and moved into place with os.replace, so a
+reader never sees a half-written checkpoint. Non-finite parameters are refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import NamedTuple
+
+import equinox as eqx
+import jax
+import numpy as np
+
+from ._config import WorldModelConfig
+from ._model import MrCoM
+from ._train_step import TrainState, init_train_state
+
+FILENAME = "checkpoint.eqx"
+FORMAT = 1
+
+
+class Checkpoint(NamedTuple):
+    model: MrCoM
+    config: WorldModelConfig
+    state: TrainState
+    step: int
+
+
+def checkpoint_path(path: str | os.PathLike) -> Path:
+    """`path` itself if it is a file, else `path/checkpoint.eqx`."""
+    p = Path(path)
+    return p if p.suffix == ".eqx" else p / FILENAME
+
+
+def save_checkpoint(path: str | os.PathLike, state: TrainState) -> Path:
+    """Write `state` (config, params, optimizer state, RNG, step) atomically; returns the file.
+
+    Raises:
+        ValueError: if any parameter or optimizer value is NaN or inf (nothing is written).
+    """
+    leaves = [np.asarray(x) for x in jax.tree.leaves(eqx.filter(state, eqx.is_array))]
+    bad = [
+        i for i, x in enumerate(leaves) if np.issubdtype(x.dtype, np.floating) and not np.all(np.isfinite(x))
+    ]
+    if bad:
+        raise ValueError(f"state: {len(bad)} arrays hold NaN or inf; refusing to write a checkpoint")
+    file = checkpoint_path(path)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    header = {"format": FORMAT, "config": state.model.config.to_dict(), "step": int(state.step)}
+    fd, tmp = tempfile.mkstemp(dir=file.parent, prefix=".tmp-", suffix=".eqx")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write((json.dumps(header) + "\n").encode())
+            eqx.tree_serialise_leaves(f, state)
+        os.replace(tmp, file)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return file
+
+
+def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
+    """Read a checkpoint file (or a directory holding `checkpoint.eqx`).
+
+    Returns:
+        Checkpoint(model, config, state, step); `state` resumes training exactly.
+    """
+    file = checkpoint_path(path)
+    if not file.is_file():
+        raise ValueError(f"path={str(path)!r}: no checkpoint file {file}")
+    with open(file, "rb") as f:
+        header = json.loads(f.readline())
+        if header.get("format") != FORMAT:
+            raise ValueError(f"format={header.get('format')!r}: must be {FORMAT}")
+        config = WorldModelConfig.from_dict(header["config"])
+        skeleton = eqx.filter_eval_shape(init_train_state, config, jax.random.PRNGKey(0))
+        state = eqx.tree_deserialise_leaves(f, skeleton)
+    return Checkpoint(state.model, config, state, int(header["step"]))
