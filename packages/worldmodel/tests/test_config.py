@@ -1,0 +1,52 @@
+import json
+
+import pytest
+
+from mrcom.worldmodel import PRESETS, WorldModelConfig
+
+
+def test_json_round_trip_and_presets():
+    for name in PRESETS:
+        c = WorldModelConfig.preset(name, obs_dim=17, act_dim=6, num_scenarios=9, ablation="wo_c")
+        assert WorldModelConfig.from_json(c.to_json()) == c
+        assert WorldModelConfig.from_dict(json.loads(json.dumps(c.to_dict()))) == c
+        assert c.obs_dim == 17 and c.ablation == "wo_c" and not c.use_context
+    small, big = WorldModelConfig.preset("smoke"), WorldModelConfig.preset("paper")
+    assert small.d_dim < big.d_dim and small.hidden < big.hidden and small.context_len < big.context_len
+    assert big.num_heads == 3 and big.num_layers == 2
+
+
+@pytest.mark.parametrize(
+    "field, value, allowed",
+    [
+        ("lambda_s", -0.5, ">= 0"),
+        ("lambda_var", -1.0, ">= 0"),
+        ("context_len", 0, ">= 1"),
+        ("d_dim", 0, ">= 1"),
+        ("gamma", 1.0, "[0, 1)"),
+        ("ablation", "wo_x", "one of"),
+        ("state_reg", "dreamer", "one of"),
+        ("embed_dim", 50, "divisible"),
+    ],
+)
+def test_bad_values_name_field_value_and_range(field, value, allowed):
+    with pytest.raises(ValueError) as err:
+        WorldModelConfig(**{field: value})
+    msg = str(err.value)
+    assert f"{field}={value!r}" in msg and allowed in msg
+
+
+def test_unknown_keys_and_preset_rejected():
+    with pytest.raises(ValueError, match="unknown"):
+        WorldModelConfig.from_dict({"lambda_q": 1.0})
+    with pytest.raises(ValueError, match="preset='huge'"):
+        WorldModelConfig.preset("huge")
+
+
+def test_ablation_switches():
+    full = WorldModelConfig(lambda_s=0.3, lambda_v=0.2)
+    assert full.use_d and full.use_context
+    assert full.effective_lambda_s == 0.3 and full.effective_lambda_v == 0.2
+    assert not full.replace(ablation="wo_d").use_d
+    assert full.replace(ablation="wo_ls").effective_lambda_s == 0.0
+    assert full.replace(ablation="wo_lv").effective_lambda_v == 0.0
