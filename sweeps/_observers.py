@@ -23,7 +23,9 @@ def make_observers(file_dir: str | None = "runs/sacred", mongo: str | None = Non
     if mongo:
         observers.append(MongoObserver(url=mongo))
     if sql:
-        observers.append(SqlObserver(sql))
+        from sweeps._storage import normalize_db_url
+
+        observers.append(SqlObserver(normalize_db_url(sql)))
     if file_dir:
         observers.append(FileStorageObserver(file_dir, priority=-10))
     return observers

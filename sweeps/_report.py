@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.storages import RetryFailedTrialCallback
+from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
 from sweeps._plain import write_json_atomic, write_text_atomic
@@ -50,7 +50,7 @@ def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
                 "lambda_v": t.params.get("lambda_v"),
                 "m": t.params.get("m"),
                 "sacred_run_id": t.user_attrs.get("sacred_run_id"),
-                "retry_of": RetryFailedTrialCallback.retried_trial_number(t),
+                "retry_of": RetryHeartbeatStaleTrialCallback.retried_trial_number(t),
                 "duration_s": round(duration, 1) if duration is not None else None,
                 "reason": reason,
             }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import warnings
 
 import optuna
-from optuna.storages import RDBStorage, RetryFailedTrialCallback
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
 # We drive heartbeats ourselves (ask/tell with a heartbeat thread, fail_stale_trials before each ask),
 # which is what Study.optimize does internally; these two notices do not apply.
@@ -40,6 +40,7 @@ def make_storage(
     """
     if "://" not in url:
         raise StorageError(f"storage={url!r}: must be an SQLAlchemy URL such as sqlite:///runs/optuna.db")
+    url = normalize_db_url(url)
     engine_kwargs: dict = {"pool_pre_ping": True}
     if url.startswith("sqlite"):
         engine_kwargs["connect_args"] = {"timeout": 60}
@@ -50,13 +51,28 @@ def make_storage(
         kwargs = dict(
             heartbeat_interval=heartbeat_interval,
             grace_period=grace_period,
-            heartbeat_stale_trial_callback=RetryFailedTrialCallback(max_retry=max_retry),
+            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=max_retry),
         )
     try:
         return RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
     except Exception as e:  # sqlalchemy / driver errors differ by backend
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise StorageError(f"storage={_redact(url)!r}: cannot connect ({first})") from e
+
+
+def normalize_db_url(url: str) -> str:
+    """``postgresql://`` -> ``postgresql+psycopg2://`` when only psycopg2 is installed.
+
+    SQLAlchemy 2.1 maps a bare ``postgresql://`` to the psycopg 3 driver; the workspace installs
+    ``psycopg2-binary``, so users can keep writing the plain URL.
+    """
+    import importlib.util
+
+    scheme, sep, rest = url.partition("://")
+    if scheme == "postgresql" and importlib.util.find_spec("psycopg") is None:
+        if importlib.util.find_spec("psycopg2") is not None:
+            return f"postgresql+psycopg2{sep}{rest}"
+    return url
 
 
 def _redact(url: str) -> str:

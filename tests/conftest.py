@@ -1,0 +1,57 @@
+"""Shared fixtures for the cross-package tests (add fixtures here; do not remove others')."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+# sweeps/ and analysis/ live at the repository root (not installed); pytest's importlib mode does not add it.
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+import sweeps  # noqa: E402,F401  (registers the pkg_resources stand-in Sacred 0.8.7 needs before sacred loads)
+
+# --- sweeps ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def sweeps_env() -> dict[str, str]:
+    """Environment for ``python -m sweeps.*`` subprocesses started from a temporary directory."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
+    env["JAX_PLATFORMS"] = "cpu"
+    env["TQDM_DISABLE"] = "1"
+    return env
+
+
+@pytest.fixture(scope="session")
+def sweeps_shared(tmp_path_factory) -> Path:
+    """One folder per test session whose ``collect/`` (smoke dataset) and ``jax_cache/`` every sweep
+    test reuses, so the behaviour-policy data is collected and the JAX programs compiled only once."""
+    return tmp_path_factory.mktemp("sweeps_shared")
+
+
+@pytest.fixture
+def postgres_url() -> str:
+    """URL of the PostgreSQL server started by ``.ci/run`` (skips the test where none is set)."""
+    url = os.environ.get("MRCOM_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("MRCOM_TEST_POSTGRES_URL is not set: no PostgreSQL server (.ci/run starts one)")
+    return url
+
+
+@pytest.fixture
+def sweeps_run(sweeps_env):
+    """``sweeps_run(module, *args, cwd=..., timeout=600)``: run ``python -m module args...`` in ``cwd``
+    with ``sweeps_env``; returns the CompletedProcess (text output)."""
+
+    def run(module: str, *args: str, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
+        cmd = [sys.executable, "-m", module, *args]
+        return subprocess.run(cmd, cwd=cwd, env=sweeps_env, capture_output=True, text=True, timeout=timeout)
+
+    return run

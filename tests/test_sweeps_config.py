@@ -1,0 +1,121 @@
+"""Sacred config of the experiment, search config, objectives: fast, no pipeline run."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from sacred.config.custom_containers import ReadOnlyDict, ReadOnlyList
+from sacred.initialize import create_run
+
+from mrcom.agents import PipelineConfig, preset
+from mrcom.envs import PROTOCOLS
+from sweeps._objective import IntermediateValues, model_error, objective_value
+from sweeps._plain import to_plain, write_json_atomic
+from sweeps._search_config import PARAM_PATHS, SearchConfig, search_config
+from sweeps.experiment import ABLATIONS, RUN_KEYS, ex, pipeline_config
+
+
+def _config(named=(), updates=None, command="pipeline"):
+    return create_run(ex, command, dict(updates or {}), named_configs=list(named)).config
+
+
+def test_named_configs_resolve_to_the_packages_preset():
+    cfg = _config(["quick", "table1-b", "ablation-wo_ls"], {"worldmodel.lambda_s": 0.3, "seed": 3})
+    expected = preset("quick", "table1-b", ablation="wo_ls", seed=3, **{"worldmodel.lambda_s": 0.3}).to_dict()
+    plain = to_plain(cfg)
+    assert plain["command"] == "pipeline"
+    assert plain["workdir"] is None and plain["shared_collect_dir"] is None
+    assert {k: v for k, v in plain.items() if k not in RUN_KEYS} == expected
+    assert pipeline_config(cfg) == PipelineConfig.from_dict(expected)
+    # the ablation reaches the world model through PipelineConfig
+    assert pipeline_config(cfg).worldmodel.ablation == "wo_ls"
+
+
+def test_default_and_order_of_named_configs():
+    assert to_plain(_config())["preset"] == "smoke"
+    a = to_plain(_config(["table2-c", "paper"]))
+    b = to_plain(_config(["paper", "table2-c"]))
+    assert a == b and a["preset"] == "paper" and a["protocol"] == "table2-c"
+    assert a["envs"] == preset("paper", "table2-c").to_dict()["envs"]
+
+
+def test_every_protocol_and_ablation_has_a_named_config():
+    names = set(ex.named_configs)
+    assert set(PROTOCOLS) <= names
+    assert {f"ablation-{a}" for a in ABLATIONS} <= names
+    assert {"smoke", "quick", "paper"} <= names
+    for p in PROTOCOLS:
+        assert _config([p])["protocol"] == p
+
+
+def test_bad_config_value_is_refused_before_the_run():
+    with pytest.raises(ValueError, match="protocol"):
+        pipeline_config(to_plain(_config(updates={"protocol": "table9-z"})))
+
+
+def test_to_plain_converts_sacred_and_numpy_types():
+    items = ReadOnlyList([np.float32(0.5), np.int64(3), (1, 2)])
+    src = ReadOnlyDict({"a": items, "b": {"c": np.bool_(True)}})
+    out = to_plain(src)
+    assert out == {"a": [0.5, 3, [1, 2]], "b": {"c": True}}
+    assert type(out) is dict and type(out["a"]) is list
+    assert type(out["a"][0]) is float and type(out["a"][1]) is int and type(out["b"]["c"]) is bool
+    with pytest.raises(ValueError, match="plain JSON type"):
+        to_plain({"f": object()})
+
+
+def test_write_json_atomic_leaves_no_temp_file_and_nulls_nan(tmp_path):
+    path = write_json_atomic(tmp_path / "x.json", {"v": float("nan"), "w": [1.0]})
+    assert json.loads(path.read_text()) == {"v": None, "w": [1.0]}
+    assert [p.name for p in tmp_path.iterdir()] == ["x.json"]
+
+
+def test_search_presets_and_validation():
+    smoke = search_config("smoke")
+    assert smoke.trials == 3 and smoke.direction == "maximize"
+    assert search_config("quick", objective="model").direction == "minimize"
+    assert search_config("quick", m=[2, 3]).m == (2, 3)
+    lo, hi = search_config("quick").m
+    assert preset("quick").worldmodel.context_len in range(lo, hi + 1)
+    assert set(PARAM_PATHS["m"].split(".")) == {"worldmodel", "context_len"}
+    for kwargs, field in [
+        (dict(lambda_s=(-1.0, 1.0)), "lambda_s"),
+        (dict(lambda_var=(2.0, 1.0)), "lambda_var"),
+        (dict(m=(0, 4)), "m="),
+        (dict(objective="reward"), "objective"),
+        (dict(trials=0), "trials"),
+        (dict(heartbeat_interval=5, grace_period=5), "grace_period"),
+    ]:
+        with pytest.raises(ValueError, match=field):
+            SearchConfig(**{**search_config("smoke").__dict__, **kwargs})
+    with pytest.raises(ValueError, match="preset"):
+        search_config("huge")
+
+
+def test_objectives_hand_computed():
+    results = {
+        "methods": {"mrcom": {"hopper": [10.0, 20.0], "walker": [60.0]}, "sac": {"hopper": [0.0]}},
+        "worldmodel": {"k1_obs_nmse": 0.1, "k5_obs_nmse": 0.2, "k15_obs_nmse": 0.6, "value_equiv": 0.05},
+    }
+    assert objective_value(results, "adapt") == pytest.approx(30.0)
+    assert objective_value(results, "model") == pytest.approx(0.3 + 0.05)
+    with pytest.raises(ValueError, match="missing"):
+        model_error({"k1_obs_nmse": 1.0})
+    with pytest.raises(ValueError, match="not finite"):
+        objective_value({"methods": {"mrcom": {"hopper": [float("nan")]}}}, "adapt")
+
+
+def test_intermediate_values():
+    adapt = IntermediateValues("adapt")
+    assert adapt("adapt/sac/hopper/normalized_return", 5.0, 100) is None
+    assert adapt("wm/loss", 1.0, 10) is None
+    assert adapt("adapt/mrcom/hopper/normalized_return", 5.0, 100) == (1, 5.0)
+    assert adapt("adapt/mrcom/walker/normalized_return", 7.0, 100) == (2, 7.0)
+    model = IntermediateValues("model")
+    assert model("wm/k1_obs_nmse", 0.1, 40) is None
+    assert model("wm/k5_obs_nmse", 0.2, 40) is None
+    assert model("wm/k15_obs_nmse", 0.6, 40) is None
+    assert model("wm/value_equiv", 0.05, 80) is None  # another step: not complete
+    assert model("wm/value_equiv", 0.05, 40) == (40, pytest.approx(0.35))
