@@ -1,0 +1,258 @@
+"""The bound report: measure the constants of a trained world model, evaluate Theorem 6 and its
+sensitivity, and write Markdown + PNG figures; across an Optuna study, how each searched parameter
+moves each constant and the bound.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import jax
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from analysis._bound import (  # noqa: E402
+    CONSTANT_NAMES,
+    BoundConstants,
+    compose_substitution,
+    compose_triangle,
+    theorem6,
+    theorem6_terms,
+)
+from analysis._io import atomic_savefig, atomic_write_text  # noqa: E402
+from analysis._sensitivity import sensitivity_table  # noqa: E402
+
+__all__ = ["Measured", "measure_constants", "write_bound_report", "write_study_bound_report"]
+
+SYMBOLS = {
+    "eps_t": "ε_T",
+    "eps_s": "ε_S",
+    "eps_pi": "ε_π",
+    "c_t": "C_T",
+    "c_pi": "C_π",
+    "r_max": "R",
+    "gamma": "γ",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Measured:
+    """Constants with, for each, where its value came from (estimator or user-given)."""
+
+    constants: BoundConstants
+    sources: dict[str, str]
+
+    def to_dict(self) -> dict:
+        return {
+            "constants": {k: float(v) for k, v in self.constants._asdict().items()},
+            "sources": dict(self.sources),
+        }
+
+
+def measure_constants(
+    model,
+    data,
+    key,
+    *,
+    noise_std: float = 0.1,
+    num_windows: int = 64,
+    r_max: float | None = None,
+    gamma: float | None = None,
+    eps_pi: float | None = None,
+    c_pi: float | None = None,
+) -> Measured:
+    """Estimate eps_T, eps_S, C_T from a world model and its data; take the rest from the arguments.
+
+    Arguments:
+        model: a trained ``mrcom.worldmodel.MrCoM``.
+        data: its ``MultiScenarioData``.
+        key: PRNG key for the sampled windows.
+        noise_std: std of the Add-G probe for eps_S.
+        num_windows: windows of the data per estimator.
+        r_max: R; default the largest |reward| in the data.
+        gamma: default the world model's ``config.gamma``.
+        eps_pi, c_pi: policy constants when measured elsewhere (``policy_constants``); default 0,
+            recorded as "not measured".
+
+    Returns:
+        ``Measured`` (constants and sources).
+    """
+    from analysis._wm_constants import worldmodel_c_t, worldmodel_eps_s, worldmodel_eps_t
+
+    k1, k2, k3 = jax.random.split(key, 3)
+    sources = {
+        "eps_t": f"TV(prior, posterior) from the Gaussian KL; {num_windows} windows; max over scenarios",
+        "eps_s": f"latent shift under Add-G noise std {noise_std}; {num_windows} windows; max over scenarios",
+        "c_t": "max spectral norm of the mean latent transition's Jacobian (jax.jacfwd)",
+    }
+    values = {
+        "eps_t": worldmodel_eps_t(model, data, k1, num_windows),
+        "eps_s": worldmodel_eps_s(model, data, k2, noise_std, num_windows),
+        "c_t": worldmodel_c_t(model, data, k3, max(1, num_windows // 4)),
+    }
+    if r_max is None:
+        values["r_max"] = float(np.max(np.abs(np.asarray(data.reward))))
+        sources["r_max"] = "largest |reward| in the dataset"
+    else:
+        values["r_max"], sources["r_max"] = float(r_max), "given"
+    if gamma is None:
+        values["gamma"], sources["gamma"] = float(model.config.gamma), "world model config (value TD, eq. 14)"
+    else:
+        values["gamma"], sources["gamma"] = float(gamma), "given"
+    for name, v in (("eps_pi", eps_pi), ("c_pi", c_pi)):
+        values[name] = 0.0 if v is None else float(v)
+        sources[name] = (
+            "not measured (0 assumed; pass it to include the policy terms)" if v is None else "given"
+        )
+    return Measured(BoundConstants(**{k: values[k] for k in CONSTANT_NAMES}), sources)
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.4g}"
+
+
+def write_bound_report(
+    measured: Measured, out: str | Path, title: str = "Generalization bound"
+) -> list[Path]:
+    """Write ``bound.md``, ``bound.json`` and figures (error-source shares, elasticities, bound vs gamma).
+
+    Returns:
+        The written files.
+    """
+    out = Path(out)
+    c = measured.constants
+    value = float(theorem6(c))
+    terms = {k: float(v) for k, v in theorem6_terms(c).items()}
+    rows = sensitivity_table(c)
+    lines = [f"# {title}", "", "## Constants", "", "| constant | value | source |", "|---|---|---|"]
+    lines += [
+        f"| {SYMBOLS[k]} (`{k}`) | {_fmt(float(getattr(c, k)))} | {measured.sources.get(k, '')} |"
+        for k in CONSTANT_NAMES
+    ]
+    lines += [
+        "",
+        "## Theorem 6 (eq. 24)",
+        "",
+        f"Bound on |G~^i(π) − G~_θ(π)|: **{_fmt(value)}**",
+        "",
+        "| part carried by | value | share |",
+        "|---|---|---|",
+    ]
+    lines += [
+        f"| {SYMBOLS[k]} | {_fmt(v)} | {v / value:.1%} |" if value else f"| {SYMBOLS[k]} | {_fmt(v)} | — |"
+        for k, v in terms.items()
+    ]
+    lines += [
+        "",
+        "Composition of the lemmas (see docs/choices/analysis.md): Lemma 5 after substituting Lemmas 3-4 "
+        f"gives {_fmt(float(compose_substitution(c)))}; Lemma 5 applied twice gives "
+        f"{_fmt(float(compose_triangle(c)))}; eq. 24 lies between them.",
+        "",
+        "## Sensitivity (jax.grad)",
+        "",
+        "| constant | value | ∂bound/∂constant | elasticity |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {SYMBOLS[r['constant']]} | {_fmt(r['value'])} | {_fmt(r['gradient'])} | {_fmt(r['elasticity'])} |"
+        for r in rows
+    ]
+    lines += ["", "Elasticity = (∂bound/∂x)·x / bound: the % change of the bound per 1 % change of x.", ""]
+    written = [atomic_write_text(out / "bound.md", "\n".join(lines))]
+    payload = measured.to_dict() | {"bound": value, "terms": terms, "sensitivity": rows}
+    written.append(atomic_write_text(out / "bound.json", json.dumps(payload, indent=2)))
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    axes[0].bar([SYMBOLS[k] for k in terms], list(terms.values()), color=["C0", "C1", "C2"])
+    axes[0].set_title(f"bound {_fmt(value)} by error source")
+    names = [r["constant"] for r in rows]
+    axes[1].bar([SYMBOLS[n] for n in names], [r["elasticity"] for r in rows], color="C3")
+    axes[1].set_title("elasticity of the bound")
+    gammas = np.linspace(0.0, min(0.995, max(0.9, float(c.gamma) + 0.005)), 200)
+    curve = np.asarray(theorem6(c._replace(gamma=gammas)))
+    axes[2].semilogy(gammas, curve)
+    axes[2].axvline(float(c.gamma), color="k", ls="--", lw=0.8)
+    axes[2].set_xlabel("γ")
+    axes[2].set_title("bound vs γ (other constants fixed)")
+    fig.tight_layout()
+    written.append(atomic_savefig(fig, out / "bound.png", dpi=150))
+    plt.close(fig)
+    return written
+
+
+def write_study_bound_report(
+    rows: Sequence[tuple[dict[str, float], Measured]], out: str | Path, title: str = "Bound across the study"
+) -> list[Path]:
+    """How each searched parameter moves each constant and the bound: a scatter grid + a table.
+
+    Arguments:
+        rows: one (trial params, measured constants) per trial whose run could be measured.
+        out: output directory (``study_bound.md``, ``study_bound.png``).
+    """
+    out = Path(out)
+    params = sorted({p for params, _ in rows for p in params})
+    quantities = ["eps_t", "eps_s", "c_t", "bound"]
+
+    def q(m: Measured, name: str) -> float:
+        return float(theorem6(m.constants)) if name == "bound" else float(getattr(m.constants, name))
+
+    lines = [f"# {title}", "", f"{len(rows)} trials measured.", ""]
+    lines.append("| " + " | ".join(params) + " | " + " | ".join(quantities) + " |")
+    lines.append("|" + "---|" * (len(params) + len(quantities)))
+    for p, m in rows:
+        lines.append(
+            "| "
+            + " | ".join(_fmt(float(p[k])) if k in p else "—" for k in params)
+            + " | "
+            + " | ".join(_fmt(q(m, k)) for k in quantities)
+            + " |"
+        )
+    if len(rows) >= 3:
+        lines += ["", "Spearman rank correlation of each parameter with each quantity:", ""]
+        lines.append("| parameter | " + " | ".join(quantities) + " |")
+        lines.append("|---|" + "---|" * len(quantities))
+        for k in params:
+            xs = [float(p[k]) for p, _ in rows if k in p]
+            cells = []
+            for name in quantities:
+                ys = [q(m, name) for p, m in rows if k in p]
+                cells.append(_fmt(_spearman(xs, ys)))
+            lines.append(f"| {k} | " + " | ".join(cells) + " |")
+    written = [atomic_write_text(out / "study_bound.md", "\n".join(lines) + "\n")]
+    if rows and params:
+        fig, axes = plt.subplots(
+            len(quantities), len(params), figsize=(3 * len(params), 2.4 * len(quantities)), squeeze=False
+        )
+        for j, k in enumerate(params):
+            for i, name in enumerate(quantities):
+                pts = [(float(p[k]), q(m, name)) for p, m in rows if k in p]
+                ax = axes[i][j]
+                ax.scatter([x for x, _ in pts], [y for _, y in pts], s=12)
+                if i == len(quantities) - 1:
+                    ax.set_xlabel(k)
+                if j == 0:
+                    ax.set_ylabel(SYMBOLS.get(name, name))
+        fig.tight_layout()
+        written.append(atomic_savefig(fig, out / "study_bound.png", dpi=120))
+        plt.close(fig)
+    return written
+
+
+def _spearman(xs: Sequence[float], ys: Sequence[float]) -> float:
+    """Spearman rank correlation (average ranks for ties); NaN when either side is constant."""
+    from scipy.stats import rankdata
+
+    x, y = np.asarray(xs, float), np.asarray(ys, float)
+    if len(x) < 2 or np.all(x == x[0]) or np.all(y == y[0]):
+        return float("nan")
+    return float(np.corrcoef(rankdata(x), rankdata(y))[0, 1])
+
+
+MeasureFn = Callable[[Path], Measured]

@@ -1,0 +1,147 @@
+"""The bound's constants measured on mrcom.worldmodel models, and the bound report / CLI."""
+
+import json
+import sys
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+# the repository root holds analysis/ (not an installed package); pytest's importlib mode does not add it
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from analysis._bound_report import Measured, write_bound_report, write_study_bound_report  # noqa: E402
+from analysis._wm_constants import (  # noqa: E402
+    _jacobian_norms,
+    mean_transition,
+    policy_constants,
+    sample_windows,
+    worldmodel_c_t,
+    worldmodel_eps_s,
+    worldmodel_eps_t,
+)
+from analysis.bound import BoundConstants, main, resolve_run, theorem6  # noqa: E402
+from mrcom.worldmodel import WorldModelConfig, init_model, synthetic_data  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def small():
+    data = synthetic_data(num_scenarios=3, episodes_per_scenario=2, episode_length=20, prompt_length=8)
+    cfg = WorldModelConfig.preset(
+        "smoke", obs_dim=data.obs.shape[-1], act_dim=data.action.shape[-1], num_scenarios=3
+    )
+    return init_model(cfg, jax.random.key(0)), data
+
+
+def test_eps_s_is_zero_without_noise_and_grows_with_it(small):
+    model, data = small
+    key = jax.random.key(1)
+    assert worldmodel_eps_s(model, data, key, noise_std=0.0, num_windows=8) == 0.0
+    lo = worldmodel_eps_s(model, data, key, noise_std=0.05, num_windows=8)
+    hi = worldmodel_eps_s(model, data, key, noise_std=1.0, num_windows=8)
+    assert 0.0 < lo < hi
+    with pytest.raises(ValueError, match="noise_std"):
+        worldmodel_eps_s(model, data, key, noise_std=-1.0)
+
+
+def test_eps_t_is_a_tv_and_deterministic_in_the_key(small):
+    model, data = small
+    a = worldmodel_eps_t(model, data, jax.random.key(2), num_windows=8)
+    b = worldmodel_eps_t(model, data, jax.random.key(2), num_windows=8)
+    assert 0.0 < a <= 1.0 and a == b
+
+
+def test_c_t_matches_finite_differences(small):
+    model, data = small
+    c = model.config
+    batch = sample_windows(model, data, jax.random.key(3), 2)
+    rng = np.random.default_rng(0)
+    s = jnp.asarray(rng.normal(size=(2, c.latent_dim)), jnp.float32)
+    e = jnp.asarray(rng.normal(size=(2, c.embed_dim)), jnp.float32)
+    a, m = batch.action[:, 0], batch.act_mask
+    norms = np.asarray(_jacobian_norms(model, s, e, a, m))
+    for i in range(2):
+        h = 1e-2
+        f = lambda x, i=i: np.asarray(mean_transition(model, jnp.asarray(x, jnp.float32), e[i], a[i], m[i]))
+        base = np.asarray(s[i], np.float64)
+        cols = []
+        for j in range(c.latent_dim):
+            d = np.zeros_like(base)
+            d[j] = h
+            cols.append((f(base + d) - f(base - d)) / (2 * h))
+        fd = np.linalg.svd(np.stack(cols, axis=1), compute_uv=False)[0]
+        assert norms[i] == pytest.approx(fd, rel=2e-2)
+    ct = worldmodel_c_t(model, data, jax.random.key(4), num_windows=4, max_states=32)
+    assert np.isfinite(ct) and ct > 0
+
+
+def test_policy_constants_on_linear_policies():
+    w = jnp.array([[2.0, 0.0, 0.0], [0.0, 0.5, 0.0]])
+    mask = jnp.array([1.0, 0.0])  # second action dim is padding
+    pi1 = lambda o: (w @ o, jnp.zeros(2))
+    pi2 = lambda o: (w @ o + jnp.array([0.2, 5.0]), jnp.zeros(2))  # differs by 0.2 on the real dim
+    obs = jnp.zeros((4, 3))
+    out = policy_constants(pi1, pi2, obs, mask)
+    # at o = 0, d tanh(W o)/do = W (masked): spectral norm 2; KL = 0.02 -> TV <= 0.1 (padding ignored)
+    assert out["c_pi"] == pytest.approx(2.0, rel=1e-5)
+    assert out["eps_pi"] == pytest.approx(0.1, rel=1e-4)
+    assert "eps_pi" not in policy_constants(pi1, None, obs, mask)
+
+
+def test_bound_report_files(tmp_path):
+    c = BoundConstants(eps_t=0.1, eps_s=0.2, eps_pi=0.05, c_t=2.0, c_pi=3.0, r_max=1.0, gamma=0.9)
+    m = Measured(c, {k: "given" for k in c._fields})
+    written = write_bound_report(m, tmp_path)
+    payload = json.loads((tmp_path / "bound.json").read_text())
+    assert payload["bound"] == pytest.approx(176.0)
+    assert sum(payload["terms"].values()) == pytest.approx(176.0)
+    md = (tmp_path / "bound.md").read_text()
+    assert "**176**" in md and "| ε_T | 18 | 10.2% |" in md
+    assert (tmp_path / "bound.png").read_bytes()[:4] == b"\x89PNG" and len(written) == 3
+    # across a "study": the bound rises with eps_s, so its rank correlation with eps_s is 1
+    rows = [({"lambda_s": ls}, Measured(c._replace(eps_s=0.1 / ls), {})) for ls in (0.1, 0.3, 1.0, 3.0)]
+    write_study_bound_report(rows, tmp_path)
+    table = (tmp_path / "study_bound.md").read_text()
+    assert "| lambda_s | nan | -1 | nan | -1 |" in table
+    assert float(theorem6(rows[0][1].constants)) > float(theorem6(rows[-1][1].constants))
+
+
+def test_resolve_run_errors(tmp_path):
+    with pytest.raises(ValueError, match="does not exist"):
+        resolve_run(tmp_path / "nope")
+    with pytest.raises(ValueError, match="no world-model checkpoint"):
+        resolve_run(tmp_path)
+
+
+@pytest.mark.slow
+def test_cli_on_a_trained_smoke_run(tmp_path, capsys):
+    """A real smoke dataset (mrcom.agents), a briefly trained world model, then the CLI."""
+    from mrcom.agents import load_dataset, preset, run_collect
+    from mrcom.worldmodel import train
+
+    workdir = tmp_path / "work"
+    run_collect(preset("smoke", "table1-a"), workdir)
+    data = load_dataset(workdir / "dataset")
+    cfg = WorldModelConfig.preset(
+        "smoke",
+        obs_dim=data.obs.shape[-1],
+        act_dim=data.action.shape[-1],
+        num_scenarios=data.num_scenarios,
+        steps=20,
+        steps_per_call=10,
+    )
+    train(data, cfg, seed=0, checkpoint_dir=workdir / "worldmodel", progress=False)
+    out = tmp_path / "report"
+    assert main(["--run", str(workdir), "--out", str(out), "--num-windows", "8", "--eps-pi", "0.05"]) == 0
+    payload = json.loads((out / "bound.json").read_text())
+    k = payload["constants"]
+    assert 0 < k["eps_t"] <= 1 and k["eps_s"] > 0 and k["c_t"] > 0
+    assert k["gamma"] == cfg.gamma and k["eps_pi"] == 0.05 and k["c_pi"] == 0.0
+    assert 0 < k["r_max"] <= 1.0  # DMC-style rewards lie in [0, 1]
+    assert payload["bound"] == pytest.approx(float(theorem6(BoundConstants(**k))), rel=1e-5)
+    assert "not measured" in (out / "bound.md").read_text()
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0 and "--study-storage" in capsys.readouterr().out
