@@ -59,6 +59,7 @@ from ._loop import (
 from ._loop import (
     run_sac as run_sac,
 )
+from ._mbpo import ModelAugmenter as ModelAugmenter
 from ._sac import (
     Batch as Batch,
 )
@@ -76,4 +77,25 @@ from ._sac import (
 )
 from ._sac import (
     sac_update as sac_update,
+)
+from ._stages import (
+    adapt_method as adapt_method,
+)
+from ._stages import (
+    run_adapt as run_adapt,
+)
+from ._stages import (
+    run_evaluate as run_evaluate,
+)
+from ._stages import (
+    run_pipeline as run_pipeline,
+)
+from ._stages import (
+    run_protocol as run_protocol,
+)
+from ._stages import (
+    run_train as run_train,
+)
+from ._stages import (
+    summary_table as summary_table,
 )

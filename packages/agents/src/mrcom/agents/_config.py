@@ -92,7 +92,6 @@ class AdaptConfig:
         start_steps: real steps before model rollouts begin (the world model first needs a prompt).
         prompt: "dataset" (expert episodes of the target when the dataset holds it, else the first
             real episode) or "first_episode" (always the first real episode).
-        seeds: number of seeds S; seed s of a pipeline run uses `cfg.seed * 1000 + s`.
         eval_every: real steps between evaluations of the learning curve.
         methods: methods run; model-free "sac" is always included.
     """
@@ -105,7 +104,6 @@ class AdaptConfig:
     prefix_len: int = 8
     start_steps: int = 1000
     prompt: str = "dataset"
-    seeds: int = 1
     eval_every: int = 10_000
     methods: tuple[str, ...] = METHODS
 
@@ -113,8 +111,7 @@ class AdaptConfig:
         object.__setattr__(self, "methods", tuple(self.methods))
         for name in ("real_steps", "rollout_length", "rollouts_per_step", "model_buffer_steps", "prefix_len"):
             check_positive(f"adapt.{name}", getattr(self, name))
-        for name in ("seeds", "eval_every"):
-            check_positive(f"adapt.{name}", getattr(self, name))
+        check_positive("adapt.eval_every", self.eval_every)
         check_range("adapt.real_ratio", self.real_ratio, 0.0, 1.0)
         check_range("adapt.start_steps", self.start_steps, 0, self.real_steps)
         check_choice("adapt.prompt", self.prompt, ("dataset", "first_episode"))
@@ -189,6 +186,11 @@ class PipelineConfig:
                 f"collect.prompt_episodes={self.collect.prompt_episodes}: prompt steps must be >= "
                 f"worldmodel.context_len={wm.context_len}"
             )
+        if self.envs.num_heldout_scenarios and wm.eval_burn_in + 15 > self.envs.episode_length:
+            raise ValueError(
+                f"worldmodel.eval_burn_in={wm.eval_burn_in}: eval windows of eval_burn_in + 15 steps "
+                f"must fit in envs.episode_length={self.envs.episode_length}"
+            )
         if wm.seq_len > self.envs.episode_length:
             raise ValueError(
                 f"worldmodel.seq_len={wm.seq_len}: must be <= envs.episode_length={self.envs.episode_length}"
@@ -256,7 +258,7 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 # Preset overrides on top of the defaults (which are the paper scale).
 _PRESETS: dict[str, dict[str, Any]] = {
     "smoke": {
-        "envs": dict(episode_length=20, num_train_scenarios=4, num_heldout_scenarios=1, num_targets=3),
+        "envs": dict(episode_length=20, num_train_scenarios=4, num_heldout_scenarios=1, num_targets=4),
         "collect": dict(steps_per_scenario=100, prompt_episodes=1, batch_scenarios=4),
         "sac": dict(hidden=(32, 32), batch_size=32, learning_starts=40, update_every=20),
         "worldmodel": {
@@ -294,7 +296,6 @@ _PRESETS: dict[str, dict[str, Any]] = {
     "paper": {
         "envs": dict(engine="mjx"),
         "worldmodel": WorldModelConfig.preset("paper").to_dict(),
-        "adapt": dict(seeds=5),
     },
 }
 

@@ -1,0 +1,349 @@
+"""The pipeline stages run_train, run_adapt, run_evaluate, run_pipeline (each skips work already on disk).
+
+Workdir layout::
+
+    dataset/                 shards + manifest.json (run_collect)
+    worldmodel/              checkpoint.eqx + metrics.json (run_train)
+    adapt/<method>/          policy.eqx + result.json (run_adapt; method "mrcom" or "sac")
+    results.json, summary.md (run_evaluate)
+    config.json              the PipelineConfig of the run
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import equinox as eqx
+import jax
+import numpy as np
+
+from mrcom.envs import ACT_DIM, OBS_DIM, Scenario, make
+from mrcom.worldmodel import evaluate as wm_evaluate
+from mrcom.worldmodel import load_model
+from mrcom.worldmodel import train as wm_train
+
+from ._collect import is_complete, run_collect, target_scenarios
+from ._config import PipelineConfig
+from ._dataset import find_prompt, load_dataset, read_manifest
+from ._io import atomic_write_bytes, atomic_write_json, derive_seed
+from ._loop import evaluate_policy, run_sac
+from ._mbpo import ModelAugmenter
+from ._sac import SACState, sac_init
+
+Log = Callable[[str, float, int], None]
+WM_METRICS = ("k1_obs_nmse", "k5_obs_nmse", "k15_obs_nmse", "reward_mse", "value_equiv")
+RESULTS_FORMAT = 1
+
+
+def _check_config(cfg: PipelineConfig, workdir: Path) -> None:
+    """Write workdir/config.json, or check that an existing one is the same config."""
+    f = Path(workdir) / "config.json"
+    if f.exists():
+        old = json.loads(f.read_text())
+        if old != cfg.to_dict():
+            diff = sorted(k for k in set(old) | set(cfg.to_dict()) if old.get(k) != cfg.to_dict().get(k))
+            raise ValueError(f"workdir={str(workdir)!r}: holds a run of another config (differs in {diff})")
+    else:
+        atomic_write_json(f, cfg.to_dict())
+
+
+def split_indices(cfg: PipelineConfig) -> tuple[list[int], list[int]]:
+    """(training, held-out) scenario indices: the last `num_heldout_scenarios` are held out."""
+    n, h = cfg.envs.num_train_scenarios, cfg.envs.num_heldout_scenarios
+    return list(range(n - h)), list(range(n - h, n))
+
+
+def run_train(cfg: PipelineConfig, workdir: Path, log: Log | None = None, progress: bool = True) -> Path:
+    """Train the world model on `workdir/dataset` (resuming from its checkpoint; skipped when finished).
+
+    Held-out training scenarios give the world-model metrics (`wm/k1_obs_nmse`, ...).
+
+    Returns:
+        `workdir/worldmodel`.
+    """
+    workdir = Path(workdir)
+    ds, out = workdir / "dataset", workdir / "worldmodel"
+    if (out / "metrics.json").exists():
+        return out
+    if not is_complete(ds):
+        raise ValueError(f"dataset={str(ds)!r}: missing or unfinished; run run_collect first")
+    train_idx, held_idx = split_indices(cfg)
+    data = load_dataset(ds, train_idx)
+    eval_data = load_dataset(ds, held_idx) if held_idx else None
+    seed = derive_seed(cfg.seed, 4)
+    model, metrics = wm_train(
+        data, cfg.worldmodel, seed=seed, checkpoint_dir=out, eval_data=eval_data, log=log, progress=progress
+    )
+    if eval_data is not None and not all(k in metrics for k in WM_METRICS):
+        metrics.update(wm_evaluate(model, eval_data, jax.random.PRNGKey(seed)))
+    atomic_write_json(out / "metrics.json", {k: float(v) for k, v in metrics.items()})
+    return out
+
+
+def _save_policy(path: Path, state: SACState) -> None:
+    buf = io.BytesIO()
+    eqx.tree_serialise_leaves(buf, state)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _load_policy(path: Path, cfg: PipelineConfig, num_agents: int) -> SACState:
+    like = sac_init(jax.random.PRNGKey(0), num_agents, OBS_DIM, ACT_DIM, cfg.sac)
+    return eqx.tree_deserialise_leaves(path, like)
+
+
+def _robot_means(targets: list[Scenario], values: np.ndarray) -> dict[str, float]:
+    out: dict[str, list[float]] = {}
+    for s, v in zip(targets, values, strict=True):
+        out.setdefault(s.robot, []).append(float(v))
+    return {r: float(np.mean(v)) for r, v in out.items()}
+
+
+def _target_env(cfg: PipelineConfig, targets: list[Scenario], repeat: int = 1):
+    return make(
+        [t for t in targets for _ in range(repeat)],
+        engine=cfg.envs.engine,
+        episode_length=cfg.envs.episode_length,
+    )
+
+
+def adapt_method(
+    cfg: PipelineConfig,
+    method: str,
+    targets: list[Scenario],
+    *,
+    model=None,
+    dataset: Path | None = None,
+    log: Log | None = None,
+    progress: bool = True,
+):
+    """Adapt one SAC agent per target scenario with `method` ("mrcom": MBPO with `model`; "sac": model-free).
+
+    Both methods use the same seed, so they start from the same networks and see the same resets.
+
+    Returns:
+        (LoopResult, augmenter or None).
+    """
+    a = cfg.adapt
+    env = _target_env(cfg, targets)
+    augmenter = None
+    if method == "mrcom":
+        if model is None:
+            raise ValueError("method='mrcom': needs a trained world model")
+        prompts = [None] * len(targets)
+        if a.prompt == "dataset" and dataset is not None:
+            prompts = [find_prompt(dataset, t) for t in targets]
+        augmenter = ModelAugmenter(
+            model,
+            prompts,
+            env.obs_mask,
+            env.act_mask,
+            real_ratio=a.real_ratio,
+            rollout_length=a.rollout_length,
+            rollouts_per_step=a.rollouts_per_step,
+            model_buffer_steps=a.model_buffer_steps,
+            prefix_len=a.prefix_len,
+            start_steps=a.start_steps,
+            update_every=cfg.sac.update_every,
+        )
+    elif method != "sac":
+        raise ValueError(f"method={method!r}: must be one of ('mrcom', 'sac')")
+
+    eval_seed = derive_seed(cfg.seed, 8)
+    eval_fn = lambda state: evaluate_policy(
+        state, lambda e: _target_env(cfg, targets, e), len(targets), cfg.eval.episodes, eval_seed
+    )
+
+    def on_eval(step: int, returns: np.ndarray) -> None:
+        if log is not None:
+            for robot, v in _robot_means(targets, returns).items():
+                log(f"adapt/{method}/{robot}/normalized_return", v, step)
+
+    res = run_sac(
+        env,
+        cfg.sac,
+        a.real_steps,
+        derive_seed(cfg.seed, 5),
+        augmenter=augmenter,
+        eval_fn=eval_fn,
+        eval_every=a.eval_every,
+        on_eval=on_eval,
+        desc=f"adapt {method}",
+        progress=progress,
+    )
+    return res, augmenter
+
+
+def run_adapt(
+    cfg: PipelineConfig, workdir: Path, log: Log | None = None, progress: bool = True
+) -> dict[str, Any]:
+    """MrCoM-MBPO and model-free SAC on the target scenarios (each method skipped when on disk).
+
+    Returns:
+        method -> {"targets", "curve_steps", "curve_returns" (per eval, per target), "rollouts"}.
+    """
+    workdir = Path(workdir)
+    targets = target_scenarios(cfg)
+    out: dict[str, Any] = {}
+    for method in cfg.adapt.methods:
+        mdir = workdir / "adapt" / method
+        if (mdir / "result.json").exists():
+            out[method] = json.loads((mdir / "result.json").read_text())
+            continue
+        model = None
+        if method == "mrcom":
+            wdir = workdir / "worldmodel"
+            if not (wdir / "metrics.json").exists():
+                raise ValueError(f"worldmodel={str(wdir)!r}: missing; run run_train first")
+            model = load_model(wdir)
+        res, aug = adapt_method(
+            cfg, method, targets, model=model, dataset=workdir / "dataset", log=log, progress=progress
+        )
+        _save_policy(mdir / "policy.eqx", res.state)
+        result = {
+            "targets": [t.to_dict() for t in targets],
+            "curve_steps": list(res.curve_steps),
+            "curve_returns": [np.asarray(r).tolist() for r in res.curve_returns],
+            "rollouts": 0 if aug is None else int(aug.rollouts_done),
+        }
+        atomic_write_json(mdir / "result.json", result)
+        out[method] = result
+    return out
+
+
+def run_evaluate(cfg: PipelineConfig, workdir: Path, log: Log | None = None, progress: bool = True) -> dict:
+    """Normalized return of every adapted deterministic policy over `eval.episodes` episodes.
+
+    Writes `workdir/results.json` (schema of docs/interfaces.md) and `workdir/summary.md`.
+
+    Returns:
+        The results dict.
+    """
+    workdir = Path(workdir)
+    if (workdir / "results.json").exists():
+        return json.loads((workdir / "results.json").read_text())
+    targets = target_scenarios(cfg)
+    methods: dict[str, dict[str, list[float]]] = {}
+    curves: dict[str, dict[str, dict[str, list[float]]]] = {}
+    for method in cfg.adapt.methods:
+        mdir = workdir / "adapt" / method
+        if not (mdir / "result.json").exists():
+            raise ValueError(f"adapt result {str(mdir)!r}: missing; run run_adapt first")
+        state = _load_policy(mdir / "policy.eqx", cfg, len(targets))
+        returns = evaluate_policy(
+            state,
+            lambda e: _target_env(cfg, targets, e),
+            len(targets),
+            cfg.eval.episodes,
+            derive_seed(cfg.seed, 6),
+        )
+        methods[method] = {}
+        for s, v in zip(targets, returns, strict=True):
+            methods[method].setdefault(s.robot, []).append(float(v))
+        result = json.loads((mdir / "result.json").read_text())
+        curves[method] = {}
+        for robot in methods[method]:
+            sel = [i for i, s in enumerate(targets) if s.robot == robot]
+            curves[method][robot] = {
+                "real_steps": [int(x) for x in result["curve_steps"]],
+                "normalized_return": [float(np.mean([r[i] for i in sel])) for r in result["curve_returns"]],
+            }
+            if log is not None:
+                log(
+                    f"eval/{method}/{robot}/normalized_return",
+                    float(np.mean(methods[method][robot])),
+                    cfg.adapt.real_steps,
+                )
+    wm = {}
+    mfile = workdir / "worldmodel" / "metrics.json"
+    if mfile.exists():
+        m = json.loads(mfile.read_text())
+        wm = {k: float(m[k]) for k in WM_METRICS if k in m}
+    results = {
+        "format": RESULTS_FORMAT,
+        "protocol": cfg.protocol,
+        "preset": cfg.preset,
+        "seed": cfg.seed,
+        "ablation": cfg.ablation,
+        "real_steps": cfg.adapt.real_steps,
+        "methods": methods,
+        "curves": curves,
+        "worldmodel": wm,
+        "targets": [t.to_dict() for t in targets],
+    }
+    atomic_write_json(workdir / "results.json", results)
+    atomic_write_bytes(workdir / "summary.md", summary_table([results]).encode())
+    return results
+
+
+def run_pipeline(cfg: PipelineConfig, workdir: Path, log: Log | None = None, progress: bool = True) -> dict:
+    """collect -> train -> adapt -> evaluate in `workdir`; each stage skips work already on disk.
+
+    Returns:
+        The results dict of `run_evaluate`.
+    """
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    _check_config(cfg, workdir)
+    if "mrcom" in cfg.adapt.methods or cfg.adapt.prompt == "dataset":
+        run_collect(cfg, workdir, log=log, progress=progress)
+    if "mrcom" in cfg.adapt.methods:
+        run_train(cfg, workdir, log=log, progress=progress)
+    run_adapt(cfg, workdir, log=log, progress=progress)
+    return run_evaluate(cfg, workdir, log=log, progress=progress)
+
+
+def summary_table(results: list[dict]) -> str:
+    """Markdown table: normalized return mean +- std per robot and method, pooled over seeds and targets."""
+    if not results:
+        raise ValueError("results=[]: need at least one results dict")
+    methods = list(results[0]["methods"])
+    robots = sorted({r for res in results for m in res["methods"].values() for r in m})
+    first = results[0]
+    seeds = sorted({res["seed"] for res in results})
+    head = (
+        f"protocol {first['protocol']}, preset {first['preset']}, ablation {first['ablation']}, "
+        f"seeds {seeds}, {first['real_steps']} real steps; "
+        "normalized return mean +- std over seeds x targets\n\n"
+    )
+    lines = ["| robot | " + " | ".join(methods) + " |", "|---|" + "---|" * len(methods)]
+    for robot in robots:
+        cells = []
+        for m in methods:
+            v = [x for res in results for x in res["methods"].get(m, {}).get(robot, [])]
+            cells.append(f"{np.mean(v):.1f} +- {np.std(v):.1f}" if v else "-")
+        lines.append(f"| {robot} | " + " | ".join(cells) + " |")
+    return head + "\n".join(lines) + "\n"
+
+
+def run_protocol(
+    cfg: PipelineConfig, workdir: Path, seeds, log: Log | None = None, progress: bool = True
+) -> str:
+    """Run the whole pipeline for each seed in `workdir/seed_<s>/` and write `workdir/summary.md`.
+
+    Returns:
+        The summary table (Markdown).
+    """
+    workdir = Path(workdir)
+    results = [
+        run_pipeline(cfg.replace(seed=int(s)), workdir / f"seed_{int(s)}", log=log, progress=progress)
+        for s in seeds
+    ]
+    table = summary_table(results)
+    atomic_write_bytes(workdir / "summary.md", table.encode())
+    atomic_write_json(workdir / "summary.json", {"seeds": [int(s) for s in seeds], "results": results})
+    return table
+
+
+__all__ = [
+    "run_train",
+    "run_adapt",
+    "run_evaluate",
+    "run_pipeline",
+    "run_protocol",
+    "summary_table",
+    "read_manifest",
+]
