@@ -32,6 +32,7 @@ from ._model import (
     observe,
     prior_step,
     push,
+    split_latent,
     symexp,
     symlog,
 )
@@ -93,6 +94,7 @@ __all__ = [
     "observe",
     "prior_step",
     "push",
+    "split_latent",
     "sample_batch",
     "symexp",
     "symlog",

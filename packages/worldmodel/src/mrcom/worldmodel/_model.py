@@ -308,7 +308,8 @@ def observe(
     m, steps = c.context_len, obs.shape[0]
     windows = context_windows(ctx, m, steps)
     e = jax.vmap(model.embed_context, (0, None, None))(windows, obs_mask, act_mask)
-    a0 = ctx.action[m - 1] * ctx.valid[m - 1]
+    # the action leading into o_0 is the context's last step (none under w/o C)
+    a0 = ctx.action[m - 1] * ctx.valid[m - 1] * (1.0 if c.use_context else 0.0)
     a_prev = jnp.concatenate([a0[None], action], axis=0)
 
     def step(carry: Latent, inputs):
