@@ -88,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--runs", default="runs", help="folder for everything written (SQLite, Sacred, trials, cache)"
     )
     p.add_argument("--sacred-dir", default=None, help="Sacred file-storage dir (default <runs>/sacred)")
+    p.add_argument("--jax-cache", default=None, help="JAX compilation cache dir (default <runs>/jax_cache)")
     p.add_argument("--mongo", default=None, help="also record trials to MongoDB (MongoObserver URL)")
     p.add_argument("--sql", default=None, help="also record trials to an SQL database (SqlObserver URL)")
     p.add_argument(
@@ -479,8 +480,9 @@ def main(argv: list[str] | None = None) -> int:
         sacred_dir = Path(args.sacred_dir)
     else:
         sacred_dir = None if (args.mongo or args.sql) else runs / "sacred"
+    jax_cache = Path(args.jax_cache) if args.jax_cache else runs / "jax_cache"
     worker = Worker(
-        study, storage, cfg, args, updates, study_dir, collect_dir, sacred_dir, runs / "jax_cache"
+        study, storage, cfg, args, updates, study_dir, collect_dir, sacred_dir, jax_cache
     )
     summary = {
         "preset": cfg.preset,

@@ -1,0 +1,152 @@
+"""lambda_search end to end on SQLite with the real smoke pipeline: trials <-> Sacred runs, a diverging
+trial, and a killed + restarted single-worker sweep that loses no finished trial."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.storages import RetryHeartbeatStaleTrialCallback
+from optuna.trial import TrialState
+
+pytestmark = pytest.mark.slow
+
+GOOD = {"lambda_var": 1.0, "lambda_s": 0.1, "lambda_v": 0.1, "m": 4}
+DIVERGING = {"lambda_var": 1e38, "lambda_s": 0.1, "lambda_v": 0.1, "m": 4}  # loss overflows float32 -> NaN
+
+
+def search_args(shared: Path, study: str, trials: int, *extra: str) -> list[str]:
+    return [
+        "--preset", "smoke", "--study", study, "--trials", str(trials), "--seed", "0",
+        "--collect-dir", str(shared / "collect"), "--jax-cache", str(shared / "jax_cache"),
+        "--heartbeat", "1", "--grace", "4", *extra,
+    ]  # fmt: skip
+
+
+def sacred_run(run_dir: str | Path) -> dict:
+    run_dir = Path(run_dir)
+    out = json.loads((run_dir / "run.json").read_text())
+    out["info"] = json.loads((run_dir / "info.json").read_text()) if (run_dir / "info.json").exists() else {}
+    out["config"] = json.loads((run_dir / "config.json").read_text())
+    return out
+
+
+def load(tmp: Path, study: str) -> optuna.Study:
+    return optuna.load_study(study_name=study, storage=f"sqlite:///{tmp / 'runs' / 'optuna.db'}")
+
+
+def test_search_records_trials_and_runs_and_survives_divergence(tmp_path, sweeps_run, sweeps_shared):
+    study_name = "e2e"
+    args = search_args(
+        sweeps_shared, study_name, 2, "--enqueue", json.dumps(GOOD), "--enqueue", json.dumps(DIVERGING)
+    )
+    proc = sweeps_run("sweeps.lambda_search", *args, cwd=tmp_path, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    study = load(tmp_path, study_name)
+    trials = study.get_trials()
+    finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    assert len(finished) == 2 and len(trials) == 3
+
+    # the diverging trial failed with its reason, in Optuna and in Sacred, and the sweep went on
+    bad = trials[1]
+    assert bad.params["lambda_var"] == pytest.approx(1e38)
+    assert bad.state == TrialState.FAIL
+    reason = bad.user_attrs["fail_reason"].lower()
+    assert "diverged" in reason or "nan" in reason
+    bad_run = sacred_run(bad.user_attrs["sacred_run_dir"])
+    assert bad_run["status"] == "FAILED" and bad_run["info"]["optuna_trial"] == 1
+
+    # every trial points at its Sacred run and the run points back; params reached the config
+    for t in trials:
+        run = sacred_run(t.user_attrs["sacred_run_dir"])
+        assert str(t.user_attrs["sacred_run_id"]) == Path(t.user_attrs["sacred_run_dir"]).name
+        assert run["info"]["optuna_trial"] == t.number and run["info"]["optuna_study"] == study_name
+        wm = run["config"]["worldmodel"]
+        assert wm["lambda_var"] == pytest.approx(t.params["lambda_var"])
+        assert wm["lambda_s"] == pytest.approx(t.params["lambda_s"])
+        assert wm["context_len"] == t.params["m"]
+        expected = {"COMPLETE": "COMPLETED", "PRUNED": "PRUNED", "FAIL": "FAILED"}[t.state.name]
+        assert run["status"] == expected
+        if t.state == TrialState.COMPLETE:
+            results = json.loads((Path(t.user_attrs["sacred_run_dir"]) / "results.json").read_text())
+            values = [v for vs in results["methods"]["mrcom"].values() for v in vs]
+            assert t.value == pytest.approx(sum(values) / len(values))
+            assert run["result"] == pytest.approx(t.value)
+        metrics = json.loads((Path(t.user_attrs["sacred_run_dir"]) / "metrics.json").read_text())
+        assert all(isinstance(v, float) for m in metrics.values() for v in m["values"])
+
+    # the report: best trial and the table, on disk and printed
+    out = tmp_path / "runs" / "lambda_search" / study_name
+    best = json.loads((out / "best.json").read_text())["best"]
+    assert best["number"] == study.best_trial.number and best["value"] == pytest.approx(study.best_value)
+    rows = json.loads((out / "trials.json").read_text())["trials"]
+    assert [r["state"] for r in rows] == [t.state.name for t in trials]
+    assert (out / "trials.csv").read_text().count("\n") == 1 + len(trials)
+    assert f"best trial {best['number']}" in proc.stdout and "| number | state |" in proc.stdout
+
+
+def _wait_for(predicate, timeout: float, what: str, proc: subprocess.Popen | None = None):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"worker exited ({proc.returncode}) before {what}")
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_killed_and_restarted_sqlite_sweep_loses_no_finished_trial(tmp_path, sweeps_env, sweeps_shared):
+    study_name = "resume"
+    cmd = [sys.executable, "-m", "sweeps.lambda_search", *search_args(sweeps_shared, study_name, 2)]
+    log = open(tmp_path / "first.log", "w")
+    first = subprocess.Popen(cmd, cwd=tmp_path, env=sweeps_env, stdout=log, stderr=subprocess.STDOUT)
+    db = tmp_path / "runs" / "optuna.db"
+
+    def second_trial_running():
+        if not db.exists():
+            return None
+        try:
+            trials = load(tmp_path, study_name).get_trials()
+        except Exception:  # study not created yet
+            return None
+        done = [t for t in trials if t.state == TrialState.COMPLETE]
+        running = [t for t in trials if t.state == TrialState.RUNNING and "sacred_run_dir" in t.user_attrs]
+        return (done[0], running[0]) if done and running else None
+
+    try:
+        done, killed = _wait_for(second_trial_running, 600, "a finished and a running trial", first)
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+        log.close()
+
+    again = subprocess.run(cmd, cwd=tmp_path, env=sweeps_env, capture_output=True, text=True, timeout=900)
+    assert again.returncode == 0, again.stderr[-3000:]
+    trials = {t.number: t for t in load(tmp_path, study_name).get_trials()}
+    assert trials[done.number].state == TrialState.COMPLETE and trials[done.number].value == done.value
+    assert trials[killed.number].state == TrialState.FAIL
+    retries = [
+        t
+        for t in trials.values()
+        if RetryHeartbeatStaleTrialCallback.retried_trial_number(t) == killed.number
+    ]
+    assert len(retries) == 1 and retries[0].params == killed.params
+    assert sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials.values()) == 2
+    # the killed worker's trial process ended its Sacred run as FAILED when the worker died
+    assert (
+        _wait_for(
+            lambda: sacred_run(killed.user_attrs["sacred_run_dir"])["status"] != "RUNNING",
+            30,
+            "the orphaned trial process to end",
+        )
+        is True
+    )
+    assert sacred_run(killed.user_attrs["sacred_run_dir"])["status"] == "FAILED"
