@@ -52,7 +52,7 @@ def test_pipeline_run_is_recorded(tmp_path, sweeps_run, sweeps_shared):
     assert any(name.startswith("wm/") for name in metrics)
     assert any(name.startswith("adapt/mrcom/") for name in metrics)
     for method in ("mrcom", "sac"):
-        for robot, per_target in results["methods"][method].items():
+        for robot in results["methods"][method]:
             name = f"eval/{method}/{robot}/normalized_return"
             assert name in metrics
     for m in metrics.values():
