@@ -1,0 +1,68 @@
+"""Shared command-line arguments of the mrcom.agents entry points."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from mrcom.envs import PROTOCOLS
+
+from ._config import ABLATIONS, PRESETS, PipelineConfig, preset
+
+
+def parser(description: str, *, workdir: bool = True) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    p.add_argument(
+        "--preset", default="quick", choices=PRESETS, help="named config (smoke: CI, quick: CPU, paper: GPU)"
+    )
+    p.add_argument("--protocol", default="table1-a", help=f"protocol, one of {sorted(PROTOCOLS)}")
+    p.add_argument("--ablation", default="full", choices=ABLATIONS, help="world-model ablation")
+    p.add_argument("--seed", type=int, default=0, help="seed of the run")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.FIELD=VALUE",
+        help="override a config field (VALUE parsed as JSON when possible), e.g. --set adapt.real_steps=5000",
+    )
+    if workdir:
+        p.add_argument("--workdir", type=Path, default=None, help="run directory (default runs/agents/<...>)")
+    p.add_argument("--no-progress", action="store_true", help="hide the tqdm progress bars")
+    return p
+
+
+def parse_overrides(items: list[str]) -> dict:
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise ValueError(f"--set {item!r}: must be SECTION.FIELD=VALUE")
+        key, raw = item.split("=", 1)
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        out[key.strip()] = value
+    return out
+
+
+def config_from_args(args: argparse.Namespace, protocol: str | None = None) -> PipelineConfig:
+    return preset(
+        args.preset,
+        protocol or args.protocol,
+        seed=args.seed,
+        ablation=args.ablation,
+        **parse_overrides(args.overrides),
+    )
+
+
+def default_workdir(cfg: PipelineConfig) -> Path:
+    return Path("runs") / "agents" / f"{cfg.preset}-{cfg.protocol}-{cfg.ablation}" / f"seed_{cfg.seed}"
+
+
+def printer(name: str, value: float, step: int) -> None:
+    if name.startswith(("adapt/", "eval/", "collect/")):
+        print(f"{name} = {value:.2f} (step {step})", flush=True)
