@@ -69,7 +69,7 @@ def run_trial(spec: dict[str, Any]) -> dict[str, Any]:
     from sweeps._objective import IntermediateValues, objective_value
     from sweeps._observers import make_observers
     from sweeps._storage import load_study, make_storage
-    from sweeps.experiment import DivergedError, PrunedInterrupt, ex
+    from sweeps.experiment import DivergedError, PrunedInterrupt, ex, is_divergence
 
     signal.signal(signal.SIGTERM, _on_sigterm)
     enable_compilation_cache(spec["jax_cache"])
@@ -120,13 +120,13 @@ def run_trial(spec: dict[str, Any]) -> dict[str, Any]:
         outcome.update(status="COMPLETED", value=objective_value(results, spec["objective"]))
     except PrunedInterrupt as e:
         outcome.update(status="PRUNED", value=last.get("value"), step=last.get("step"), reason=str(e))
-    except DivergedError as e:
-        outcome.update(status="FAILED", reason=str(e))
     except WorkerLost as e:
         outcome.update(status="FAILED", reason=str(e))
     except Exception as e:
-        tb = traceback.format_exception_only(type(e), e)[-1].strip()
-        outcome.update(status="FAILED", reason=tb)
+        message = traceback.format_exception_only(type(e), e)[-1].strip()
+        if is_divergence(e) and not isinstance(e, DivergedError):
+            message = f"training diverged: {message}"
+        outcome.update(status="FAILED", reason=message)
     write_json_atomic(spec["outcome"], outcome)
     return outcome
 

@@ -56,6 +56,12 @@ class DivergedError(RuntimeError):
     """A logged metric became NaN or infinite; the run fails with this reason."""
 
 
+def is_divergence(error: BaseException) -> bool:
+    """Whether ``error`` reports diverged training: our DivergedError (a NaN/inf metric) or the world
+    model's own non-finite-loss error (``mrcom.worldmodel`` raises ``NonFiniteLossError``)."""
+    return isinstance(error, DivergedError) or "nonfinite" in type(error).__name__.lower()
+
+
 def protocol_names() -> tuple[str, ...]:
     """Every protocol name known to ``mrcom.envs`` (the keys of ``PROTOCOLS``)."""
     from mrcom.envs import PROTOCOLS
@@ -224,6 +230,10 @@ def run_stage(stage: str, run, config: dict[str, Any]) -> float | None:
     fn = getattr(agents, f"run_{stage}")
     try:
         result = fn(cfg, workdir, log=log)
+    except Exception as e:
+        if is_divergence(e) and "diverged" not in run.info:
+            run.info["diverged"] = {"reason": f"{type(e).__name__}: {e}"}
+        raise
     finally:
         _record_outputs(run, workdir)
     summary = _summary(result)

@@ -117,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="JSON",
-        help='parameters to try first, e.g. \'{"lambda_var": 1, "lambda_s": 0.1, "lambda_v": 0.1, "m": 4}\'',
+        help='parameters to try first (once per study), e.g. \'{"lambda_s": 0.1, "m": 4}\'',
     )
     p.add_argument(
         "--with",
@@ -467,7 +467,7 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as e:
         print(f"lambda_search: error: {e}", file=sys.stderr)
         return 2
-    for params in enqueued:
+    for params in enqueued:  # skipped when a trial with these parameters exists (e.g. on resume)
         study.enqueue_trial(params, skip_if_exists=True)
     runs.mkdir(parents=True, exist_ok=True)
     study_dir = runs / "lambda_search" / study_name
@@ -481,9 +481,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         sacred_dir = None if (args.mongo or args.sql) else runs / "sacred"
     jax_cache = Path(args.jax_cache) if args.jax_cache else runs / "jax_cache"
-    worker = Worker(
-        study, storage, cfg, args, updates, study_dir, collect_dir, sacred_dir, jax_cache
-    )
+    worker = Worker(study, storage, cfg, args, updates, study_dir, collect_dir, sacred_dir, jax_cache)
     summary = {
         "preset": cfg.preset,
         "objective": cfg.objective,
