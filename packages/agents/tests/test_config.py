@@ -1,0 +1,54 @@
+"""PipelineConfig: presets, override forms, round trip, validation messages."""
+
+import pytest
+
+from mrcom.agents import PipelineConfig, preset
+from mrcom.envs import ACT_DIM, OBS_DIM
+
+
+def test_override_forms_and_round_trip():
+    cfg = preset(
+        "quick",
+        "table2-b",
+        seed=3,
+        ablation="wo_c",
+        adapt={"real_steps": 5000},
+        **{"worldmodel.lambda_s": 0.5, "sac.hidden": [64, 64]},
+    )
+    assert (cfg.protocol, cfg.seed, cfg.preset, cfg.ablation) == ("table2-b", 3, "quick", "wo_c")
+    assert cfg.adapt.real_steps == 5000 and cfg.worldmodel.lambda_s == 0.5 and cfg.sac.hidden == (64, 64)
+    # derived world-model fields follow the pipeline
+    assert cfg.worldmodel.ablation == "wo_c" and not cfg.worldmodel.use_context
+    assert (cfg.worldmodel.obs_dim, cfg.worldmodel.act_dim) == (OBS_DIM, ACT_DIM)
+    assert cfg.worldmodel.num_scenarios == cfg.envs.num_train_scenarios - cfg.envs.num_heldout_scenarios
+    assert PipelineConfig.from_dict(cfg.to_dict()) == cfg
+    assert PipelineConfig.from_json(cfg.to_json()) == cfg
+    assert cfg.replace(seed=4).seed == 4 and cfg.replace(seed=4).adapt.real_steps == 5000
+
+
+def test_presets_differ_in_scale():
+    s, q, p = preset("smoke"), preset("quick"), preset("paper")
+    assert s.adapt.real_steps < q.adapt.real_steps < p.adapt.real_steps
+    assert p.envs.engine == "mjx" and p.envs.episode_length == 1000 and s.envs.engine == "native"
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"protocol": "table9"}, "protocol='table9'"),
+        ({"ablation": "wo_x"}, "ablation='wo_x'"),
+        ({"adapt.real_ratio": 1.5}, r"adapt.real_ratio=1.5: must be in \[0.0, 1.0\]"),
+        ({"adapt.methods": ["mrcom"]}, "must include 'sac'"),
+        ({"envs.engine": "gpu"}, "envs.engine='gpu'"),
+        ({"collect.bogus": 1}, r"collect keys \['bogus'\]: unknown"),
+        ({"worldmodel.seq_len": 500}, "worldmodel.seq_len=500"),
+    ],
+)
+def test_bad_values_name_the_field(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        preset("smoke", **kwargs)
+
+
+def test_unknown_preset():
+    with pytest.raises(ValueError, match="preset='huge'"):
+        preset("huge")

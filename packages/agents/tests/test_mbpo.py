@@ -1,0 +1,121 @@
+"""MBPO augmenter: branch prefixes and prompt-filled contexts line up with the real episodes; batch mixing."""
+
+from types import SimpleNamespace
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import mrcom.agents._mbpo as mbpo
+from mrcom.agents import EpisodeBuffer, ModelAugmenter, SACConfig, sac_init
+from mrcom.worldmodel import Imagined
+
+B, L, OD, A, M, W = 2, 10, 3, 2, 4, 2
+
+
+def _code(b, e, t):
+    return 1000.0 * b + 100.0 * e + t
+
+
+def _buffer(episodes_done, t_running):
+    buf = EpisodeBuffer(B, 4, L, OD, A)
+    for e in range(episodes_done + 1):
+        buf.start(np.array([[_code(b, e, 0)] * OD for b in range(B)]))
+        steps = L if e < episodes_done else t_running
+        for t in range(steps):
+            v = np.array([_code(b, e, t) for b in range(B)])
+            nxt = np.array([[_code(b, e, t + 1)] * OD for b in range(B)])
+            buf.add(np.repeat(v[:, None], A, 1), v, nxt)
+    return buf
+
+
+def _prompt(b):
+    p = 5 + M  # longer than m; only its last m steps enter a context
+    return (
+        -np.arange(1, p + 2, dtype=np.float32)[:, None].repeat(OD, 1) - 10000 * b,
+        -np.arange(1, p + 1, dtype=np.float32)[:, None].repeat(A, 1) - 10000 * b,
+        -np.arange(1, p + 1, dtype=np.float32) - 10000 * b,
+    )
+
+
+def test_prefix_and_context_alignment(monkeypatch):
+    captured = {}
+
+    def fake_branch(model, context, prefix, masks, policy, horizon, key):
+        captured.update(context=context, prefix=prefix)
+        n = prefix.obs.shape[0]
+        obs = jnp.concatenate([prefix.obs[:, -1:], jnp.full((n, horizon, OD), 0.5)], axis=1)
+        return Imagined(
+            obs, jnp.zeros((n, horizon, A)), jnp.full((n, horizon), 2.0), jnp.zeros((n, horizon + 1, 1))
+        )
+
+    monkeypatch.setattr(mbpo, "branch", fake_branch)
+    model = SimpleNamespace(config=SimpleNamespace(context_len=M))
+    prompts = [_prompt(0), _prompt(1)]
+    aug = ModelAugmenter(
+        model,
+        prompts,
+        np.ones((B, OD)),
+        np.ones((B, A)),
+        real_ratio=0.5,
+        rollout_length=3,
+        rollouts_per_step=10,
+        model_buffer_steps=100,
+        prefix_len=W,
+        start_steps=0,
+        update_every=5,
+    )
+    real = _buffer(episodes_done=1, t_running=6)
+    state = sac_init(jax.random.PRNGKey(0), B, OD, A, SACConfig(hidden=(8, 8)))
+    aug.refresh(16, real, state, jax.random.PRNGKey(3))
+    ctx, pre = (jax.tree.map(np.asarray, captured[k]) for k in ("context", "prefix"))
+    rows = np.asarray(pre.obs).shape[0]
+    assert rows == B * 50
+    seen_prompt = False
+    for i in range(rows):
+        b = i // 50
+        last = float(pre.obs[i, -1, 0])
+        e, t = int(last - 1000 * b) // 100, int(last - 1000 * b) % 100
+        assert W <= t <= (L - 1 if e == 0 else 6)
+        np.testing.assert_array_equal(pre.obs[i, :, 0], [_code(b, e, s) for s in range(t - W, t + 1)])
+        np.testing.assert_array_equal(pre.reward[i], [_code(b, e, s) for s in range(t - W, t)])
+        for j, s in enumerate(range(t - W - M, t - W)):
+            if s >= 0:
+                want_o, want_r = _code(b, e, s), _code(b, e, s)
+            else:  # FIFO-filled from the last m prompt steps
+                po, _, pr = prompts[b]
+                p = pr.shape[0]
+                want_o, want_r = po[p + s, 0], pr[p + s]
+                seen_prompt = True
+            assert float(ctx.obs[i, j, 0]) == want_o and float(ctx.reward[i, j]) == want_r
+    assert seen_prompt
+    # model transitions: reward clipped into [0, 1], next_obs of step k is obs of step k+1
+    assert aug.buffer.size == 50 * 3 and np.all(aug.buffer.reward[:, : aug.buffer.size] == 1.0)
+    batch = aug.batches(np.random.default_rng(0), real, (7, 8))
+    assert batch.obs.shape == (B, 7, 8, OD)
+    model_rows = batch.next_obs[..., 0] == 0.5
+    np.testing.assert_array_equal(model_rows.sum(-1), 4)  # real_ratio 0.5 of 8
+
+
+def test_no_rollouts_before_a_prompt_exists(monkeypatch):
+    monkeypatch.setattr(mbpo, "branch", lambda *a, **k: (_ for _ in ()).throw(AssertionError("called")))
+    model = SimpleNamespace(config=SimpleNamespace(context_len=M))
+    aug = ModelAugmenter(
+        model,
+        [None, None],
+        np.ones((B, OD)),
+        np.ones((B, A)),
+        real_ratio=0.5,
+        rollout_length=2,
+        rollouts_per_step=1,
+        model_buffer_steps=10,
+        prefix_len=W,
+        start_steps=0,
+        update_every=5,
+    )
+    real = _buffer(episodes_done=0, t_running=8)  # first episode still running: no prompt yet
+    state = sac_init(jax.random.PRNGKey(0), B, OD, A, SACConfig(hidden=(8, 8)))
+    aug.refresh(8, real, state, jax.random.PRNGKey(0))
+    assert aug.buffer.size == 0
+    batch = aug.batches(np.random.default_rng(0), real, (2, 4))
+    assert batch.obs.shape == (B, 2, 4, OD)  # all real until the model buffer has data

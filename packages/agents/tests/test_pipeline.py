@@ -1,0 +1,137 @@
+"""The smoke chain collect -> train -> adapt -> evaluate end to end, resume/skip, logging and pruning."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+import mrcom.agents._stages as stages
+from mrcom.agents import load_dataset, preset, read_manifest, run_pipeline, run_train, summary_table
+
+ROBOTS = ("cheetah", "hopper", "walker")
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    wd = tmp_path_factory.mktemp("smoke")
+    cfg = preset("smoke")
+    logs = []
+    results = run_pipeline(cfg, wd, log=lambda n, v, s: logs.append((n, float(v), int(s))), progress=False)
+    return cfg, wd, results, logs
+
+
+def test_results_json_schema(smoke):
+    cfg, wd, results, _ = smoke
+    on_disk = json.loads((wd / "results.json").read_text())
+    assert on_disk == results
+    assert results["format"] == 1 and results["protocol"] == "table1-a" and results["preset"] == "smoke"
+    assert (
+        results["seed"] == 0
+        and results["ablation"] == "full"
+        and results["real_steps"] == cfg.adapt.real_steps
+    )
+    assert set(results["methods"]) == {"mrcom", "sac"}
+    n_targets = {r: sum(t["robot"] == r for t in results["targets"]) for r in ROBOTS}
+    assert len(results["targets"]) == cfg.envs.num_targets
+    for method in ("mrcom", "sac"):
+        assert set(results["methods"][method]) == set(ROBOTS)
+        for robot, values in results["methods"][method].items():
+            assert len(values) == n_targets[robot]
+            assert all(0 <= v <= 100 for v in values)
+            curve = results["curves"][method][robot]
+            assert curve["real_steps"] == [
+                cfg.adapt.eval_every * (i + 1) for i in range(len(curve["real_steps"]))
+            ]
+            assert curve["real_steps"][-1] == cfg.adapt.real_steps
+            assert len(curve["normalized_return"]) == len(curve["real_steps"])
+    assert set(results["worldmodel"]) == {
+        "k1_obs_nmse",
+        "k5_obs_nmse",
+        "k15_obs_nmse",
+        "reward_mse",
+        "value_equiv",
+    }
+    assert "| hopper |" in (wd / "summary.md").read_text()
+
+
+def test_dataset_of_the_run(smoke):
+    cfg, wd, _, _ = smoke
+    m = read_manifest(wd / "dataset")
+    assert len(m["shards"]) == cfg.envs.num_train_scenarios
+    data = load_dataset(wd / "dataset")
+    per = cfg.collect.steps_per_scenario // cfg.envs.episode_length
+    assert data.obs.shape[0] == per * cfg.envs.num_train_scenarios
+    # every transition of the behaviour policy is kept: episodes chain through the auto-reset
+    assert np.all(np.abs(data.action) <= 1) and np.all((data.reward >= 0) & (data.reward <= 1))
+    # padded entries are zero
+    pad = 1 - data.obs_mask[data.scenario_id][:, None, :]
+    assert np.all(data.obs * pad == 0)
+
+
+def test_mbpo_used_rollouts_and_sac_did_not(smoke):
+    _, wd, _, _ = smoke
+    mrcom = json.loads((wd / "adapt" / "mrcom" / "result.json").read_text())
+    sac = json.loads((wd / "adapt" / "sac" / "result.json").read_text())
+    assert mrcom["rollouts"] > 0 and sac["rollouts"] == 0
+
+
+def test_logged_metric_names(smoke):
+    cfg, _, results, logs = smoke
+    names = {n for n, _, _ in logs}
+    assert {"wm/loss", "wm/k1_obs_nmse", "wm/value_equiv"} <= names
+    for method in ("mrcom", "sac"):
+        for robot in ROBOTS:
+            assert f"adapt/{method}/{robot}/normalized_return" in names
+            final = [v for n, v, s in logs if n == f"eval/{method}/{robot}/normalized_return"]
+            assert final == [pytest.approx(np.mean(results["methods"][method][robot]))]
+    steps = [s for n, _, s in logs if n == "adapt/sac/hopper/normalized_return"]
+    assert steps == sorted(steps) and steps[-1] == cfg.adapt.real_steps
+
+
+def test_rerun_skips_every_stage(smoke, monkeypatch):
+    cfg, wd, results, _ = smoke
+
+    def boom(*a, **k):
+        raise AssertionError("a finished stage was run again")
+
+    monkeypatch.setattr(stages, "wm_train", boom)
+    monkeypatch.setattr(stages, "run_sac", boom)
+    monkeypatch.setattr("mrcom.agents._collect.run_sac", boom)
+    assert run_pipeline(cfg, wd, progress=False) == results
+
+
+def test_workdir_of_another_config_is_refused(smoke):
+    cfg, wd, _, _ = smoke
+    with pytest.raises(ValueError, match="another config"):
+        run_pipeline(cfg.replace(seed=1), wd, progress=False)
+
+
+def test_log_callback_can_stop_world_model_training(smoke, tmp_path):
+    """A pruner raising from log() stops run_train; nothing is marked finished, a rerun resumes."""
+    cfg, wd, _, _ = smoke
+    shutil.copytree(wd / "dataset", tmp_path / "dataset")
+
+    class Pruned(Exception):
+        pass
+
+    def log(name, value, step):
+        if name == "wm/loss":
+            raise Pruned(step)
+
+    with pytest.raises(Pruned):
+        run_train(cfg, tmp_path, log=log, progress=False)
+    assert not (tmp_path / "worldmodel" / "metrics.json").exists()
+
+
+def test_summary_pools_seeds():
+    res = lambda seed, v: {
+        "protocol": "table1-a",
+        "preset": "smoke",
+        "ablation": "full",
+        "seed": seed,
+        "real_steps": 10,
+        "methods": {"mrcom": {"hopper": v}, "sac": {"hopper": [0.0]}},
+    }
+    table = summary_table([res(0, [10.0, 20.0]), res(1, [30.0])])
+    assert "| hopper | 20.0 +- 8.2 | 0.0 +- 0.0 |" in table
