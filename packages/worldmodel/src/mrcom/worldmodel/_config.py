@@ -21,6 +21,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         num_heads=3,
         hidden=32,
         value_hidden=32,
+        learning_rate=1e-3,
         batch_size=8,
         seq_len=12,
         steps=100,
@@ -81,7 +82,8 @@ class WorldModelConfig:
     `context_reward` puts the reward in the token (False matches eq. 4 literally).
     Latent: `u_dim` (stochastic, eq. 6), `d_dim` (GRU, eq. 7), `h_dim` (auxiliary, eq. 8).
     Losses (eq. 16): `lambda_var`, `lambda_s`, `lambda_v`, `lambda_r` (reward head),
-    `free_nats` (per KL term, per step), `kl_balance` (share of the h-KL that trains the prior),
+    `obs_std` (std of the Gaussian decoder in symlog space), `free_nats` (per KL term, per step),
+    `kl_balance` (share of the h-KL that trains the prior),
     `state_reg` ("split": L_s is the representation side of the u-KL; "literal": eq. 12 as
     printed), `gamma` and `target_tau` for the value heads (eq. 14), `value_samples` (samples of
     the predicted next latent in eq. 15). `ablation` is one of "full", "wo_d", "wo_c",
@@ -102,6 +104,7 @@ class WorldModelConfig:
     hidden: int = 128
     value_hidden: int = 64
     min_std: float = 0.1
+    obs_std: float = 0.1
     lambda_var: float = 1.0
     lambda_s: float = 0.1
     lambda_v: float = 0.1
@@ -158,7 +161,7 @@ class WorldModelConfig:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= 0:
                 raise ValueError(f"{name}={value!r}: must be a number >= 0")
-        for name in ("min_std", "learning_rate"):
+        for name in ("min_std", "obs_std", "learning_rate"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
                 raise ValueError(f"{name}={value!r}: must be a number > 0")

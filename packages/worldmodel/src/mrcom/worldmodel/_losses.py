@@ -35,15 +35,18 @@ def _free(kl: Array, free_nats: float) -> Array:
 
 
 def loss_recon(
-    pred: Float[Array, "*batch O"], obs: Float[Array, "*batch O"], obs_mask: Float[Array, "*batch O"]
+    pred: Float[Array, "*batch O"],
+    obs: Float[Array, "*batch O"],
+    obs_mask: Float[Array, "*batch O"],
+    obs_std: float = 1.0,
 ) -> Array:
-    """-log p(o_t | s~_t) of a unit-variance Gaussian in symlog space, without the constant.
+    """-log p(o_t | s~_t) of a Gaussian with fixed std `obs_std` in symlog space, without the constant.
 
-    Only the real (mask = 1) dimensions count: 0.5 * sum_i mask_i (pred_i - symlog(o)_i)^2.
+    Only the real (mask = 1) dimensions count: 0.5 * sum_i mask_i ((pred_i - symlog(o)_i) / obs_std)^2.
     `pred` is the decoder output (already in symlog space).
     """
     target = jnp.sign(obs) * jnp.log1p(jnp.abs(obs))
-    return jnp.mean(0.5 * jnp.sum(obs_mask * (pred - target) ** 2, axis=-1))
+    return jnp.mean(0.5 * jnp.sum(obs_mask * ((pred - target) / obs_std) ** 2, axis=-1))
 
 
 def loss_var(
@@ -58,13 +61,14 @@ def loss_var(
     free_nats: float = 1.0,
     kl_balance: float = 0.8,
     literal: bool = False,
+    obs_std: float = 1.0,
 ) -> tuple[Array, dict[str, Array]]:
     """Eq. 10: L_var = KL(p_u || q_u) + KL(p_h || q_h) - log p(o | u, d, h), KL direction as printed.
 
     Default (split, `literal=False`): the u-KL here trains only the prior, KL(p_u || sg q_u); the
     posterior side is `loss_state` (eq. 12). The h-KL is balanced: `kl_balance` * KL(p_h || sg q_h)
     + (1 - kl_balance) * KL(sg p_h || q_h). With `literal=True` both KLs carry full gradients.
-    Each KL is floored at `free_nats` per step.
+    Each KL is floored at `free_nats` per step. `obs_std`: std of the decoder Gaussian (`loss_recon`).
 
     Returns:
         (L_var, {"kl_u", "kl_h", "recon"}) where kl_u / kl_h are the raw (unfloored) KLs.
@@ -79,7 +83,7 @@ def loss_var(
         kl_h = kl_balance * _free(gaussian_kl(prior_h, _stop(post_h)), free_nats) + (
             1.0 - kl_balance
         ) * _free(gaussian_kl(_stop(prior_h), post_h), free_nats)
-    recon = loss_recon(pred, obs, obs_mask)
+    recon = loss_recon(pred, obs, obs_mask, obs_std)
     total = jnp.mean(kl_u) + jnp.mean(kl_h) + recon
     return total, {"kl_u": jnp.mean(kl_u_raw), "kl_h": jnp.mean(kl_h_raw), "recon": recon}
 

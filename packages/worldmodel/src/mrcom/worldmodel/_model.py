@@ -125,7 +125,7 @@ class _Block(eqx.Module):
 
 
 class ContextEncoder(eqx.Module):
-    """Tokens (symlog o, a, symlog r, masks) of the last m steps -> transformer -> masked mean pool."""
+    """Tokens (symlog o, a, symlog r, masks) of the last m steps -> transformer -> newest + mean pool."""
 
     embed: eqx.nn.Linear
     position: Float[Array, "m E"]
@@ -159,7 +159,8 @@ class ContextEncoder(eqx.Module):
             x = block(x, ctx.valid)
         x = jax.vmap(self.norm)(x)
         w = ctx.valid[:, None]
-        return jnp.sum(x * w, axis=0) / jnp.maximum(jnp.sum(w), 1.0)
+        # the newest slot (FIFO end) plus the masked mean of all slots
+        return x[-1] * w[-1] + jnp.sum(x * w, axis=0) / jnp.maximum(jnp.sum(w), 1.0)
 
 
 # ----------------------------------------------------------------------------- the model

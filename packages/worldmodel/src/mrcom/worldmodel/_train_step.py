@@ -90,6 +90,7 @@ def compute_loss(
         free_nats=c.free_nats,
         kl_balance=c.kl_balance,
         literal=literal,
+        obs_std=c.obs_std,
     )
     l_s = loss_state(seq.prior_u, seq.post_u, free_nats=c.free_nats, literal=literal)
 

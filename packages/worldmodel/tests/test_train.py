@@ -1,0 +1,137 @@
+"""Training: loss goes down, gradients reach the right parameters, exact resume, NaN stop, logging."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from mrcom.worldmodel import (
+    NonFiniteLossError,
+    compute_loss,
+    evaluate,
+    init_train_state,
+    load_checkpoint,
+    make_source,
+    sample_batch,
+    save_checkpoint,
+    train,
+)
+
+KEY = jax.random.PRNGKey(0)
+
+
+def _leaves(tree):
+    return [np.asarray(x) for x in jax.tree.leaves(eqx.filter(tree, eqx.is_array))]
+
+
+def test_loss_decreases_on_synthetic_multi_scenario_data(data, config):
+    logged = {}
+    train(
+        data,
+        config,
+        seed=0,
+        steps=200,
+        log=lambda n, v, s: logged.setdefault(n, []).append((s, v)),
+        progress=False,
+    )
+    recon = [v for _, v in logged["wm/recon"]]
+    loss = [v for _, v in logged["wm/loss"]]
+    assert [s for s, _ in logged["wm/loss"]] == list(range(10, 201, 10))
+    assert np.mean(recon[-3:]) < 0.7 * np.mean(recon[:2])
+    assert np.mean(loss[-3:]) < np.mean(loss[:2])
+    assert np.mean([v for _, v in logged["wm/reward"]][-3:]) < np.mean(
+        [v for _, v in logged["wm/reward"]][:2]
+    )
+
+
+@eqx.filter_jit
+def _term_grads(model, target, batch, key):
+    def terms(params):
+        return compute_loss(eqx.combine(params, static), target, batch, key)[1]
+
+    params, static = eqx.partition(model, eqx.is_array)
+    return jax.jacrev(terms)(params)
+
+
+def _norm(tree):
+    return float(sum(jnp.sum(x**2) for x in jax.tree.leaves(tree)))
+
+
+def test_gradients_reach_the_right_parameters(data, config):
+    state = init_train_state(config.replace(free_nats=0.0), KEY)
+    batch = sample_batch(make_source(data, config.context_len), KEY, 4, config.seq_len, config.context_len)
+    g = _term_grads(state.model, state.target, batch, KEY)
+    # eq. 15: into theta through the predicted latent, never into psi (meta-value or value heads)
+    assert _norm(g["value_reg"].prior_u) > 0 and _norm(g["value_reg"].gru) > 0
+    assert _norm(g["value_reg"].meta_value) == 0 and _norm(g["value_reg"].value_heads) == 0
+    # eqs. 13, 14: only psi; the latents they read are stop-gradient
+    assert _norm(g["value_td"].value_heads) > 0 and _norm(g["meta_value"].meta_value) > 0
+    for name in ("value_td", "meta_value"):
+        for part in ("context", "prior_u", "post_u", "gru", "prior_h", "post_h", "decoder"):
+            assert _norm(getattr(g[name], part)) == 0, (name, part)
+    assert _norm(g["meta_value"].value_heads) == 0
+    # default split: L_s reaches the u-posterior, not the u-prior head
+    assert _norm(g["state"].post_u) > 0 and _norm(g["state"].prior_u) == 0
+    assert _norm(g["recon"].decoder) > 0 and _norm(g["reward"].reward_head) > 0
+
+
+def test_exact_resume_and_checkpoint_round_trip(tmp_path, data, config):
+    straight, _ = train(data, config, seed=3, steps=30, checkpoint_dir=tmp_path / "a", progress=False)
+    train(data, config, seed=3, steps=10, checkpoint_dir=tmp_path / "b", progress=False)  # "killed" at 10
+    assert load_checkpoint(tmp_path / "b").step == 10
+    resumed, _ = train(data, config, seed=3, steps=30, checkpoint_dir=tmp_path / "b", progress=False)
+    for x, y in zip(_leaves(straight), _leaves(resumed), strict=True):
+        np.testing.assert_array_equal(x, y)
+    ck = load_checkpoint(tmp_path / "b" / "checkpoint.eqx")
+    assert ck.step == 30 and ck.config == config and int(ck.state.step) == 30
+    for x, y in zip(_leaves(ck.model), _leaves(resumed), strict=True):
+        np.testing.assert_array_equal(x, y)
+    with pytest.raises(ValueError, match="different config"):
+        train(data, config.replace(lambda_s=0.5), steps=40, checkpoint_dir=tmp_path / "b", progress=False)
+
+
+def test_nan_loss_stops_with_step_and_terms_and_keeps_last_good_checkpoint(tmp_path, data, config):
+    train(data, config, seed=0, steps=10, checkpoint_dir=tmp_path, progress=False)
+    bad = data._replace(reward=np.full_like(data.reward, 1e30))  # finite data, infinite squared error
+    with pytest.raises(NonFiniteLossError, match=r"step 11: .*reward=inf") as err:
+        train(bad, config, seed=0, steps=20, checkpoint_dir=tmp_path, progress=False)
+    assert "loss=" in str(err.value) and "recon=" in str(err.value)
+    ck = load_checkpoint(tmp_path)
+    assert ck.step == 10 and all(np.all(np.isfinite(x)) for x in _leaves(ck.state))
+    broken = eqx.tree_at(lambda s: s.model.decoder.layers[0].bias, ck.state, replace_fn=lambda b: b * jnp.nan)
+    with pytest.raises(ValueError, match="NaN or inf"):
+        save_checkpoint(tmp_path / "other", broken)
+    assert not (tmp_path / "other" / "checkpoint.eqx").exists()
+
+
+def test_log_may_raise_to_stop_training(data, config):
+    class Prune(Exception):
+        pass
+
+    seen = []
+
+    def log(name, value, step):
+        seen.append(step)
+        if step >= 20:
+            raise Prune
+
+    with pytest.raises(Prune):
+        train(data, config, seed=0, steps=100, log=log, progress=False)
+    assert max(seen) == 20
+
+
+def test_evaluate_reports_the_interface_metrics(data, heldout, config):
+    state = init_train_state(config, KEY)
+    r = evaluate(state.model, heldout, KEY)
+    assert set(r) == {"k1_obs_nmse", "k5_obs_nmse", "k15_obs_nmse", "reward_mse", "value_equiv"}
+    assert all(np.isfinite(v) and v >= 0 for v in r.values())
+    assert evaluate(state.model, heldout, KEY) == r  # deterministic given the key
+    with pytest.raises(ValueError, match="episode length"):
+        evaluate(
+            state.model,
+            heldout._replace(
+                obs=heldout.obs[:, :10], action=heldout.action[:, :9], reward=heldout.reward[:, :9]
+            ),
+            KEY,
+        )
