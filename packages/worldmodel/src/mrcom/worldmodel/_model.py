@@ -293,6 +293,7 @@ def observe(
     act_mask: Float[Array, " A"],
     key: PRNGKeyArray,
     num_predicted: int = 1,
+    unroll: int | bool = 1,
 ) -> Observed:
     """Filter the posterior over one sequence.
 
@@ -301,6 +302,7 @@ def observe(
             context of observation t is ctx[t : t+m] (prompt-filled at episode starts).
         obs: o_0 .. o_T. action: a_0 .. a_{T-1}. The action leading into o_0 is ctx's last one.
         num_predicted: K prior samples of the next latent per step (for eq. 15).
+        unroll: passed to `lax.scan` (True unrolls fully, e.g. for XLA cost analysis).
 
     Returns:
         `Observed` with per-step prior/posterior Gaussians, posterior latents and prior predictions.
@@ -334,7 +336,7 @@ def observe(
 
     keys = jax.random.split(key, steps)
     _, (pu, qu, ph, qh, latent, predicted) = jax.lax.scan(
-        step, model.initial_latent(), (e, a_prev, obs, keys)
+        step, model.initial_latent(), (e, a_prev, obs, keys), unroll=unroll
     )
     return Observed(pu, qu, ph, qh, latent, predicted, e)
 

@@ -57,21 +57,29 @@ def _frozen(module):
 
 
 def compute_loss(
-    model: MrCoM, target: eqx.nn.MLP, batch: Batch, key: PRNGKeyArray
+    model: MrCoM, target: eqx.nn.MLP, batch: Batch, key: PRNGKeyArray, unroll: int | bool = 1
 ) -> tuple[Array, dict[str, Array]]:
     """Total loss (eq. 16 plus heads) of a batch and its named terms.
 
     Arguments:
         model: the world model (theta and psi). target: target value heads.
-        batch: windows of T steps (see `Batch`). key: sampling key.
+        batch: windows of T steps (see `Batch`). key: sampling key. unroll: of the scan over time.
 
     Returns:
         (loss, terms) with terms named as in `TERMS` (without "loss").
     """
     c = model.config
     keys = jax.random.split(key, batch.obs.shape[0])
-    seq = jax.vmap(observe, (None, 0, 0, 0, 0, 0, 0, None))(
-        model, batch.ctx, batch.obs, batch.action, batch.obs_mask, batch.act_mask, keys, c.value_samples
+    seq = jax.vmap(observe, (None, 0, 0, 0, 0, 0, 0, None, None))(
+        model,
+        batch.ctx,
+        batch.obs,
+        batch.action,
+        batch.obs_mask,
+        batch.act_mask,
+        keys,
+        c.value_samples,
+        unroll,
     )
     over_bt = lambda f, *axes: jax.vmap(jax.vmap(f, axes), axes)
     obs_mask = jnp.broadcast_to(batch.obs_mask[:, None], batch.obs.shape)
@@ -135,7 +143,9 @@ def compute_loss(
     return loss, terms
 
 
-def train_step(state: TrainState, batch: Batch, key: PRNGKeyArray) -> tuple[TrainState, dict[str, Array]]:
+def train_step(
+    state: TrainState, batch: Batch, key: PRNGKeyArray, unroll: int | bool = 1
+) -> tuple[TrainState, dict[str, Array]]:
     """One gradient step (pure): clipped Adam on the total loss, then EMA of the target heads.
 
     Returns:
@@ -146,7 +156,7 @@ def train_step(state: TrainState, batch: Batch, key: PRNGKeyArray) -> tuple[Trai
 
     def loss_fn(params):
         model = eqx.combine(params, static)
-        return compute_loss(model, state.target, batch, key)
+        return compute_loss(model, state.target, batch, key, unroll)
 
     params, static = eqx.partition(state.model, eqx.is_array)
     (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)

@@ -1,0 +1,116 @@
+"""Throughput and memory of the MrCoM world-model training step (printed figures, not a test).
+
+For each preset: compile time of one jitted chunk of `steps_per_call` steps, train steps/s and
+sequence-steps/s (batch * seq_len per step), peak memory, model FLOPs per step from XLA's cost
+analysis of one step with the time scan unrolled (XLA counts a while-loop body once), and the
+achieved FLOP/s. Data are random arrays of the given widths (speed does not depend on values).
+
+    uv run python benchmarks/worldmodel.py --presets quick paper --calls 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import time
+
+import equinox as eqx
+import jax
+import numpy as np
+from tqdm.auto import tqdm
+
+from mrcom.worldmodel import (
+    MultiScenarioData,
+    WorldModelConfig,
+    data_sharding,
+    init_train_state,
+    make_source,
+    replicate,
+    sample_batch,
+    train_step,
+    train_steps,
+)
+
+
+def random_data(config: WorldModelConfig, episodes: int, length: int, seed: int = 0) -> MultiScenarioData:
+    rng = np.random.default_rng(seed)
+    s, o, a, p = config.num_scenarios, config.obs_dim, config.act_dim, max(config.context_len, 16)
+    f = lambda *shape: rng.normal(size=shape).astype(np.float32)
+    return MultiScenarioData(
+        obs=f(episodes, length + 1, o),
+        action=np.tanh(f(episodes, length, a)),
+        reward=rng.uniform(size=(episodes, length)).astype(np.float32),
+        scenario_id=(np.arange(episodes) % s).astype(np.int32),
+        obs_mask=np.ones((s, o), np.float32),
+        act_mask=np.ones((s, a), np.float32),
+        prompt_obs=f(s, p + 1, o),
+        prompt_action=np.tanh(f(s, p, a)),
+        prompt_reward=rng.uniform(size=(s, p)).astype(np.float32),
+    )
+
+
+def peak_memory() -> str:
+    stats = jax.local_devices()[0].memory_stats() or {}
+    if "peak_bytes_in_use" in stats:
+        return f"{stats['peak_bytes_in_use'] / 2**20:.1f} MiB device peak"
+    return f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10:.1f} MiB process max RSS"
+
+
+def flops_per_step(state, src, config) -> float:
+    batch = sample_batch(src, jax.random.PRNGKey(1), config.batch_size, config.seq_len, config.context_len)
+    step = eqx.filter_jit(lambda s, b, k: train_step(s, b, k, unroll=True))
+    analysis = step.lower(state, batch, jax.random.PRNGKey(2)).compile().cost_analysis()
+    if isinstance(analysis, list):
+        analysis = analysis[0]
+    return float((analysis or {}).get("flops", float("nan")))
+
+
+def bench(name: str, obs_dim: int, act_dim: int, scenarios: int, calls: int) -> None:
+    config = WorldModelConfig.preset(name, obs_dim=obs_dim, act_dim=act_dim, num_scenarios=scenarios)
+    data = random_data(config, episodes=2 * scenarios, length=max(4 * config.seq_len, 200))
+    sharding = data_sharding(config.batch_size)
+    src = replicate(make_source(data, config.context_len), sharding)
+    state = replicate(init_train_state(config, jax.random.PRNGKey(0)), sharding)
+    n = config.steps_per_call
+
+    t0 = time.perf_counter()
+    compiled = train_steps.lower(state, src, n, sharding).compile()  # noqa: F841 (compile time only)
+    compile_s = time.perf_counter() - t0
+    state, _ = train_steps(state, src, n, sharding)  # warm-up call (also hits the cache)
+    jax.block_until_ready(state)
+    t0 = time.perf_counter()
+    for _ in tqdm(range(calls), desc=f"{name}", leave=False):
+        state, metrics = train_steps(state, src, n, sharding)
+    jax.block_until_ready(metrics)
+    elapsed = time.perf_counter() - t0
+    steps_s = calls * n / elapsed
+    flops = flops_per_step(state, src, config)
+    params = sum(x.size for x in jax.tree.leaves(eqx.filter(state.model, eqx.is_array)))
+    b, t = config.batch_size, config.seq_len
+    print(f"[{name}] params={params:,} batch={b} seq_len={t} m={config.context_len}")
+    print(f"  compile ({n} steps/call): {compile_s:.1f} s")
+    print(f"  train steps/s: {steps_s:.1f}   sequence-steps/s: {steps_s * b * t:,.0f}")
+    print(f"  peak memory: {peak_memory()}")
+    print(f"  FLOPs/step (XLA cost analysis, unrolled): {flops / 1e9:.3f} GFLOP")
+    print(f"  achieved: {flops * steps_s / 1e9:.2f} GFLOP/s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--presets", nargs="+", default=["quick", "paper"], choices=["smoke", "quick", "paper"]
+    )
+    parser.add_argument("--obs-dim", type=int, default=24, help="padded observation width")
+    parser.add_argument("--act-dim", type=int, default=6, help="padded action width")
+    parser.add_argument("--scenarios", type=int, default=30, help="training scenarios (value heads)")
+    parser.add_argument("--calls", type=int, default=3, help="timed jitted calls of steps_per_call steps")
+    args = parser.parse_args()
+    print(f"devices: {jax.devices()}")
+    for name in args.presets:
+        bench(name, args.obs_dim, args.act_dim, args.scenarios, args.calls)
+
+
+if __name__ == "__main__":
+    main()
