@@ -4,6 +4,7 @@ Scenarios randomize the torso (dynamics), the target speed (reward) and the obse
 `make` steps a batch of them on C MuJoCo (`native`) or MJX (`mjx`) with one padded layout.
 """
 
+from ._gym import GymEnv
 from ._layout import (
     ACT_DIM,
     BASE_ACT_DIM,
@@ -42,6 +43,7 @@ __all__ = [
     "ROBOTS",
     "ROBOT_INFO",
     "V_MAX",
+    "GymEnv",
     "NativeVecEnv",
     "ObsParams",
     "Protocol",
