@@ -142,6 +142,10 @@ def write_bound_report(
         "",
         f"Bound on |G~^i(π) − G~_θ(π)|: **{_fmt(value)}**",
         "",
+        f"For scale: with |r| <= R any two returns differ by at most 2R/(1-γ) = "
+        f"{_fmt(2 * float(c.r_max) / (1 - float(c.gamma)))}; above that the bound is vacuous, but its split "
+        "and sensitivities still say which error dominates.",
+        "",
         "| part carried by | value | share |",
         "|---|---|---|",
     ]

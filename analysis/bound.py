@@ -62,13 +62,23 @@ __all__ = [
 # ----------------------------------------------------------------------------- command line
 
 import argparse  # noqa: E402
+import dataclasses  # noqa: E402
 import json  # noqa: E402
 import sys  # noqa: E402
 from collections.abc import Sequence  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import NamedTuple  # noqa: E402
 
 
-def resolve_run(run: str | Path, dataset: str | Path | None = None) -> tuple[Path, Path | None]:
+class RunPaths(NamedTuple):
+    """Where a run's pieces are: world-model checkpoint, dataset (or None), pipeline workdir (or None)."""
+
+    checkpoint: Path
+    dataset: Path | None
+    workdir: Path | None
+
+
+def resolve_run(run: str | Path, dataset: str | Path | None = None) -> RunPaths:
     """Find the world-model checkpoint and the dataset of a run.
 
     Arguments:
@@ -78,16 +88,18 @@ def resolve_run(run: str | Path, dataset: str | Path | None = None) -> tuple[Pat
         dataset: the dataset directory, overriding what the run says.
 
     Returns:
-        ``(checkpoint path, dataset path or None when none was found)``.
+        ``RunPaths`` (dataset None when no ``manifest.json`` was found).
     """
     run = Path(run)
     if not run.exists():
         raise ValueError(f"run={str(run)!r}: does not exist")
     ckpt: Path | None = None
     data: Path | None = None
+    workdir: Path | None = None
     if run.suffix == ".eqx" or (run / "checkpoint.eqx").is_file():
         ckpt = run
-        data = (run.parent if run.suffix != ".eqx" else run.parent.parent) / "dataset"
+        workdir = run.parent if run.suffix != ".eqx" else run.parent.parent
+        data = workdir / "dataset"
     elif (run / "info.json").is_file() or (run / "run.json").is_file():
         info = json.loads((run / "info.json").read_text()) if (run / "info.json").is_file() else {}
         paths = info.get("paths", {})
@@ -96,7 +108,7 @@ def resolve_run(run: str | Path, dataset: str | Path | None = None) -> tuple[Pat
         ckpt = Path(wm["path"]) if wm else (workdir / "worldmodel" if workdir else None)
         data = Path(ds["path"]) if ds else (workdir / "dataset" if workdir else None)
     elif (run / "worldmodel").is_dir():
-        ckpt, data = run / "worldmodel", run / "dataset"
+        ckpt, data, workdir = run / "worldmodel", run / "dataset", run
     if ckpt is None or not (ckpt.is_file() or (ckpt / "checkpoint.eqx").is_file()):
         raise ValueError(
             f"run={str(run)!r}: no world-model checkpoint found (expected a Sacred run with "
@@ -106,7 +118,7 @@ def resolve_run(run: str | Path, dataset: str | Path | None = None) -> tuple[Pat
         data = Path(dataset)
     if data is not None and not (data / "manifest.json").is_file():
         data = None
-    return ckpt, data
+    return RunPaths(ckpt, data, workdir)
 
 
 def measure_run(
@@ -121,19 +133,32 @@ def measure_run(
     eps_pi: float | None = None,
     c_pi: float | None = None,
 ):
-    """Load a run's checkpoint and dataset and measure the bound's constants (``Measured``)."""
+    """Load a run's checkpoint and dataset and measure the bound's constants (``Measured``).
+
+    eps_pi and C_pi are measured from the run's adapted policies (``analysis._policies``) when the
+    workdir holds them and they are not given.
+    """
     import jax
 
     from analysis._bound_report import measure_constants
+    from analysis._policies import adapted_policy_constants, has_policies
     from mrcom.agents import load_dataset
     from mrcom.worldmodel import load_checkpoint
 
-    ckpt, data_dir = resolve_run(run, dataset)
+    ckpt, data_dir, workdir = resolve_run(run, dataset)
     if data_dir is None:
         raise ValueError(f"run={str(run)!r}: no dataset (manifest.json) found; pass --dataset DIR")
     model = load_checkpoint(ckpt).model
     data = load_dataset(data_dir)
-    return measure_constants(
+    policy_sources = {}
+    if (eps_pi is None or c_pi is None) and workdir is not None and has_policies(workdir):
+        pol = adapted_policy_constants(workdir, data_dir, jax.random.key(seed + 1))
+        note = "adapted MrCoM vs SAC policies, TV from the Gaussian KL, max over targets and states"
+        if eps_pi is None:
+            eps_pi, policy_sources["eps_pi"] = pol["eps_pi"], note
+        if c_pi is None:
+            c_pi, policy_sources["c_pi"] = pol["c_pi"], "max Jacobian norm of the MrCoM policy's mean action"
+    measured = measure_constants(
         model,
         data,
         jax.random.key(seed),
@@ -144,6 +169,7 @@ def measure_run(
         eps_pi=eps_pi,
         c_pi=c_pi,
     )
+    return dataclasses.replace(measured, sources=measured.sources | policy_sources)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

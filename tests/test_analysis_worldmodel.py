@@ -22,7 +22,7 @@ from analysis._wm_constants import (  # noqa: E402
     worldmodel_eps_s,
     worldmodel_eps_t,
 )
-from analysis.bound import BoundConstants, main, resolve_run, theorem6  # noqa: E402
+from analysis.bound import BoundConstants, resolve_run, theorem6  # noqa: E402
 from mrcom.worldmodel import WorldModelConfig, init_model, synthetic_data  # noqa: E402
 
 
@@ -108,35 +108,3 @@ def test_resolve_run_errors(tmp_path):
         resolve_run(tmp_path / "nope")
     with pytest.raises(ValueError, match="no world-model checkpoint"):
         resolve_run(tmp_path)
-
-
-@pytest.mark.slow
-def test_cli_on_a_trained_smoke_run(tmp_path, capsys):
-    """A real smoke dataset (mrcom.agents), a briefly trained world model, then the CLI."""
-    from mrcom.agents import load_dataset, preset, run_collect
-    from mrcom.worldmodel import train
-
-    workdir = tmp_path / "work"
-    run_collect(preset("smoke", "table1-a"), workdir)
-    data = load_dataset(workdir / "dataset")
-    cfg = WorldModelConfig.preset(
-        "smoke",
-        obs_dim=data.obs.shape[-1],
-        act_dim=data.action.shape[-1],
-        num_scenarios=data.num_scenarios,
-        steps=20,
-        steps_per_call=10,
-    )
-    train(data, cfg, seed=0, checkpoint_dir=workdir / "worldmodel", progress=False)
-    out = tmp_path / "report"
-    assert main(["--run", str(workdir), "--out", str(out), "--num-windows", "8", "--eps-pi", "0.05"]) == 0
-    payload = json.loads((out / "bound.json").read_text())
-    k = payload["constants"]
-    assert 0 < k["eps_t"] <= 1 and k["eps_s"] > 0 and k["c_t"] > 0
-    assert k["gamma"] == cfg.gamma and k["eps_pi"] == 0.05 and k["c_pi"] == 0.0
-    assert 0 < k["r_max"] <= 1.0  # DMC-style rewards lie in [0, 1]
-    assert payload["bound"] == pytest.approx(float(theorem6(BoundConstants(**k))), rel=1e-5)
-    assert "not measured" in (out / "bound.md").read_text()
-    with pytest.raises(SystemExit) as exc:
-        main(["--help"])
-    assert exc.value.code == 0 and "--study-storage" in capsys.readouterr().out

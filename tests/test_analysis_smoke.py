@@ -1,0 +1,79 @@
+"""analysis on a real run: ``python -m sweeps.run pipeline with smoke table1-b`` recorded by Sacred, then
+``analysis.figures`` (tables hold exactly its numbers, every other cell missing) and ``analysis.bound``
+(constants measured from its checkpoint, dataset and adapted policies)."""
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from analysis.bound import BoundConstants, theorem6
+from analysis.bound import main as bound_main
+from analysis.figures import main as figures_main
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory, sweeps_env, sweeps_shared):
+    """One Sacred run of the whole smoke pipeline (dataset and JAX cache shared with the sweeps tests)."""
+    home = tmp_path_factory.mktemp("analysis_smoke")
+    cmd = [
+        sys.executable, "-m", "sweeps.run",
+        "--file", str(home / "sacred"),
+        "--jax-cache", str(sweeps_shared / "jax_cache"),
+        "pipeline", "with", "smoke", "table1-b",
+        f"shared_collect_dir={sweeps_shared / 'collect'}", f"workdir={home / 'work'}",
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=home, env=sweeps_env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (run_dir,) = [d for d in (home / "sacred").iterdir() if d.name.isdigit()]
+    return home, run_dir
+
+
+def test_tables_and_figures_of_a_smoke_run(smoke_run, tmp_path):
+    home, run_dir = smoke_run
+    results = json.loads((run_dir / "results.json").read_text())
+    out = tmp_path / "figures"
+    assert figures_main(["--runs", str(home / "sacred"), "--out", str(out)]) == 0
+    smoke = out / "smoke"
+    md = (smoke / "table1.md").read_text()
+    section = re.search(r"\(`table1-b`\)\n(.*?)(?=\n### |\Z)", md, flags=re.S).group(1)
+    header = section.strip().splitlines()[0]
+    methods = [m for m in ("sac", "mrcom") if m in results["methods"]]
+    assert header == "| Robot | " + " | ".join({"sac": "SAC", "mrcom": "Ours"}[m] for m in methods) + " |"
+    for robot in ("hopper", "walker", "cheetah"):
+        row = next(line for line in section.splitlines() if line.startswith(f"| {robot.capitalize()} "))
+        cells = [c.strip().strip("*") for c in row.strip("|").split("|")][1:]
+        for m, cell in zip(methods, cells, strict=True):
+            returns = results["methods"][m].get(robot)
+            expected = "—" if not returns else f"{np.mean(returns):.1f} (n=1)"
+            assert cell == expected
+    # the other sub-tables and Tables 2-3 were never run: every cell is missing
+    for other in ("table1-a", "table1-c", "table1-d"):
+        part = re.search(rf"\(`{other}`\)\n(.*?)(?=\n### |\Z)", md, flags=re.S).group(1)
+        rows = [line for line in part.splitlines() if line.startswith(("| Hopper", "| Walker", "| Cheetah"))]
+        assert all(set(c.strip() for c in line.strip("|").split("|")[1:]) == {"—"} for line in rows)
+    assert (smoke / "curves_table1-b.png").stat().st_size > 5000
+    assert (smoke / "wm_kstep.png").stat().st_size > 5000
+    assert "Figure 3: no ablation runs" in (smoke / "index.md").read_text()
+
+
+def test_bound_of_a_smoke_run(smoke_run, tmp_path):
+    home, run_dir = smoke_run
+    out = tmp_path / "bound"
+    assert bound_main(["--run", str(run_dir), "--out", str(out), "--num-windows", "8"]) == 0
+    payload = json.loads((out / "bound.json").read_text())
+    k, src = payload["constants"], payload["sources"]
+    assert 0 < k["eps_t"] <= 1 and k["eps_s"] > 0 and k["c_t"] > 0
+    # the policy constants come from the run's adapted MrCoM and SAC policies
+    assert 0 < k["eps_pi"] <= 1 and k["c_pi"] > 0 and "adapted" in src["eps_pi"]
+    assert 0 < k["r_max"] <= 1.0  # DMC-style rewards lie in [0, 1]
+    config = json.loads((run_dir / "config.json").read_text())
+    assert k["gamma"] == pytest.approx(config["worldmodel"]["gamma"])
+    assert payload["bound"] == pytest.approx(float(theorem6(BoundConstants(**k))), rel=1e-5)
+    assert Path(out / "bound.png").read_bytes()[:4] == b"\x89PNG"
