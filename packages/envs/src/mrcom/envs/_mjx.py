@@ -266,3 +266,7 @@ class MjxVecEnv:
             "t": np.asarray(s.info["t"]),
         }
         return np.asarray(s.obs), np.asarray(s.reward), np.asarray(s.done), info
+
+    def close(self) -> None:
+        """Drop the state (nothing else to release)."""
+        self._state = None

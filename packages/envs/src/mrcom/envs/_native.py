@@ -167,5 +167,5 @@ class NativeVecEnv:
         return obs, reward.astype(np.float32), done, info
 
     def close(self) -> None:
-        """Release the thread pool."""
-        self._pool.close() if hasattr(self._pool, "close") else None
+        """Release the rollout thread pool (also released when the env is garbage-collected)."""
+        self._pool.close()
