@@ -1,12 +1,12 @@
 """Measure v_max per robot: the fastest forward speed found under default dynamics.
 
 Method (the figures and the reasoning are in docs/choices/envs.md): the cross-entropy method (CEM) searches
-the parameters of a simple controller -- a periodic open-loop gait per actuator plus linear feedback from four
-torso features (height, pitch, forward velocity, pitch rate), ``a = clip(offset + amp * sin(2 pi f t + phase)
-+ W feat, -1, 1)`` -- to maximise the mean
-forward speed over an episode, counting speed only while the robot is up (hopper/walker: torso height > 0.7 m
-and |pitch| < 1 rad; cheetah: not flipped). The best controller is then run on fresh 1000-step episodes with
-the native engine; v_max is its mean counted speed. The constants in `_vmax.py` come from::
+the parameters of a simple controller -- PD tracking of a periodic joint-angle gait plus linear feedback
+from four torso features (height, pitch, forward velocity, pitch rate); see `GaitController` -- to
+maximise the mean forward speed over an episode, counting speed only while the robot is up (hopper/walker:
+torso height > 0.7 m and |pitch| < 1 rad; cheetah: not flipped). The best controller is then run on fresh
+1000-step episodes with the native engine; v_max is its mean counted speed.
+The constants in `_vmax.py` come from::
 
     python -m mrcom.envs.measure_vmax            # all robots, default budget (a few minutes on 2 cores)
 """
@@ -36,40 +36,51 @@ def _progress(it, **kw):
 
 
 class GaitController:
-    """Periodic gait + linear feedback for ``robot``; parameters as one flat vector.
+    """PD tracking of a periodic joint-angle gait plus linear torso feedback; parameters as one flat vector.
 
-    Layout of ``theta``: [log2 frequency (1) | offset (nu) | amplitude (nu) | phase (nu) | W (nu * 4)].
-    The feedback features are the base-observation entries rootz, pitch, forward velocity and pitch rate.
+    ``a_j = clip(kp (ref_j(t) - q_j) - kd qd_j + W_j . feat, -1, 1)`` with
+    ``ref_j(t) = offset_j + amp_j sin(2 pi f t + phase_j)`` and ``feat`` = (rootz, pitch, vx, pitch rate).
+    Layout of ``theta``: [log2 f (1) | offset (nu) | amp (nu) | phase (nu) | log2 kp (1) | log2 kd (1) |
+    W (nu * 4)].
     """
 
     def __init__(self, robot: str):
         self.robot = robot
-        self.nu = BASE_ACT_DIM[robot]
+        self.nu = nu = BASE_ACT_DIM[robot]
         nq = (BASE_OBS_DIM[robot] + 1) // 2  # nq = nv for these planar robots: n = (nq - 1) + nv
+        self.q_idx = np.arange(2, 2 + nu)  # joint angles qpos[3:] in the base observation
+        self.qd_idx = np.arange(nq + 2, nq + 2 + nu)  # joint velocities qvel[3:]
         self.features = np.array([0, 1, nq - 1, nq + 1])  # rootz, rooty | vx, wy
         self.n = len(self.features)
-        self.dim = 1 + 3 * self.nu + self.nu * self.n
+        self.dim = 1 + 3 * nu + 2 + nu * self.n
         self.dt = ROBOT_INFO[robot].frame_skip * build_model(robot).opt.timestep
 
     def init(self) -> tuple[np.ndarray, np.ndarray]:
         """CEM's initial mean and std."""
-        mean = np.zeros(self.dim)
-        mean[0] = 0.0  # 1 Hz
-        std = np.concatenate([[1.0], np.full(self.nu, 0.3), np.full(self.nu, 0.5), np.full(self.nu, 2.0)])
-        std = np.concatenate([std, np.full(self.nu * self.n, 0.3)])
+        nu = self.nu
+        mean = np.concatenate([[1.0], np.zeros(3 * nu), [1.0, -3.0], np.zeros(nu * self.n)])
+        std = np.concatenate(
+            [
+                [1.0],
+                np.full(nu, 0.4),
+                np.full(nu, 0.4),
+                np.full(nu, 2.0),
+                [1.0, 1.0],
+                np.full(nu * self.n, 0.3),
+            ]
+        )
         return mean, std
 
     def __call__(self, theta: np.ndarray, obs: np.ndarray, t: int) -> np.ndarray:
         """Padded actions (P, ACT_DIM) for a population ``theta`` (P, dim) at step ``t``."""
-        nu, n = self.nu, self.n
+        nu = self.nu
         f = 2.0 ** theta[:, 0]
         off, amp, ph = theta[:, 1 : 1 + nu], theta[:, 1 + nu : 1 + 2 * nu], theta[:, 1 + 2 * nu : 1 + 3 * nu]
-        w = theta[:, 1 + 3 * nu :].reshape(-1, nu, n)
-        a = (
-            off
-            + amp * np.sin(2 * np.pi * f[:, None] * t * self.dt + ph)
-            + np.einsum("pun,pn->pu", w, obs[:, self.features])
-        )
+        kp, kd = 2.0 ** theta[:, 1 + 3 * nu], 2.0 ** theta[:, 2 + 3 * nu]
+        w = theta[:, 3 + 3 * nu :].reshape(-1, nu, self.n)
+        ref = off + amp * np.sin(2 * np.pi * f[:, None] * t * self.dt + ph)
+        a = kp[:, None] * (ref - obs[:, self.q_idx]) - kd[:, None] * obs[:, self.qd_idx]
+        a = a + np.einsum("pun,pn->pu", w, obs[:, self.features])
         out = np.zeros((theta.shape[0], ACT_DIM))
         out[:, :nu] = np.clip(a, -1.0, 1.0)
         return out
@@ -114,7 +125,7 @@ def measure(
     iters: int = 40,
     pop: int = 32,
     elite: int = 6,
-    horizon: int = 500,
+    horizon: int = 1000,
     search_seeds: int = 3,
     eval_episodes: int = 4,
     eval_length: int = 1000,
@@ -169,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--iters", type=int, default=40, help="CEM iterations")
     p.add_argument("--pop", type=int, default=32, help="CEM population")
     p.add_argument("--elite", type=int, default=6)
-    p.add_argument("--horizon", type=int, default=500, help="control steps per search episode")
+    p.add_argument("--horizon", type=int, default=1000, help="control steps per search episode")
     p.add_argument("--search-seeds", type=int, default=3, help="initial states each candidate is scored on")
     p.add_argument("--eval-episodes", type=int, default=4)
     p.add_argument("--eval-length", type=int, default=1000)
