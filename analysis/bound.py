@@ -172,6 +172,15 @@ def measure_run(
     return dataclasses.replace(measured, sources=measured.sources | policy_sources)
 
 
+def _trial_run_dir(trial, runs: Path) -> Path | None:
+    """A trial's Sacred run directory: user attribute ``sacred_run_dir`` if it exists, else runs/<id>."""
+    direct = trial.user_attrs.get("sacred_run_dir")
+    if direct and Path(direct).is_dir():
+        return Path(direct)
+    run_id = trial.user_attrs.get("sacred_run_id")
+    return None if run_id is None else runs / str(run_id)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from tqdm import tqdm
 
@@ -231,14 +240,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows, skipped = [], []
         trials = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
         for t in tqdm(trials, desc="trials"):
-            run_id = t.user_attrs.get("sacred_run_id")
-            if run_id is None:
-                skipped.append(f"trial {t.number}: no sacred_run_id")
+            run_dir = _trial_run_dir(t, Path(args.runs))
+            if run_dir is None:
+                skipped.append(f"trial {t.number}: no sacred_run_dir / sacred_run_id")
                 continue
             try:
-                rows.append(
-                    (dict(t.params), measure_run(Path(args.runs) / str(run_id), dataset=args.dataset, **kw))
-                )
+                rows.append((dict(t.params), measure_run(run_dir, dataset=args.dataset, **kw)))
             except ValueError as err:
                 skipped.append(f"trial {t.number}: {err}")
         written += write_study_bound_report(rows, args.out, title=f"Bound across study {study.study_name}")

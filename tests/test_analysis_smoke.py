@@ -65,8 +65,24 @@ def test_tables_and_figures_of_a_smoke_run(smoke_run, tmp_path):
 
 def test_bound_of_a_smoke_run(smoke_run, tmp_path):
     home, run_dir = smoke_run
+    import optuna
+
+    # a study whose two complete trials point at the smoke run (by id under --runs, and by directory),
+    # and a third without a run (skipped)
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    study = optuna.create_study(study_name="s", storage=storage)
+    for i, attrs in enumerate([{"sacred_run_id": int(run_dir.name)}, {"sacred_run_dir": str(run_dir)}, {}]):
+        t = study.ask()
+        t.suggest_float("lambda_s", 0.01, 1.0, log=True)
+        for key, value in attrs.items():
+            t.set_user_attr(key, value)
+        study.tell(t, float(i))
     out = tmp_path / "bound"
-    assert bound_main(["--run", str(run_dir), "--out", str(out), "--num-windows", "8"]) == 0
+    args = ["--run", str(run_dir), "--out", str(out), "--num-windows", "8"]
+    args += ["--study-storage", storage, "--study-name", "s", "--runs", str(run_dir.parent)]
+    assert bound_main(args) == 0
+    study_md = (out / "study_bound.md").read_text()
+    assert "2 trials measured." in study_md and (out / "study_bound.png").is_file()
     payload = json.loads((out / "bound.json").read_text())
     k, src = payload["constants"], payload["sources"]
     assert 0 < k["eps_t"] <= 1 and k["eps_s"] > 0 and k["c_t"] > 0
