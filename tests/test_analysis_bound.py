@@ -1,17 +1,11 @@
 """Theorem 6 and Lemmas 3-5 against hand-computed values, their composition, and sensitivity."""
 
-import sys
-from pathlib import Path
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-# the repository root holds analysis/ (not an installed package); pytest's importlib mode does not add it
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from analysis.bound import (  # noqa: E402
+from analysis.bound import (
     BoundConstants,
     bound_elasticities,
     bound_gradients,

@@ -1,18 +1,13 @@
 """Estimators of the bound's constants on systems whose answer is known."""
 
 import math
-import sys
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-# the repository root holds analysis/ (not an installed package); pytest's importlib mode does not add it
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from analysis.bound import (  # noqa: E402
+from analysis.bound import (
     estimate_eps_pi,
     estimate_eps_s,
     estimate_eps_t,

@@ -6,24 +6,15 @@ asserted below is recomputed here from those files, never copied from the code u
 
 import json
 import re
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+import sacred  # (tests/conftest.py registers the pkg_resources stand-in first)
+from sacred.observers import FileStorageObserver
 
-# the repository root holds analysis/ and sweeps/ (not installed packages)
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-# isort: off
-from sweeps import _compat  # noqa: E402, F401  (pkg_resources stand-in before sacred)
-import sacred  # noqa: E402
-
-# isort: on
-from sacred.observers import FileStorageObserver  # noqa: E402
-
-from analysis.figures import (  # noqa: E402
+from analysis.figures import (
     TABLE_SPECS,
     curve_data,
     kstep_data,

@@ -1,19 +1,14 @@
 """The bound's constants measured on mrcom.worldmodel models, and the bound report / CLI."""
 
 import json
-import sys
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-# the repository root holds analysis/ (not an installed package); pytest's importlib mode does not add it
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from analysis._bound_report import Measured, write_bound_report, write_study_bound_report  # noqa: E402
-from analysis._wm_constants import (  # noqa: E402
+from analysis._bound_report import Measured, write_bound_report, write_study_bound_report
+from analysis._wm_constants import (
     _jacobian_norms,
     mean_transition,
     policy_constants,
@@ -22,8 +17,8 @@ from analysis._wm_constants import (  # noqa: E402
     worldmodel_eps_s,
     worldmodel_eps_t,
 )
-from analysis.bound import BoundConstants, resolve_run, theorem6  # noqa: E402
-from mrcom.worldmodel import WorldModelConfig, init_model, synthetic_data  # noqa: E402
+from analysis.bound import BoundConstants, resolve_run, theorem6
+from mrcom.worldmodel import WorldModelConfig, init_model, synthetic_data
 
 
 @pytest.fixture(scope="module")
