@@ -121,7 +121,11 @@ def sac_init(key: PRNGKeyArray, num_agents: int, obs_dim: int, act_dim: int, cfg
     Returns:
         A population `SACState`.
     """
-    keys = jax.random.split(key, num_agents)
+    return _init_many(jax.random.split(key, num_agents), obs_dim, act_dim, cfg)
+
+
+@eqx.filter_jit
+def _init_many(keys, obs_dim: int, act_dim: int, cfg: SACConfig) -> SACState:
     return eqx.filter_vmap(lambda k: _init_one(k, obs_dim, act_dim, cfg))(keys)
 
 
