@@ -168,7 +168,7 @@ def train_step(
         lambda t, o: (1 - tau) * t + tau * o, target_params, eqx.filter(model.value_heads, eqx.is_array)
     )
     target = eqx.combine(target_params, target_static)
-    metrics = {"loss": loss, **terms, "grad_norm": optax.global_norm(grads)}
+    metrics = {"loss": loss, **terms, "grad_norm": optax.tree.norm(grads)}
     return TrainState(model, target, opt_state, state.key, state.step + 1), metrics
 
 
