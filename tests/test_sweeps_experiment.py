@@ -22,7 +22,7 @@ def test_pipeline_run_is_recorded(tmp_path, sweeps_run, sweeps_shared):
         cwd=tmp_path, timeout=900,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
-    (run_dir,) = (tmp_path / "runs" / "sacred").iterdir()
+    (run_dir,) = [p for p in (tmp_path / "runs" / "sacred").iterdir() if (p / "run.json").exists()]
     run = json.loads((run_dir / "run.json").read_text())
     config = json.loads((run_dir / "config.json").read_text())
     info = json.loads((run_dir / "info.json").read_text())

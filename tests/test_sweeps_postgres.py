@@ -28,7 +28,7 @@ def _status(run_dir: Path) -> str:
 
 def test_two_workers_one_killed_mid_trial(tmp_path, postgres_url, sweeps_env, sweeps_shared):
     study_name = f"kill-{uuid.uuid4().hex[:8]}"
-    trials = 3
+    trials = 2
 
     def worker(name: str) -> tuple[subprocess.Popen, Path]:
         home = tmp_path / name  # each worker stands for one machine: its own runs/ folder
@@ -37,6 +37,8 @@ def test_two_workers_one_killed_mid_trial(tmp_path, postgres_url, sweeps_env, sw
             sys.executable, "-m", "sweeps.lambda_search", "--preset", "smoke", "--study", study_name,
             "--trials", str(trials), "--storage", postgres_url, "--heartbeat", "1", "--grace", "4",
             "--collect-dir", str(sweeps_shared / "collect"), "--jax-cache", str(sweeps_shared / "jax_cache"),
+            # a one-point search space: one compilation of the programs for the whole session
+            "--lambda-var", "1", "1", "--lambda-s", "0.1", "0.1", "--lambda-v", "0.1", "0.1", "--m", "4", "4",
         ]  # fmt: skip
         log = open(home / "worker.log", "w")
         return subprocess.Popen(cmd, cwd=home, env=sweeps_env, stdout=log, stderr=subprocess.STDOUT), home

@@ -12,20 +12,23 @@ from pathlib import Path
 
 import optuna
 import pytest
+from optuna.distributions import FloatDistribution, IntDistribution
 from optuna.storages import RetryHeartbeatStaleTrialCallback
-from optuna.trial import TrialState
+from optuna.trial import TrialState, create_trial
 
 pytestmark = pytest.mark.slow
 
 GOOD = {"lambda_var": 1.0, "lambda_s": 0.1, "lambda_v": 0.1, "m": 4}
-DIVERGING = {"lambda_var": 1e38, "lambda_s": 0.1, "lambda_v": 0.1, "m": 4}  # loss overflows float32 -> NaN
+DIVERGING = {"lambda_var": 1e38}  # the loss overflows float32: non-finite from the first step
+# A one-point search space: every sampled trial runs the same programs, compiled once per test session.
+POINT = ["--lambda-var", "1", "1", "--lambda-s", "0.1", "0.1", "--lambda-v", "0.1", "0.1", "--m", "4", "4"]
 
 
 def search_args(shared: Path, study: str, trials: int, *extra: str) -> list[str]:
     return [
         "--preset", "smoke", "--study", study, "--trials", str(trials), "--seed", "0",
         "--collect-dir", str(shared / "collect"), "--jax-cache", str(shared / "jax_cache"),
-        "--heartbeat", "1", "--grace", "4", *extra,
+        "--heartbeat", "1", "--grace", "4", *POINT, *extra,
     ]  # fmt: skip
 
 
@@ -41,29 +44,58 @@ def load(tmp: Path, study: str) -> optuna.Study:
     return optuna.load_study(study_name=study, storage=f"sqlite:///{tmp / 'runs' / 'optuna.db'}")
 
 
-def test_search_records_trials_and_runs_and_survives_divergence(tmp_path, sweeps_run, sweeps_shared):
-    study_name = "e2e"
-    args = search_args(
-        sweeps_shared, study_name, 2, "--enqueue", json.dumps(GOOD), "--enqueue", json.dumps(DIVERGING)
+def seed_perfect_trial(tmp: Path, study_name: str) -> None:
+    """A finished trial whose MrCoM reached the maximal normalized return (100) at every reported step:
+    with the smoke preset's one startup trial, the median pruner must prune every real trial."""
+    (tmp / "runs").mkdir()
+    study = optuna.create_study(
+        study_name=study_name, storage=f"sqlite:///{tmp / 'runs' / 'optuna.db'}", direction="maximize"
     )
+    dists = {k: FloatDistribution(v, v, log=True) for k, v in GOOD.items() if k != "m"}
+    dists["m"] = IntDistribution(4, 4)
+    study.add_trial(
+        create_trial(
+            params=GOOD,
+            distributions=dists,
+            value=100.0,
+            intermediate_values=dict.fromkeys(range(1, 100), 100.0),
+        )
+    )
+
+
+def test_search_prunes_fails_and_records_every_trial(tmp_path, sweeps_run, sweeps_shared):
+    study_name = "e2e"
+    seed_perfect_trial(tmp_path, study_name)
+    args = search_args(sweeps_shared, study_name, 2, "--enqueue", json.dumps(DIVERGING))
     proc = sweeps_run("sweeps.lambda_search", *args, cwd=tmp_path, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     study = load(tmp_path, study_name)
     trials = study.get_trials()
-    finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
-    assert len(finished) == 2 and len(trials) == 3
+    states = [t.state for t in trials]
+    assert states == [TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED]
 
     # the diverging trial failed with its reason, in Optuna and in Sacred, and the sweep went on
     bad = trials[1]
     assert bad.params["lambda_var"] == pytest.approx(1e38)
-    assert bad.state == TrialState.FAIL
-    reason = bad.user_attrs["fail_reason"].lower()
-    assert "diverged" in reason or "nan" in reason
+    assert "diverged" in bad.user_attrs["fail_reason"] and "non-finite" in bad.user_attrs["fail_reason"]
     bad_run = sacred_run(bad.user_attrs["sacred_run_dir"])
-    assert bad_run["status"] == "FAILED" and bad_run["info"]["optuna_trial"] == 1
+    assert bad_run["status"] == "FAILED" and "non-finite" in bad_run["info"]["diverged"]["reason"]
 
-    # every trial points at its Sacred run and the run points back; params reached the config
-    for t in trials:
+    # pruned in Optuna and in Sacred, at the first reported adaptation point, with the reason
+    for t in trials[2:]:
+        run = sacred_run(t.user_attrs["sacred_run_dir"])
+        assert run["status"] == "PRUNED" and run["info"]["pruned"]["step"] == 1
+        assert t.intermediate_values == {1: pytest.approx(run["info"]["pruned"]["value"])}
+        assert t.intermediate_values[1] < 100.0 and "median pruner" in t.user_attrs["prune_reason"]
+        metrics = json.loads((Path(t.user_attrs["sacred_run_dir"]) / "metrics.json").read_text())
+        assert metrics["wm/loss"]["values"] and all(
+            isinstance(v, float) for v in metrics["wm/loss"]["values"]
+        )
+        first_adapt = [m for name, m in metrics.items() if name.startswith("adapt/mrcom/")]
+        assert [m["values"][0] for m in first_adapt] == [pytest.approx(t.intermediate_values[1])]
+
+    # every real trial points at its Sacred run and the run points back; params reached the config
+    for t in trials[1:]:
         run = sacred_run(t.user_attrs["sacred_run_dir"])
         assert str(t.user_attrs["sacred_run_id"]) == Path(t.user_attrs["sacred_run_dir"]).name
         assert run["info"]["optuna_trial"] == t.number and run["info"]["optuna_study"] == study_name
@@ -71,24 +103,16 @@ def test_search_records_trials_and_runs_and_survives_divergence(tmp_path, sweeps
         assert wm["lambda_var"] == pytest.approx(t.params["lambda_var"])
         assert wm["lambda_s"] == pytest.approx(t.params["lambda_s"])
         assert wm["context_len"] == t.params["m"]
-        expected = {"COMPLETE": "COMPLETED", "PRUNED": "PRUNED", "FAIL": "FAILED"}[t.state.name]
-        assert run["status"] == expected
-        if t.state == TrialState.COMPLETE:
-            results = json.loads((Path(t.user_attrs["sacred_run_dir"]) / "results.json").read_text())
-            values = [v for vs in results["methods"]["mrcom"].values() for v in vs]
-            assert t.value == pytest.approx(sum(values) / len(values))
-            assert run["result"] == pytest.approx(t.value)
-        metrics = json.loads((Path(t.user_attrs["sacred_run_dir"]) / "metrics.json").read_text())
-        assert all(isinstance(v, float) for m in metrics.values() for v in m["values"])
 
     # the report: best trial and the table, on disk and printed
     out = tmp_path / "runs" / "lambda_search" / study_name
     best = json.loads((out / "best.json").read_text())["best"]
-    assert best["number"] == study.best_trial.number and best["value"] == pytest.approx(study.best_value)
+    assert best["number"] == 0 and best["value"] == 100.0
     rows = json.loads((out / "trials.json").read_text())["trials"]
     assert [r["state"] for r in rows] == [t.state.name for t in trials]
+    assert rows[1]["reason"] == bad.user_attrs["fail_reason"]
     assert (out / "trials.csv").read_text().count("\n") == 1 + len(trials)
-    assert f"best trial {best['number']}" in proc.stdout and "| number | state |" in proc.stdout
+    assert "best trial 0" in proc.stdout and "| number | state |" in proc.stdout
 
 
 def _wait_for(predicate, timeout: float, what: str, proc: subprocess.Popen | None = None):
@@ -132,6 +156,13 @@ def test_killed_and_restarted_sqlite_sweep_loses_no_finished_trial(tmp_path, swe
     assert again.returncode == 0, again.stderr[-3000:]
     trials = {t.number: t for t in load(tmp_path, study_name).get_trials()}
     assert trials[done.number].state == TrialState.COMPLETE and trials[done.number].value == done.value
+    done_dir = Path(done.user_attrs["sacred_run_dir"])
+    results = json.loads((done_dir / "results.json").read_text())
+    values = [v for vs in results["methods"]["mrcom"].values() for v in vs]
+    assert done.value == pytest.approx(sum(values) / len(values))
+    assert sacred_run(done_dir)["status"] == "COMPLETED" and sacred_run(done_dir)["result"] == pytest.approx(
+        done.value
+    )
     assert trials[killed.number].state == TrialState.FAIL
     retries = [
         t
