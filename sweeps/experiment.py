@@ -4,7 +4,10 @@ The config is ``mrcom.agents.PipelineConfig.to_dict()`` (resolved from the named
 plus ``command`` (added by a config hook), ``workdir`` (where the stages read and write; ``None`` =
 ``runs/work/<preset>_<protocol>_<ablation>_seed<seed>``) and ``shared_collect_dir`` (``None``, or a
 folder whose ``dataset/`` is collected once under a file lock and linked into ``workdir``; sweeps
-use it so that trials differing only in world-model weights share one dataset).
+use it so that trials differing only in world-model weights share one dataset) and
+``shared_baseline_dir`` (``None``, or a folder keeping the adapted model-free SAC baseline,
+``adapt/sac``, which does not depend on the world model: the first run that finishes it stores a
+copy, later runs link it instead of training the same agents again).
 
 Named configs: presets ``smoke``, ``quick``, ``paper``; every protocol of ``mrcom.envs.PROTOCOLS``
 (``table1-a`` ...); ablations ``ablation-wo_d``, ``ablation-wo_c``, ``ablation-wo_ls``,
@@ -23,6 +26,8 @@ from __future__ import annotations
 import fcntl
 import math
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +42,8 @@ from sweeps._plain import to_plain
 PRESETS = ("smoke", "quick", "paper")
 ABLATIONS = ("full", "wo_d", "wo_c", "wo_ls", "wo_lv")
 STAGES = ("collect", "train", "adapt", "evaluate", "pipeline")
-RUN_KEYS = ("command", "workdir", "shared_collect_dir")  # config keys that are not PipelineConfig fields
+# config keys that are not PipelineConfig fields
+RUN_KEYS = ("command", "workdir", "shared_collect_dir", "shared_baseline_dir")
 
 sacred.SETTINGS.CAPTURE_MODE = "sys"
 sacred.SETTINGS.CONFIG.READ_ONLY_CONFIG = True
@@ -90,6 +96,7 @@ def resolve_config(fixed: dict[str, Any]) -> dict[str, Any]:
     full = to_plain(preset(name, fixed.get("protocol"), **kwargs).to_dict())
     full.setdefault("workdir", None)
     full.setdefault("shared_collect_dir", None)
+    full.setdefault("shared_baseline_dir", None)
     return full
 
 
@@ -170,6 +177,28 @@ def _ensure_shared_dataset(cfg, shared: Path, workdir: Path, log) -> None:
         os.symlink((shared / "dataset").resolve(), link, target_is_directory=True)
 
 
+def _link_baseline(shared: Path, workdir: Path) -> None:
+    """Link ``shared/adapt/sac`` (a finished model-free baseline) into ``workdir`` if present."""
+    src, dst = shared / "adapt" / "sac", workdir / "adapt" / "sac"
+    if (src / "result.json").is_file() and not dst.exists() and not dst.is_symlink():
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(src.resolve(), dst, target_is_directory=True)
+
+
+def _store_baseline(shared: Path, workdir: Path) -> None:
+    """Copy a finished ``workdir/adapt/sac`` to ``shared`` (atomically; the first run to finish wins)."""
+    src, dst = workdir / "adapt" / "sac", shared / "adapt" / "sac"
+    if src.is_symlink() or not (src / "result.json").is_file() or dst.exists():
+        return
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=dst.parent, prefix=".sac-"))
+    try:
+        shutil.copytree(src, tmp, dirs_exist_ok=True)
+        os.replace(tmp, dst)
+    except OSError:  # another run stored it first
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def _dir_size(path: Path) -> int:
     if path.is_file():
         return path.stat().st_size
@@ -227,9 +256,14 @@ def run_stage(stage: str, run, config: dict[str, Any]) -> float | None:
     log = make_logger(run)
     if plain.get("shared_collect_dir") and stage != "collect":
         _ensure_shared_dataset(cfg, Path(plain["shared_collect_dir"]), workdir, log)
+    baseline = Path(plain["shared_baseline_dir"]) if plain.get("shared_baseline_dir") else None
+    if baseline is not None:
+        _link_baseline(baseline, workdir)
     fn = getattr(agents, f"run_{stage}")
     try:
         result = fn(cfg, workdir, log=log)
+        if baseline is not None:
+            _store_baseline(baseline, workdir)
     except Exception as e:
         if is_divergence(e) and "diverged" not in run.info:
             run.info["diverged"] = {"reason": f"{type(e).__name__}: {e}"}

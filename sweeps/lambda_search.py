@@ -197,9 +197,11 @@ def _validate(args: argparse.Namespace) -> tuple[SearchConfig, dict[str, Any], l
     return cfg, updates, enqueued
 
 
-def _collect_key(cfg: SearchConfig, protocol: str | None, updates: dict[str, Any]) -> str:
-    """Hash of what the dataset depends on (not the world-model, adaptation or evaluation settings)."""
-    data = {k: v for k, v in updates.items() if k.split(".")[0] not in ("worldmodel", "adapt", "eval")}
+def _collect_key(
+    cfg: SearchConfig, protocol: str | None, updates: dict[str, Any], exclude=("worldmodel", "adapt", "eval")
+) -> str:
+    """Hash of what the dataset (or, with ``exclude=("worldmodel",)``, the SAC baseline) depends on."""
+    data = {k: v for k, v in updates.items() if k.split(".")[0] not in exclude}
     blob = json.dumps({"preset": cfg.preset, "protocol": protocol, "seed": cfg.seed, **data}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
@@ -266,6 +268,9 @@ class Worker:
         self.updates, self.study_dir, self.collect_dir = updates, study_dir, collect_dir
         self.sacred_dir, self.jax_cache = sacred_dir, jax_cache
         self.proc: subprocess.Popen | None = None
+        # the model-free SAC baseline does not depend on the world model: adapted once per study
+        key = _collect_key(cfg, args.protocol, updates, ("worldmodel",))
+        self.baseline_dir = study_dir / f"baseline-{key}"
 
     def counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -277,11 +282,14 @@ class Worker:
         flat = dict(self.updates)
         flat.update({PARAM_PATHS[k]: v for k, v in params.items()})
         flat.update(
-            seed=self.cfg.seed, workdir=str(trial_dir / "work"), shared_collect_dir=str(self.collect_dir)
+            seed=self.cfg.seed,
+            workdir=str(trial_dir / "work"),
+            shared_collect_dir=str(self.collect_dir),
+            shared_baseline_dir=str(self.baseline_dir),
         )
         named = [self.cfg.preset] + ([self.args.protocol] if self.args.protocol else [])
         return {
-            "storage": self.storage.url if hasattr(self.storage, "url") else self.args.storage_url,
+            "storage": self.storage.url,
             "study": self.study.study_name,
             "trial_id": trial._trial_id,
             "trial_number": trial.number,
