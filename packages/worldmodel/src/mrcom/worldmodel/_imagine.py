@@ -26,7 +26,7 @@ class Prefix(NamedTuple):
 
 class Imagined(NamedTuple):
     """An imagined branch: obs (B, H+1, O) (obs[:, 0] is the real start), action (B, H, A),
-    reward (B, H) (r_t = R(s~_t, a_t)), latent (B, H+1, Z) (latent[:, 0] is the posterior)."""
+    reward (B, H) (r_t = R(s~_t, a_t, e_t)), latent (B, H+1, Z) (latent[:, 0] is the posterior)."""
 
     obs: Array
     action: Array
@@ -75,7 +75,7 @@ def rollout(
 ) -> Imagined:
     """Roll the prior `horizon` steps from batched latents `state` at observations `obs`.
 
-    `act(t, key, obs (B, O)) -> action (B, A)` chooses a_t; each step predicts r_t = R(s~_t, a_t),
+    `act(t, key, obs (B, O)) -> action (B, A)` chooses a_t; each step predicts r_t = R(s~_t, a_t, e_t),
     pushes (o_t, a_t, r_t) into the FIFO and predicts s^_{t+1}, o^_{t+1}.
     """
     batch = obs.shape[0]
@@ -86,7 +86,8 @@ def rollout(
         state, fifo, o = carry
         ka, km = jax.random.split(k)
         a = act(t, ka, o) * act_mask
-        r = over_b(model.reward, 0, 0, 0)(state.concat(), a, act_mask)
+        e = over_b(model.embed_context, 0, 0, 0)(fifo, obs_mask, act_mask)
+        r = over_b(model.reward, 0, 0, 0, 0)(state.concat(), a, act_mask, e)
         fifo = over_b(push, 0, 0, 0, 0)(fifo, o, a, r)
         new, o_next = over_b(lambda *x: prior_step(model, *x, sample=sample), 0, 0, 0, 0, 0, 0)(
             fifo, state, a, obs_mask, act_mask, jax.random.split(km, batch)

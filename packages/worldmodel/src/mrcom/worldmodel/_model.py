@@ -10,7 +10,7 @@ i.e. our a_{t-1} (see docs/choices/worldmodel.md).
     d_t   = GRU(d_{t-1}, [u_t, a_{t-1}])                                              (eq. 7)
     h_t   ~ p(h | e_t, h_{t-1})            prior;   q(h | e_t, h_{t-1}, o_t)             (eqs. 8, 9)
     o_t   ~ N(Decoder(s~_t), 1) on the real (masked) dimensions, in symlog space       (eq. 9)
-    r_t   = Reward(s~_t, a_t)
+    r_t   = Reward(s~_t, a_t, e_t)
     v_i   = per-scenario value heads, v_psi = shared meta-value, both on sg(s~_t)      (eqs. 13, 14)
 
 All functions here act on ONE sequence; callers vmap over the batch.
@@ -196,7 +196,7 @@ class MrCoM(eqx.Module):
         self.prior_h = GaussianHead(e + c.h_dim, c.h_dim, c.hidden, c.min_std, key=ks[4])
         self.post_h = GaussianHead(e + c.h_dim + o_in, c.h_dim, c.hidden, c.min_std, key=ks[5])
         self.decoder = _mlp(z, c.obs_dim, c.hidden, ks[6])
-        self.reward_head = _mlp(z + a_in, 1, c.hidden, ks[7])
+        self.reward_head = _mlp(z + a_in + e, 1, c.hidden, ks[7])
         self.value_heads = eqx.filter_vmap(lambda k: _mlp(z, 1, c.value_hidden, k))(
             jax.random.split(ks[8], c.num_scenarios)
         )
@@ -234,9 +234,15 @@ class MrCoM(eqx.Module):
     def decode(self, s: Float[Array, " Z"], obs_mask: Float[Array, " O"]) -> Float[Array, " O"]:
         return self.decoder(s) * obs_mask
 
-    # --- reward head: r_t from (s~_t, a_t)
-    def reward(self, s: Float[Array, " Z"], a: Float[Array, " A"], act_mask: Float[Array, " A"]) -> Array:
-        return self.reward_head(jnp.concatenate([s, _act_in(a, act_mask)]))[0]
+    # --- reward head: r_t from (s~_t, a_t, e_t); e_t carries the scenario's reward function
+    def reward(
+        self,
+        s: Float[Array, " Z"],
+        a: Float[Array, " A"],
+        act_mask: Float[Array, " A"],
+        e: Float[Array, " E"],
+    ) -> Array:
+        return self.reward_head(jnp.concatenate([s, _act_in(a, act_mask), e]))[0]
 
     # --- eqs. 13, 14: per-scenario value heads (gathered by id) and the meta-value
     def scenario_value(self, s: Float[Array, " Z"], scenario_id: Int[Array, ""]) -> Array:

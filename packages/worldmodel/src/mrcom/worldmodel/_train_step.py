@@ -102,9 +102,11 @@ def compute_loss(
     )
     l_s = loss_state(seq.prior_u, seq.post_u, free_nats=c.free_nats, literal=literal)
 
-    # reward head r_t = R(s~_t, a_t)
+    # reward head r_t = R(s~_t, a_t, e_t)
     act_mask = jnp.broadcast_to(batch.act_mask[:, None], batch.action.shape)
-    r_pred = over_bt(model.reward, 0, 0, 0)(seq.latent[:, :-1], batch.action, act_mask)
+    r_pred = over_bt(model.reward, 0, 0, 0, 0)(
+        seq.latent[:, :-1], batch.action, act_mask, seq.embedding[:, :-1]
+    )
     l_r = loss_reward(r_pred, batch.reward)
 
     # eqs. 13, 14: value heads on stop-gradient latents (they do not shape the representation)
