@@ -52,3 +52,36 @@ def test_bad_values_name_the_field(kwargs, match):
 def test_unknown_preset():
     with pytest.raises(ValueError, match="preset='huge'"):
         preset("huge")
+
+
+@pytest.mark.parametrize("module", ["collect", "train", "adapt", "evaluate"])
+def test_cli_help(module, capsys):
+    import importlib
+
+    main = importlib.import_module(f"mrcom.agents.{module}").main
+    with pytest.raises(SystemExit) as e:
+        main(["--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert "--preset" in out and "--set" in out
+
+
+def test_cli_overrides_parse():
+    from mrcom.agents._cli import config_from_args, parser
+
+    args = parser("x").parse_args(
+        [
+            "--preset",
+            "smoke",
+            "--protocol",
+            "table3-add_d",
+            "--set",
+            "adapt.real_steps=60",
+            "--set",
+            "sac.hidden=[8,8]",
+        ]
+    )
+    cfg = config_from_args(args)
+    assert cfg.protocol == "table3-add_d" and cfg.adapt.real_steps == 60 and cfg.sac.hidden == (8, 8)
+    with pytest.raises(ValueError, match="SECTION.FIELD=VALUE"):
+        config_from_args(parser("x").parse_args(["--set", "oops"]))

@@ -7,7 +7,6 @@ import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import numpy as np
 from tqdm.auto import tqdm
 
 from mrcom.envs import ACT_DIM, OBS_DIM, PROTOCOLS, Scenario, make
@@ -150,4 +149,3 @@ def expert_returns(path: Path) -> dict[int, float]:
 
 
 __all__ = ["collect", "run_collect", "train_scenarios", "target_scenarios", "is_complete", "expert_returns"]
-_ = np  # numpy used in type positions of helpers
