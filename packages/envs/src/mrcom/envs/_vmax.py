@@ -1,6 +1,9 @@
-"""v_max per robot: the fastest forward speed under default dynamics (see `mrcom.envs.measure_vmax`)."""
+"""v_max per robot: the fastest forward speed found under default dynamics.
+
+Measured once with ``python -m mrcom.envs.measure_vmax`` (CEM over simple gait controllers on the native
+engine; method and figures in docs/choices/envs.md). Rounded to 0.01 m/s.
+"""
 
 __all__ = ["V_MAX"]
 
-# PROVISIONAL: replaced by measured figures from `python -m mrcom.envs.measure_vmax`.
-V_MAX: dict[str, float] = {"hopper": 3.0, "walker": 4.0, "cheetah": 10.0}
+V_MAX: dict[str, float] = {"hopper": 1.28, "walker": 1.17, "cheetah": 1.54}

@@ -24,7 +24,9 @@ from ._make import make
 from ._robots import ROBOT_INFO, ROBOTS, build_model
 from ._scenario import Scenario
 
-__all__ = ["GaitController", "measure", "main"]
+__all__ = ["CONTROLLERS", "GaitController", "measure", "measure_best", "main"]
+
+CONTROLLERS: tuple[str, ...] = ("pd", "torque")
 
 
 def _progress(it, **kw):
@@ -36,16 +38,19 @@ def _progress(it, **kw):
 
 
 class GaitController:
-    """PD tracking of a periodic joint-angle gait plus linear torso feedback; parameters as one flat vector.
+    """Periodic gait plus linear torso feedback; parameters as one flat vector.
 
-    ``a_j = clip(kp (ref_j(t) - q_j) - kd qd_j + W_j . feat, -1, 1)`` with
-    ``ref_j(t) = offset_j + amp_j sin(2 pi f t + phase_j)`` and ``feat`` = (rootz, pitch, vx, pitch rate).
-    Layout of ``theta``: [log2 f (1) | offset (nu) | amp (nu) | phase (nu) | log2 kp (1) | log2 kd (1) |
-    W (nu * 4)].
+    mode "pd": PD tracking of a joint-angle gait, ``a_j = clip(kp (ref_j(t) - q_j) - kd qd_j + W_j . feat)``;
+    mode "torque": the gait is the torque itself, ``a_j = clip(ref_j(t) + W_j . feat)``; with
+    ``ref_j(t) = offset_j + amp_j sin(2 pi f t + phase_j)``, ``feat`` = (rootz, pitch, vx, pitch rate), clip
+    to [-1, 1]. Layout of ``theta``: [log2 f (1) | offset (nu) | amp (nu) | phase (nu) | log2 kp (1) |
+    log2 kd (1) | W (nu * 4)] (kp, kd unused in "torque" mode).
     """
 
-    def __init__(self, robot: str):
-        self.robot = robot
+    def __init__(self, robot: str, mode: str = "pd"):
+        if mode not in CONTROLLERS:
+            raise ValueError(f"mode={mode!r}: must be one of {CONTROLLERS}")
+        self.robot, self.mode = robot, mode
         self.nu = nu = BASE_ACT_DIM[robot]
         nq = (BASE_OBS_DIM[robot] + 1) // 2  # nq = nv for these planar robots: n = (nq - 1) + nv
         self.q_idx = np.arange(2, 2 + nu)  # joint angles qpos[3:] in the base observation
@@ -79,7 +84,10 @@ class GaitController:
         kp, kd = 2.0 ** theta[:, 1 + 3 * nu], 2.0 ** theta[:, 2 + 3 * nu]
         w = theta[:, 3 + 3 * nu :].reshape(-1, nu, self.n)
         ref = off + amp * np.sin(2 * np.pi * f[:, None] * t * self.dt + ph)
-        a = kp[:, None] * (ref - obs[:, self.q_idx]) - kd[:, None] * obs[:, self.qd_idx]
+        if self.mode == "pd":
+            a = kp[:, None] * (ref - obs[:, self.q_idx]) - kd[:, None] * obs[:, self.qd_idx]
+        else:
+            a = ref
         a = a + np.einsum("pun,pn->pu", w, obs[:, self.features])
         out = np.zeros((theta.shape[0], ACT_DIM))
         out[:, :nu] = np.clip(a, -1.0, 1.0)
@@ -130,8 +138,9 @@ def measure(
     eval_episodes: int = 4,
     eval_length: int = 1000,
     seed: int = 0,
+    mode: str = "pd",
 ) -> dict:
-    """Run the CEM search for ``robot`` and evaluate the best controller.
+    """Run the CEM search for ``robot`` and one controller family (``mode``); evaluate the best controller.
 
     Every candidate is scored on ``search_seeds`` initial states (fresh ones each iteration), so a gait
     that only works from one lucky start does not win; the incumbent is re-scored each iteration.
@@ -142,7 +151,7 @@ def measure(
     """
     if robot not in ROBOTS:
         raise ValueError(f"robot={robot!r}: must be one of {ROBOTS}")
-    ctrl = GaitController(robot)
+    ctrl = GaitController(robot, mode)
     rng = np.random.default_rng(seed)
     mean, std = ctrl.init()
     best = mean
@@ -167,7 +176,19 @@ def measure(
         "eval_speeds": speeds,
         "best_train": score_best,
         "theta": cands[j].tolist(),
+        "controller": mode,
     }
+
+
+def measure_best(robot: str, modes: tuple[str, ...] = CONTROLLERS, **kw) -> dict:
+    """`measure` with each controller family in ``modes``; the one with the highest v_max wins.
+
+    Returns:
+        The winner's dict, plus "by_controller": {mode: v_max}.
+    """
+    runs = {m: measure(robot, mode=m, **kw) for m in modes}
+    best = max(runs.values(), key=lambda r: r["v_max"])
+    return {**best, "by_controller": {m: r["v_max"] for m, r in runs.items()}}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -185,12 +206,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--eval-episodes", type=int, default=4)
     p.add_argument("--eval-length", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--controllers", nargs="+", default=list(CONTROLLERS), choices=CONTROLLERS, help="families to search"
+    )
     p.add_argument("--json", type=str, default=None, help="also write the results to this JSON file")
     args = p.parse_args(argv)
     results = {}
     for robot in args.robots:
-        r = measure(
+        r = measure_best(
             robot,
+            modes=tuple(args.controllers),
             iters=args.iters,
             pop=args.pop,
             elite=args.elite,
@@ -203,7 +228,8 @@ def main(argv: list[str] | None = None) -> int:
         results[robot] = r
         print(
             f"{robot:8s} v_max = {r['v_max']:.3f} m/s  (eval {np.round(r['eval_speeds'], 3).tolist()}, "
-            f"best search score {r['best_train']:.3f})",
+            f"best search score {r['best_train']:.3f}; controller {r['controller']}; "
+            f"by controller {json.dumps({k: round(v, 3) for k, v in r['by_controller'].items()})})",
             flush=True,
         )
     print("V_MAX =", json.dumps({k: round(v["v_max"], 2) for k, v in results.items()}))
