@@ -241,14 +241,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--formats", default="png", help="comma-separated figure formats (png,pdf,svg)")
     args = parser.parse_args(argv)
-    written = write_figures(
-        args.runs,
-        args.out,
-        preset=args.preset,
-        study_storage=args.study_storage,
-        study_name=args.study_name,
-        formats=tuple(f.strip() for f in args.formats.split(",") if f.strip()),
-    )
+    try:
+        written = write_figures(
+            args.runs,
+            args.out,
+            preset=args.preset,
+            study_storage=args.study_storage,
+            study_name=args.study_name,
+            formats=tuple(f.strip() for f in args.formats.split(",") if f.strip()),
+        )
+    except (ValueError, KeyError) as err:
+        parser.error(str(err))
     for p in written:
         print(p)
     return 0

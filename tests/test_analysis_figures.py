@@ -275,9 +275,12 @@ def test_write_figures_cli_on_recorded_runs(recorded, tmp_path, capsys):
     assert exc.value.code == 0 and "--runs" in capsys.readouterr().out
 
 
-def test_bad_inputs(tmp_path):
+def test_bad_inputs(tmp_path, capsys):
     with pytest.raises(ValueError, match="runs="):
         load_runs(tmp_path / "nope")
+    with pytest.raises(SystemExit) as exc:
+        main(["--runs", str(tmp_path / "nope"), "--out", str(tmp_path / "o")])
+    assert exc.value.code == 2 and "not a directory" in capsys.readouterr().err
     with pytest.raises(ValueError, match="format="):
         write_figures(tmp_path, tmp_path / "o", formats=("gif",))
     d = tmp_path / "1"

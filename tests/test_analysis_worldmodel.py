@@ -17,7 +17,7 @@ from analysis._wm_constants import (
     worldmodel_eps_s,
     worldmodel_eps_t,
 )
-from analysis.bound import BoundConstants, resolve_run, theorem6
+from analysis.bound import BoundConstants, main, resolve_run, theorem6
 from mrcom.worldmodel import WorldModelConfig, init_model, synthetic_data
 
 
@@ -98,8 +98,14 @@ def test_bound_report_files(tmp_path):
     assert float(theorem6(rows[0][1].constants)) > float(theorem6(rows[-1][1].constants))
 
 
-def test_resolve_run_errors(tmp_path):
+def test_resolve_run_errors(tmp_path, capsys):
     with pytest.raises(ValueError, match="does not exist"):
         resolve_run(tmp_path / "nope")
     with pytest.raises(ValueError, match="no world-model checkpoint"):
         resolve_run(tmp_path)
+    with pytest.raises(SystemExit) as exc:
+        main(["--run", str(tmp_path), "--out", str(tmp_path / "o")])
+    assert exc.value.code == 2 and "no world-model checkpoint" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["--out", str(tmp_path / "o")])
+    assert exc.value.code == 2
