@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RunRecord", "load_run", "load_runs", "latest_per_key", "RESULTS_FORMAT"]
+__all__ = ["RunRecord", "load_run", "load_runs", "latest_per_key", "evaluation_runs", "RESULTS_FORMAT"]
 
 RESULTS_FORMAT = 1
 
@@ -153,3 +153,8 @@ def latest_per_key(runs: Iterable[RunRecord]) -> list[RunRecord]:
         if key not in best or newer >= (best[key].start_time, _id_order(best[key].run_id)):
             best[key] = r
     return list(best.values())
+
+
+def evaluation_runs(runs: Iterable[RunRecord]) -> list[RunRecord]:
+    """Drop the runs of Optuna trials (``info.json`` has ``optuna_trial``): they vary the lambdas."""
+    return [r for r in runs if r.info.get("optuna_trial") is None]

@@ -34,7 +34,7 @@ from analysis._plots import (
     plot_curves,
     plot_kstep,
 )
-from analysis._runs import RunRecord, latest_per_key, load_run, load_runs
+from analysis._runs import RunRecord, evaluation_runs, latest_per_key, load_run, load_runs
 from analysis._tables import (
     TABLE_SPECS,
     CellStats,
@@ -53,6 +53,7 @@ __all__ = [
     "load_run",
     "load_runs",
     "latest_per_key",
+    "evaluation_runs",
     "cell_stats",
     "table_data",
     "table_markdown",
@@ -183,8 +184,13 @@ def write_figures(
     study_storage: str | None = None,
     study_name: str | None = None,
     formats: Sequence[str] = ("png",),
+    include_study_runs: bool = False,
 ) -> list[Path]:
     """Read the runs under ``runs_root`` and write tables/figures under ``out/<preset>/``.
+
+    Runs that belong to an Optuna trial (``info.json`` has ``optuna_trial``) are hyper-parameter search
+    trials with varying lambdas, not evaluation seeds, so they are left out unless
+    ``include_study_runs``.
 
     Arguments:
         runs_root: Sacred FileStorage base directory (``runs/sacred``).
@@ -192,6 +198,7 @@ def write_figures(
         preset: only this preset (default: every preset found, one folder each).
         study_storage, study_name: an Optuna study to plot (optional).
         formats: figure formats ("png", "pdf", "svg").
+        include_study_runs: also tabulate the runs of Optuna trials.
 
     Returns:
         The written files.
@@ -200,7 +207,10 @@ def write_figures(
         if f not in ("png", "pdf", "svg"):
             raise ValueError(f"format={f!r}: must be one of png, pdf, svg")
     out = Path(out)
-    runs = latest_per_key(load_runs(runs_root))
+    runs = load_runs(runs_root)
+    if not include_study_runs:
+        runs = evaluation_runs(runs)
+    runs = latest_per_key(runs)
     presets = sorted({str(r.preset) for r in runs})
     if preset is not None:
         if preset not in presets:
@@ -240,6 +250,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--study-name", default=None, help="Optuna study name (optional if the storage has one)"
     )
     parser.add_argument("--formats", default="png", help="comma-separated figure formats (png,pdf,svg)")
+    parser.add_argument(
+        "--include-study-runs",
+        action="store_true",
+        help="also tabulate runs of Optuna trials (left out by default: they vary the lambdas)",
+    )
     args = parser.parse_args(argv)
     try:
         written = write_figures(
@@ -249,6 +264,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             study_storage=args.study_storage,
             study_name=args.study_name,
             formats=tuple(f.strip() for f in args.formats.split(",") if f.strip()),
+            include_study_runs=args.include_study_runs,
         )
     except (ValueError, KeyError) as err:
         parser.error(str(err))

@@ -17,6 +17,7 @@ from sacred.observers import FileStorageObserver
 from analysis.figures import (
     TABLE_SPECS,
     curve_data,
+    evaluation_runs,
     kstep_data,
     latest_per_key,
     load_runs,
@@ -74,7 +75,7 @@ def _results(protocol, ablation, seed, methods, rng, curve_steps):
     return res
 
 
-def _record(base: Path, results: dict | None, fail: bool = False):
+def _record(base: Path, results: dict | None, fail: bool = False, trial: int | None = None):
     ex = sacred.Experiment("analysis-fixture", save_git_info=False)
     ex.observers.append(FileStorageObserver(str(base)))
     config = {"protocol": "table1-a", "seed": 0, "preset": "smoke", "ablation": "full"}
@@ -86,6 +87,8 @@ def _record(base: Path, results: dict | None, fail: bool = False):
     def run(_run):
         if fail:
             raise RuntimeError("this run fails before writing results")
+        if trial is not None:
+            _run.info["optuna_trial"] = trial
         _run.log_scalar("wm/loss", 1.0, 0)
         with tempfile.TemporaryDirectory() as d:
             p = Path(d) / "results.json"
@@ -116,6 +119,12 @@ def recorded(tmp_path_factory):
         expected.append(res)
         if i == 2:
             _record(base, None, fail=True)
+    # a lambda-search trial of table1-a seed 2, recorded last: not an evaluation seed, left out of tables
+    trial = _results("table1-a", "full", 2, ("mrcom", "sac"), rng, [100, 200, 300])
+    for m in trial["methods"]:
+        for r in ROBOTS:
+            trial["methods"][m][r] = [2000.0]
+    _record(base, trial, trial=7)
     return base, expected
 
 
@@ -129,8 +138,9 @@ def _per_seed(expected, protocol, method, robot, ablation="full"):
 
 def test_load_runs_keeps_failed_run_without_results_and_dedups(recorded):
     base, expected = recorded
-    runs = load_runs(base)
-    assert len(runs) == len(PLAN) + 2
+    everything = load_runs(base)
+    runs = evaluation_runs(everything)
+    assert len(everything) == len(PLAN) + 3 and len(runs) == len(PLAN) + 2
     failed = [r for r in runs if r.results is None]
     assert len(failed) == 1 and failed[0].status == "FAILED"
     kept = latest_per_key(runs)
@@ -141,7 +151,7 @@ def test_load_runs_keeps_failed_run_without_results_and_dedups(recorded):
 
 def test_table1_markdown_has_exactly_the_recorded_numbers(recorded):
     base, expected = recorded
-    runs = latest_per_key(load_runs(base))
+    runs = latest_per_key(evaluation_runs(load_runs(base)))
     md = table_markdown(runs, TABLE_SPECS["table1"])
     assert "1000.0" not in md
     sections = dict(re.findall(r"### .*?\(`(table1-.)`\)\n(.*?)(?=\n### |\Z)", md, flags=re.S))
@@ -182,7 +192,7 @@ def test_table1_markdown_has_exactly_the_recorded_numbers(recorded):
 
 def test_latex_tables_match_markdown_numbers(recorded):
     base, expected = recorded
-    runs = latest_per_key(load_runs(base))
+    runs = latest_per_key(evaluation_runs(load_runs(base)))
     tex = table_latex(runs, TABLE_SPECS["table1"])
     assert tex.count("\\begin{tabular}") == 1 and "\\end{table}" in tex
     for robot in ROBOTS:
@@ -197,7 +207,7 @@ def test_latex_tables_match_markdown_numbers(recorded):
 
 def test_curves_and_kstep_numbers(recorded):
     base, expected = recorded
-    runs = latest_per_key(load_runs(base))
+    runs = latest_per_key(evaluation_runs(load_runs(base)))
     d = curve_data(runs, "table1-a", "mrcom", "walker")
     stack = np.array(
         [
@@ -257,6 +267,12 @@ def test_write_figures_cli_on_recorded_runs(recorded, tmp_path, capsys):
         "index.md",
     ):
         assert (smoke / name).is_file(), name
+    assert "2000.0" not in (smoke / "table1.md").read_text()
+    out2 = tmp_path / "with_trials"
+    write_figures(base, out2, include_study_runs=True)
+    # with the trial included it replaces seed 2 of table1-a (the latest run of that key wins)
+    seeds01 = _per_seed(expected, "table1-a", "mrcom", "hopper")[:2]
+    assert f"{np.mean(seeds01 + [2000.0]):.1f}±" in (out2 / "smoke" / "table1.md").read_text()
     for png in list(smoke.glob("*.png")) + [out / "optuna_history.png", out / "optuna_importances.png"]:
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
     # table2 was never run: every cell missing, but the table is still written
