@@ -2,7 +2,8 @@
 
 For each preset: compile time of one jitted chunk of `steps_per_call` steps, train steps/s and
 sequence-steps/s (batch * seq_len per step), peak memory, model FLOPs per step from XLA's cost
-analysis of one step with the time scan unrolled (XLA counts a while-loop body once), and the
+analysis of one step with the time scan unrolled (XLA counts a while-loop body once; lowered,
+unoptimized HLO), and the
 achieved FLOP/s. Data are random arrays of the given widths (speed does not depend on values).
 
     uv run python benchmarks/worldmodel.py --presets quick paper --calls 3
@@ -11,6 +12,7 @@ achieved FLOP/s. Data are random arrays of the given widths (speed does not depe
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import time
 
@@ -57,16 +59,25 @@ def peak_memory() -> str:
 
 
 def flops_per_step(state, src, config) -> float:
+    """XLA cost analysis of one step, time scan unrolled (lowered HLO; no compile needed)."""
     batch = sample_batch(src, jax.random.PRNGKey(1), config.batch_size, config.seq_len, config.context_len)
-    step = eqx.filter_jit(lambda s, b, k: train_step(s, b, k, unroll=True))
-    analysis = step.lower(state, batch, jax.random.PRNGKey(2)).compile().cost_analysis()
+    params, static = eqx.partition(state, eqx.is_array)
+
+    def step(p, b, k):
+        new, metrics = train_step(eqx.combine(p, static), b, k, unroll=True)
+        return eqx.filter(new, eqx.is_array), metrics
+
+    analysis = jax.jit(step).lower(params, batch, jax.random.PRNGKey(2)).cost_analysis()
     if isinstance(analysis, list):
         analysis = analysis[0]
     return float((analysis or {}).get("flops", float("nan")))
 
 
-def bench(name: str, obs_dim: int, act_dim: int, scenarios: int, calls: int) -> None:
-    config = WorldModelConfig.preset(name, obs_dim=obs_dim, act_dim=act_dim, num_scenarios=scenarios)
+def bench(
+    name: str, obs_dim: int, act_dim: int, scenarios: int, calls: int, steps_per_call: int | None
+) -> None:
+    extra = {} if steps_per_call is None else {"steps_per_call": steps_per_call}
+    config = WorldModelConfig.preset(name, obs_dim=obs_dim, act_dim=act_dim, num_scenarios=scenarios, **extra)
     data = random_data(config, episodes=2 * scenarios, length=max(4 * config.seq_len, 200))
     sharding = data_sharding(config.batch_size)
     src = replicate(make_source(data, config.context_len), sharding)
@@ -106,10 +117,13 @@ def main() -> None:
     parser.add_argument("--act-dim", type=int, default=6, help="padded action width")
     parser.add_argument("--scenarios", type=int, default=30, help="training scenarios (value heads)")
     parser.add_argument("--calls", type=int, default=3, help="timed jitted calls of steps_per_call steps")
+    parser.add_argument(
+        "--steps-per-call", type=int, default=None, help="override the preset's steps_per_call"
+    )
     args = parser.parse_args()
-    print(f"devices: {jax.devices()}")
+    print(f"devices: {jax.devices()}  (os load average: {os.getloadavg()[0]:.1f})")
     for name in args.presets:
-        bench(name, args.obs_dim, args.act_dim, args.scenarios, args.calls)
+        bench(name, args.obs_dim, args.act_dim, args.scenarios, args.calls, args.steps_per_call)
 
 
 if __name__ == "__main__":
