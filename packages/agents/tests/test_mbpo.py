@@ -41,7 +41,7 @@ def _prompt(b):
 def test_prefix_and_context_alignment(monkeypatch):
     captured = {}
 
-    def fake_branch(model, context, prefix, masks, policy, horizon, key):
+    def fake_branch(model, context, prefix, masks, policy, horizon, key, sample):
         captured.update(context=context, prefix=prefix)
         n = prefix.obs.shape[0]
         obs = jnp.concatenate([prefix.obs[:, -1:], jnp.full((n, horizon, OD), 0.5)], axis=1)

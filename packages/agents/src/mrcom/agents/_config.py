@@ -90,6 +90,8 @@ class AdaptConfig:
         model_buffer_steps: real steps' worth of rollouts the model buffer keeps (FIFO).
         prefix_len: real steps before the branch point the posterior filters over.
         start_steps: real steps before model rollouts begin (the world model first needs a prompt).
+        model_sample: sample the world model's priors in rollouts (False: prior means, whose k-step
+            predictions are more accurate for a single, non-ensemble model).
         prompt: "dataset" (expert episodes of the target when the dataset holds it, else the first
             real episode) or "first_episode" (always the first real episode).
         eval_every: real steps between evaluations of the learning curve.
@@ -103,6 +105,7 @@ class AdaptConfig:
     model_buffer_steps: int = 10_000
     prefix_len: int = 8
     start_steps: int = 1000
+    model_sample: bool = False
     prompt: str = "dataset"
     eval_every: int = 10_000
     methods: tuple[str, ...] = METHODS
@@ -115,6 +118,7 @@ class AdaptConfig:
         check_range("adapt.real_ratio", self.real_ratio, 0.0, 1.0)
         check_range("adapt.start_steps", self.start_steps, 0, self.real_steps)
         check_choice("adapt.prompt", self.prompt, ("dataset", "first_episode"))
+        check_choice("adapt.model_sample", self.model_sample, (True, False))
         for m in self.methods:
             check_choice("adapt.methods", m, METHODS)
         if "sac" not in self.methods:

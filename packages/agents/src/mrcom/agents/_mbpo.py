@@ -62,6 +62,7 @@ class ModelAugmenter:
         real_ratio, rollout_length, rollouts_per_step, model_buffer_steps, prefix_len, start_steps:
             as in `AdaptConfig`.
         update_every: real steps between two refreshes (SAC's update_every).
+        sample: sample the model's priors (False: prior means).
     """
 
     def __init__(
@@ -78,8 +79,10 @@ class ModelAugmenter:
         prefix_len: int,
         start_steps: int,
         update_every: int,
+        sample: bool = False,
     ):
         self.model = model
+        self.sample = bool(sample)
         self.m = model.config.context_len
         self.prompts = list(prompts)
         self.obs_mask = np.asarray(obs_mask, np.float32)
@@ -158,7 +161,7 @@ class ModelAugmenter:
             jnp.asarray(np.repeat(self.act_mask, r, axis=0)),
         )
         policy = PopulationPolicy(state.actor, jnp.asarray(self.act_mask), r)
-        im = branch(self.model, context, prefix, masks, policy, self.horizon, key)
+        im = branch(self.model, context, prefix, masks, policy, self.horizon, key, self.sample)
         obs = np.asarray(im.obs).reshape(b, r, self.horizon + 1, -1) * self.obs_mask[:, None, None]
         act = np.asarray(im.action).reshape(b, r, self.horizon, -1)
         # Environment rewards lie in [0, 1]; clip the reward head's predictions to that range.

@@ -148,6 +148,7 @@ def adapt_method(
             prefix_len=a.prefix_len,
             start_steps=a.start_steps,
             update_every=cfg.sac.update_every,
+            sample=a.model_sample,
         )
     elif method != "sac":
         raise ValueError(f"method={method!r}: must be one of ('mrcom', 'sac')")
