@@ -14,8 +14,8 @@ finished (complete or pruned). At the end it prints the best trial and the table
 writes ``trials.csv``, ``trials.json``, ``trials.md``, ``best.json`` under
 ``runs/lambda_search/<study>/``.
 
-Exit codes: 0 done, 1 no trial completed, 2 bad arguments or unusable storage (nothing written),
-130 interrupted (resume by running the same command).
+Exit codes: 0 done; 1 no trial completed, or ``--max-failures`` trials failed in a row; 2 bad
+arguments or unusable storage (nothing written); 130 interrupted (resume by running the same command).
 """
 
 from __future__ import annotations
@@ -49,6 +49,10 @@ _FINISHED = ("COMPLETE", "PRUNED")
 
 class UsageError(Exception):
     """Bad command-line arguments or storage: one line on stderr, exit code 2."""
+
+
+class SweepBroken(RuntimeError):
+    """Several trials in a row failed: the setup, not the hyperparameters, is wrong. Exit code 1."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -106,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
             help=f"log-uniform range of {name} (default: the preset's)",
         )
     p.add_argument("--m", nargs=2, type=int, metavar=("LOW", "HIGH"), default=None, help="integer range of m")
+    p.add_argument(
+        "--max-failures", type=int, default=3, help="stop this worker after this many failed trials in a row"
+    )
     p.add_argument(
         "--heartbeat", type=int, default=None, help="seconds between heartbeats (default: the preset's)"
     )
@@ -172,6 +179,8 @@ def _validate(args: argparse.Namespace) -> tuple[SearchConfig, dict[str, Any], l
         )
     except ValueError as e:
         raise UsageError(str(e)) from None
+    if args.max_failures < 1:
+        raise UsageError(f"max_failures={args.max_failures}: must be >= 1")
     if args.timeout is not None and not args.timeout > 0:
         raise UsageError(f"timeout={args.timeout}: must be > 0 seconds")
     if args.study is not None and not args.study.replace("-", "").replace("_", "").replace(".", "").isalnum():
@@ -399,6 +408,7 @@ class Worker:
         from tqdm import tqdm
 
         start = time.monotonic()
+        failures = 0
         poll = min(self.cfg.heartbeat_interval, 5)
         bar = tqdm(
             total=self.cfg.trials, desc=f"study {self.study.study_name}", unit="trial", file=sys.stderr
@@ -421,6 +431,10 @@ class Worker:
                 number, state, value = self.run_one()
                 vtxt = "" if value is None else f" value={value:.6g}"
                 tqdm.write(f"trial {number}: {state}{vtxt}")
+                failures = failures + 1 if state == "FAIL" else 0
+                if failures >= self.args.max_failures:
+                    reason = self.study.get_trials(deepcopy=False)[number].user_attrs.get("fail_reason")
+                    raise SweepBroken(f"{failures} trials failed in a row (last: {reason}); stopping")
         finally:
             bar.close()
 
@@ -508,6 +522,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted: run the same command again to resume the study", file=sys.stderr)
         code = 130
+    except SweepBroken as e:
+        print(f"lambda_search: {e}", file=sys.stderr)
+        code = 1
     paths = _write_report(study, study_dir, summary)
     _print_summary(study, paths)
     if code == 0 and not any(t.state.name == "COMPLETE" for t in study.get_trials(deepcopy=False)):

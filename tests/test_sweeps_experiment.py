@@ -18,7 +18,7 @@ def test_pipeline_run_is_recorded(tmp_path, sweeps_run, sweeps_shared):
     proc = sweeps_run(
         "sweeps.run", "pipeline", "--file", "runs/sacred", "--sql", f"sqlite:///{db}",
         "--jax-cache", str(sweeps_shared / "jax_cache"),
-        "with", "smoke", "table1-b", f"shared_collect_dir={sweeps_shared / 'collect'}", "workdir=work",
+        "with", "smoke", "table1-a", f"shared_collect_dir={sweeps_shared / 'collect'}", "workdir=work",
         cwd=tmp_path, timeout=900,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -30,7 +30,7 @@ def test_pipeline_run_is_recorded(tmp_path, sweeps_run, sweeps_shared):
 
     assert run["status"] == "COMPLETED" and run["command"] == "pipeline"
     # the config is PipelineConfig.to_dict() plus the run keys
-    expected = preset("smoke", "table1-b").to_dict()
+    expected = preset("smoke", "table1-a").to_dict()
     assert {k: v for k, v in config.items() if k in expected} == expected
     assert config["command"] == "pipeline" and config["workdir"] == "work"
 
