@@ -203,7 +203,23 @@ def _validate(args: argparse.Namespace) -> tuple[SearchConfig, dict[str, Any], l
 
         if args.protocol not in PROTOCOLS:
             raise UsageError(f"protocol={args.protocol!r}: must be one of {', '.join(PROTOCOLS)}")
+    _check_pipeline(cfg, args.protocol, updates)
     return cfg, updates, enqueued
+
+
+def _check_pipeline(cfg: SearchConfig, protocol: str | None, updates: dict[str, Any]) -> None:
+    """Build the trials' PipelineConfig at both ends of the m range, so that a bad ``--with`` value or
+    an m the prompt cannot fill is refused now (exit 2) rather than in every trial."""
+    from mrcom.agents import preset
+    from sweeps.experiment import RUN_KEYS
+
+    pipeline_updates = {k: v for k, v in updates.items() if k not in RUN_KEYS}
+    for m in cfg.m:
+        try:
+            preset(cfg.preset, protocol, seed=cfg.seed, **pipeline_updates, **{PARAM_PATHS["m"]: m})
+        except (ValueError, TypeError) as e:
+            first = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise UsageError(f"trial config with m={m}: {first}") from None
 
 
 def _collect_key(

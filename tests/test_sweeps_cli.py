@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 BAD_ARGS = [
@@ -13,6 +15,10 @@ BAD_ARGS = [
     (["--protocol", "table9-z"], "protocol"),
     (["--trials", "0"], "trials"),
     (["--with", "worldmodel.context_len=3"], "worldmodel.context_len"),
+    (["--with", "collect.prompt_episodes=0"], "collect.prompt_episodes=0"),
+    (["--with", "nosuch.key=1"], "nosuch"),
+    (["--m", "2", "4000"], "m=4000"),  # longer than the smoke prompt
+    (["--max-failures", "0"], "max_failures"),
     (["--storage", "postgresql://nobody@127.0.0.1:1/nowhere"], "cannot connect"),
     (["--storage", "sqlite:///no/such/folder/optuna.db"], "does not exist"),
     (["--storage", "not-a-url"], "storage"),
@@ -20,14 +26,24 @@ BAD_ARGS = [
 
 
 @pytest.mark.parametrize("args,needle", BAD_ARGS, ids=[" ".join(a) for a, _ in BAD_ARGS])
-def test_bad_arguments_one_line_exit_2_nothing_written(tmp_path, sweeps_run, args, needle):
-    proc = sweeps_run("sweeps.lambda_search", "--preset", "smoke", *args, cwd=tmp_path, timeout=120)
-    assert proc.returncode == 2, proc.stderr
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, proc.stderr
+def test_bad_arguments_one_line_exit_2_nothing_written(tmp_path, monkeypatch, capsys, args, needle):
+    from sweeps.lambda_search import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["--preset", "smoke", *args]) == 2
+    out, err = capsys.readouterr()
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
     assert lines[0].startswith("lambda_search: error:") and needle in lines[0]
     assert list(tmp_path.iterdir()) == []
-    assert proc.stdout == ""
+    assert out == ""
+
+
+def test_bad_arguments_exit_code_of_the_process(tmp_path, sweeps_run):
+    for args in (["--lambda-s", "-1", "1"], ["--storage", "postgresql://nobody@127.0.0.1:1/nowhere"]):
+        proc = sweeps_run("sweeps.lambda_search", *args, cwd=tmp_path, timeout=120)
+        assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+        assert proc.stdout == "" and list(tmp_path.iterdir()) == []
 
 
 def test_help_of_every_entry_point(tmp_path, sweeps_run):
@@ -37,3 +53,18 @@ def test_help_of_every_entry_point(tmp_path, sweeps_run):
     assert run.returncode == 0 and "table1-a" in run.stdout and "--mongo" in run.stdout
     assert "pipeline" in run.stdout
     assert list(tmp_path.iterdir()) == []
+
+
+def test_worker_stops_after_failures_in_a_row(tmp_path, sweeps_run):
+    """Trials that all fail for the same reason (here: a foreign dataset in the shared collect folder) stop
+    the worker after --max-failures of them, with exit code 1 and the reason recorded."""
+    shared = tmp_path / "collect"
+    (shared / "dataset").mkdir(parents=True)
+    (shared / "dataset" / "manifest.json").write_text('{"format": 999}')
+    args = ["--preset", "smoke", "--study", "broken", "--trials", "3", "--max-failures", "2"]
+    proc = sweeps_run("sweeps.lambda_search", *args, "--collect-dir", str(shared), cwd=tmp_path, timeout=600)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert "2 trials failed in a row" in proc.stderr
+    rows = json.loads((tmp_path / "runs" / "lambda_search" / "broken" / "trials.json").read_text())["trials"]
+    assert [r["state"] for r in rows] == ["FAIL", "FAIL"]
+    assert all("dataset" in r["reason"] for r in rows)
