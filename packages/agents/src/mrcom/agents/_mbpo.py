@@ -45,10 +45,17 @@ class PopulationPolicy(eqx.Module):
 
 @eqx.filter_jit
 def branch(
-    model: MrCoM, context: Context, prefix: Prefix, masks, policy: PopulationPolicy, horizon: int, key
+    model: MrCoM,
+    context: Context,
+    prefix: Prefix,
+    masks,
+    policy: PopulationPolicy,
+    horizon: int,
+    key,
+    sample: bool = False,
 ):
-    """Jitted `imagine` (horizon static)."""
-    return imagine(model, context, prefix, masks, policy, horizon, key)
+    """Jitted `imagine` (horizon and sample static)."""
+    return imagine(model, context, prefix, masks, policy, horizon, key, sample=sample)
 
 
 class ModelAugmenter:
