@@ -88,3 +88,12 @@ def test_invalid_scales_raise():
         build_model("hopper", 5.0, 1.0)
     with pytest.raises(ValueError, match="robot='ant'"):
         build_model("ant")
+
+
+@pytest.mark.parametrize("robot", ROBOTS)
+def test_extreme_allowed_scales_compile_and_step(robot):
+    for L, S in [(0.25, 0.25), (2.0, 2.0), (0.25, 2.0), (2.0, 0.25)]:
+        m = build_model(robot, L, S)
+        d = mujoco.MjData(m)
+        mujoco.mj_step(m, d, nstep=20)
+        assert np.all(np.isfinite(d.qpos)) and m.body_mass[1] > 0

@@ -6,4 +6,4 @@ engine; method and figures in docs/choices/envs.md). Rounded to 0.01 m/s.
 
 __all__ = ["V_MAX"]
 
-V_MAX: dict[str, float] = {"hopper": 1.28, "walker": 1.17, "cheetah": 1.54}
+V_MAX: dict[str, float] = {"hopper": 1.28, "walker": 1.17, "cheetah": 3.62}
