@@ -61,7 +61,8 @@ def train(
         steps: total steps (default `config.steps`).
 
     Returns:
-        (model, metrics): final train term means of the last chunk and the last eval metrics.
+        (model, metrics): final train term means of the last chunk and the last eval metrics
+        (only the eval metrics when a finished run is resumed).
 
     Raises:
         NonFiniteLossError: a loss term became NaN/inf (no checkpoint of that state is written).
@@ -128,6 +129,8 @@ def train(
         bar.close()
     if checkpoint_dir is not None and not checkpoint_path(checkpoint_dir).is_file():
         save_checkpoint(checkpoint_dir, state)
+    if not metrics and eval_data is not None:  # nothing left to train (resumed a finished run)
+        metrics = evaluate(state.model, eval_data, eval_key)
     return state.model, metrics
 
 
