@@ -37,9 +37,11 @@ def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
             if t.datetime_complete and t.datetime_start
             else None
         )
-        reason = t.user_attrs.get("fail_reason") or t.user_attrs.get("prune_reason")
-        if t.state == TrialState.FAIL and reason is None:
-            reason = "worker lost (no heartbeat)"
+        reason = None
+        if t.state == TrialState.FAIL:
+            reason = t.user_attrs.get("fail_reason") or "worker lost (no heartbeat)"
+        elif t.state == TrialState.PRUNED:
+            reason = t.user_attrs.get("prune_reason")
         rows.append(
             {
                 "number": t.number,

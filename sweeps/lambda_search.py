@@ -45,6 +45,7 @@ from sweeps._search_config import (
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 _FINISHED = ("COMPLETE", "PRUNED")
+_PER_RUN_ATTRS = ("sacred_run_id", "sacred_run_dir", "fail_reason", "prune_reason")
 
 
 class UsageError(Exception):
@@ -344,6 +345,9 @@ class Worker:
         trial = self.study.ask()
         with _Heartbeat(self.storage, trial._trial_id, self.cfg.heartbeat_interval):
             params = _suggest(trial, self.cfg)
+            for key in _PER_RUN_ATTRS:  # a retried trial inherits the failed one's attributes: clear them
+                if trial.user_attrs.get(key) is not None:
+                    trial.set_user_attr(key, None)
             trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
             trial_dir = self.study_dir / f"trial-{trial.number:04d}"
             spec = self._spec(trial, params, trial_dir)

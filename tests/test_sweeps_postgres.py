@@ -55,7 +55,7 @@ def test_two_workers_one_killed_mid_trial(tmp_path, postgres_url, sweeps_env, sw
             if (
                 t.state == TrialState.RUNNING
                 and t.user_attrs.get("worker", "").endswith(f":{a.pid}")
-                and "sacred_run_dir" in t.user_attrs
+                and t.user_attrs.get("sacred_run_dir")
             ):
                 return t
         return None
@@ -97,7 +97,7 @@ def test_two_workers_one_killed_mid_trial(tmp_path, postgres_url, sweeps_env, sw
     # process, told by the kernel that its worker died (SIGTERM), ended its run (FAILED; COMPLETED only
     # if it happened to finish in the instant between the kill and the signal)
     pointed = {str(Path(t.user_attrs["sacred_run_dir"]).resolve()) for t in all_trials.values()
-               if "sacred_run_dir" in t.user_attrs}  # fmt: skip
+               if t.user_attrs.get("sacred_run_dir")}  # fmt: skip
     runs = [
         p
         for home in (home_a, home_b)

@@ -142,7 +142,7 @@ def test_killed_and_restarted_sqlite_sweep_loses_no_finished_trial(tmp_path, swe
         except Exception:  # study not created yet
             return None
         done = [t for t in trials if t.state == TrialState.COMPLETE]
-        running = [t for t in trials if t.state == TrialState.RUNNING and "sacred_run_dir" in t.user_attrs]
+        running = [t for t in trials if t.state == TrialState.RUNNING and t.user_attrs.get("sacred_run_dir")]
         return (done[0], running[0]) if done and running else None
 
     try:
