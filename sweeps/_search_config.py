@@ -102,6 +102,17 @@ SEARCH_PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+# Pipeline settings every trial of a search preset uses on top of the pipeline preset of the same name
+# (the user's ``--with`` updates win). The quick search shortens each trial's world-model training and
+# adaptation so that a few trials fit in minutes on a 2-core CPU; collection (shared by all trials) and
+# the rest of the quick pipeline stay as they are.
+SEARCH_PIPELINE: dict[str, dict[str, Any]] = {
+    "smoke": {},
+    "quick": {"worldmodel.steps": 500, "adapt.real_steps": 1500, "adapt.eval_every": 500},
+    "paper": {},
+}
+
+
 def search_config(preset: str, **overrides: Any) -> SearchConfig:
     """Default SearchConfig, the named preset merged on top, then ``overrides`` (``None`` = keep).
 

@@ -38,6 +38,7 @@ from sweeps._search_config import (
     OBJECTIVES,
     PARAM_PATHS,
     PRESETS,
+    SEARCH_PIPELINE,
     SEARCH_PRESETS,
     SearchConfig,
     search_config,
@@ -68,7 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m sweeps.lambda_search",
         description="Optuna search over MrCoM's loss weights (lambda_var, lambda_s, lambda_v) and context "
         "length m; every trial one Sacred pipeline run in its own process.",
-        epilog=f"Search presets (merged on the defaults of SearchConfig): {presets}",
+        epilog=f"Search presets (merged on the defaults of SearchConfig): {presets}. "
+        f"Pipeline updates of every trial, per preset (--with wins): {SEARCH_PIPELINE}",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--preset", default="quick", help=f"pipeline and search preset: {', '.join(PRESETS)}")
@@ -186,7 +188,7 @@ def _validate(args: argparse.Namespace) -> tuple[SearchConfig, dict[str, Any], l
         raise UsageError(f"timeout={args.timeout}: must be > 0 seconds")
     if args.study is not None and not args.study.replace("-", "").replace("_", "").replace(".", "").isalnum():
         raise UsageError(f"study={args.study!r}: use letters, digits, '-', '_', '.'")
-    updates = parse_updates(args.updates)
+    updates = {**SEARCH_PIPELINE[cfg.preset], **parse_updates(args.updates)}
     clash = [k for k in updates if k in PARAM_PATHS.values()]
     if clash:
         raise UsageError(f"--with {clash[0]}: searched by this study; set its range instead")
@@ -525,6 +527,7 @@ def main(argv: list[str] | None = None) -> int:
     jax_cache = Path(args.jax_cache) if args.jax_cache else runs / "jax_cache"
     worker = Worker(study, storage, cfg, args, updates, study_dir, collect_dir, sacred_dir, jax_cache)
     summary = {
+        "pipeline_updates": updates,
         "preset": cfg.preset,
         "objective": cfg.objective,
         "direction": cfg.direction,
