@@ -61,9 +61,9 @@ SETTING = dict(
 @pytest.mark.xfail(
     strict=False,
     reason=(
-        "does not hold reliably at this CPU scale: measured MBPO 33.3 vs SAC 36.6 (prior means), 37.2 vs 35.8 "
-        "(sampled priors, 300 world-model steps), 25.7 vs 36.6 (sampled, 800 steps); per-target spread 10-99 "
-        "and the world model's one-step NMSE (0.3-0.5) is too high for model data to help"
+        "does not hold reliably at this CPU scale: measured MBPO 33.3 vs SAC 36.6 (prior means), "
+        "37.2 vs 35.8 (sampled priors, 300 world-model steps), 25.7 vs 36.6 (sampled, 800 steps); "
+        "per-target spread 10-99 and a one-step NMSE of 0.3-0.5 is too high for model data to help"
     ),
 )
 def test_mbpo_beats_model_free_sac(tmp_path):
