@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 from ._checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
 from ._config import WorldModelConfig
 from ._data import MultiScenarioData, make_source
-from ._evaluate import evaluate
+from ._evaluate import HORIZON, evaluate
 from ._model import MrCoM
 from ._parallel import data_sharding, replicate
 from ._train_step import init_train_state, train_steps
@@ -79,6 +79,11 @@ def train(
         raise ValueError(f"seq_len={config.seq_len}: must be <= episode length {d.episode_length}")
     if eval_data is not None:
         eval_data = _check_data(eval_data, config, "eval_data")
+        if eval_data.episode_length < config.eval_burn_in + HORIZON:
+            raise ValueError(
+                f"eval_data episode length {eval_data.episode_length}: must be >= eval_burn_in + {HORIZON}"
+                f" = {config.eval_burn_in + HORIZON}"
+            )
     key = jax.random.PRNGKey(seed) if key is None else key
     eval_key = jax.random.fold_in(key, 1)
 
