@@ -116,7 +116,8 @@ class MjxEnv(Env):
         base = jnp.zeros((self.num_envs, OBS_DIM), jnp.float32)
         for gi, g in enumerate(self._groups):
             d = datas[gi]
-            base = base.at[self._index[gi], : g.obs_n].set(jnp.concatenate([d.qpos[:, 1:], d.qvel], axis=1))
+            o = jnp.concatenate([d.qpos[:, 1:], d.qvel], axis=1).astype(jnp.float32)
+            base = base.at[self._index[gi], : g.obs_n].set(o)
         kn, ku = jax.random.split(key)
         normal = jax.random.normal(kn, (self.num_envs, OBS_DIM))
         uniform = jax.random.uniform(ku, (self.num_envs, OBS_DIM))
