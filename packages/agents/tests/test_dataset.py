@@ -27,7 +27,11 @@ def _fake(scenario, rng, episodes=3, k=2):
 
 @pytest.fixture
 def written(tmp_path):
-    cfg = preset("smoke", envs={"num_train_scenarios": 3, "episode_length": L}, worldmodel={"seq_len": 4})
+    cfg = preset(
+        "smoke",
+        envs={"num_train_scenarios": 3, "num_heldout_scenarios": 0, "episode_length": L},
+        worldmodel={"seq_len": 4},
+    )
     scen = train_scenarios(cfg)
     rng = np.random.default_rng(0)
     m = new_manifest(scen, OBS_DIM, ACT_DIM, L, 2, 0)
@@ -91,7 +95,12 @@ def test_killed_collection_resumes(tmp_path, monkeypatch):
     """Kill collection after the first scenario batch; the rerun skips it and ends equal to a clean run."""
     cfg = preset(
         "smoke",
-        envs={"num_train_scenarios": 2, "episode_length": 10, "robots": ("hopper",)},
+        envs={
+            "num_train_scenarios": 2,
+            "num_heldout_scenarios": 0,
+            "episode_length": 10,
+            "robots": ("hopper",),
+        },
         collect={"steps_per_scenario": 20, "batch_scenarios": 1, "prompt_episodes": 1},
         sac={"learning_starts": 10, "update_every": 10},
         worldmodel={"seq_len": 4},
