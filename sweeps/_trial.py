@@ -37,16 +37,19 @@ class WorkerLost(SacredInterrupt):
     STATUS = "FAILED"
 
 
+try:  # loaded once in the worker: the function below runs in the forked child before exec
+    _LIBC = ctypes.CDLL("libc.so.6", use_errno=True)
+except OSError:  # not glibc Linux
+    _LIBC = None
+
+
 def die_with_parent() -> None:
     """Ask Linux to send SIGTERM to this process when its parent dies (``prctl(PR_SET_PDEATHSIG)``).
 
     Used as ``preexec_fn`` of the trial subprocess. A no-op where prctl is unavailable.
     """
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
-    except OSError:
-        pass
+    if _LIBC is not None:
+        _LIBC.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
 
 
 def _on_sigterm(signum, frame):
