@@ -1,9 +1,10 @@
 """Objectives of the lambda search and the intermediate values reported for pruning.
 
 ``adapt``: mean normalized return of MrCoM over every robot and evaluation target of the trial's
-protocol (``results.json`` ``methods.mrcom``); maximized. Intermediate values: each point of the
-``adapt/mrcom/<robot>/normalized_return`` curves, numbered in the order they are logged (the order
-is the same in every trial of a study, so the median pruner compares like with like).
+protocol (``results.json`` ``methods.mrcom``); maximized. Intermediate values: at each evaluation of
+the adaptation (real step s), the mean over robots of ``adapt/mrcom/<robot>/normalized_return``,
+reported at step s once every target robot is logged for s (the curve of the objective itself, so
+the median pruner compares trials at the same real step on the same quantity).
 
 ``model``: held-out world-model error, mean of the k = 1, 5, 15 step observation NMSE plus the
 value-equivalence error (``results.json`` ``worldmodel``); minimized. Intermediate values: the same
@@ -54,27 +55,33 @@ def objective_value(results: dict[str, Any], objective: str) -> float:
 
 
 class IntermediateValues:
-    """Turns the stream of logged metrics into ``(step, value)`` pairs to report to Optuna."""
+    """Turns the stream of logged metrics into ``(step, value)`` pairs to report to Optuna.
 
-    def __init__(self, objective: str):
+    Arguments:
+        objective: ``adapt`` or ``model``.
+        robots: for ``adapt``, the robots of the target scenarios (a step is complete when each is
+            logged); ``None`` until known (then nothing is reported).
+    """
+
+    def __init__(self, objective: str, robots: frozenset[str] | None = None):
         if objective not in ("adapt", "model"):
             raise ValueError(f"objective={objective!r}: must be one of adapt, model")
         self.objective = objective
-        self._count = 0
+        self.robots = robots
         self._pending: dict[int, dict[str, float]] = {}
 
     def __call__(self, name: str, value: float, step: int) -> tuple[int, float] | None:
         """Feed one logged metric; return ``(step, value)`` when an intermediate value is complete."""
         parts = name.split("/")
         if self.objective == "adapt":
-            if (
-                len(parts) == 4
-                and parts[0] == "adapt"
-                and parts[1] == "mrcom"
-                and parts[3] == "normalized_return"
-            ):
-                self._count += 1
-                return self._count, float(value)
+            is_curve = len(parts) == 4 and parts[:2] == ["adapt", "mrcom"] and parts[3] == "normalized_return"
+            if not is_curve or not self.robots or parts[2] not in self.robots:
+                return None
+            terms = self._pending.setdefault(int(step), {})
+            terms[parts[2]] = float(value)
+            if set(terms) == set(self.robots):
+                del self._pending[int(step)]
+                return int(step), sum(terms.values()) / len(terms)
             return None
         if len(parts) == 2 and parts[0] == "wm" and parts[1] in (*MODEL_TERMS, VALUE_TERM):
             terms = self._pending.setdefault(int(step), {})

@@ -86,6 +86,10 @@ def run_trial(spec: dict[str, Any]) -> dict[str, Any]:
 
     def on_start(run) -> None:
         current["run"] = run
+        from mrcom.agents import target_scenarios
+        from sweeps.experiment import pipeline_config
+
+        intermediate.robots = frozenset(s.robot for s in target_scenarios(pipeline_config(run.config)))
         outcome["sacred_run_id"] = run._id
         run.info["optuna_study"] = spec["study"]
         run.info["optuna_trial"] = spec["trial_number"]

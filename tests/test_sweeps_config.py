@@ -108,11 +108,15 @@ def test_objectives_hand_computed():
 
 
 def test_intermediate_values():
-    adapt = IntermediateValues("adapt")
+    adapt = IntermediateValues("adapt", robots=frozenset({"hopper", "walker"}))
     assert adapt("adapt/sac/hopper/normalized_return", 5.0, 100) is None
     assert adapt("wm/loss", 1.0, 10) is None
-    assert adapt("adapt/mrcom/hopper/normalized_return", 5.0, 100) == (1, 5.0)
-    assert adapt("adapt/mrcom/walker/normalized_return", 7.0, 100) == (2, 7.0)
+    assert adapt("adapt/mrcom/hopper/normalized_return", 5.0, 100) is None  # walker not yet logged
+    assert adapt("adapt/mrcom/hopper/normalized_return", 9.0, 200) is None
+    assert adapt("adapt/mrcom/walker/normalized_return", 7.0, 100) == (100, 6.0)  # mean over robots
+    assert adapt("adapt/mrcom/walker/normalized_return", 1.0, 200) == (200, 5.0)
+    unknown = IntermediateValues("adapt")  # robots not known yet: nothing reported
+    assert unknown("adapt/mrcom/hopper/normalized_return", 5.0, 1) is None
     model = IntermediateValues("model")
     assert model("wm/k1_obs_nmse", 0.1, 40) is None
     assert model("wm/k5_obs_nmse", 0.2, 40) is None

@@ -16,6 +16,8 @@ from optuna.distributions import FloatDistribution, IntDistribution
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState, create_trial
 
+from mrcom.agents import preset
+
 pytestmark = pytest.mark.slow
 
 GOOD = {"lambda_var": 1.0, "lambda_s": 0.1, "lambda_v": 0.1, "m": 4}
@@ -53,14 +55,12 @@ def seed_perfect_trial(tmp: Path, study_name: str) -> None:
     )
     dists = {k: FloatDistribution(v, v, log=True) for k, v in GOOD.items() if k != "m"}
     dists["m"] = IntDistribution(4, 4)
-    study.add_trial(
-        create_trial(
-            params=GOOD,
-            distributions=dists,
-            value=100.0,
-            intermediate_values=dict.fromkeys(range(1, 100), 100.0),
-        )
+    adapt = preset("smoke").adapt  # the adaptation is evaluated every eval_every real steps
+    steps = range(adapt.eval_every, adapt.real_steps + 1, adapt.eval_every)
+    perfect = create_trial(
+        params=GOOD, distributions=dists, value=100.0, intermediate_values=dict.fromkeys(steps, 100.0)
     )
+    study.add_trial(perfect)
 
 
 def test_search_prunes_fails_and_records_every_trial(tmp_path, sweeps_run, sweeps_shared):
@@ -81,18 +81,21 @@ def test_search_prunes_fails_and_records_every_trial(tmp_path, sweeps_run, sweep
     bad_run = sacred_run(bad.user_attrs["sacred_run_dir"])
     assert bad_run["status"] == "FAILED" and "non-finite" in bad_run["info"]["diverged"]["reason"]
 
-    # pruned in Optuna and in Sacred, at the first reported adaptation point, with the reason
+    # pruned in Optuna and in Sacred, at the first evaluation of the adaptation, with the reason; the
+    # intermediate value is the mean over the target robots of MrCoM's normalized return at that step
     for t in trials[2:]:
         run = sacred_run(t.user_attrs["sacred_run_dir"])
-        assert run["status"] == "PRUNED" and run["info"]["pruned"]["step"] == 1
-        assert t.intermediate_values == {1: pytest.approx(run["info"]["pruned"]["value"])}
-        assert t.intermediate_values[1] < 100.0 and "median pruner" in t.user_attrs["prune_reason"]
         metrics = json.loads((Path(t.user_attrs["sacred_run_dir"]) / "metrics.json").read_text())
-        assert metrics["wm/loss"]["values"] and all(
-            isinstance(v, float) for v in metrics["wm/loss"]["values"]
-        )
-        first_adapt = [m for name, m in metrics.items() if name.startswith("adapt/mrcom/")]
-        assert [m["values"][0] for m in first_adapt] == [pytest.approx(t.intermediate_values[1])]
+        curves = [m for name, m in metrics.items() if name.startswith("adapt/mrcom/")]
+        first = curves[0]["steps"][0]
+        assert len(curves) == 3 and all(m["steps"] == [first] for m in curves)  # stopped after one evaluation
+        mean = sum(m["values"][0] for m in curves) / len(curves)
+        assert run["status"] == "PRUNED" and run["info"]["pruned"]["step"] == first
+        assert t.intermediate_values == {first: pytest.approx(mean)}
+        assert run["info"]["pruned"]["value"] == pytest.approx(mean)
+        assert mean < 100.0 and "median pruner" in t.user_attrs["prune_reason"]
+        losses = metrics["wm/loss"]["values"]
+        assert losses and all(isinstance(v, float) for v in losses)
 
     # every real trial points at its Sacred run and the run points back; params reached the config
     for t in trials[1:]:
