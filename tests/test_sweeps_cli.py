@@ -55,6 +55,7 @@ def test_help_of_every_entry_point(tmp_path, sweeps_run):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_worker_stops_after_failures_in_a_row(tmp_path, sweeps_run):
     """Trials that all fail for the same reason (here: a foreign dataset in the shared collect folder) stop
     the worker after --max-failures of them, with exit code 1 and the reason recorded."""

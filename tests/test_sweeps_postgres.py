@@ -19,7 +19,11 @@ from optuna.trial import TrialState
 
 from sweeps._storage import normalize_db_url
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.postgres,
+    pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning"),
+]
 
 
 def _status(run_dir: Path) -> str:

@@ -18,7 +18,7 @@ from optuna.trial import TrialState, create_trial
 
 from mrcom.agents import preset
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")]
 
 GOOD = {"lambda_var": 1.0, "lambda_s": 0.1, "lambda_v": 0.1, "m": 4}
 DIVERGING = {"lambda_var": 1e38}  # the loss overflows float32: non-finite from the first step
