@@ -1,4 +1,7 @@
 """MrCoM sweeps: the Sacred experiment (``python -m sweeps.run``) and the Optuna lambda search
 (``python -m sweeps.lambda_search``). The only place in the project that knows Sacred and Optuna."""
 
-from sweeps import _compat  # noqa: F401  (registers a pkg_resources stand-in before Sacred loads)
+import warnings
+
+# Sacred 0.8.7 imports pkg_resources (setuptools < 81, pinned in the root pyproject), which warns on import.
+warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)

@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import sys
 
-from sweeps import _compat  # noqa: F401
-
 _VALUE_FLAGS = {"--file": "file", "--mongo": "mongo", "--sql": "sql", "--jax-cache": "jax_cache"}
 
 

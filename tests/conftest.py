@@ -14,7 +14,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-import sweeps  # noqa: E402,F401  (registers the pkg_resources stand-in Sacred 0.8.7 needs before sacred loads)
+import sweeps  # noqa: E402,F401  (quiets the pkg_resources warning before Sacred loads)
 
 # --- sweeps ---------------------------------------------------------------------------------------
 

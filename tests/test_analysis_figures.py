@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import sacred  # (tests/conftest.py registers the pkg_resources stand-in first)
+import sacred
 from sacred.observers import FileStorageObserver
 
 from analysis.figures import (
