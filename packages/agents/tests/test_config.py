@@ -38,6 +38,7 @@ def test_presets_differ_in_scale():
         ({"protocol": "table9"}, "protocol='table9'"),
         ({"ablation": "wo_x"}, "ablation='wo_x'"),
         ({"adapt.real_ratio": 1.5}, r"adapt.real_ratio=1.5: must be in \[0.0, 1.0\]"),
+        ({"adapt.updates_per_step": 0}, "adapt.updates_per_step=0"),
         ({"adapt.methods": ["mrcom"]}, "must include 'sac'"),
         ({"envs.engine": "gpu"}, "envs.engine='gpu'"),
         ({"collect.bogus": 1}, r"collect keys \['bogus'\]: unknown"),
@@ -85,3 +86,21 @@ def test_cli_overrides_parse():
     assert cfg.protocol == "table3-add_d" and cfg.adapt.real_steps == 60 and cfg.sac.hidden == (8, 8)
     with pytest.raises(ValueError, match="SECTION.FIELD=VALUE"):
         config_from_args(parser("x").parse_args(["--set", "oops"]))
+
+
+@pytest.mark.parametrize("method, utd", [("mrcom", 3), ("sac", 1)])
+def test_mbpo_has_its_own_update_to_data_ratio(method, utd, monkeypatch):
+    from mrcom.agents import _stages, adapt_method, target_scenarios
+
+    seen = {}
+
+    def fake_run_sac(env, sac_cfg, *args, **kwargs):
+        seen["utd"] = sac_cfg.updates_per_step
+        raise StopIteration
+
+    monkeypatch.setattr(_stages, "run_sac", fake_run_sac)
+    monkeypatch.setattr(_stages, "ModelAugmenter", lambda *a, **k: None)
+    cfg = preset("smoke", **{"adapt.updates_per_step": 3, "sac.updates_per_step": 1})
+    with pytest.raises(StopIteration):
+        adapt_method(cfg, method, target_scenarios(cfg)[:1], model=object(), progress=False)
+    assert seen["utd"] == utd

@@ -87,6 +87,8 @@ class AdaptConfig:
         rollout_length: k, length of each branched model rollout.
         rollouts_per_step: branched rollouts started per real step (started in bursts before each
             SAC update call, `sac.update_every` real steps at a time).
+        updates_per_step: MBPO's gradient steps per real step (its update-to-data ratio). Model data
+            is what lets MBPO update more often than model-free SAC, which keeps `sac.updates_per_step`.
         model_buffer_steps: real steps' worth of rollouts the model buffer keeps (FIFO).
         prefix_len: real steps before the branch point the posterior filters over.
         start_steps: real steps before model rollouts begin (the world model first needs a prompt).
@@ -100,8 +102,9 @@ class AdaptConfig:
 
     real_steps: int = 100_000
     real_ratio: float = 0.5
-    rollout_length: int = 5
+    rollout_length: int = 1
     rollouts_per_step: int = 4
+    updates_per_step: int = 10
     model_buffer_steps: int = 10_000
     prefix_len: int = 8
     start_steps: int = 1000
@@ -112,7 +115,14 @@ class AdaptConfig:
 
     def __post_init__(self):
         object.__setattr__(self, "methods", tuple(self.methods))
-        for name in ("real_steps", "rollout_length", "rollouts_per_step", "model_buffer_steps", "prefix_len"):
+        for name in (
+            "real_steps",
+            "rollout_length",
+            "rollouts_per_step",
+            "updates_per_step",
+            "model_buffer_steps",
+            "prefix_len",
+        ):
             check_positive(f"adapt.{name}", getattr(self, name))
         check_positive("adapt.eval_every", self.eval_every)
         check_range("adapt.real_ratio", self.real_ratio, 0.0, 1.0)
@@ -274,6 +284,7 @@ _PRESETS: dict[str, dict[str, Any]] = {
             real_steps=80,
             rollout_length=2,
             rollouts_per_step=2,
+            updates_per_step=2,
             model_buffer_steps=80,
             prefix_len=2,
             start_steps=20,
@@ -288,8 +299,9 @@ _PRESETS: dict[str, dict[str, Any]] = {
         "worldmodel": {**WorldModelConfig.preset("quick").to_dict(), "steps": 1500},
         "adapt": dict(
             real_steps=3000,
-            rollout_length=5,
+            rollout_length=1,
             rollouts_per_step=4,
+            updates_per_step=5,
             model_buffer_steps=2000,
             prefix_len=8,
             start_steps=600,

@@ -11,6 +11,7 @@ Workdir layout::
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 from collections.abc import Callable
@@ -123,6 +124,8 @@ def adapt_method(
     """Adapt one SAC agent per target scenario with `method` ("mrcom": MBPO with `model`; "sac": model-free).
 
     Both methods use the same seed, so they start from the same networks and see the same resets.
+    MBPO runs `adapt.updates_per_step` gradient steps per real step; model-free SAC keeps
+    `sac.updates_per_step`.
 
     Returns:
         (LoopResult, augmenter or None).
@@ -163,9 +166,12 @@ def adapt_method(
             for robot, v in _robot_means(targets, returns).items():
                 log(f"adapt/{method}/{robot}/normalized_return", v, step)
 
+    sac_cfg = cfg.sac
+    if method == "mrcom":
+        sac_cfg = dataclasses.replace(cfg.sac, updates_per_step=a.updates_per_step)
     res = run_sac(
         env,
-        cfg.sac,
+        sac_cfg,
         a.real_steps,
         derive_seed(cfg.seed, 5),
         augmenter=augmenter,
