@@ -10,6 +10,7 @@ from ._data import Batch, MultiScenarioData, SequenceSource, make_source, sample
 from ._evaluate import evaluate
 from ._imagine import Imagined, Prefix, filter_prefix, imagine, rollout
 from ._losses import (
+    LossWeights,
     gaussian_kl,
     loss_meta_value,
     loss_recon,
@@ -29,6 +30,7 @@ from ._model import (
     Normal,
     Observed,
     init_model,
+    jit_model,
     observe,
     prior_step,
     push,
@@ -71,6 +73,7 @@ __all__ = [
     "Context",
     "GaussianHead",
     "Latent",
+    "LossWeights",
     "MrCoM",
     "MultiScenarioData",
     "Normal",
@@ -82,6 +85,7 @@ __all__ = [
     "gaussian_kl",
     "init_model",
     "init_train_state",
+    "jit_model",
     "loss_meta_value",
     "loss_recon",
     "loss_reward",

@@ -10,7 +10,7 @@ from jaxtyping import Array, PRNGKeyArray
 
 from ._data import MultiScenarioData, SequenceSource, make_source, window
 from ._imagine import Prefix, filter_prefix, rollout
-from ._model import Context, MrCoM, observe
+from ._model import Context, MrCoM, jit_model, observe
 
 HORIZON = 15
 KS = (1, 5, 15)
@@ -82,7 +82,7 @@ def evaluate(
     var = (((d.obs - mean) ** 2) * m).sum((0, 1)) / np.maximum(m.sum((0, 1)), 1.0)
     scale = jnp.asarray(np.maximum(var, 1e-6), jnp.float32)
     nmse, reward_mse, value_equiv = _evaluate(
-        model, make_source(d, c.context_len), scale, key, num_windows, burn_in
+        jit_model(model), make_source(d, c.context_len), scale, key, num_windows, burn_in
     )
     nmse = np.asarray(nmse)
     result = {f"k{k}_obs_nmse": float(nmse[k - 1]) for k in KS}

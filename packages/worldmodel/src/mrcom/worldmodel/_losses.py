@@ -6,6 +6,7 @@ so each can be checked against a hand computation. `sg` is `jax.lax.stop_gradien
 
 from __future__ import annotations
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
@@ -139,13 +140,35 @@ def loss_reward(pred: Float[Array, "*batch"], reward: Float[Array, "*batch"]) ->
     return jnp.mean((pred - reward) ** 2)
 
 
+class LossWeights(eqx.Module):
+    """The weights of eq. 16 as traced float32 scalars (changing them does not recompile).
+
+    Build with `LossWeights.from_config(config)`: the ablations wo_ls / wo_lv give weight 0.
+    """
+
+    lambda_var: Float[Array, ""]
+    lambda_s: Float[Array, ""]
+    lambda_v: Float[Array, ""]
+    lambda_r: Float[Array, ""]
+
+    @classmethod
+    def from_config(cls, config) -> LossWeights:
+        f = lambda x: jnp.asarray(x, jnp.float32)
+        return cls(
+            f(config.lambda_var),
+            f(config.effective_lambda_s),
+            f(config.effective_lambda_v),
+            f(config.lambda_r),
+        )
+
+
 def total_loss(
     terms: dict[str, Array],
     *,
-    lambda_var: float,
-    lambda_s: float,
-    lambda_v: float,
-    lambda_r: float,
+    lambda_var: float | Array,
+    lambda_s: float | Array,
+    lambda_v: float | Array,
+    lambda_r: float | Array,
 ) -> Array:
     """Eq. 16 plus the heads: lambda_var L_var + lambda_s L_s + lambda_v L_v + lambda_r L_r + L_td + L_meta.
 

@@ -13,6 +13,7 @@ from jaxtyping import Array, Int, PRNGKeyArray
 from ._config import WorldModelConfig
 from ._data import Batch, SequenceSource, sample_batch
 from ._losses import (
+    LossWeights,
     loss_meta_value,
     loss_reward,
     loss_state,
@@ -22,7 +23,7 @@ from ._losses import (
     sg,
     total_loss,
 )
-from ._model import MrCoM, apply_value_head, init_model, observe
+from ._model import MrCoM, apply_value_head, init_model, jit_model, observe, with_config
 
 TERMS = ("loss", "var", "kl_u", "kl_h", "recon", "state", "value_reg", "reward", "value_td", "meta_value")
 
@@ -57,13 +58,20 @@ def _frozen(module):
 
 
 def compute_loss(
-    model: MrCoM, target: eqx.nn.MLP, batch: Batch, key: PRNGKeyArray, unroll: int | bool = 1
+    model: MrCoM,
+    target: eqx.nn.MLP,
+    batch: Batch,
+    key: PRNGKeyArray,
+    unroll: int | bool = 1,
+    weights: LossWeights | None = None,
 ) -> tuple[Array, dict[str, Array]]:
     """Total loss (eq. 16 plus heads) of a batch and its named terms.
 
     Arguments:
         model: the world model (theta and psi). target: target value heads.
         batch: windows of T steps (see `Batch`). key: sampling key. unroll: of the scan over time.
+        weights: traced loss weights (default: from `model.config`). L_v is computed unless the
+            ablation is wo_lv, even when lambda_v = 0, so that the program does not depend on it.
 
     Returns:
         (loss, terms) with terms named as in `TERMS` (without "loss").
@@ -118,7 +126,7 @@ def compute_loss(
     l_meta = loss_meta_value(over_bt(model.meta, 0)(s), v)
 
     # eq. 15: psi frozen, gradient into theta through the predicted latents s^_t (t >= 1)
-    if c.effective_lambda_v > 0:
+    if c.ablation != "wo_lv":
         meta = _frozen(model.meta_value)
         v_true = over_bt(lambda z: meta(z)[0], 0)(s[:, 1:])
         v_pred = jax.vmap(over_bt(lambda z: meta(z)[0], 0), 2, 2)(seq.predicted[:, 1:])
@@ -135,20 +143,23 @@ def compute_loss(
         "value_td": l_td,
         "meta_value": l_meta,
     }
+    w = LossWeights.from_config(c) if weights is None else weights
     loss = total_loss(
-        terms,
-        lambda_var=c.lambda_var,
-        lambda_s=c.effective_lambda_s,
-        lambda_v=c.effective_lambda_v,
-        lambda_r=c.lambda_r,
+        terms, lambda_var=w.lambda_var, lambda_s=w.lambda_s, lambda_v=w.lambda_v, lambda_r=w.lambda_r
     )
     return loss, terms
 
 
 def train_step(
-    state: TrainState, batch: Batch, key: PRNGKeyArray, unroll: int | bool = 1
+    state: TrainState,
+    batch: Batch,
+    key: PRNGKeyArray,
+    unroll: int | bool = 1,
+    weights: LossWeights | None = None,
 ) -> tuple[TrainState, dict[str, Array]]:
     """One gradient step (pure): clipped Adam on the total loss, then EMA of the target heads.
+
+    `weights`: traced loss weights (default: from the model's config).
 
     Returns:
         (new state with step + 1, metrics: the loss terms and "grad_norm").
@@ -158,7 +169,7 @@ def train_step(
 
     def loss_fn(params):
         model = eqx.combine(params, static)
-        return compute_loss(model, state.target, batch, key, unroll)
+        return compute_loss(model, state.target, batch, key, unroll, weights)
 
     params, static = eqx.partition(state.model, eqx.is_array)
     (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
@@ -174,9 +185,11 @@ def train_step(
     return TrainState(model, target, opt_state, state.key, state.step + 1), metrics
 
 
-@eqx.filter_jit
 def train_steps(state: TrainState, src: SequenceSource, num_steps: int, sharding=None):
     """`num_steps` training steps in one `lax.scan`, sampling each batch from `src` with the state's key.
+
+    The loss weights travel as traced `LossWeights`; the jitted program sees the config with
+    default lambdas (`jit_model`), so changing only the lambdas reuses the compiled program.
 
     Arguments:
         sharding: optional `jax.sharding.Sharding` for the batch axis (data parallel); None on one device.
@@ -184,6 +197,20 @@ def train_steps(state: TrainState, src: SequenceSource, num_steps: int, sharding
     Returns:
         (state, metrics stacked over the steps).
     """
+    config = state.model.config
+    weights = LossWeights.from_config(config)
+    new, metrics = _train_steps(_map_models(jit_model, state), weights, src, num_steps, sharding)
+    return _map_models(lambda m: with_config(m, config), new), metrics
+
+
+def _map_models(f, tree):
+    """Apply `f` to every `MrCoM` in `tree` (the model and the optimizer's model-shaped moments)."""
+    is_model = lambda x: isinstance(x, MrCoM)
+    return jax.tree.map(lambda x: f(x) if is_model(x) else x, tree, is_leaf=is_model)
+
+
+@eqx.filter_jit
+def _train_steps(state: TrainState, weights: LossWeights, src: SequenceSource, num_steps: int, sharding=None):
     c = state.model.config
     params, static = eqx.partition(state, eqx.is_array)
 
@@ -193,7 +220,7 @@ def train_steps(state: TrainState, src: SequenceSource, num_steps: int, sharding
         batch = sample_batch(src, kbatch, c.batch_size, c.seq_len, c.context_len)
         if sharding is not None:
             batch = jax.lax.with_sharding_constraint(batch, sharding)
-        st, metrics = train_step(eqx.tree_at(lambda s: s.key, st, key), batch, kstep)
+        st, metrics = train_step(eqx.tree_at(lambda s: s.key, st, key), batch, kstep, weights=weights)
         return eqx.partition(st, eqx.is_array)[0], metrics
 
     params, metrics = jax.lax.scan(body, params, None, length=num_steps)

@@ -1,0 +1,53 @@
+"""Loss weights are traced: configs differing only in lambdas share one compiled training program."""
+
+import jax
+import numpy as np
+
+from mrcom.worldmodel import (
+    LossWeights,
+    MrCoM,
+    compute_loss,
+    init_train_state,
+    make_source,
+    sample_batch,
+    train_steps,
+)
+from mrcom.worldmodel._train_step import _train_steps
+
+KEY = jax.random.PRNGKey(0)
+is_model = lambda x: isinstance(x, MrCoM)
+
+
+def test_lambdas_do_not_recompile_but_still_weight_the_loss(data, config):
+    src = make_source(data, config.context_len)
+    other = config.replace(lambda_var=2.0, lambda_s=0.7, lambda_v=0.0, lambda_r=0.5)
+    a, b = init_train_state(config, KEY), init_train_state(other, KEY)
+    train_steps(a, src, 10)  # compiled (or cached) for `config`
+    traces = _train_steps._cached._cache_size()
+    new_b, metrics_b = train_steps(b, src, 10)
+    assert _train_steps._cached._cache_size() == traces  # no new trace, no new compile
+    assert new_b.model.config == other  # the caller's config comes back
+    models = [x for x in jax.tree.leaves(new_b, is_leaf=is_model) if is_model(x)]
+    assert len(models) >= 3 and all(m.config == other for m in models)  # model + Adam moments
+
+    # same program text for both configs (what the persistent compilation cache keys on)
+    lower = lambda s: jax.jit(lambda w: compute_loss(s.model, s.target, batch, KEY, 1, w)[0]).lower(
+        LossWeights.from_config(s.model.config)
+    )
+    batch = sample_batch(src, KEY, 4, config.seq_len, config.context_len)
+    assert lower(a).as_text() == lower(b).as_text()
+
+    # ...and the weights still act: the total is the hand-weighted sum of the same terms
+    loss_a, terms = compute_loss(a.model, a.target, batch, KEY)
+    loss_b, terms_b = compute_loss(b.model, b.target, batch, KEY)
+    for name in terms:
+        np.testing.assert_allclose(terms[name], terms_b[name], rtol=1e-6)
+    heads = terms["value_td"] + terms["meta_value"]
+    expected_a = terms["var"] + 0.1 * terms["state"] + 0.1 * terms["value_reg"] + terms["reward"] + heads
+    expected_b = 2.0 * terms["var"] + 0.7 * terms["state"] + 0.5 * terms["reward"] + heads
+    np.testing.assert_allclose(loss_a, expected_a, rtol=1e-5)
+    np.testing.assert_allclose(loss_b, expected_b, rtol=1e-5)
+    assert abs(float(loss_a) - float(loss_b)) > 1e-3
+    # ablation wo_ls zeroes lambda_s through the traced weights too
+    w = LossWeights.from_config(config.replace(ablation="wo_ls"))
+    assert float(w.lambda_s) == 0.0 and w.lambda_v == np.float32(0.1)
