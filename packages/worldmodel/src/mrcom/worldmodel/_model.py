@@ -346,31 +346,28 @@ def observe(
     a0 = ctx.action[m - 1] * ctx.valid[m - 1] * (1.0 if c.use_context else 0.0)
     a_prev = jnp.concatenate([a0[None], action], axis=0)
 
-    # All Gaussian noise of the sequence is one draw before the scan (random-number code inside the
-    # scan body made up most of the compile time of the training step): per step, row 0 is the
-    # posterior sample's noise and rows 1..K the predicted samples', each split into (u, h).
-    eps = jax.random.normal(key, (steps, 1 + num_predicted, c.u_dim + c.h_dim))
-    eps = (eps[:, 0, : c.u_dim], eps[:, 0, c.u_dim :], eps[:, 1:, : c.u_dim], eps[:, 1:, c.u_dim :])
-
     def step(carry: Latent, inputs):
-        e_t, a_t, o_t, (eu, eh, eu_hat, eh_hat) = inputs
+        e_t, a_t, o_t, k = inputs
+        ku, kh, kp = jax.random.split(k, 3)
         pu = model.u_prior(e_t, carry.d, a_t, act_mask)
         qu = model.u_posterior(e_t, carry.d, a_t, act_mask, o_t, obs_mask)
         ph = model.h_prior(e_t, carry.h)
         qh = model.h_posterior(e_t, carry.h, o_t, obs_mask)
-        u = qu.mean + qu.std * eu
-        new = Latent(u, model.deterministic(carry.d, u, a_t, act_mask), qh.mean + qh.std * eh)
+        u = qu.sample(ku)
+        new = Latent(u, model.deterministic(carry.d, u, a_t, act_mask), qh.sample(kh))
 
-        def predict(eu_k, eh_k):  # s^_t ~ T_theta(. | s~_{t-1}, a_{t-1}): the prior's own next latent
-            u_hat = pu.mean + pu.std * eu_k
+        def predict(k):  # s^_t ~ T_theta(. | s~_{t-1}, a_{t-1}): the prior's own next latent
+            k1, k2 = jax.random.split(k)
+            u_hat = pu.sample(k1)
             d_hat = model.deterministic(carry.d, u_hat, a_t, act_mask)
-            return Latent(u_hat, d_hat, ph.mean + ph.std * eh_k).concat()
+            return Latent(u_hat, d_hat, ph.sample(k2)).concat()
 
-        predicted = jax.vmap(predict)(eu_hat, eh_hat)
+        predicted = jax.vmap(predict)(jax.random.split(kp, num_predicted))
         return new, (pu, qu, ph, qh, new.concat(), predicted)
 
+    keys = jax.random.split(key, steps)
     _, (pu, qu, ph, qh, latent, predicted) = jax.lax.scan(
-        step, model.initial_latent(), (e, a_prev, obs, eps), unroll=unroll
+        step, model.initial_latent(), (e, a_prev, obs, keys), unroll=unroll
     )
     return Observed(pu, qu, ph, qh, latent, predicted, e)
 
