@@ -1,40 +1,27 @@
-"""Atomic file writes: write to a temporary file in the same directory, then ``os.replace``."""
+"""Atomic file writes for reports and figures, on top of ``mrcom.agents.atomic_write_bytes``."""
 
 from __future__ import annotations
 
-import os
-import tempfile
+import io
 from pathlib import Path
 
+from mrcom.agents import atomic_write_bytes
+from mrcom.agents import atomic_write_text as _write_text
+
 __all__ = ["atomic_write_text", "atomic_savefig"]
-
-
-def _temp_beside(path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(fd)
-    return Path(tmp)
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
     """Write ``text`` to ``path`` atomically (UTF-8). Returns the path."""
     path = Path(path)
-    tmp = _temp_beside(path)
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    _write_text(path, text)
     return path
 
 
 def atomic_savefig(fig, path: str | Path, **kwargs) -> Path:
     """Save a matplotlib figure atomically (format from the suffix). Returns the path."""
     path = Path(path)
-    tmp = _temp_beside(path)
-    try:
-        fig.savefig(tmp, format=path.suffix.lstrip("."), **kwargs)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    buf = io.BytesIO()
+    fig.savefig(buf, format=path.suffix.lstrip("."), **kwargs)
+    atomic_write_bytes(path, buf.getvalue())
     return path

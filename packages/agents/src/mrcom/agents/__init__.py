@@ -47,6 +47,9 @@ from ._dataset import (
 from ._dataset import (
     read_manifest as read_manifest,
 )
+from ._io import atomic_write_bytes as atomic_write_bytes
+from ._io import atomic_write_json as atomic_write_json
+from ._io import atomic_write_text as atomic_write_text
 from ._loop import (
     LoopResult as LoopResult,
 )
