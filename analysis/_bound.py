@@ -5,7 +5,7 @@ epsilon_S -> ``eps_s`` (representation error, eq. 20), epsilon_pi -> ``eps_pi`` 
 variation), C_T -> ``c_t`` (sensitivity of the transition to the state), C_pi -> ``c_pi`` (sensitivity
 of the policy), R -> ``r_max`` (largest reward), gamma -> ``gamma``.
 
-How eq. 24 relates to eqs. 21-23 (worked out in ``docs/choices/analysis.md``): substituting Lemma 3
+How eq. 24 relates to eqs. 21-23 (worked out in ``docs/choices.md``): substituting Lemma 3
 and Lemma 4 into Lemma 5 once gives ``compose_substitution``; Theorem 6 equals that plus the
 non-negative gap ``theorem6_gap`` = 2 R gamma eps_pi / (1-gamma)^2 + R (2 eps_pi + C_pi eps_S) / (1-gamma).
 So the paper's constants do not compose exactly by substitution: Theorem 6 is looser than the

@@ -155,7 +155,7 @@ def write_bound_report(
     ]
     lines += [
         "",
-        "Composition of the lemmas (see docs/choices/analysis.md): Lemma 5 after substituting Lemmas 3-4 "
+        "Composition of the lemmas (see docs/choices.md): Lemma 5 after substituting Lemmas 3-4 "
         f"gives {_fmt(float(compose_substitution(c)))}; Lemma 5 applied twice gives "
         f"{_fmt(float(compose_triangle(c)))}; eq. 24 lies between them.",
         "",

@@ -1,7 +1,7 @@
 """Estimators of the constants of Theorem 6, written against plain callables and arrays.
 
 Each estimator says what it approximates and in which direction it is biased; the same text is in
-``docs/choices/analysis.md``. ``analysis._wm_constants`` wires them to ``mrcom.worldmodel``.
+``docs/choices.md``. ``analysis._wm_constants`` wires them to ``mrcom.worldmodel``.
 
 - ``eps_t``: eq. 19 is a total variation between the true and the learned transition. The true
   latent transition is unknown; the filtered posterior (which has seen the next observation) stands in

@@ -3,7 +3,7 @@
 Where the paper is silent (it gives no values or ranges for lambda_var, lambda_s, lambda_v or m),
 the ranges below are our choice: log-uniform over two to three decades around 1 for the loss
 weights, since eq. 16 only fixes their ratios; m spans the context lengths the preset's budget
-can afford (see docs/choices/sweeps.md).
+can afford (see docs/choices.md).
 """
 
 from __future__ import annotations

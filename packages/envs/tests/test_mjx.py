@@ -3,7 +3,7 @@
 Stated tolerance: with JAX in float64, native and mjx observations agree within 1e-3 (absolute, per entry)
 and rewards within 1e-4 for 60 control steps of a smooth gait, for every robot at a non-default torso scale.
 In float32 (JAX's default) we measured ~3e-5 (hopper) and ~2e-4 (walker) over 80 steps and ~2e-3 (cheetah)
-over the first 40 steps, after which the cheetah's contacts amplify rounding (see docs/choices/envs.md).
+over the first 40 steps, after which the cheetah's contacts amplify rounding (see docs/choices.md).
 """
 
 import jax

@@ -10,7 +10,7 @@ For a control step that moves the torso from ``x0`` to ``x1`` in ``dt`` seconds:
     reward   = stand * (1 + 5 * move) / 6
 
 ``tolerance`` is dm_control's shape: 1 inside [lower, upper], a Gaussian falling to 0.1 at ``margin``
-outside. Choices (also in docs/choices/envs.md): a two-sided Gaussian around the target so that any target
+outside. Choices (also in docs/choices.md): a two-sided Gaussian around the target so that any target
 in [0, v_max] can be tracked and standing still earns partial credit when the target is slow; a speed margin
 of half the robot's v_max so a slow or random policy still gets a gradient towards the target; DMC walker's
 ``(1 + 5 move) / 6`` mix so a robot that stays up earns at least 1/6 per step (never an all-zero signal).

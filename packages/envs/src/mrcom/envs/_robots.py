@@ -6,7 +6,7 @@ the torso's ends (child bodies, the cheetah's head geom) so they stay attached a
 Scaling its *size* by ``S`` scales the capsule radius. The spec is recompiled, so MuJoCo recomputes the
 torso's mass and inertia from the new geometry (density unchanged): mass grows about as ``L * S**2``.
 
-Choices (also in docs/choices/envs.md):
+Choices (also in docs/choices.md):
 - hopper and walker stand on their feet: when the torso gets longer the whole robot is raised by the extra
   half-length below the torso centre, so an episode starts with the feet on the floor as in the default model.
 - brax's half_cheetah.xml uses ``settotalmass="14"`` which would undo any mass change. We drop it and instead

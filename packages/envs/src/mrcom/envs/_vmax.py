@@ -1,7 +1,7 @@
 """v_max per robot: the fastest forward speed found under default dynamics.
 
 Measured once with ``python -m mrcom.envs.measure_vmax`` (CEM over simple gait controllers on the native
-engine; method and figures in docs/choices/envs.md). Rounded to 0.01 m/s.
+engine; method and figures in docs/choices.md). Rounded to 0.01 m/s.
 """
 
 __all__ = ["V_MAX"]

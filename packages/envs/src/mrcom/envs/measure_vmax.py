@@ -1,6 +1,6 @@
 """Measure v_max per robot: the fastest forward speed found under default dynamics.
 
-Method (the figures and the reasoning are in docs/choices/envs.md): the cross-entropy method (CEM) searches
+Method (the figures and the reasoning are in docs/choices.md): the cross-entropy method (CEM) searches
 the parameters of a simple controller -- PD tracking of a periodic joint-angle gait plus linear feedback
 from four torso features (height, pitch, forward velocity, pitch rate); see `GaitController` -- to
 maximise the mean forward speed over an episode, counting speed only while the robot is up (hopper/walker:

@@ -74,7 +74,7 @@ class WorldModelConfig:
     """Everything that defines a MrCoM world model and its training.
 
     Sizes and loss weights follow DESIGN.md section 5; the choices the paper leaves open
-    are documented in docs/choices/worldmodel.md.
+    are documented in docs/choices.md.
 
     Data shapes: `obs_dim`, `act_dim` (padded widths), `num_scenarios` (training scenarios,
     one value head each). Context (eq. 4): `context_len` (m) steps, tokens embedded in

@@ -3,7 +3,7 @@
 Step convention (docs/interfaces.md): step t is (o_t, a_t, r_t); a_t is chosen after seeing o_t,
 r_t is its reward, then o_{t+1} is shown. The latent at step t is s~_t = concat(u_t, d_t, h_t)
 and explains o_t. The paper's "a_t" in p(u_t | C_t, a_t) is the action that leads INTO step t,
-i.e. our a_{t-1} (see docs/choices/worldmodel.md).
+i.e. our a_{t-1} (see docs/choices.md).
 
     e_t   = ContextEncoder(C_t)            C_t = tokens of steps t-m .. t-1              (eq. 4)
     u_t   ~ p(u | e_t, d_{t-1}, a_{t-1})   prior;   q(u | e_t, d_{t-1}, a_{t-1}, o_t)    (eqs. 6, 9)
