@@ -8,8 +8,9 @@
    ``optuna_trial`` (the trial number); at the start of the run it writes the Sacred run id to the
    trial's user attribute ``sacred_run_id``;
 3. stops the run when the pruner says so (Sacred status ``PRUNED``), when a metric turns NaN/inf
-   (Sacred ``FAILED``, reason in ``info["diverged"]``), or when its worker dies (the process asks
-   the kernel for SIGTERM on the worker's death and ends its Sacred run as ``FAILED``);
+   (Sacred ``FAILED``, reason in ``info["diverged"]``), or when its worker dies: the process asks
+   the kernel for SIGTERM on the worker's death and ends its Sacred run as ``FAILED``; a watchdog
+   thread makes sure of it (see ``watch_parent``);
 4. writes an outcome JSON (status, value, reason, Sacred run id) for the worker, which tells Optuna.
 
 The spec is written by ``sweeps.lambda_search``; its keys are documented in ``_make_spec`` there.
@@ -19,9 +20,13 @@ from __future__ import annotations
 
 import ctypes
 import json
+import os
 import signal
 import sys
+import threading
+import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +59,82 @@ def die_with_parent() -> None:
 
 def _on_sigterm(signum, frame):
     raise WorkerLost("the lambda-search worker of this trial died (SIGTERM)")
+
+
+WORKER_LOST_GRACE_S = 15.0
+
+
+def watch_parent(
+    on_lost: Callable[[], None], grace: float = WORKER_LOST_GRACE_S, poll: float = 0.5
+) -> threading.Thread:
+    """Start a daemon thread that calls ``on_lost()`` and then ``os._exit(1)`` once this process's
+    parent has been gone for ``grace`` seconds.
+
+    The SIGTERM -> ``WorkerLost`` path is not enough on its own: a Python signal handler runs in the
+    main thread between bytecodes, so its exception can be swallowed by library code that catches
+    ``Exception`` (JAX's persistent compilation cache reads do, with a warning) or wait behind a long
+    C call. Polling the parent's pid from a thread does not depend on where the main thread is; the
+    grace period leaves the usual, graceful path time to finish first (the process then is gone).
+
+    Arguments:
+        on_lost: called once, from the watchdog thread, before the process exits.
+        grace: seconds between noticing the parent's death and forcing the end.
+        poll: seconds between checks of the parent's pid.
+
+    Returns:
+        The started thread.
+    """
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll)
+        time.sleep(grace)
+        try:
+            on_lost()
+        finally:
+            os._exit(1)
+
+    thread = threading.Thread(target=watch, name="trial-parent-watch", daemon=True)
+    thread.start()
+    return thread
+
+
+def _end_run_as_failed(run, reason: str) -> None:
+    """From the watchdog: end a Sacred run that is still RUNNING as FAILED, through its observers."""
+    if run is None or run.status != "RUNNING":
+        return
+    run.info["worker_lost"] = reason
+    run._stop_heartbeat()
+    _join_heartbeat(run)
+    run._emit_interrupted("FAILED")
+
+
+def _join_heartbeat(run, timeout: float = 60.0) -> bool:
+    """Wait for the run's heartbeat thread; True if it was still alive when called."""
+    beat = getattr(run, "_heartbeat", None)
+    if beat is None or not beat.is_alive():
+        return False
+    beat.join(timeout=timeout)
+    return True
+
+
+def _settle_final_status(run) -> None:
+    """Write the run's final event again if a heartbeat may have overwritten it.
+
+    Sacred waits at most 2 s for its heartbeat thread before the final event; on a loaded machine
+    that heartbeat's ``run.json`` (status RUNNING) can land after the final one. Waiting for the
+    thread and repeating the final event leaves the true status on disk.
+    """
+    if run is None or run.status in (None, "RUNNING", "QUEUED") or not _join_heartbeat(run):
+        return
+    for obs in run.observers:
+        if run.status == "COMPLETED":
+            run._final_call(obs, "completed_event", stop_time=run.stop_time, result=run.result)
+        elif run.status == "FAILED" and run.fail_trace:
+            run._final_call(obs, "failed_event", fail_time=run.stop_time, fail_trace=run.fail_trace)
+        else:
+            run._final_call(obs, "interrupted_event", interrupt_time=run.stop_time, status=run.status)
 
 
 def run_trial(spec: dict[str, Any]) -> dict[str, Any]:
@@ -112,6 +193,15 @@ def run_trial(spec: dict[str, Any]) -> dict[str, Any]:
                 current["run"].info["pruned"] = {"step": step_, "value": value_, "reason": reason}
             raise PrunedInterrupt(reason)
 
+    def on_worker_lost() -> None:
+        reason = (
+            "the lambda-search worker of this trial died; "
+            f"ended by the watchdog after {WORKER_LOST_GRACE_S:g} s"
+        )
+        _end_run_as_failed(current.get("run"), reason)
+        write_json_atomic(spec["outcome"], {**outcome, "status": "FAILED", "reason": reason})
+
+    watch_parent(on_worker_lost)
     _hooks.clear()
     _hooks.start_hooks.append(on_start)
     _hooks.metric_hooks.append(on_metric)
@@ -134,6 +224,7 @@ def run_trial(spec: dict[str, Any]) -> dict[str, Any]:
         if is_divergence(e) and not isinstance(e, DivergedError):
             message = f"training diverged: {message}"
         outcome.update(status="FAILED", reason=message)
+    _settle_final_status(current.get("run"))
     write_json_atomic(spec["outcome"], outcome)
     return outcome
 
