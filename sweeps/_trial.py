@@ -8,9 +8,9 @@
    ``optuna_trial`` (the trial number); at the start of the run it writes the Sacred run id to the
    trial's user attribute ``sacred_run_id``;
 3. stops the run when the pruner says so (Sacred status ``PRUNED``), when a metric turns NaN/inf
-   (Sacred ``FAILED``, reason in ``info["diverged"]``), or when its worker dies: the process asks
-   the kernel for SIGTERM on the worker's death and ends its Sacred run as ``FAILED``; a watchdog
-   thread makes sure of it (see ``watch_parent``);
+   (Sacred ``FAILED``, reason in ``info["diverged"]``), or when its worker dies (the process asks
+   the kernel for SIGTERM on the worker's death; a watchdog thread ends its Sacred run as
+   ``FAILED``, see ``watch_for_stop``);
 4. writes an outcome JSON (status, value, reason, Sacred run id) for the worker, which tells Optuna.
 
 The spec is written by ``sweeps.lambda_search``; its keys are documented in ``_make_spec`` there.
@@ -24,23 +24,13 @@ import os
 import signal
 import sys
 import threading
-import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sacred.utils import SacredInterrupt
-
 from sweeps import _hooks
 from sweeps._plain import write_json_atomic
-
-
-class WorkerLost(SacredInterrupt):
-    """The worker that started this trial died (SIGTERM from the kernel); the run ends as FAILED."""
-
-    STATUS = "FAILED"
-
 
 try:  # loaded once in the worker: the function below runs in the forked child before exec
     _LIBC = ctypes.CDLL("libc.so.6", use_errno=True)
@@ -57,57 +47,71 @@ def die_with_parent() -> None:
         _LIBC.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
 
 
-def _on_sigterm(signum, frame):
-    raise WorkerLost("the lambda-search worker of this trial died (SIGTERM)")
+StopHandler = Callable[[str, str], None]
 
 
-WORKER_LOST_GRACE_S = 15.0
+def watch_for_stop(on_stop: StopHandler, poll: float = 0.5) -> threading.Thread:
+    """End this process from a daemon thread when its parent dies or it gets SIGTERM or SIGINT.
 
+    The thread calls ``on_stop(status, reason)`` once, then leaves with ``os._exit``: status
+    ``"INTERRUPTED"`` (exit 130) on SIGINT, else ``"FAILED"`` (exit 1 when the parent died, 143 on a
+    SIGTERM with the parent alive). The signal handlers only wake the thread; the parent's pid is
+    also polled, so a death is noticed even while the main thread sits in a long C call.
 
-def watch_parent(
-    on_lost: Callable[[], None], grace: float = WORKER_LOST_GRACE_S, poll: float = 0.5
-) -> threading.Thread:
-    """Start a daemon thread that calls ``on_lost()`` and then ``os._exit(1)`` once this process's
-    parent has been gone for ``grace`` seconds.
-
-    The SIGTERM -> ``WorkerLost`` path is not enough on its own: a Python signal handler runs in the
-    main thread between bytecodes, so its exception can be swallowed by library code that catches
-    ``Exception`` (JAX's persistent compilation cache reads do, with a warning) or wait behind a long
-    C call. Polling the parent's pid from a thread does not depend on where the main thread is; the
-    grace period leaves the usual, graceful path time to finish first (the process then is gone).
+    Why not an exception raised by the signal handler, as usual: Python runs handlers in the main
+    thread wherever it is, and there such an exception is unsafe here. JAX's persistent-cache reads
+    catch and drop it; raised while XLA compiles on its own threads it can crash the interpreter
+    (a segfault as it unwinds or exits), leaving the Sacred run RUNNING. Recording the end from a
+    thread and leaving without interpreter teardown does not depend on where the main thread is.
 
     Arguments:
-        on_lost: called once, from the watchdog thread, before the process exits.
-        grace: seconds between noticing the parent's death and forcing the end.
+        on_stop: records the end (Sacred run, outcome file); called from the watchdog thread.
         poll: seconds between checks of the parent's pid.
 
     Returns:
         The started thread.
     """
     parent = os.getppid()
+    woken = threading.Event()
+    received: list[int] = []
+
+    def on_signal(signum, frame) -> None:
+        received.append(signum)
+        woken.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
 
     def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(poll)
-        time.sleep(grace)
+        while not woken.wait(poll) and os.getppid() == parent:
+            pass
+        if os.getppid() != parent:
+            status, reason, code = "FAILED", "the lambda-search worker of this trial died", 1
+        elif received and received[0] == signal.SIGINT:
+            status, reason, code = "INTERRUPTED", "interrupted (SIGINT)", 130
+        else:
+            status, reason, code = "FAILED", "terminated (SIGTERM)", 143
         try:
-            on_lost()
+            on_stop(status, reason)
         finally:
-            os._exit(1)
+            os._exit(code)
 
-    thread = threading.Thread(target=watch, name="trial-parent-watch", daemon=True)
+    thread = threading.Thread(target=watch, name="trial-stop-watch", daemon=True)
     thread.start()
     return thread
 
 
-def _end_run_as_failed(run, reason: str) -> None:
-    """From the watchdog: end a Sacred run that is still RUNNING as FAILED, through its observers."""
+def end_run(run, status: str, reason: str) -> None:
+    """End a Sacred run that is still RUNNING with ``status``, through its observers, from any thread.
+
+    The reason goes to ``run.info["stopped"]`` (written by the last heartbeat).
+    """
     if run is None or run.status != "RUNNING":
         return
-    run.info["worker_lost"] = reason
+    run.info["stopped"] = reason
     run._stop_heartbeat()
     _join_heartbeat(run)
-    run._emit_interrupted("FAILED")
+    run._emit_interrupted(status)
 
 
 def _join_heartbeat(run, timeout: float = 60.0) -> bool:
@@ -155,7 +159,6 @@ def run_trial(spec: dict[str, Any]) -> dict[str, Any]:
     from sweeps._storage import load_study, make_storage
     from sweeps.experiment import DivergedError, PrunedInterrupt, ex, is_divergence
 
-    signal.signal(signal.SIGTERM, _on_sigterm)
     enable_compilation_cache(spec["jax_cache"])
     storage = make_storage(spec["storage"])
     study = load_study(storage, spec["study"], optuna.pruners.MedianPruner(**spec["pruner"]))
@@ -193,15 +196,11 @@ def run_trial(spec: dict[str, Any]) -> dict[str, Any]:
                 current["run"].info["pruned"] = {"step": step_, "value": value_, "reason": reason}
             raise PrunedInterrupt(reason)
 
-    def on_worker_lost() -> None:
-        reason = (
-            "the lambda-search worker of this trial died; "
-            f"ended by the watchdog after {WORKER_LOST_GRACE_S:g} s"
-        )
-        _end_run_as_failed(current.get("run"), reason)
+    def on_stop(status: str, reason: str) -> None:
+        end_run(current.get("run"), status, reason)
         write_json_atomic(spec["outcome"], {**outcome, "status": "FAILED", "reason": reason})
 
-    watch_parent(on_worker_lost)
+    watch_for_stop(on_stop)
     _hooks.clear()
     _hooks.start_hooks.append(on_start)
     _hooks.metric_hooks.append(on_metric)
@@ -217,8 +216,6 @@ def run_trial(spec: dict[str, Any]) -> dict[str, Any]:
         outcome.update(status="COMPLETED", value=objective_value(results, spec["objective"]))
     except PrunedInterrupt as e:
         outcome.update(status="PRUNED", value=last.get("value"), step=last.get("step"), reason=str(e))
-    except WorkerLost as e:
-        outcome.update(status="FAILED", reason=str(e))
     except Exception as e:
         message = traceback.format_exception_only(type(e), e)[-1].strip()
         if is_divergence(e) and not isinstance(e, DivergedError):

@@ -1,5 +1,6 @@
-"""A trial process whose worker is SIGKILLed ends its Sacred run as FAILED even when its main thread
-swallows the WorkerLost exception that SIGTERM raises (as JAX's persistent-cache reads do)."""
+"""A trial process ends its Sacred run when its worker is SIGKILLed (FAILED) or when it is sent SIGINT
+(INTERRUPTED), whatever its main thread is doing: here a loop that swallows every exception, as JAX's
+persistent-cache reads do."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 # The trial: a Sacred run whose main loop catches every Exception, so only the watchdog can end it.
 TRIAL = """
@@ -32,8 +35,7 @@ def main(_run):
         except Exception:
             pass
 
-signal.signal(signal.SIGTERM, _trial._on_sigterm)
-_trial.watch_parent(lambda: _trial._end_run_as_failed(current.get("run"), "worker lost"), grace=1.0, poll=0.1)
+_trial.watch_for_stop(lambda status, reason: _trial.end_run(current.get("run"), status, reason), poll=0.1)
 ex.run()
 """
 
@@ -42,7 +44,7 @@ WORKER = """
 import subprocess, sys, time
 from sweeps._trial import die_with_parent
 
-p = subprocess.Popen([sys.executable, "-c", sys.argv[1], sys.argv[2], sys.argv[3]], preexec_fn=die_with_parent)
+p = subprocess.Popen([sys.executable, "-c", *sys.argv[1:4]], preexec_fn=die_with_parent)
 print(p.pid, flush=True)
 time.sleep(600)
 """
@@ -56,7 +58,14 @@ def _alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
-def test_killed_worker_fails_the_run_even_if_the_trial_swallows_sigterm(tmp_path, sweeps_env):
+@pytest.mark.parametrize(
+    "stop, status, reason",
+    [
+        ("kill worker", "FAILED", "the lambda-search worker of this trial died"),
+        ("SIGINT trial", "INTERRUPTED", "interrupted (SIGINT)"),
+    ],
+)
+def test_stopped_trial_ends_its_run(tmp_path, sweeps_env, stop, status, reason):
     runs, ready = tmp_path / "sacred", tmp_path / "ready"
     worker = subprocess.Popen(
         [sys.executable, "-c", WORKER, TRIAL, str(runs), str(ready)],
@@ -64,6 +73,7 @@ def test_killed_worker_fails_the_run_even_if_the_trial_swallows_sigterm(tmp_path
         stdout=subprocess.PIPE,
         text=True,
     )
+    trial_pid = None
     try:
         trial_pid = int(worker.stdout.readline())
         deadline = time.monotonic() + 60
@@ -72,17 +82,19 @@ def test_killed_worker_fails_the_run_even_if_the_trial_swallows_sigterm(tmp_path
             time.sleep(0.1)
         run_json = runs / "1" / "run.json"
         assert json.loads(run_json.read_text())["status"] == "RUNNING"
-        worker.send_signal(signal.SIGKILL)
-        worker.wait()
+        if stop == "kill worker":
+            worker.send_signal(signal.SIGKILL)
+            worker.wait()
+        else:
+            os.kill(trial_pid, signal.SIGINT)
         deadline = time.monotonic() + 30
         while _alive(trial_pid) and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert not _alive(trial_pid), "the orphaned trial process is still running"
-        run = json.loads(run_json.read_text())
-        assert run["status"] == "FAILED"
-        assert json.loads((runs / "1" / "info.json").read_text())["worker_lost"] == "worker lost"
+        assert not _alive(trial_pid), "the trial process is still running"
+        assert json.loads(run_json.read_text())["status"] == status
+        assert json.loads((runs / "1" / "info.json").read_text())["stopped"] == reason
     finally:
         if worker.poll() is None:
             worker.kill()
-        if _alive(trial_pid):
+        if trial_pid is not None and _alive(trial_pid):
             os.kill(trial_pid, signal.SIGKILL)
