@@ -7,6 +7,7 @@ memory, model FLOPs per step from XLA's cost analysis of one step with the time 
 random arrays of the given widths (speed does not depend on values).
 
     uv run python benchmarks/worldmodel.py --presets quick paper --calls 3
+    uv run python benchmarks/worldmodel.py --presets smoke quick --fast-compile
 """
 
 from __future__ import annotations
@@ -77,9 +78,18 @@ def flops_per_step(state, src, config) -> float:
 
 
 def bench(
-    name: str, obs_dim: int, act_dim: int, scenarios: int, calls: int, steps_per_call: int | None
-) -> None:
+    name: str,
+    obs_dim: int,
+    act_dim: int,
+    scenarios: int,
+    calls: int,
+    steps_per_call: int | None,
+    fast_compile: bool | None = None,
+) -> tuple[float, float]:
+    """Measure one preset; returns (XLA compile seconds, train steps/s)."""
     extra = {} if steps_per_call is None else {"steps_per_call": steps_per_call}
+    if fast_compile is not None:
+        extra["fast_compile"] = fast_compile
     config = WorldModelConfig.preset(name, obs_dim=obs_dim, act_dim=act_dim, num_scenarios=scenarios, **extra)
     data = random_data(config, episodes=2 * scenarios, length=max(4 * config.seq_len, 200))
     sharding = data_sharding(config.batch_size)
@@ -90,7 +100,8 @@ def bench(
     jit_state = _map_models(jit_model, state)
     weights = LossWeights.from_config(config)
     t0 = time.perf_counter()
-    lowered = _train_steps.lower(jit_state, weights, src, n, sharding)
+    jitted = _train_steps.jitted[int(config.fast_compile)]  # the copy train_steps will call
+    lowered = jitted.lower(jit_state, weights, src, n, sharding)
     lower_s = time.perf_counter() - t0
     lowered.compile()
     compile_s = time.perf_counter() - t0 - lower_s
@@ -105,12 +116,14 @@ def bench(
     flops = flops_per_step(state, src, config)
     params = sum(x.size for x in jax.tree.leaves(eqx.filter(state.model, eqx.is_array)))
     b, t = config.batch_size, config.seq_len
-    print(f"[{name}] params={params:,} batch={b} seq_len={t} m={config.context_len}")
+    level = "0 (fast_compile)" if config.fast_compile else "default"
+    print(f"[{name}] params={params:,} batch={b} seq_len={t} m={config.context_len} XLA opt level {level}")
     print(f"  trace+lower ({n} steps/call): {lower_s:.1f} s   XLA compile: {compile_s:.1f} s")
     print(f"  train steps/s: {steps_s:.1f}   sequence-steps/s: {steps_s * b * t:,.0f}")
     print(f"  peak memory: {peak_memory()}")
     print(f"  FLOPs/step (XLA cost analysis, unrolled): {flops / 1e9:.3f} GFLOP")
     print(f"  achieved: {flops * steps_s / 1e9:.2f} GFLOP/s")
+    return compile_s, steps_s
 
 
 def main() -> None:
@@ -128,10 +141,22 @@ def main() -> None:
     parser.add_argument(
         "--steps-per-call", type=int, default=None, help="override the preset's steps_per_call"
     )
+    parser.add_argument(
+        "--fast-compile",
+        action="store_true",
+        help="measure each preset with fast_compile off and on, and print the ratios",
+    )
     args = parser.parse_args()
     print(f"devices: {jax.devices()}  (os load average: {os.getloadavg()[0]:.1f})")
+    common = (args.obs_dim, args.act_dim, args.scenarios, args.calls, args.steps_per_call)
     for name in args.presets:
-        bench(name, args.obs_dim, args.act_dim, args.scenarios, args.calls, args.steps_per_call)
+        if not args.fast_compile:
+            bench(name, *common)
+            continue
+        (c_off, s_off), (c_on, s_on) = bench(name, *common, False), bench(name, *common, True)
+        print(
+            f"  fast_compile on/off [{name}]: compile x{c_on / c_off:.2f}, train steps/s x{s_on / s_off:.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -274,11 +274,11 @@ _PRESETS: dict[str, dict[str, Any]] = {
     "smoke": {
         "envs": dict(episode_length=20, num_train_scenarios=4, num_heldout_scenarios=1, num_targets=4),
         "collect": dict(steps_per_scenario=100, prompt_episodes=1, batch_scenarios=4),
-        "sac": dict(hidden=(32, 32), batch_size=32, learning_starts=40, update_every=20),
+        "sac": dict(hidden=(32, 32), batch_size=32, learning_starts=40, update_every=20, fast_compile=True),
         "worldmodel": {
             **dict(context_len=4, u_dim=4, d_dim=8, h_dim=4, embed_dim=12, num_heads=3, hidden=32),
             **dict(value_hidden=16, batch_size=8, seq_len=8, steps=40, steps_per_call=20),
-            **dict(eval_every=40, checkpoint_every=40, eval_windows=8, eval_burn_in=2),
+            **dict(eval_every=40, checkpoint_every=40, eval_windows=8, eval_burn_in=2, fast_compile=True),
         },
         "adapt": dict(
             real_steps=80,

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from mrcom.worldmodel import Context, MrCoM, Prefix, imagine
+from mrcom.worldmodel import Context, MrCoM, Prefix, imagine, jit_by_config
 
 from ._buffer import EpisodeBuffer, TransitionBuffer
 from ._nets import Actor
@@ -43,7 +43,7 @@ class PopulationPolicy(eqx.Module):
         return eqx.filter_vmap(one)(self.actor, o, self.act_mask, keys).reshape(obs.shape[0], -1)
 
 
-@eqx.filter_jit
+@jit_by_config(lambda model, *args, **kwargs: model.config.fast_compile)
 def branch(
     model: MrCoM,
     context: Context,

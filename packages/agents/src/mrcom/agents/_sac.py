@@ -17,8 +17,10 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from mrcom.worldmodel import jit_by_config
+
 from ._nets import Actor, TwinCritic
-from ._validate import check_positive, check_range
+from ._validate import check_choice, check_positive, check_range
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +39,8 @@ class SACConfig:
         update_every: environment steps between two jitted update calls; each call runs
             `update_every * updates_per_step` steps under one `lax.scan`.
         learning_starts: environment steps of uniform random actions before learning.
+        fast_compile: compile init and update with XLA's backend optimization level 0 (see
+            `mrcom.worldmodel.FAST_COMPILE_OPTIONS`; for smoke-sized runs).
     """
 
     hidden: tuple[int, ...] = (256, 256)
@@ -51,6 +55,7 @@ class SACConfig:
     updates_per_step: int = 1
     update_every: int = 50
     learning_starts: int = 1000
+    fast_compile: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
@@ -63,6 +68,7 @@ class SACConfig:
         check_range("sac.gamma", self.gamma, 0.0, 1.0, hi_open=True)
         check_range("sac.tau", self.tau, 0.0, 1.0, lo_open=True)
         check_range("sac.learning_starts", self.learning_starts, 0, float("inf"))
+        check_choice("sac.fast_compile", self.fast_compile, (True, False))
 
 
 class Batch(NamedTuple):
@@ -124,7 +130,7 @@ def sac_init(key: PRNGKeyArray, num_agents: int, obs_dim: int, act_dim: int, cfg
     return _init_many(jax.random.split(key, num_agents), obs_dim, act_dim, cfg)
 
 
-@eqx.filter_jit
+@jit_by_config(lambda keys, obs_dim, act_dim, cfg: cfg.fast_compile)
 def _init_many(keys, obs_dim: int, act_dim: int, cfg: SACConfig) -> SACState:
     return eqx.filter_vmap(lambda k: _init_one(k, obs_dim, act_dim, cfg))(keys)
 
@@ -208,7 +214,7 @@ def _update_many(state: SACState, batches: Batch, act_mask, key, cfg: SACConfig)
     return eqx.combine(params, static), jax.tree.map(jnp.mean, metrics)
 
 
-@eqx.filter_jit
+@jit_by_config(lambda state, batches, act_mask, key, cfg: cfg.fast_compile)
 def sac_update(
     state: SACState,
     batches: Batch,

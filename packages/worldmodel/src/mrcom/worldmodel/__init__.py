@@ -9,6 +9,7 @@ from ._config import ABLATIONS, PRESETS, WorldModelConfig
 from ._data import Batch, MultiScenarioData, SequenceSource, make_source, sample_batch
 from ._evaluate import evaluate
 from ._imagine import Imagined, Prefix, filter_prefix, imagine, rollout
+from ._jit import FAST_COMPILE_OPTIONS, jit_by_config
 from ._losses import (
     LossWeights,
     gaussian_kl,
@@ -52,6 +53,8 @@ from ._train_step import (
 )
 
 __all__ = [
+    "FAST_COMPILE_OPTIONS",
+    "jit_by_config",
     "Checkpoint",
     "load_checkpoint",
     "save_checkpoint",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -10,13 +9,14 @@ from jaxtyping import Array, PRNGKeyArray
 
 from ._data import MultiScenarioData, SequenceSource, make_source, window
 from ._imagine import Prefix, filter_prefix, rollout
+from ._jit import jit_by_config
 from ._model import Context, MrCoM, jit_model, observe
 
 HORIZON = 15
 KS = (1, 5, 15)
 
 
-@eqx.filter_jit
+@jit_by_config(lambda model, *args, **kwargs: model.config.fast_compile)
 def _evaluate(model: MrCoM, src: SequenceSource, scale: Array, key: PRNGKeyArray, windows: int, burn_in: int):
     m, w, h = model.config.context_len, burn_in, HORIZON
     ke, ks, kf, kp, kr = jax.random.split(key, 5)

@@ -27,6 +27,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from ._config import WorldModelConfig
+from ._jit import jit_by_config
 
 # ----------------------------------------------------------------------------- small pieces
 
@@ -288,8 +289,13 @@ def jit_model(model: MrCoM) -> MrCoM:
     return with_config(model, model.config.replace(**_DEFAULT_WEIGHTS))
 
 
+@jit_by_config(lambda config, key: config.fast_compile)
 def init_model(config: WorldModelConfig, key: PRNGKeyArray) -> MrCoM:
-    """A freshly initialized MrCoM for `config`."""
+    """A freshly initialized MrCoM for `config`.
+
+    Jitted: run eagerly, each layer's initializer would be compiled as its own small program
+    (about 10 s in all for the smoke model on a CPU).
+    """
     return MrCoM(config, key=key)
 
 

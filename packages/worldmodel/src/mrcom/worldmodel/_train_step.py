@@ -12,6 +12,7 @@ from jaxtyping import Array, Int, PRNGKeyArray
 
 from ._config import WorldModelConfig
 from ._data import Batch, SequenceSource, sample_batch
+from ._jit import jit_by_config
 from ._losses import (
     LossWeights,
     loss_meta_value,
@@ -44,6 +45,7 @@ def make_optimizer(config: WorldModelConfig) -> optax.GradientTransformation:
     return optax.chain(optax.clip_by_global_norm(config.grad_clip), optax.adam(config.learning_rate))
 
 
+@jit_by_config(lambda config, key: config.fast_compile)
 def init_train_state(config: WorldModelConfig, key: PRNGKeyArray) -> TrainState:
     """A fresh model, its target value heads (a copy), optimizer state, RNG and step 0."""
     kmodel, kstate = jax.random.split(key)
@@ -209,7 +211,7 @@ def _map_models(f, tree):
     return jax.tree.map(lambda x: f(x) if is_model(x) else x, tree, is_leaf=is_model)
 
 
-@eqx.filter_jit
+@jit_by_config(lambda state, *args, **kwargs: state.model.config.fast_compile)
 def _train_steps(state: TrainState, weights: LossWeights, src: SequenceSource, num_steps: int, sharding=None):
     c = state.model.config
     params, static = eqx.partition(state, eqx.is_array)
