@@ -14,6 +14,9 @@ from ._collect import (
 from ._collect import (
     train_scenarios as train_scenarios,
 )
+from ._compare import Comparison as Comparison
+from ._compare import compare_mbpo_sac as compare_mbpo_sac
+from ._compare import comparison_config as comparison_config
 from ._config import (
     ABLATIONS as ABLATIONS,
 )
