@@ -8,7 +8,9 @@ from mrcom.worldmodel import evaluate, train
 
 @pytest.mark.slow
 def test_trained_model_beats_context_free_copy_on_heldout_scenarios(data, heldout, config):
-    c = config.replace(batch_size=16, seq_len=16, steps_per_call=50)
+    c = config.replace(
+        batch_size=16, seq_len=16, steps_per_call=50, fast_compile=False
+    )  # 3000 steps: run time counts
     full, _ = train(data, c, seed=0, steps=1500, progress=False)
     wo_c, _ = train(data, c.replace(ablation="wo_c"), seed=0, steps=1500, progress=False)
     key = jax.random.PRNGKey(7)
