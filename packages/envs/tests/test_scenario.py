@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import math
 
@@ -90,3 +91,29 @@ def test_protocols_cover_design_table():
         assert p.train.obs_fn == p.eval.obs_fn == fn
     assert PROTOCOLS["table1-a"].in_distribution and not PROTOCOLS["table1-b"].in_distribution
     assert ScenarioDistribution.from_dict(PROTOCOLS["table2-b"].eval.to_dict()) == PROTOCOLS["table2-b"].eval
+
+
+@pytest.mark.parametrize("name", [n for n, p in PROTOCOLS.items() if not p.in_distribution])
+def test_ood_targets_lie_outside_the_training_box(name):
+    p = PROTOCOLS[name]
+    targets = p.eval.sample(3000, seed=11)
+    inside = [s for s in targets if p.train.in_box(s)]
+    assert not inside, inside[:3]
+    for s in targets:  # and still inside the wider box
+        lo, hi = p.eval.scale_range()
+        assert lo <= s.length_scale <= hi and lo <= s.size_scale <= hi
+        assert (
+            p.eval.target_range(s.robot)[0] - 1e-9 <= s.target_speed <= p.eval.target_range(s.robot)[1] + 1e-9
+        )
+    # the wider box, kept as a named option, does contain in-distribution draws
+    wide = p.eval_distribution("wide").sample(3000, seed=11)
+    assert sum(p.train.in_box(s) for s in wide) > 100
+    with pytest.raises(ValueError, match="ood_sampling='inside'"):
+        p.eval_distribution("inside")
+
+
+def test_outside_box_that_contains_the_distribution_is_an_error():
+    d = ScenarioDistribution(alpha=5, beta=20)
+    with pytest.raises(ValueError, match="outside="):
+        dataclasses.replace(d, outside=ScenarioDistribution(alpha=10, beta=50)).sample(3, seed=0)
+    assert ScenarioDistribution.from_dict(PROTOCOLS["table1-d"].eval.to_dict()) == PROTOCOLS["table1-d"].eval

@@ -13,7 +13,7 @@ from mrcom.envs import ACT_DIM, OBS_DIM, PROTOCOLS, Scenario, make
 
 from ._config import PipelineConfig
 from ._dataset import new_manifest, read_manifest, write_shard
-from ._io import derive_seed
+from ._io import SEED_STREAMS, derive_seed, stream_seed
 from ._loop import record_episodes, run_sac
 
 Log = Callable[[str, float, int], None]
@@ -22,13 +22,22 @@ Log = Callable[[str, float, int], None]
 def train_scenarios(cfg: PipelineConfig) -> list[Scenario]:
     """The training scenarios of `cfg`: the protocol's train distribution on `envs.robots`."""
     dist = dataclasses.replace(PROTOCOLS[cfg.protocol].train, robots=cfg.envs.robots)
-    return dist.sample(cfg.envs.num_train_scenarios, derive_seed(cfg.seed, 1))
+    return dist.sample(cfg.envs.num_train_scenarios, stream_seed(cfg.seed, "train_scenarios"))
 
 
 def target_scenarios(cfg: PipelineConfig) -> list[Scenario]:
-    """The target scenarios of `cfg`: the protocol's eval distribution on `envs.robots`."""
-    dist = dataclasses.replace(PROTOCOLS[cfg.protocol].eval, robots=cfg.envs.robots)
-    return dist.sample(cfg.envs.num_targets, derive_seed(cfg.seed, 2))
+    """The target scenarios of `cfg`: the protocol's eval distribution on `envs.robots`.
+
+    ``envs.target_split`` picks the seed stream: "test" (the targets every reported table uses) or
+    "validation" (the lambda search's own targets, from a disjoint stream, so that the search never
+    selects hyper-parameters on the scenarios it is then scored on). `envs.ood_sampling` picks how OOD
+    targets are drawn ("outside": outside the training box; "wide": anywhere in the wider box).
+    """
+    p = PROTOCOLS[cfg.protocol]
+    dist = p.eval_distribution(cfg.envs.ood_sampling)
+    dist = dataclasses.replace(dist, robots=cfg.envs.robots)
+    stream = "test_targets" if cfg.envs.target_split == "test" else "validation_targets"
+    return dist.sample(cfg.envs.num_targets, stream_seed(cfg.seed, stream))
 
 
 def collect(
@@ -90,7 +99,9 @@ def collect(
         rep = lambda e, grp=group: make(
             [x for x in grp for _ in range(e)], engine=cfg.envs.engine, episode_length=length
         )
-        p_obs, p_act, p_rew = record_episodes(res.state, rep, len(group), k, derive_seed(s, 7))
+        p_obs, p_act, p_rew = record_episodes(
+            res.state, rep, len(group), k, derive_seed(s, SEED_STREAMS["prompt_episodes"])
+        )
         buf = res.buffer
         for j, i in enumerate(todo):
             arrays = dict(
@@ -123,7 +134,7 @@ def run_collect(cfg: PipelineConfig, workdir: Path, log: Log | None = None, prog
         train_scenarios(cfg),
         Path(workdir) / "dataset",
         cfg,
-        seed=derive_seed(cfg.seed, 3),
+        seed=stream_seed(cfg.seed, "collect"),
         log=log,
         progress=progress,
     )

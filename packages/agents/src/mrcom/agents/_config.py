@@ -12,7 +12,7 @@ import dataclasses
 import json
 from typing import Any
 
-from mrcom.envs import ACT_DIM, ENGINES, OBS_DIM, PROTOCOLS, ROBOTS
+from mrcom.envs import ACT_DIM, ENGINES, OBS_DIM, OOD_SAMPLING, PROTOCOLS, ROBOTS
 from mrcom.worldmodel import WorldModelConfig
 
 from ._sac import SACConfig
@@ -21,6 +21,7 @@ from ._validate import check_choice, check_positive, check_range
 ABLATIONS = ("full", "wo_d", "wo_c", "wo_ls", "wo_lv")
 PRESETS = ("smoke", "quick", "paper")
 METHODS = ("mrcom", "sac")
+TARGET_SPLITS = ("test", "validation")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,6 +36,10 @@ class EnvsConfig:
         num_heldout_scenarios: of those, how many (robots in turn) are held out of world-model
             training and used for its evaluation metrics.
         num_targets: target scenarios drawn from the protocol's eval distribution (robots in turn).
+        target_split: "test" (the reported targets) or "validation" (the lambda search's targets, drawn
+            from a disjoint seed stream).
+        ood_sampling: how OOD protocols draw targets: "outside" (outside the training box, the paper's
+            "exceed") or "wide" (anywhere in the wider box, which contains the training box).
     """
 
     engine: str = "native"
@@ -43,11 +48,15 @@ class EnvsConfig:
     num_train_scenarios: int = 30
     num_heldout_scenarios: int = 3
     num_targets: int = 6
+    target_split: str = "test"
+    ood_sampling: str = "outside"
 
     def __post_init__(self):
         robots = (self.robots,) if isinstance(self.robots, str) else tuple(self.robots)
         object.__setattr__(self, "robots", robots)
         check_choice("envs.engine", self.engine, ENGINES)
+        check_choice("envs.target_split", self.target_split, TARGET_SPLITS)
+        check_choice("envs.ood_sampling", self.ood_sampling, OOD_SAMPLING)
         for r in robots:
             check_choice("envs.robots", r, ROBOTS)
         if not robots:

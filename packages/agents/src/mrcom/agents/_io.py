@@ -12,12 +12,23 @@ from typing import Any
 import numpy as np
 
 
+def _umask_mode() -> int:
+    """The mode a plain ``open(path, "w")`` would give a new file (0o666 less the process umask)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to a temp file in the same directory, then `os.replace` it onto `path`."""
+    """Write `data` to a temp file in the same directory, then `os.replace` it onto `path`.
+
+    The file gets the umask's mode (``mkstemp`` alone would leave it 0600, unreadable to others).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, _umask_mode())
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -53,6 +64,28 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+# Named seed streams of one run: ``derive_seed(cfg.seed, SEED_STREAMS[name])``. The integers are the ones
+# the code used before the streams had names, so every earlier run draws the same numbers.
+SEED_STREAMS: dict[str, int] = {
+    "train_scenarios": 1,
+    "test_targets": 2,
+    "collect": 3,
+    "worldmodel": 4,
+    "adapt": 5,
+    "final_eval": 6,
+    "prompt_episodes": 7,
+    "curve_eval": 8,
+    "validation_targets": 9,
+}
+
+
+def stream_seed(seed: int, stream: str) -> int:
+    """The seed of the named stream ``stream`` (a key of `SEED_STREAMS`) of the run seeded ``seed``."""
+    if stream not in SEED_STREAMS:
+        raise ValueError(f"stream={stream!r}: must be one of {sorted(SEED_STREAMS)}")
+    return derive_seed(seed, SEED_STREAMS[stream])
 
 
 def derive_seed(*parts: int) -> int:

@@ -30,7 +30,7 @@ from mrcom.worldmodel import train as wm_train
 from ._collect import is_complete, run_collect, target_scenarios
 from ._config import PipelineConfig
 from ._dataset import find_prompt, load_dataset, read_manifest
-from ._io import atomic_write_bytes, atomic_write_json, derive_seed
+from ._io import atomic_write_bytes, atomic_write_json, stream_seed
 from ._loop import evaluate_policy, run_sac
 from ._mbpo import ModelAugmenter
 from ._sac import SACState, sac_init
@@ -75,7 +75,7 @@ def run_train(cfg: PipelineConfig, workdir: Path, log: Log | None = None, progre
     train_idx, held_idx = split_indices(cfg)
     data = load_dataset(ds, train_idx)
     eval_data = load_dataset(ds, held_idx) if held_idx else None
-    seed = derive_seed(cfg.seed, 4)
+    seed = stream_seed(cfg.seed, "worldmodel")
     model, metrics = wm_train(
         data, cfg.worldmodel, seed=seed, checkpoint_dir=out, eval_data=eval_data, log=log, progress=progress
     )
@@ -156,7 +156,7 @@ def adapt_method(
     elif method != "sac":
         raise ValueError(f"method={method!r}: must be one of ('mrcom', 'sac')")
 
-    eval_seed = derive_seed(cfg.seed, 8)
+    eval_seed = stream_seed(cfg.seed, "curve_eval")
     eval_fn = lambda state: evaluate_policy(
         state, lambda e: _target_env(cfg, targets, e), len(targets), cfg.eval.episodes, eval_seed
     )
@@ -173,7 +173,7 @@ def adapt_method(
         env,
         sac_cfg,
         a.real_steps,
-        derive_seed(cfg.seed, 5),
+        stream_seed(cfg.seed, "adapt"),
         augmenter=augmenter,
         eval_fn=eval_fn,
         eval_every=a.eval_every,
@@ -245,7 +245,7 @@ def run_evaluate(cfg: PipelineConfig, workdir: Path, log: Log | None = None, pro
             lambda e: _target_env(cfg, targets, e),
             len(targets),
             cfg.eval.episodes,
-            derive_seed(cfg.seed, 6),
+            stream_seed(cfg.seed, "final_eval"),
         )
         methods[method] = {}
         for s, v in zip(targets, returns, strict=True):
@@ -275,6 +275,8 @@ def run_evaluate(cfg: PipelineConfig, workdir: Path, log: Log | None = None, pro
         "preset": cfg.preset,
         "seed": cfg.seed,
         "ablation": cfg.ablation,
+        "split": cfg.envs.target_split,
+        "ood_sampling": cfg.envs.ood_sampling,
         "real_steps": cfg.adapt.real_steps,
         "methods": methods,
         "curves": curves,

@@ -23,7 +23,7 @@ from ._layout import (
 from ._make import ENGINES, make, normalized_return
 from ._native import NativeVecEnv
 from ._obs import ObsParams, apply_obs_fn, fixed_mask, obs_params
-from ._protocols import PROTOCOLS, Protocol
+from ._protocols import OOD_SAMPLING, PROTOCOLS, Protocol
 from ._reward import reward_fn, tolerance
 from ._robots import MAX_SCALE, MIN_SCALE, ROBOT_INFO, ROBOTS, RobotInfo, build_model
 from ._scenario import DEFAULT_OBS_NOISE, OBS_FNS, Scenario, ScenarioDistribution, default_scenario
@@ -39,6 +39,7 @@ __all__ = [
     "MIN_SCALE",
     "OBS_DIM",
     "OBS_FNS",
+    "OOD_SAMPLING",
     "PROTOCOLS",
     "ROBOTS",
     "ROBOT_INFO",

@@ -131,6 +131,7 @@ class MjxEnv(Env):
             "episode_return": jnp.zeros(b, jnp.float32),
             "final_obs": obs,
             "speed": jnp.zeros(b, jnp.float32),
+            "stand": jnp.zeros(b, jnp.float32),
             "rng": rng,
         }
         return State(tuple(datas), obs, jnp.zeros(b, jnp.float32), jnp.zeros(b, bool), {}, info)
@@ -180,7 +181,7 @@ class MjxEnv(Env):
             dt = dt.at[idx].set(g.dt)
             datas.append(d)
         rc = self._rc
-        reward, speed = reward_fn(
+        reward, speed, stand = reward_fn(
             jnp, x0, x1, rc["z0"] + z, pitch, dt, rc["target"], rc["v_max"], rc["min_height"], rc["standing"]
         )
         reward = reward.astype(jnp.float32)
@@ -202,6 +203,7 @@ class MjxEnv(Env):
             "episode_return": ep_return,
             "final_obs": obs,
             "speed": speed.astype(jnp.float32),
+            "stand": stand.astype(jnp.float32),
             "rng": rng,
         }
         return state.replace(pipeline_state=tuple(new), obs=next_obs, reward=reward, done=done, info=info)
@@ -264,6 +266,7 @@ class MjxVecEnv:
             "final_obs": np.asarray(s.info["final_obs"]),
             "episode_return": np.asarray(s.info["episode_return"]),
             "speed": np.asarray(s.info["speed"]),
+            "stand": np.asarray(s.info["stand"]),
             "t": np.asarray(s.info["t"]),
         }
         return np.asarray(s.obs), np.asarray(s.reward), np.asarray(s.done), info

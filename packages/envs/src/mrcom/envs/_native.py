@@ -127,7 +127,8 @@ class NativeVecEnv:
         Returns:
             obs (B, OBS_DIM) float32, reward (B,) float32, done (B,) bool and info with "final_obs"
             (B, OBS_DIM; the last obs of an episode where done, else equal to obs), "episode_return" (B,;
-            return so far of the episode this step belongs to), "speed" (B,) and "t" (B,).
+            return so far of the episode this step belongs to), "speed" (B,), "stand" (B,; the reward's
+            standing term in [0, 1]) and "t" (B,).
         """
         self._check_started()
         a = check_action(action, self.num_envs)
@@ -144,7 +145,7 @@ class NativeVecEnv:
             x1[g.index], z[g.index], pitch[g.index] = st[:, 1], st[:, 2], st[:, 3]
             dt[g.index] = g.dt
         rc = self._rc
-        reward, speed = reward_fn(
+        reward, speed, stand = reward_fn(
             np, x0, x1, rc["z0"] + z, pitch, dt, rc["target"], rc["v_max"], rc["min_height"], rc["standing"]
         )
         self._t += 1
@@ -163,7 +164,13 @@ class NativeVecEnv:
             obs = np.where(done[:, None], fresh, obs)
             self._t[done] = 0
             self._ret[done] = 0.0
-        info = {"final_obs": final_obs, "episode_return": ep_return, "speed": speed, "t": self._t.copy()}
+        info = {
+            "final_obs": final_obs,
+            "episode_return": ep_return,
+            "speed": speed,
+            "stand": stand,
+            "t": self._t.copy(),
+        }
         return obs, reward.astype(np.float32), done, info
 
     def close(self) -> None:

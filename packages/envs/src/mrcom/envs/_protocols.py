@@ -6,7 +6,9 @@ import dataclasses
 
 from ._scenario import ScenarioDistribution
 
-__all__ = ["Protocol", "PROTOCOLS"]
+__all__ = ["Protocol", "PROTOCOLS", "OOD_SAMPLING"]
+
+OOD_SAMPLING: tuple[str, ...] = ("outside", "wide")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -16,7 +18,10 @@ class Protocol:
     Arguments:
         name: key in `PROTOCOLS`.
         train: distribution of the training scenarios.
-        eval: distribution of the target (evaluation) scenarios.
+        eval: distribution of the target (evaluation) scenarios. For an OOD protocol it is the wider box
+            with ``outside=train``: every target has at least one of length scale, size scale and target
+            speed outside the training range (the paper: "the test scenario's distributions exceed those
+            of the training set").
         in_distribution: whether ``eval`` equals ``train`` (ID) or exceeds it (OOD).
     """
 
@@ -24,6 +29,14 @@ class Protocol:
     train: ScenarioDistribution
     eval: ScenarioDistribution
     in_distribution: bool
+
+    def eval_distribution(self, ood_sampling: str = "outside") -> ScenarioDistribution:
+        """The target distribution: ``"outside"`` the training box (default) or the ``"wide"`` box whole."""
+        if ood_sampling not in OOD_SAMPLING:
+            raise ValueError(f"ood_sampling={ood_sampling!r}: must be one of {OOD_SAMPLING}")
+        if ood_sampling == "wide":
+            return dataclasses.replace(self.eval, outside=None)
+        return self.eval
 
     def to_dict(self) -> dict:
         """Plain-Python dict."""
@@ -61,7 +74,10 @@ def _build() -> dict[str, Protocol]:
     for fn in ("add_g", "add_d", "msk_r", "msk_f"):
         d = ScenarioDistribution(alpha=5, beta=20, obs_fn=fn)
         rows[f"table3-{fn}"] = (d, d, True)
-    return {name: Protocol(name, train, ev, iid) for name, (train, ev, iid) in rows.items()}
+    return {
+        name: Protocol(name, train, ev if iid else dataclasses.replace(ev, outside=train), iid)
+        for name, (train, ev, iid) in rows.items()
+    }
 
 
 PROTOCOLS: dict[str, Protocol] = _build()

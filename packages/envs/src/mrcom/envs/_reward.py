@@ -3,17 +3,25 @@
 For a control step that moves the torso from ``x0`` to ``x1`` in ``dt`` seconds::
 
     speed    = (x1 - x0) / dt                                   # forward speed, as in Gymnasium
-    move     = tolerance(speed, target, target, margin=0.5 * v_max)
+    track    = tolerance(speed, target, target, margin=TRACK_MARGIN_FRACTION * v_max)     # the peak
+    shaping  = tolerance(speed, target, target, margin=SHAPING_MARGIN_FRACTION * v_max)   # the slope
+    move     = (1 - SHAPING_WEIGHT) * track + SHAPING_WEIGHT * shaping
     upright  = (1 + cos(pitch)) / 2                             # 1 upright, 0 upside down
     height   = tolerance(z, min_height, inf, margin=min_height / 2)   (hopper, walker)
     stand    = (3 * height + upright) / 4   (hopper, walker)   |   upright   (cheetah)
-    reward   = stand * (1 + 5 * move) / 6
+    reward   = stand * move
 
 ``tolerance`` is dm_control's shape: 1 inside [lower, upper], a Gaussian falling to 0.1 at ``margin``
-outside. Choices (also in docs/choices.md): a two-sided Gaussian around the target so that any target
-in [0, v_max] can be tracked and standing still earns partial credit when the target is slow; a speed margin
-of half the robot's v_max so a slow or random policy still gets a gradient towards the target; DMC walker's
-``(1 + 5 move) / 6`` mix so a robot that stays up earns at least 1/6 per step (never an all-zero signal).
+outside. Choices (also in docs/choices.md, with the calibration table that fixed the constants):
+
+- The reward must leave headroom: a robot that stands still is not a solution. With targets drawn from
+  [0, 0.2 v_max] (Table 1(a)) a still robot's mean over targets is about ``0.58 * margin / 0.2 v_max`` of the
+  peak, so the tracking margin is a small fraction of v_max (``TRACK_MARGIN_FRACTION``).
+- The reward must stay dense: a narrow Gaussian is flat (zero gradient) far from the target, so a wide
+  Gaussian of margin v_max carries ``SHAPING_WEIGHT`` of the reward and pulls a still or random policy
+  towards any target in [0, v_max].
+- No constant floor (the former ``(1 + 5 move) / 6`` mix paid 1/6 per step for standing): only tracking pays.
+
 Written once for numpy and jax.numpy (``xp``) so both engines compute exactly the same thing.
 """
 
@@ -22,10 +30,19 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["tolerance", "reward_fn", "VALUE_AT_MARGIN", "SPEED_MARGIN_FRACTION"]
+__all__ = [
+    "tolerance",
+    "reward_fn",
+    "VALUE_AT_MARGIN",
+    "TRACK_MARGIN_FRACTION",
+    "SHAPING_MARGIN_FRACTION",
+    "SHAPING_WEIGHT",
+]
 
 VALUE_AT_MARGIN = 0.1
-SPEED_MARGIN_FRACTION = 0.5
+TRACK_MARGIN_FRACTION = 0.07
+SHAPING_MARGIN_FRACTION = 1.0
+SHAPING_WEIGHT = 0.1
 _SCALE = math.sqrt(-2.0 * math.log(VALUE_AT_MARGIN))
 
 
@@ -35,6 +52,13 @@ def tolerance(xp: Any, x, lower, upper, margin):
     above = (x - upper) / margin
     d = xp.maximum(xp.maximum(below, above), 0.0)
     return xp.exp(-0.5 * (d * _SCALE) ** 2)
+
+
+def move_fn(xp: Any, speed, target, v_max):
+    """The speed term of the reward in [0, 1]: a narrow peak at ``target`` plus a wide shaping slope."""
+    track = tolerance(xp, speed, target, target, TRACK_MARGIN_FRACTION * v_max)
+    shaping = tolerance(xp, speed, target, target, SHAPING_MARGIN_FRACTION * v_max)
+    return (1.0 - SHAPING_WEIGHT) * track + SHAPING_WEIGHT * shaping
 
 
 def reward_fn(xp: Any, x0, x1, z, pitch, dt, target, v_max, min_height, standing):
@@ -47,16 +71,15 @@ def reward_fn(xp: Any, x0, x1, z, pitch, dt, target, v_max, min_height, standing
         pitch: torso pitch angle (rooty) after the step.
         dt: control-step duration.
         target: target forward speed.
-        v_max: the robot's v_max (sets the speed margin).
+        v_max: the robot's v_max (sets the speed margins).
         min_height: height under which the height term decays (ignored where ``standing`` is 0).
         standing: 1.0 for robots that stand (hopper, walker), 0.0 for the cheetah.
 
     Returns:
-        (reward in [0, 1], forward speed).
+        (reward in [0, 1], forward speed, standing term in [0, 1]).
     """
     speed = (x1 - x0) / dt
-    move = tolerance(xp, speed, target, target, SPEED_MARGIN_FRACTION * v_max)
     upright = (1.0 + xp.cos(pitch)) / 2.0
     height = tolerance(xp, z, min_height, xp.inf, min_height / 2.0)
     stand = standing * (3.0 * height + upright) / 4.0 + (1.0 - standing) * upright
-    return stand * (1.0 + 5.0 * move) / 6.0, speed
+    return stand * move_fn(xp, speed, target, v_max), speed, stand

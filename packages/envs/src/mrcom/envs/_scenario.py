@@ -18,6 +18,7 @@ __all__ = ["OBS_FNS", "DEFAULT_OBS_NOISE", "Scenario", "ScenarioDistribution", "
 OBS_FNS: tuple[str, ...] = ("identity", "add_g", "add_d", "msk_r", "msk_f")
 DEFAULT_OBS_NOISE = 0.1
 MAX_ALPHA = 100.0 * (1.0 - MIN_SCALE)  # keeps every sampled scale inside the valid model range
+_MAX_REJECTIONS = 10_000
 
 
 def _finite(field: str, value: Any) -> float:
@@ -110,6 +111,9 @@ class ScenarioDistribution:
         obs_fn: observation function of every sampled scenario.
         fixed_target_fraction: if given, every target speed is this fraction of v_max.
         obs_noise: noise std of Add-G / Add-D.
+        outside: if given, a box to stay out of (the training distribution of an OOD protocol): a draw
+            whose length scale, size scale and target speed all lie inside ``outside``'s ranges is
+            rejected and drawn again, so at least one of them is out of distribution.
     """
 
     robots: tuple[str, ...] = ROBOTS
@@ -118,8 +122,13 @@ class ScenarioDistribution:
     obs_fn: str = "identity"
     fixed_target_fraction: float | None = None
     obs_noise: float = DEFAULT_OBS_NOISE
+    outside: ScenarioDistribution | None = None
 
     def __post_init__(self):
+        if self.outside is not None and not isinstance(self.outside, ScenarioDistribution):
+            raise ValueError(f"outside={self.outside!r}: must be a ScenarioDistribution or None")
+        if self.outside is not None and self.outside.outside is not None:
+            raise ValueError("outside.outside: must be None (one excluded box)")
         robots = (self.robots,) if isinstance(self.robots, str) else tuple(self.robots)
         if not robots:
             raise ValueError(f"robots={robots!r}: must name at least one of {ROBOTS}")
@@ -158,6 +167,17 @@ class ScenarioDistribution:
             return v, v
         return 0.0, self.beta / 100.0 * V_MAX[robot]
 
+    def in_box(self, s: Scenario) -> bool:
+        """Whether ``s``'s length scale, size scale and target speed all lie in this box's ranges."""
+        lo, hi = self.scale_range()
+        tlo, thi = self.target_range(s.robot)
+        eps = 1e-9
+        return (
+            lo - eps <= s.length_scale <= hi + eps
+            and lo - eps <= s.size_scale <= hi + eps
+            and tlo - eps * max(1.0, thi) <= s.target_speed <= thi + eps * max(1.0, thi)
+        )
+
     def sample(self, n: int, seed: int) -> list[Scenario]:
         """Draw ``n`` scenarios (robots in turn), reproducibly from ``seed``.
 
@@ -175,11 +195,11 @@ class ScenarioDistribution:
         out = []
         for i in range(int(n)):
             robot = self.robots[i % len(self.robots)]
-            length, size = rng.uniform(lo, hi, size=2)
             tlo, thi = self.target_range(robot)
-            target = rng.uniform(tlo, thi) if thi > tlo else tlo
-            out.append(
-                Scenario(
+            for _ in range(_MAX_REJECTIONS):
+                length, size = rng.uniform(lo, hi, size=2)
+                target = rng.uniform(tlo, thi) if thi > tlo else tlo
+                s = Scenario(
                     robot=robot,
                     length_scale=float(length),
                     size_scale=float(size),
@@ -188,13 +208,21 @@ class ScenarioDistribution:
                     obs_noise=self.obs_noise,
                     seed=int(rng.integers(0, 2**31 - 1)),
                 )
-            )
+                if self.outside is None or not self.outside.in_box(s):
+                    break
+            else:
+                raise ValueError(
+                    f"outside={self.outside.to_dict()}: {_MAX_REJECTIONS} draws of {robot} all fell "
+                    "inside it; the box must not contain this distribution"
+                )
+            out.append(s)
         return out
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-Python dict of the fields (robots as a list)."""
         d = dataclasses.asdict(self)
         d["robots"] = list(self.robots)
+        d["outside"] = None if self.outside is None else self.outside.to_dict()
         return d
 
     @classmethod
@@ -202,6 +230,8 @@ class ScenarioDistribution:
         """Inverse of `to_dict`."""
         d = dict(d)
         d["robots"] = tuple(d.get("robots", ROBOTS))
+        if d.get("outside") is not None:
+            d["outside"] = cls.from_dict(d["outside"])
         return cls(**d)
 
 
