@@ -33,12 +33,13 @@ __all__ = [
 ]
 
 ROBOTS: tuple[str, ...] = ("hopper", "walker", "cheetah")
-METHOD_ORDER: tuple[str, ...] = ("mamba", "dreamerv3", "cadm", "sac", "mrcom")
+METHOD_ORDER: tuple[str, ...] = ("mamba", "dreamerv3", "cadm", "sac", "sac-utd", "mrcom")
 METHOD_LABELS: dict[str, str] = {
     "mamba": "MAMBA",
     "dreamerv3": "DreamerV3",
     "cadm": "CaDM",
     "sac": "SAC",
+    "sac-utd": "SAC (MBPO's UTD)",
     "mrcom": "Ours",
 }
 MISSING_MD = "—"

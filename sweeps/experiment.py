@@ -178,25 +178,31 @@ def _ensure_shared_dataset(cfg, shared: Path, workdir: Path, log) -> None:
 
 
 def _link_baseline(shared: Path, workdir: Path) -> None:
-    """Link ``shared/adapt/sac`` (a finished model-free baseline) into ``workdir`` if present."""
-    src, dst = shared / "adapt" / "sac", workdir / "adapt" / "sac"
-    if (src / "result.json").is_file() and not dst.exists() and not dst.is_symlink():
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        os.symlink(src.resolve(), dst, target_is_directory=True)
+    """Link each finished model-free baseline ``shared/adapt/<sac|sac-utd>`` into ``workdir``."""
+    from mrcom.agents import MODEL_FREE_METHODS
+
+    for method in MODEL_FREE_METHODS:
+        src, dst = shared / "adapt" / method, workdir / "adapt" / method
+        if (src / "result.json").is_file() and not dst.exists() and not dst.is_symlink():
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            os.symlink(src.resolve(), dst, target_is_directory=True)
 
 
 def _store_baseline(shared: Path, workdir: Path) -> None:
-    """Copy a finished ``workdir/adapt/sac`` to ``shared`` (atomically; the first run to finish wins)."""
-    src, dst = workdir / "adapt" / "sac", shared / "adapt" / "sac"
-    if src.is_symlink() or not (src / "result.json").is_file() or dst.exists():
-        return
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=dst.parent, prefix=".sac-"))
-    try:
-        shutil.copytree(src, tmp, dirs_exist_ok=True)
-        os.replace(tmp, dst)
-    except OSError:  # another run stored it first
-        shutil.rmtree(tmp, ignore_errors=True)
+    """Copy each finished ``workdir/adapt/<sac|sac-utd>`` to ``shared`` (atomically; first one wins)."""
+    from mrcom.agents import MODEL_FREE_METHODS
+
+    for method in MODEL_FREE_METHODS:
+        src, dst = workdir / "adapt" / method, shared / "adapt" / method
+        if src.is_symlink() or not (src / "result.json").is_file() or dst.exists():
+            continue
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=dst.parent, prefix=f".{method}-"))
+        try:
+            shutil.copytree(src, tmp, dirs_exist_ok=True)
+            os.replace(tmp, dst)
+        except OSError:  # another run stored it first
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _dir_size(path: Path) -> int:

@@ -40,6 +40,7 @@ from sweeps._search_config import (
     PRESETS,
     SEARCH_PIPELINE,
     SEARCH_PRESETS,
+    SEARCH_SPLIT,
     SearchConfig,
     search_config,
 )
@@ -192,6 +193,11 @@ def _validate(args: argparse.Namespace) -> tuple[SearchConfig, dict[str, Any], l
     clash = [k for k in updates if k in PARAM_PATHS.values()]
     if clash:
         raise UsageError(f"--with {clash[0]}: searched by this study; set its range instead")
+    if updates.get("envs.target_split", SEARCH_SPLIT) != SEARCH_SPLIT:
+        raise UsageError(
+            f"--with envs.target_split={updates['envs.target_split']!r}: a search scores trials on "
+            f"{SEARCH_SPLIT!r} targets only (test targets are for the reported evaluation)"
+        )
     enqueued = []
     for raw in args.enqueue:
         try:
@@ -598,6 +604,7 @@ def _open_study(storage, name: str, cfg: SearchConfig, args):
     if name not in existing:
         study.set_user_attr("objective", cfg.objective)
         study.set_user_attr("preset", cfg.preset)
+        study.set_user_attr("split", SEARCH_SPLIT)
         study.set_user_attr("search", cfg.to_dict())
     return study
 

@@ -104,3 +104,19 @@ def test_mbpo_has_its_own_update_to_data_ratio(method, utd, monkeypatch):
     with pytest.raises(StopIteration):
         adapt_method(cfg, method, target_scenarios(cfg)[:1], model=object(), progress=False)
     assert seen["utd"] == utd
+
+
+def test_validation_targets_are_disjoint_from_test_targets():
+    from mrcom.agents import target_scenarios
+
+    test = target_scenarios(preset("quick", "table1-b", **{"envs.num_targets": 30}))
+    val = target_scenarios(
+        preset("quick", "table1-b", **{"envs.num_targets": 30, "envs.target_split": "validation"})
+    )
+    assert test == target_scenarios(preset("quick", "table1-b", **{"envs.num_targets": 30}))  # reproducible
+    assert not set(test) & set(val)
+    assert [s.robot for s in test] == [s.robot for s in val]  # same robots in turn, different scenarios
+    with pytest.raises(ValueError, match="envs.target_split='train'"):
+        preset("quick", **{"envs.target_split": "train"})
+    with pytest.raises(ValueError, match="envs.ood_sampling='inside'"):
+        preset("quick", **{"envs.ood_sampling": "inside"})

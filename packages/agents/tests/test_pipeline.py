@@ -30,11 +30,12 @@ def test_results_json_schema(smoke):
         results["seed"] == 0
         and results["ablation"] == "full"
         and results["real_steps"] == cfg.adapt.real_steps
+        and results["split"] == "test"
     )
-    assert set(results["methods"]) == {"mrcom", "sac"}
+    assert set(results["methods"]) == {"mrcom", "sac", "sac-utd"}
     n_targets = {r: sum(t["robot"] == r for t in results["targets"]) for r in ROBOTS}
     assert len(results["targets"]) == cfg.envs.num_targets
-    for method in ("mrcom", "sac"):
+    for method in ("mrcom", "sac", "sac-utd"):
         assert set(results["methods"][method]) == set(ROBOTS)
         for robot, values in results["methods"][method].items():
             assert len(values) == n_targets[robot]

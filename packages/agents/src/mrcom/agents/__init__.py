@@ -21,6 +21,12 @@ from ._config import (
     ABLATIONS as ABLATIONS,
 )
 from ._config import (
+    METHODS as METHODS,
+)
+from ._config import (
+    MODEL_FREE_METHODS as MODEL_FREE_METHODS,
+)
+from ._config import (
     AdaptConfig as AdaptConfig,
 )
 from ._config import (

@@ -20,7 +20,10 @@ from ._validate import check_choice, check_positive, check_range
 
 ABLATIONS = ("full", "wo_d", "wo_c", "wo_ls", "wo_lv")
 PRESETS = ("smoke", "quick", "paper")
-METHODS = ("mrcom", "sac")
+# "sac-utd": model-free SAC at MBPO's update-to-data ratio (adapt.updates_per_step), the control that
+# separates what the model's data add from what the higher update ratio adds.
+METHODS = ("mrcom", "sac", "sac-utd")
+MODEL_FREE_METHODS = ("sac", "sac-utd")
 TARGET_SPLITS = ("test", "validation")
 
 

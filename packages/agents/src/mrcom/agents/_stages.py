@@ -4,7 +4,7 @@ Workdir layout::
 
     dataset/                 shards + manifest.json (run_collect)
     worldmodel/              checkpoint.eqx + metrics.json (run_train)
-    adapt/<method>/          policy.eqx + result.json (run_adapt; method "mrcom" or "sac")
+    adapt/<method>/          policy.eqx + result.json (run_adapt; method "mrcom", "sac" or "sac-utd")
     results.json, summary.md (run_evaluate)
     config.json              the PipelineConfig of the run
 """
@@ -28,7 +28,7 @@ from mrcom.worldmodel import load_model
 from mrcom.worldmodel import train as wm_train
 
 from ._collect import is_complete, run_collect, target_scenarios
-from ._config import PipelineConfig
+from ._config import METHODS, PipelineConfig
 from ._dataset import find_prompt, load_dataset, read_manifest
 from ._io import atomic_write_bytes, atomic_write_json, stream_seed
 from ._loop import evaluate_policy, run_sac
@@ -121,11 +121,12 @@ def adapt_method(
     log: Log | None = None,
     progress: bool = True,
 ):
-    """Adapt one SAC agent per target scenario with `method` ("mrcom": MBPO with `model`; "sac": model-free).
+    """Adapt one SAC agent per target scenario with `method`.
 
-    Both methods use the same seed, so they start from the same networks and see the same resets.
-    MBPO runs `adapt.updates_per_step` gradient steps per real step; model-free SAC keeps
-    `sac.updates_per_step`.
+    "mrcom": MBPO with `model`; "sac": model-free SAC; "sac-utd": model-free SAC at MBPO's
+    update-to-data ratio. All methods use the same seed, so they start from the same networks and see
+    the same resets. MBPO and sac-utd run `adapt.updates_per_step` gradient steps per real step;
+    "sac" keeps `sac.updates_per_step`.
 
     Returns:
         (LoopResult, augmenter or None).
@@ -153,8 +154,8 @@ def adapt_method(
             update_every=cfg.sac.update_every,
             sample=a.model_sample,
         )
-    elif method != "sac":
-        raise ValueError(f"method={method!r}: must be one of ('mrcom', 'sac')")
+    elif method not in METHODS:
+        raise ValueError(f"method={method!r}: must be one of {METHODS}")
 
     eval_seed = stream_seed(cfg.seed, "curve_eval")
     eval_fn = lambda state: evaluate_policy(
@@ -167,7 +168,7 @@ def adapt_method(
                 log(f"adapt/{method}/{robot}/normalized_return", v, step)
 
     sac_cfg = cfg.sac
-    if method == "mrcom":
+    if method in ("mrcom", "sac-utd"):
         sac_cfg = dataclasses.replace(cfg.sac, updates_per_step=a.updates_per_step)
     res = run_sac(
         env,
