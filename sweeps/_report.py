@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ COLUMNS = (
     "number",
     "state",
     "value",
+    "value_of",
     "lambda_var",
     "lambda_s",
     "lambda_v",
@@ -47,6 +50,14 @@ def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
                 "number": t.number,
                 "state": t.state.name,
                 "value": t.value if t.state in (TrialState.COMPLETE, TrialState.PRUNED) else None,
+                # a pruned trial's value is its last intermediate value, not a final result
+                "value_of": (
+                    "final"
+                    if t.state == TrialState.COMPLETE
+                    else f"intermediate, step {t.last_step}"
+                    if t.state == TrialState.PRUNED
+                    else None
+                ),
                 "lambda_var": t.params.get("lambda_var"),
                 "lambda_s": t.params.get("lambda_s"),
                 "lambda_v": t.params.get("lambda_v"),
@@ -83,6 +94,36 @@ def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
     return study.best_trial
 
 
+def best_methods_table(study: optuna.Study) -> str | None:
+    """Per robot, the best trial's MrCoM return beside the model-free sac and sac-utd of the same run.
+
+    Read from the best trial's Sacred ``results.json`` artifact (``sacred_run_dir``); ``None`` when there
+    is no complete trial or its run directory holds no results.
+    """
+    best = best_trial(study)
+    run_dir = None if best is None else best.user_attrs.get("sacred_run_dir")
+    path = None if run_dir is None else Path(run_dir) / "results.json"
+    if path is None or not path.is_file():
+        return None
+    results = json.loads(path.read_text())
+    methods = [m for m in ("mrcom", "sac", "sac-utd") if m in results.get("methods", {})]
+    robots = sorted({r for m in methods for r in results["methods"][m]})
+    split = results.get("split", "test")
+    lines = [
+        f"best trial {best.number} on its {split} targets: normalized return, mean +- std over targets",
+        "",
+        "| robot | " + " | ".join(methods) + " |",
+        "|---|" + "---|" * len(methods),
+    ]
+    for robot in robots:
+        cells = []
+        for m in methods:
+            v = results["methods"][m].get(robot, [])
+            cells.append(f"{statistics.fmean(v):.1f} +- {statistics.pstdev(v):.1f}" if v else "-")
+        lines.append(f"| {robot} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def write_report(study: optuna.Study, out_dir: Path, summary: dict[str, Any]) -> dict[str, Path]:
     """Write ``trials.csv``, ``trials.json``, ``trials.md`` and ``best.json`` to ``out_dir`` (atomically).
 
@@ -106,6 +147,9 @@ def write_report(study: optuna.Study, out_dir: Path, summary: dict[str, Any]) ->
     writer.writeheader()
     writer.writerows(rows)
     header = f"# Study {study.study_name}\n\n" + "".join(f"- {k}: {v}\n" for k, v in summary.items()) + "\n"
+    methods = best_methods_table(study)
+    if methods is not None:
+        header += methods + "\n"
     paths = {
         "csv": write_text_atomic(out_dir / "trials.csv", buf.getvalue()),
         "json": write_json_atomic(

@@ -468,7 +468,7 @@ class Worker:
 
 
 def _print_summary(study, paths: dict[str, Path]) -> None:
-    from sweeps._report import best_trial, markdown_table, trial_rows
+    from sweeps._report import best_methods_table, best_trial, markdown_table, trial_rows
 
     best = best_trial(study)
     print()
@@ -482,6 +482,9 @@ def _print_summary(study, paths: dict[str, Path]) -> None:
             f"best trial {best.number}: value={best.value:.6g} {params} "
             f"(Sacred run {best.user_attrs.get('sacred_run_id')})"
         )
+        methods = best_methods_table(study)
+        if methods is not None:
+            print(methods)
     print(markdown_table(trial_rows(study)))
     print("written: " + ", ".join(str(p) for p in paths.values()))
 

@@ -123,3 +123,37 @@ def test_intermediate_values():
     assert model("wm/k15_obs_nmse", 0.6, 40) is None
     assert model("wm/value_equiv", 0.05, 80) is None  # another step: not complete
     assert model("wm/value_equiv", 0.05, 40) == (40, pytest.approx(0.35))
+
+
+def test_report_shows_best_trial_beside_sac_and_sac_utd_and_labels_pruned_values(tmp_path):
+    import optuna
+    from optuna.distributions import FloatDistribution
+    from optuna.trial import TrialState, create_trial
+
+    from sweeps._report import best_methods_table, trial_rows
+
+    run = tmp_path / "7"
+    run.mkdir()
+    methods = {"mrcom": {"hopper": [40.0, 60.0]}, "sac": {"hopper": [30.0]}, "sac-utd": {"hopper": [35.0]}}
+    (run / "results.json").write_text(json.dumps({"methods": methods, "split": "validation"}))
+    study = optuna.create_study(direction="maximize")
+    dist = {"lambda_s": FloatDistribution(0.01, 1.0, log=True)}
+    study.add_trial(
+        create_trial(
+            params={"lambda_s": 0.1}, distributions=dist, value=50.0, user_attrs={"sacred_run_dir": str(run)}
+        )
+    )
+    study.add_trial(
+        create_trial(
+            params={"lambda_s": 0.2},
+            distributions=dist,
+            value=55.0,
+            state=TrialState.PRUNED,
+            intermediate_values={500: 55.0},
+        )
+    )
+    table = best_methods_table(study)
+    assert "validation targets" in table
+    assert "| hopper | 50.0 +- 10.0 | 30.0 +- 0.0 | 35.0 +- 0.0 |" in table
+    rows = trial_rows(study)
+    assert rows[0]["value_of"] == "final" and rows[1]["value_of"] == "intermediate, step 500"
