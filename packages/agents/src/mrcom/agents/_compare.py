@@ -127,8 +127,7 @@ def compare_mbpo_sac(
     targets = target_scenarios(cfg)
     runs = [(Comparison.MBPO, "mrcom", cfg), (Comparison.SAC, "sac", cfg)]
     if control:
-        utd = {"updates_per_step": cfg.adapt.updates_per_step}
-        runs.append((Comparison.SAC_CONTROL, "sac", cfg.replace(sac=dataclasses.asdict(cfg.sac) | utd)))
+        runs.append((Comparison.SAC_CONTROL, "sac-utd", cfg))
     finals, rollouts = {}, {}
     for label, method, c in runs:
         res, augmenter = adapt_method(
