@@ -85,7 +85,8 @@ class MjxEnv(Env):
             self._qpos0.append(jnp.asarray(np.stack([mm.qpos0 for mm in g.models])))
         self._data0 = [mjx.make_data(g.models[0]) for g in self._groups]
         self._params = jax.tree.map(jnp.asarray, obs_params(self.scenarios))
-        self._rc = {k: jnp.asarray(v, jnp.float32) for k, v in reward_constants(self.scenarios).items()}
+        # float64 under jax_enable_x64 (as the native engine computes the reward), float32 otherwise
+        self._rc = {k: jnp.asarray(v) for k, v in reward_constants(self.scenarios).items()}
         self._index = [jnp.asarray(g.index) for g in self._groups]
 
     # --------------------------------------------------------------- brax Env API
@@ -260,7 +261,10 @@ class MjxVecEnv:
         if self._state is None:
             raise RuntimeError("call reset(seed) before step()")
         a = check_action(action, self.num_envs)
-        self._state = self._step(self._state, jnp.asarray(a, jnp.float32))
+        # the action in the physics dtype: float64 under jax_enable_x64, so that it is not rounded to
+        # float32 (a ~1e-7 perturbation that the cheetah's contacts amplify past 1e-3 within 40 steps)
+        dtype = self._state.pipeline_state[0].qpos.dtype
+        self._state = self._step(self._state, jnp.asarray(a, dtype))
         s = self._state
         info = {
             "final_obs": np.asarray(s.info["final_obs"]),
