@@ -25,7 +25,8 @@ def test_json_round_trip_and_presets():
         ("d_dim", 0, ">= 1"),
         ("gamma", 1.0, "[0, 1)"),
         ("ablation", "wo_x", "one of"),
-        ("state_reg", "dreamer", "one of"),
+        ("state_reg", "split", "('posterior', 'literal')"),
+        ("kl_direction", "forward", "('posterior_prior', 'prior_posterior')"),
         ("embed_dim", 50, "divisible"),
     ],
 )
@@ -41,6 +42,15 @@ def test_unknown_keys_and_preset_rejected():
         WorldModelConfig.from_dict({"lambda_q": 1.0})
     with pytest.raises(ValueError, match="preset='huge'"):
         WorldModelConfig.preset("huge")
+
+
+def test_loss_defaults_are_the_valid_bound():
+    c = WorldModelConfig()
+    assert c.kl_direction == "posterior_prior" and c.state_reg == "posterior"
+    assert (
+        WorldModelConfig(kl_direction="prior_posterior", state_reg="literal").kl_direction
+        == "prior_posterior"
+    )
 
 
 def test_ablation_switches():

@@ -8,6 +8,7 @@ import pytest
 from mrcom.worldmodel import (
     Normal,
     gaussian_kl,
+    latent_kl,
     loss_meta_value,
     loss_recon,
     loss_reward,
@@ -46,47 +47,70 @@ def test_loss_recon_counts_only_real_dims():
     assert float(loss_recon(pred, obs, mask)) == pytest.approx(0.5 * (1.0 + 1.0), rel=1e-6)
 
 
-@pytest.mark.parametrize("literal", [False, True])
-def test_loss_var_hand_case(literal):
+KL_QP = 0.5 * (4.0 + 1.0 - 1.0 - np.log(4.0))  # KL(Q || P)
+
+
+def test_latent_kl_direction():
+    # prior P, posterior Q: the default is KL(posterior || prior), eq. 11's bound
+    assert float(latent_kl(P, Q)) == pytest.approx(KL_QP, rel=1e-6)
+    assert float(latent_kl(P, Q, "posterior_prior")) == pytest.approx(KL_QP, rel=1e-6)
+    assert float(latent_kl(P, Q, "prior_posterior")) == pytest.approx(KL_PQ, rel=1e-6)  # as printed
+    with pytest.raises(ValueError, match="direction='forward'"):
+        latent_kl(P, Q, "forward")
+
+
+@pytest.mark.parametrize("direction, kl", [("posterior_prior", KL_QP), ("prior_posterior", KL_PQ)])
+def test_loss_var_hand_case(direction, kl):
     pred, obs, mask = (
         jnp.array([1.0, 2.0, 5.0]),
         jnp.array([0.0, np.e - 1.0, 3.0]),
         jnp.array([1.0, 1.0, 0.0]),
     )
-    total, terms = loss_var(P, Q, Q, P, pred, obs, mask, free_nats=0.0, kl_balance=0.8, literal=literal)
-    kl_qp = 0.5 * (4.0 + 1.0 - 1.0 - np.log(4.0))
-    # the forward value is the same in both modes: KL(p_u||q_u) + KL(p_h||q_h) + recon
-    assert float(total) == pytest.approx(KL_PQ + kl_qp + 1.0, rel=1e-5)
-    assert float(terms["kl_u"]) == pytest.approx(KL_PQ, rel=1e-5)
+    # priors P, posteriors Q for both u and h
+    total, terms = loss_var(
+        P, Q, P, Q, pred, obs, mask, free_nats=0.0, kl_balance=0.8, kl_direction=direction
+    )
+    # the balance only shares out gradients: the forward value is KL_u + KL_h + recon
+    assert float(total) == pytest.approx(2 * kl + 1.0, rel=1e-5)
+    assert float(terms["kl_u"]) == pytest.approx(kl, rel=1e-5)
+    assert float(terms["kl_h"]) == pytest.approx(kl, rel=1e-5)
     assert float(terms["recon"]) == pytest.approx(1.0, rel=1e-6)
+    assert float(loss_state(P, Q, free_nats=0.0, kl_direction=direction)) == pytest.approx(kl, rel=1e-5)
 
 
 def test_free_nats_floor():
     total, _ = loss_var(P, P, P, P, jnp.zeros(2), jnp.zeros(2), jnp.ones(2), free_nats=1.0)
     assert float(total) == pytest.approx(2.0)  # both KLs are 0, floored at 1 nat each
-    assert float(loss_state(P, Q, free_nats=1.0)) == pytest.approx(1.0)
-    assert float(loss_state(P, Q, free_nats=0.0)) == pytest.approx(KL_PQ, rel=1e-6)
+    assert float(loss_state(P, Q, free_nats=2.0)) == pytest.approx(2.0)  # KL_QP = 1.31 < 2
+    assert float(loss_state(P, Q, free_nats=1.0)) == pytest.approx(KL_QP, rel=1e-6)
+    assert float(loss_state(P, Q, free_nats=0.0)) == pytest.approx(KL_QP, rel=1e-6)
 
 
-def _grads(fn, literal):
-    def f(mp, mq):
-        return fn(Normal(mp, P.std), Normal(mq, Q.std), literal)
-
-    return jax.grad(f, argnums=(0, 1))(P.mean, Q.mean)
+def _grads(fn):
+    """d fn / d (prior mean, posterior mean) at prior P, posterior Q."""
+    return jax.grad(lambda mp, mq: fn(Normal(mp, P.std), Normal(mq, Q.std)), argnums=(0, 1))(P.mean, Q.mean)
 
 
-def test_split_sends_u_kl_to_prior_and_state_reg_to_posterior():
-    var_u = lambda p, q, lit: loss_var(
-        p, q, P, P, jnp.zeros(1), jnp.zeros(1), jnp.ones(1), free_nats=0.0, literal=lit
-    )[0]
-    state = lambda p, q, lit: loss_state(p, q, free_nats=0.0, literal=lit)
-    gp, gq = _grads(var_u, False)
-    assert float(gp[0]) != 0.0 and float(gq[0]) == 0.0  # L_var's u-KL trains the prior only
-    gp, gq = _grads(state, False)
-    assert float(gp[0]) == 0.0 and float(gq[0]) != 0.0  # L_s trains the posterior only
-    for fn in (var_u, state):  # literal: gradients into both sides
-        gp, gq = _grads(fn, True)
-        assert float(gp[0]) != 0.0 and float(gq[0]) != 0.0
+@pytest.mark.parametrize("direction", ["posterior_prior", "prior_posterior"])
+def test_l_var_trains_both_sides_and_l_s_only_the_posterior(direction):
+    zeros, ones = jnp.zeros(1), jnp.ones(1)
+    full_p, full_q = _grads(lambda p, q: jnp.mean(latent_kl(p, q, direction)))  # no stop-gradient
+    assert float(full_p[0]) != 0.0 and float(full_q[0]) != 0.0
+    var_u = lambda p, q: loss_var(p, q, P, P, zeros, zeros, ones, free_nats=0.0, kl_direction=direction)[0]
+    var_h = lambda p, q: loss_var(P, P, p, q, zeros, zeros, ones, free_nats=0.0, kl_direction=direction)[0]
+    for var in (var_u, var_h):  # L_var alone (lambda_s = 0) trains the prior AND the posterior
+        gp, gq = _grads(var)
+        np.testing.assert_allclose(gp, 0.8 * full_p, rtol=1e-5)
+        np.testing.assert_allclose(gq, 0.2 * full_q, rtol=1e-5)
+        assert float(gq[0]) != 0.0
+    # L_s is an extra posterior-side term: KL(q || sg p), nothing reaches the prior
+    gp, gq = _grads(lambda p, q: loss_state(p, q, free_nats=0.0, kl_direction=direction))
+    assert float(gp[0]) == 0.0
+    np.testing.assert_allclose(gq, full_q, rtol=1e-5)
+    # literal (eq. 12 without stop-gradient): both sides
+    gp, gq = _grads(lambda p, q: loss_state(p, q, free_nats=0.0, kl_direction=direction, literal=True))
+    np.testing.assert_allclose(gp, full_p, rtol=1e-5)
+    np.testing.assert_allclose(gq, full_q, rtol=1e-5)
 
 
 def test_value_losses_hand_cases():

@@ -120,6 +120,44 @@ def test_context_is_prompt_filled_fifo_at_episode_start(data, config):
     np.testing.assert_allclose(batch.obs_mask, data.obs_mask[np.asarray(batch.scenario_id)])
 
 
+def test_context_holds_no_function_of_the_observation_it_predicts(data, config):
+    """C_t conditions the prior of o_t: changing o_t and r_{t-1} (the reward computed from the state
+    reached after step t-1, i.e. from o_t) leaves the priors up to step t unchanged."""
+    assert config.context_reward  # the reward is in the token
+    model = init_model(config, KEY)
+    m, t = config.context_len, 3
+    b = _sequence(data, config, 1, 5, 6)  # o_0 .. o_6; ctx slot m + j holds step j
+    seq = _observe(model, b)
+    bump = 1.5 * b.obs_mask
+    changed = b._replace(
+        obs=b.obs.at[t].add(bump),
+        reward=b.reward.at[t - 1].add(2.0),
+        ctx=b.ctx._replace(obs=b.ctx.obs.at[m + t].add(bump), reward=b.ctx.reward.at[m + t - 1].add(2.0)),
+    )
+    new = _observe(model, changed)
+    for old_d, new_d in ((seq.prior_u, new.prior_u), (seq.prior_h, new.prior_h)):
+        np.testing.assert_allclose(new_d.mean[: t + 1], old_d.mean[: t + 1], rtol=0, atol=1e-6)
+        np.testing.assert_allclose(new_d.std[: t + 1], old_d.std[: t + 1], rtol=0, atol=1e-6)
+    # ...while the posteriors at t, which see o_t, do change
+    assert not np.allclose(new.post_u.mean[t], seq.post_u.mean[t], atol=1e-4)
+    assert not np.allclose(new.post_h.mean[t], seq.post_h.mean[t], atol=1e-4)
+    # the lagged reward still counts: r_{t-2} (a function of o_{t-1}) moves the prior at t
+    earlier = _observe(model, b._replace(ctx=b.ctx._replace(reward=b.ctx.reward.at[m + t - 2].add(2.0))))
+    np.testing.assert_allclose(earlier.prior_u.mean[: t - 1], seq.prior_u.mean[: t - 1], atol=1e-6)
+    assert not np.allclose(earlier.prior_u.mean[t], seq.prior_u.mean[t], atol=1e-4)
+    # imagination reads contexts the same way: prior_step ignores the reward of the newest step
+    state = split_latent(model, seq.latent[t - 1])
+    step = eqx.filter_jit(
+        lambda ctx: prior_step(model, ctx, state, b.action[t - 1], b.obs_mask, b.act_mask, KEY)
+    )
+    fifo = Context(*(x[t : t + m] for x in b.ctx))  # C_t: steps t-m .. t-1
+    (s1, o1), (s2, o2) = step(fifo), step(fifo._replace(reward=fifo.reward.at[-1].add(2.0)))
+    np.testing.assert_allclose(s2.concat(), s1.concat(), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(o2, o1, rtol=0, atol=1e-6)
+    (s3, _) = step(fifo._replace(reward=fifo.reward.at[-2].add(2.0)))
+    assert not np.allclose(s3.concat(), s1.concat(), atol=1e-4)
+
+
 def test_push_is_first_in_first_out():
     ctx = Context(jnp.arange(3.0)[:, None], jnp.zeros((3, 1)), jnp.arange(3.0), jnp.array([0.0, 1.0, 1.0]))
     out = push(ctx, jnp.array([9.0]), jnp.array([1.0]), 5.0)

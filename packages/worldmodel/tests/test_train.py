@@ -10,9 +10,11 @@ from mrcom.worldmodel import (
     NonFiniteLossError,
     compute_loss,
     evaluate,
+    gaussian_kl,
     init_train_state,
     load_checkpoint,
     make_source,
+    observe,
     sample_batch,
     save_checkpoint,
     train,
@@ -71,9 +73,44 @@ def test_gradients_reach_the_right_parameters(data, config):
         for part in ("context", "prior_u", "post_u", "gru", "prior_h", "post_h", "decoder"):
             assert _norm(getattr(g[name], part)) == 0, (name, part)
     assert _norm(g["meta_value"].value_heads) == 0
-    # default split: L_s reaches the u-posterior, not the u-prior head
-    assert _norm(g["state"].post_u) > 0 and _norm(g["state"].prior_u) == 0
+    # L_s is an extra posterior-side term: it reaches the u-posterior, never a prior head
+    assert _norm(g["state"].post_u) > 0
+    assert _norm(g["state"].prior_u) == 0 and _norm(g["state"].prior_h) == 0
     assert _norm(g["recon"].decoder) > 0 and _norm(g["reward"].reward_head) > 0
+
+
+def test_without_l_s_the_posterior_still_gets_kl_pressure(data, config):
+    # w/o d: the u-prior does not read u_{t-1} through d_{t-1}, so L_var reaches the u-posterior
+    # only through the reconstruction and the posterior side of its u-KL
+    c = config.replace(free_nats=0.0, lambda_s=0.0, ablation="wo_d")
+    state = init_train_state(c, KEY)
+    batch = sample_batch(make_source(data, c.context_len), KEY, 4, c.seq_len, c.context_len)
+    g = _term_grads(state.model, state.target, batch, KEY)
+    kl_part = jax.tree.map(lambda v, r: v - r, g["var"].post_u, g["recon"].post_u)
+    assert _norm(kl_part) > 1e-4 * _norm(g["recon"].post_u) > 0
+    assert _norm(jax.tree.map(lambda v, r: v - r, g["var"].prior_u, g["recon"].prior_u)) > 0
+
+
+@pytest.mark.parametrize("direction", ["posterior_prior", "prior_posterior"])
+def test_kl_direction_reaches_the_training_loss(data, config, direction):
+    c = config.replace(kl_direction=direction)
+    state = init_train_state(c, KEY)
+    batch = sample_batch(make_source(data, c.context_len), KEY, 4, c.seq_len, c.context_len)
+    _, terms = eqx.filter_jit(compute_loss)(state.model, state.target, batch, KEY)
+    keys = jax.random.split(KEY, 4)
+    fn = lambda *x: observe(state.model, *x, c.value_samples)
+    seq = eqx.filter_jit(jax.vmap(fn))(
+        batch.ctx, batch.obs, batch.action, batch.obs_mask, batch.act_mask, keys
+    )
+    p, q = (seq.prior_u, seq.post_u), (seq.prior_h, seq.post_h)
+    if direction == "posterior_prior":  # KL(q || p), eq. 11's bound
+        kl_u, kl_h = gaussian_kl(p[1], p[0]), gaussian_kl(q[1], q[0])
+    else:  # KL(p || q) as printed
+        kl_u, kl_h = gaussian_kl(*p), gaussian_kl(*q)
+    np.testing.assert_allclose(terms["kl_u"], jnp.mean(kl_u), rtol=1e-4)
+    np.testing.assert_allclose(terms["kl_h"], jnp.mean(kl_h), rtol=1e-4)
+    l_s = jnp.mean(jnp.maximum(kl_u, c.free_nats))
+    np.testing.assert_allclose(terms["state"], l_s, rtol=1e-4)
 
 
 def test_exact_resume_and_checkpoint_round_trip(tmp_path, data, config):

@@ -5,14 +5,16 @@ masks and scenario ids (`MultiScenarioData`).
 """
 
 from ._checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from ._config import ABLATIONS, PRESETS, WorldModelConfig
+from ._config import ABLATIONS, KL_DIRECTIONS, PRESETS, WorldModelConfig
 from ._data import Batch, MultiScenarioData, SequenceSource, make_source, sample_batch
 from ._evaluate import evaluate
 from ._imagine import Imagined, Prefix, filter_prefix, imagine, rollout
 from ._jit import FAST_COMPILE_OPTIONS, jit_by_config
 from ._losses import (
     LossWeights,
+    balanced_kl,
     gaussian_kl,
+    latent_kl,
     loss_meta_value,
     loss_recon,
     loss_reward,
@@ -40,6 +42,15 @@ from ._model import (
     symlog,
 )
 from ._parallel import data_sharding, replicate
+from ._reference import (
+    EnsembleMembers,
+    MLPEnsemble,
+    mlp_ensemble_nmse,
+    mlp_ensemble_val_loss,
+    obs_scale,
+    persistence_nmse,
+    train_mlp_ensemble,
+)
 from ._synthetic import synthetic_data
 from ._train import NonFiniteLossError, load_model, train
 from ._train_step import (
@@ -70,6 +81,7 @@ __all__ = [
     "load_model",
     "train",
     "ABLATIONS",
+    "KL_DIRECTIONS",
     "PRESETS",
     "TERMS",
     "Batch",
@@ -85,10 +97,12 @@ __all__ = [
     "TrainState",
     "WorldModelConfig",
     "compute_loss",
+    "balanced_kl",
     "gaussian_kl",
     "init_model",
     "init_train_state",
     "jit_model",
+    "latent_kl",
     "loss_meta_value",
     "loss_recon",
     "loss_reward",
@@ -106,6 +120,13 @@ __all__ = [
     "symexp",
     "symlog",
     "synthetic_data",
+    "EnsembleMembers",
+    "MLPEnsemble",
+    "mlp_ensemble_nmse",
+    "mlp_ensemble_val_loss",
+    "obs_scale",
+    "persistence_nmse",
+    "train_mlp_ensemble",
     "td_target",
     "total_loss",
     "train_step",

@@ -7,7 +7,8 @@ import json
 from typing import Any
 
 ABLATIONS = ("full", "wo_d", "wo_c", "wo_ls", "wo_lv")
-STATE_REG = ("split", "literal")
+STATE_REG = ("posterior", "literal")
+KL_DIRECTIONS = ("posterior_prior", "prior_posterior")
 
 # Preset overrides. Sizes only; everything else keeps its default.
 PRESETS: dict[str, dict[str, Any]] = {
@@ -80,16 +81,20 @@ class WorldModelConfig:
     Data shapes: `obs_dim`, `act_dim` (padded widths), `num_scenarios` (training scenarios,
     one value head each). Context (eq. 4): `context_len` (m) steps, tokens embedded in
     `embed_dim` and encoded by `num_layers` transformer layers of `num_heads` heads;
-    `context_reward` puts the reward in the token (False matches eq. 4 literally).
+    `context_reward` puts the reward in the token, lagged one slot so that C_t holds no function
+    of o_t (False matches eq. 4 literally).
     Latent: `u_dim` (stochastic, eq. 6), `d_dim` (GRU, eq. 7), `h_dim` (auxiliary, eq. 8).
     Losses (eq. 16): `lambda_var`, `lambda_s`, `lambda_v`, `lambda_r` (reward head),
     `obs_std` (std of the Gaussian decoder in symlog space), `free_nats` (per KL term, per step),
-    `kl_balance` (share of the h-KL that trains the prior),
-    `state_reg` ("split": L_s is the representation side of the u-KL; "literal": eq. 12 as
-    printed), `gamma` and `target_tau` for the value heads (eq. 14), `value_samples` (samples of
-    the predicted next latent in eq. 15). `ablation` is one of "full", "wo_d", "wo_c",
-    "wo_ls", "wo_lv". `fast_compile`: compile the jitted programs with XLA's backend optimization
-    level 0 (about 2x faster to compile, 2.5x slower to run on a CPU; for smoke-sized runs).
+    `kl_balance` (share of each KL of L_var that trains the prior; the rest trains the posterior),
+    `kl_direction` of the KLs of L_var and L_s ("posterior_prior": KL(q || p), the bound of eq. 11;
+    "prior_posterior": KL(p || q) as printed in eqs. 10 and 12),
+    `state_reg` ("posterior": L_s = KL(q_u || sg p_u) trains only the posterior, on top of L_var;
+    "literal": eq. 12 with gradients into both sides), `gamma` and `target_tau` for the value
+    heads (eq. 14), `value_samples` (samples of the predicted next latent in eq. 15).
+    `ablation` is one of "full", "wo_d", "wo_c", "wo_ls", "wo_lv". `fast_compile`: compile the
+    jitted programs with XLA's backend optimization level 0 (about 2x faster to compile, 2.5x
+    slower to run on a CPU; for smoke-sized runs).
     """
 
     obs_dim: int = 8
@@ -113,7 +118,8 @@ class WorldModelConfig:
     lambda_r: float = 1.0
     free_nats: float = 1.0
     kl_balance: float = 0.8
-    state_reg: str = "split"
+    kl_direction: str = "posterior_prior"
+    state_reg: str = "posterior"
     gamma: float = 0.99
     target_tau: float = 0.02
     value_samples: int = 4
@@ -176,6 +182,8 @@ class WorldModelConfig:
             raise ValueError(f"gamma={self.gamma!r}: must be in [0, 1)")
         if self.embed_dim % self.num_heads:
             raise ValueError(f"embed_dim={self.embed_dim!r}: must be divisible by num_heads={self.num_heads}")
+        if self.kl_direction not in KL_DIRECTIONS:
+            raise ValueError(f"kl_direction={self.kl_direction!r}: must be one of {KL_DIRECTIONS}")
         if self.state_reg not in STATE_REG:
             raise ValueError(f"state_reg={self.state_reg!r}: must be one of {STATE_REG}")
         if self.ablation not in ABLATIONS:

@@ -77,10 +77,9 @@ def evaluate(
         )
     if num_windows < 1 or burn_in < 0:
         raise ValueError(f"(num_windows, burn_in)={(num_windows, burn_in)}: must be >= 1 and >= 0")
-    m = d.obs_mask[d.scenario_id][:, None, :] * np.ones_like(d.obs)
-    mean = (d.obs * m).sum((0, 1)) / np.maximum(m.sum((0, 1)), 1.0)
-    var = (((d.obs - mean) ** 2) * m).sum((0, 1)) / np.maximum(m.sum((0, 1)), 1.0)
-    scale = jnp.asarray(np.maximum(var, 1e-6), jnp.float32)
+    from ._reference import obs_scale  # imported here: _reference imports this module
+
+    scale = jnp.asarray(obs_scale(d), jnp.float32)
     nmse, reward_mse, value_equiv = _evaluate(
         jit_model(model), make_source(d, c.context_len), scale, key, num_windows, burn_in
     )

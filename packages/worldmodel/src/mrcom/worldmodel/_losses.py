@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
+from ._config import KL_DIRECTIONS
 from ._model import Normal
 
 sg = jax.lax.stop_gradient
@@ -33,6 +34,39 @@ def _stop(d: Normal) -> Normal:
 def _free(kl: Array, free_nats: float) -> Array:
     """Free nats: no pressure on a KL already below `free_nats` (per step)."""
     return jnp.maximum(kl, free_nats)
+
+
+def latent_kl(prior: Normal, post: Normal, direction: str = "posterior_prior") -> Float[Array, "*batch"]:
+    """The prior-posterior KL of one latent, per step, in `direction`.
+
+    "posterior_prior": KL(q || p), the bound on I(u; o | C, a) of eq. 11 (and the KL of the ELBO).
+    "prior_posterior": KL(p || q) as printed in eqs. 10 and 12 (eq. 11's approximation near p = q).
+    """
+    if direction == "posterior_prior":
+        return gaussian_kl(post, prior)
+    if direction == "prior_posterior":
+        return gaussian_kl(prior, post)
+    raise ValueError(f"direction={direction!r}: must be one of {KL_DIRECTIONS}")
+
+
+def balanced_kl(
+    prior: Normal,
+    post: Normal,
+    *,
+    free_nats: float = 1.0,
+    kl_balance: float = 0.8,
+    direction: str = "posterior_prior",
+) -> Array:
+    """One KL of eq. 10 with DreamerV3's balance, mean over steps.
+
+    kl_balance * max(KL[p, sg q], free_nats) + (1 - kl_balance) * max(KL[sg p, q], free_nats), with
+    KL[p, q] = `latent_kl(p, q, direction)`: the first side trains the prior toward the posterior,
+    the second the posterior toward the prior. The forward value is the (floored) KL itself; only
+    the gradients are shared out.
+    """
+    to_prior = _free(latent_kl(prior, _stop(post), direction), free_nats)
+    to_post = _free(latent_kl(_stop(prior), post, direction), free_nats)
+    return jnp.mean(kl_balance * to_prior + (1.0 - kl_balance) * to_post)
 
 
 def loss_recon(
@@ -61,43 +95,49 @@ def loss_var(
     *,
     free_nats: float = 1.0,
     kl_balance: float = 0.8,
-    literal: bool = False,
+    kl_direction: str = "posterior_prior",
     obs_std: float = 1.0,
 ) -> tuple[Array, dict[str, Array]]:
-    """Eq. 10: L_var = KL(p_u || q_u) + KL(p_h || q_h) - log p(o | u, d, h), KL direction as printed.
+    """Eq. 10, the whole variational loss: L_var = KL_u + KL_h - log p(o | u, d, h).
 
-    Default (split, `literal=False`): the u-KL here trains only the prior, KL(p_u || sg q_u); the
-    posterior side is `loss_state` (eq. 12). The h-KL is balanced: `kl_balance` * KL(p_h || sg q_h)
-    + (1 - kl_balance) * KL(sg p_h || q_h). With `literal=True` both KLs carry full gradients.
-    Each KL is floored at `free_nats` per step. `obs_std`: std of the decoder Gaussian (`loss_recon`).
+    Both KLs train both sides (`balanced_kl`: `kl_balance` of each to the prior, the rest to the
+    posterior), each floored at `free_nats` per step and per side. `kl_direction`: see `latent_kl`
+    (default KL(q || p); "prior_posterior" is the direction printed in eq. 10). L_s (`loss_state`)
+    comes on top of this, so with lambda_s = 0 this alone is the plain variational bound.
+    `obs_std`: std of the decoder Gaussian (`loss_recon`).
 
     Returns:
-        (L_var, {"kl_u", "kl_h", "recon"}) where kl_u / kl_h are the raw (unfloored) KLs.
+        (L_var, {"kl_u", "kl_h", "recon"}) where kl_u / kl_h are the raw (unfloored) KLs in
+        `kl_direction`.
     """
-    kl_u_raw = gaussian_kl(prior_u, post_u)
-    kl_h_raw = gaussian_kl(prior_h, post_h)
-    if literal:
-        kl_u = _free(kl_u_raw, free_nats)
-        kl_h = _free(kl_h_raw, free_nats)
-    else:
-        kl_u = _free(gaussian_kl(prior_u, _stop(post_u)), free_nats)
-        kl_h = kl_balance * _free(gaussian_kl(prior_h, _stop(post_h)), free_nats) + (
-            1.0 - kl_balance
-        ) * _free(gaussian_kl(_stop(prior_h), post_h), free_nats)
+    kl = lambda p, q: balanced_kl(p, q, free_nats=free_nats, kl_balance=kl_balance, direction=kl_direction)
     recon = loss_recon(pred, obs, obs_mask, obs_std)
-    total = jnp.mean(kl_u) + jnp.mean(kl_h) + recon
-    return total, {"kl_u": jnp.mean(kl_u_raw), "kl_h": jnp.mean(kl_h_raw), "recon": recon}
+    total = kl(prior_u, post_u) + kl(prior_h, post_h) + recon
+    return total, {
+        "kl_u": jnp.mean(latent_kl(prior_u, post_u, kl_direction)),
+        "kl_h": jnp.mean(latent_kl(prior_h, post_h, kl_direction)),
+        "recon": recon,
+    }
 
 
-def loss_state(prior_u: Normal, post_u: Normal, *, free_nats: float = 1.0, literal: bool = False) -> Array:
-    """Eq. 12, meta-state regularization: L_s = KL(p(u | C, a) || q(u | C, a, o)).
+def loss_state(
+    prior_u: Normal,
+    post_u: Normal,
+    *,
+    free_nats: float = 1.0,
+    kl_direction: str = "posterior_prior",
+    literal: bool = False,
+) -> Array:
+    """Eq. 12, meta-state regularization: L_s = KL between q(u | C, a, o) and p(u | C, a).
 
-    Default (split): KL(sg p_u || q_u), an information bottleneck on the posterior (it bounds
-    I(u; o | C, a), eq. 11) while the prior is trained by `loss_var`. `literal=True`: the KL as
-    printed with gradients into both sides (then it equals the u-term of eq. 10).
+    An extra posterior-side term on top of L_var, an information bottleneck on u (it bounds
+    I(u; o | C, a), eq. 11): default KL(q_u || sg p_u), which pulls the posterior toward what the
+    context and action predict and leaves the prior to L_var. `kl_direction="prior_posterior"`:
+    KL(sg p_u || q_u), the direction printed in eq. 12. `literal=True`: no stop-gradient, the
+    KL reaches both sides. Floored at `free_nats` per step.
     """
     p = prior_u if literal else _stop(prior_u)
-    return jnp.mean(_free(gaussian_kl(p, post_u), free_nats))
+    return jnp.mean(_free(latent_kl(p, post_u, kl_direction), free_nats))
 
 
 def td_target(

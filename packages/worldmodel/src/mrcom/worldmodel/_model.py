@@ -5,13 +5,18 @@ r_t is its reward, then o_{t+1} is shown. The latent at step t is s~_t = concat(
 and explains o_t. The paper's "a_t" in p(u_t | C_t, a_t) is the action that leads INTO step t,
 i.e. our a_{t-1} (see docs/choices.md).
 
-    e_t   = ContextEncoder(C_t)            C_t = tokens of steps t-m .. t-1              (eq. 4)
+    e_t   = ContextEncoder(C_t)            C_t = steps t-m .. t-1, token j = (o_j, a_j, r_{j-1})  (eq. 4)
     u_t   ~ p(u | e_t, d_{t-1}, a_{t-1})   prior;   q(u | e_t, d_{t-1}, a_{t-1}, o_t)    (eqs. 6, 9)
     d_t   = GRU(d_{t-1}, [u_t, a_{t-1}])                                              (eq. 7)
     h_t   ~ p(h | e_t, h_{t-1})            prior;   q(h | e_t, h_{t-1}, o_t)             (eqs. 8, 9)
-    o_t   ~ N(Decoder(s~_t), 1) on the real (masked) dimensions, in symlog space       (eq. 9)
+    o_t   ~ N(Decoder(s~_t), obs_std^2) on the real (masked) dimensions, in symlog space (eq. 9)
     r_t   = Reward(s~_t, a_t, e_t)
     v_i   = per-scenario value heads, v_psi = shared meta-value, both on sg(s~_t)      (eqs. 13, 14)
+
+The reward enters the context one slot late: r_{t-1} is computed from the state reached after
+step t-1, i.e. it is a function of o_t, so it must not sit in C_t, which conditions the prior of
+o_t. A `Context` stores steps as (o_j, a_j, r_j) everywhere (data, `push`, imagination); the
+`ContextEncoder` lags the reward column inside the window (the oldest slot gets none).
 
 All functions here act on ONE sequence; callers vmap over the batch.
 """
@@ -56,7 +61,8 @@ class Context(NamedTuple):
     """A FIFO context of steps (o, a, r); `valid` is 1 for a filled slot, 0 for an empty one.
 
     Shapes (leading batch dims allowed): obs (..., n, O), action (..., n, A), reward (..., n),
-    valid (..., n). The last m slots before a step form its context C_t.
+    valid (..., n). The last m slots before a step form its context C_t. Slot j holds step j's
+    own (o_j, a_j, r_j); the encoder reads r_j in token j+1 (see `ContextEncoder`).
     """
 
     obs: Array
@@ -127,7 +133,13 @@ class _Block(eqx.Module):
 
 
 class ContextEncoder(eqx.Module):
-    """Tokens (symlog o, a, symlog r, masks) of the last m steps -> transformer -> newest + mean pool."""
+    """Tokens of the last m steps -> transformer -> newest + mean pool.
+
+    Token j = [symlog(o_j) * obs_mask, obs_mask, a_j * act_mask, act_mask, symlog(r_{j-1}), has_r]:
+    the reward is lagged one slot within the window, so that C_t (steps t-m .. t-1) holds no
+    function of o_t (r_{t-1} is one). `has_r` is 1 where the previous slot is filled; the oldest
+    slot has no reward (0, has_r = 0). `context_reward=False` zeroes both reward columns.
+    """
 
     embed: eqx.nn.Linear
     position: Float[Array, "m E"]
@@ -137,7 +149,7 @@ class ContextEncoder(eqx.Module):
 
     def __init__(self, config: WorldModelConfig, *, key: PRNGKeyArray):
         keys = jax.random.split(key, config.num_layers + 2)
-        token = 2 * config.obs_dim + 2 * config.act_dim + 1
+        token = 2 * config.obs_dim + 2 * config.act_dim + 2
         self.embed = eqx.nn.Linear(token, config.embed_dim, key=keys[0])
         self.position = 0.02 * jax.random.normal(keys[1], (config.context_len, config.embed_dim))
         self.blocks = [_Block(config.embed_dim, config.num_heads, key=k) for k in keys[2:]]
@@ -147,12 +159,16 @@ class ContextEncoder(eqx.Module):
     def __call__(
         self, ctx: Context, obs_mask: Float[Array, " O"], act_mask: Float[Array, " A"]
     ) -> Float[Array, " E"]:
-        reward = symlog(ctx.reward)[:, None] * (1.0 if self.use_reward else 0.0)
+        # lag the reward one slot: token j gets r_{j-1} (a function of o_j), never r_j
+        lag = lambda x: jnp.concatenate([jnp.zeros_like(x[:1]), x[:-1]])
+        has_r = lag(ctx.valid) * (1.0 if self.use_reward else 0.0)
+        reward = lag(symlog(ctx.reward)) * has_r
         tokens = jnp.concatenate(
             [
                 jax.vmap(_obs_in, (0, None))(ctx.obs, obs_mask),
                 jax.vmap(_act_in, (0, None))(ctx.action, act_mask),
-                reward,
+                reward[:, None],
+                has_r[:, None],
             ],
             axis=-1,
         )
@@ -232,7 +248,7 @@ class MrCoM(eqx.Module):
     def h_posterior(self, e, h_prev, o, obs_mask) -> Normal:
         return self.post_h(jnp.concatenate([e, h_prev, _obs_in(o, obs_mask)]))
 
-    # --- eq. 9: decoder (mean of a unit Gaussian in symlog space, zero on padded dims)
+    # --- eq. 9: decoder (mean of a Gaussian of std obs_std in symlog space, zero on padded dims)
     def decode(self, s: Float[Array, " Z"], obs_mask: Float[Array, " O"]) -> Float[Array, " O"]:
         return self.decoder(s) * obs_mask
 
@@ -406,7 +422,8 @@ def prior_step(
 ) -> tuple[Latent, Float[Array, " O"]]:
     """One step of the learned dynamics: s~_t, a_t and C_{t+1} -> s^_{t+1} and its decoded o^_{t+1}.
 
-    `ctx` must already hold step t. With `sample=False` the prior means are used.
+    `ctx` must already hold step t (its r_t, a function of o_{t+1}, is not read: the encoder lags
+    the reward). With `sample=False` the prior means are used.
     """
     ku, kh = jax.random.split(key)
     e = model.embed_context(ctx, obs_mask, act_mask)

@@ -94,9 +94,8 @@ def compute_loss(
     over_bt = lambda f, *axes: jax.vmap(jax.vmap(f, axes), axes)
     obs_mask = jnp.broadcast_to(batch.obs_mask[:, None], batch.obs.shape)
 
-    # eq. 10 and eq. 12
+    # eq. 10 (the whole variational loss) and eq. 12 (an extra posterior-side term on top)
     pred = over_bt(model.decode, 0, 0)(seq.latent, obs_mask)
-    literal = c.state_reg == "literal"
     l_var, var_terms = loss_var(
         seq.prior_u,
         seq.post_u,
@@ -107,10 +106,16 @@ def compute_loss(
         obs_mask,
         free_nats=c.free_nats,
         kl_balance=c.kl_balance,
-        literal=literal,
+        kl_direction=c.kl_direction,
         obs_std=c.obs_std,
     )
-    l_s = loss_state(seq.prior_u, seq.post_u, free_nats=c.free_nats, literal=literal)
+    l_s = loss_state(
+        seq.prior_u,
+        seq.post_u,
+        free_nats=c.free_nats,
+        kl_direction=c.kl_direction,
+        literal=c.state_reg == "literal",
+    )
 
     # reward head r_t = R(s~_t, a_t, e_t)
     act_mask = jnp.broadcast_to(batch.act_mask[:, None], batch.action.shape)

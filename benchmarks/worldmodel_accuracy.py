@@ -1,0 +1,149 @@
+"""World-model prediction error beside its references, on the held-out scenarios of a real dataset.
+
+The pipeline's own data and split: the preset's (default quick) MuJoCo dataset is collected into
+`<workdir>/dataset` by `mrcom.agents.run_collect` (a complete dataset there is reused, a partial one
+resumed), and split like `run_train` does (the last `envs.num_heldout_scenarios` training scenarios
+are held out). On the training scenarios it trains, with the preset's world-model config:
+
+- mrcom: MrCoM, full (`mrcom.worldmodel.train`, the seed `run_train` uses);
+- wo_c:  MrCoM without the context ("wo_c" ablation), same config and seed otherwise;
+- mlp:   an MBPO/PETS-style ensemble of 5 Gaussian MLPs on (o_t, a_t) -> (delta o, r)
+  (`mrcom.worldmodel.train_mlp_ensemble`, early-stopped on held-out training episodes);
+
+and adds persistence (o_{t+k} = o_t). All four are scored on the same windows of the held-out
+scenarios (one key; `evaluate`'s sampling, burn-in and per-dimension variance normalization):
+open-loop k = 1, 5, 15 observation NMSE and the reward MSE over 15 steps. World models are kept in
+`<workdir>/accuracy/` (a finished one is reused); the figures go to `<workdir>/accuracy.json`.
+The last line printed is the summary `k1 mrcom=... wo_c=... persistence=... mlp=... | k5 ... | k15 ...`.
+
+    uv run python benchmarks/worldmodel_accuracy.py --workdir /tmp/wm_acc
+    uv run python benchmarks/worldmodel_accuracy.py --workdir /tmp/wm_acc_smoke --preset smoke
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from mrcom.agents import atomic_write_json, load_dataset, preset, run_collect
+from mrcom.agents._io import stream_seed
+from mrcom.agents._stages import split_indices
+from mrcom.worldmodel import (
+    evaluate,
+    mlp_ensemble_nmse,
+    persistence_nmse,
+    train,
+    train_mlp_ensemble,
+)
+
+KS = (1, 5, 15)
+MODELS = ("mrcom", "wo_c", "persistence", "mlp")
+
+
+def summary_line(results: dict[str, dict[str, float]]) -> str:
+    """`k1 mrcom=X wo_c=X persistence=X mlp=X | k5 ... | k15 ...` (3 decimals)."""
+    return " | ".join(
+        f"k{k} " + " ".join(f"{m}={results[m][f'k{k}_obs_nmse']:.3f}" for m in MODELS) for k in KS
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument(
+        "--workdir", type=Path, default=Path("runs/bench_worldmodel_accuracy"), help="data + models"
+    )
+    p.add_argument("--preset", default="quick", choices=["smoke", "quick", "paper"], help="pipeline preset")
+    p.add_argument("--protocol", default="table1-a", help="a key of mrcom.envs.PROTOCOLS")
+    p.add_argument("--seed", type=int, default=0, help="pipeline seed (dataset, models, windows)")
+    p.add_argument("--wm-steps", type=int, default=None, help="world-model steps (default: the preset's)")
+    p.add_argument("--eval-windows", type=int, default=256, help="evaluation windows (the same for all)")
+    p.add_argument("--mlp-max-steps", type=int, default=20_000, help="MLP ensemble step cap (early-stopped)")
+    p.add_argument("--no-progress", action="store_true", help="no tqdm bars")
+    args = p.parse_args(argv)
+    progress = not args.no_progress
+
+    cfg = preset(args.preset, args.protocol, seed=args.seed)
+    if args.wm_steps is not None:
+        cfg = cfg.replace(**{"worldmodel.steps": args.wm_steps})
+    wm_steps = cfg.worldmodel.steps
+    workdir = args.workdir
+    workdir.mkdir(parents=True, exist_ok=True)
+    print(f"devices: {jax.devices()}  (os load average: {os.getloadavg()[0]:.1f})")
+    print(f"preset {cfg.preset}, protocol {cfg.protocol}, seed {cfg.seed}, world-model steps {wm_steps}")
+    times: dict[str, float] = {}
+
+    t = time.perf_counter()
+    ds = run_collect(cfg, workdir, progress=progress)
+    times["collect"] = time.perf_counter() - t
+    train_idx, held_idx = split_indices(cfg)
+    if not held_idx:
+        raise SystemExit(f"preset {cfg.preset}: envs.num_heldout_scenarios=0, nothing to evaluate on")
+    data, held = load_dataset(ds, train_idx), load_dataset(ds, held_idx)
+    print(
+        f"dataset {ds}: {len(train_idx)} training scenarios ({data.obs.shape[0]} episodes), "
+        f"{len(held_idx)} held out ({held.obs.shape[0]} episodes), episode length {data.episode_length}"
+    )
+
+    seed = stream_seed(cfg.seed, "worldmodel")  # run_train's seed, and the key of its final evaluate
+    key = jax.random.PRNGKey(seed)
+    burn_in, windows = cfg.worldmodel.eval_burn_in, args.eval_windows
+    results: dict[str, dict[str, float]] = {}
+    for name, ablation in (("mrcom", "full"), ("wo_c", "wo_c")):
+        wm_cfg = cfg.replace(ablation=ablation).worldmodel
+        t = time.perf_counter()
+        model, _ = train(
+            data,
+            wm_cfg,
+            seed=seed,
+            checkpoint_dir=workdir / "accuracy" / f"wm_{ablation}_{wm_steps}",
+            progress=progress,
+        )
+        times[f"train {name}"] = time.perf_counter() - t
+        results[name] = evaluate(model, held, key, num_windows=windows, burn_in=burn_in)
+
+    t = time.perf_counter()
+    ensemble, mlp_info = train_mlp_ensemble(data, max_steps=args.mlp_max_steps, seed=seed, progress=progress)
+    times["train mlp"] = time.perf_counter() - t
+    results["mlp"] = mlp_ensemble_nmse(ensemble, held, KS, burn_in=burn_in, num_windows=windows, key=key)
+    results["persistence"] = persistence_nmse(held, KS, burn_in=burn_in, num_windows=windows, key=key)
+    reward_var = float(np.var(held.reward))
+
+    print(
+        f"MLP ensemble: {mlp_info['steps']} steps (early stop: {mlp_info['stopped_early']}), best val MSE "
+        f"{mlp_info['best_val_loss']:.4f} on {mlp_info['val_transitions']} held-out training transitions"
+    )
+    print("time: " + ", ".join(f"{k} {v:.0f} s" for k, v in times.items()))
+    print(f"\nheld-out scenarios {held_idx}, {windows} windows, burn-in {burn_in}, 15-step open loop")
+    print(f"{'model':<12}" + "".join(f"{f'k{k} NMSE':>10}" for k in KS) + f"{'reward MSE':>12}")
+    for m in MODELS:
+        r = results[m]
+        rmse = f"{r['reward_mse']:12.4f}" if "reward_mse" in r else f"{'-':>12}"
+        print(f"{m:<12}" + "".join(f"{r[f'k{k}_obs_nmse']:10.3f}" for k in KS) + rmse)
+    print(f"(reward variance of the held-out data, the MSE of a constant mean: {reward_var:.4f})")
+
+    atomic_write_json(
+        workdir / "accuracy.json",
+        {
+            "preset": cfg.preset,
+            "protocol": cfg.protocol,
+            "seed": cfg.seed,
+            "worldmodel_steps": wm_steps,
+            "heldout_scenarios": held_idx,
+            "eval_windows": windows,
+            "eval_burn_in": burn_in,
+            "results": results,
+            "heldout_reward_var": reward_var,
+            "mlp_train": {k: v for k, v in mlp_info.items() if k != "history"},
+            "seconds": times,
+        },
+    )
+    print(summary_line(results))
+
+
+if __name__ == "__main__":
+    main()
