@@ -1,11 +1,10 @@
 """MBPO with a trained MrCoM model against model-free SAC at the same real-step budget, on one fixed small
-CPU setting (the benchmark `benchmarks/mbpo_vs_sac.py` and the slow test share it).
+CPU setting (used by `benchmarks/mbpo_vs_sac.py`).
 
-The setting: cheetah scenarios of table2-a, where every target speed is half of v_max. Model-free SAC
-learns to stand before it learns to run, so after a small budget it sits on the standing plateau
-(normalized return about 25). A dataset of 5 behaviour policies (4 trained on, 1 held out) and a
-small world model come first. Then every method adapts one agent per target and seed, for the same
-real steps, from the same initial networks and resets.
+The setting: cheetah scenarios of a protocol (default table2-a, every target speed half of v_max). A
+dataset of 5 behaviour policies (4 trained on, 1 held out) and a small world model come first. Then every
+method adapts one agent per target and seed, for the same real steps, from the same initial networks and
+resets. The figures measured on it are in docs/choices.md ("The MBPO-vs-SAC setting").
 """
 
 from __future__ import annotations
