@@ -44,8 +44,9 @@ def test_tables_and_figures_of_a_smoke_run(smoke_run, tmp_path):
     md = (smoke / "table1.md").read_text()
     section = re.search(r"\(`table1-b`\)\n(.*?)(?=\n### |\Z)", md, flags=re.S).group(1)
     header = section.strip().splitlines()[0]
-    methods = [m for m in ("sac", "mrcom") if m in results["methods"]]
-    assert header == "| Robot | " + " | ".join({"sac": "SAC", "mrcom": "Ours"}[m] for m in methods) + " |"
+    labels = {"sac": "SAC", "sac-utd": "SAC (MBPO's UTD)", "mrcom": "Ours"}
+    methods = [m for m in labels if m in results["methods"]]
+    assert header == "| Robot | " + " | ".join(labels[m] for m in methods) + " |"
     for robot in ("hopper", "walker", "cheetah"):
         row = next(line for line in section.splitlines() if line.startswith(f"| {robot.capitalize()} "))
         cells = [c.strip().strip("*") for c in row.strip("|").split("|")][1:]
