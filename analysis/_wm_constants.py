@@ -116,32 +116,37 @@ def worldmodel_c_t(
     emb = o.embedding[:, 1:].reshape(-1, o.embedding.shape[-1])
     act = batch.action.reshape(-1, batch.action.shape[-1])
     am = jnp.repeat(batch.act_mask, t1 - 1, axis=0)
+    o_prev = batch.obs[:, :-1].reshape(-1, batch.obs.shape[-1])
+    om = jnp.repeat(batch.obs_mask, t1 - 1, axis=0)
     n = prev.shape[0]
     idx = jax.random.permutation(ks, n)[: min(max_states, n)]
 
-    norms = _jacobian_norms(model, prev[idx], emb[idx], act[idx], am[idx])
+    norms = _jacobian_norms(model, prev[idx], emb[idx], act[idx], am[idx], o_prev[idx], om[idx])
     return float(jnp.max(norms))
 
 
-def mean_transition(model, s, e, a, act_mask):
-    """Mean one-step latent transition s~_{t-1} -> (E[u_t], d_t(E[u_t]), E[h_t]) with e_t, a_{t-1} fixed."""
+def mean_transition(model, s, e, a, act_mask, o_prev, obs_mask):
+    """Mean one-step latent transition s~_{t-1} -> (E[u_t], d_t(E[u_t]), E[h_t]).
+
+    e_t, a_{t-1} and o_{t-1} are held fixed.
+    """
     from mrcom.worldmodel import Latent
 
     c = model.config
     d, h = s[c.u_dim : c.u_dim + c.d_dim], s[c.u_dim + c.d_dim :]
     # u_{t-1} does not enter: the prior of u_t depends on d_{t-1} (eq. 6 with the GRU state)
-    pu = model.u_prior(e, d, a, act_mask)
+    pu = model.u_prior(e, d, a, o_prev, act_mask, obs_mask)
     ph = model.h_prior(e, h)
     return Latent(pu.mean, model.deterministic(d, pu.mean, a, act_mask), ph.mean).concat()
 
 
 @eqx.filter_jit
-def _jacobian_norms(model, states, emb, act, act_mask):
-    def norm_at(s, e, a, m):
-        jac = jax.jacfwd(lambda x: mean_transition(model, x, e, a, m))(s)
+def _jacobian_norms(model, states, emb, act, act_mask, o_prev, obs_mask):
+    def norm_at(s, e, a, m, op, om):
+        jac = jax.jacfwd(lambda x: mean_transition(model, x, e, a, m, op, om))(s)
         return jnp.linalg.norm(jac, ord=2)
 
-    return jax.vmap(norm_at)(states, emb, act, act_mask)
+    return jax.vmap(norm_at)(states, emb, act, act_mask, o_prev, obs_mask)
 
 
 def policy_constants(

@@ -7,6 +7,8 @@ are held out). On the training scenarios it trains, with the preset's world-mode
 
 - mrcom: MrCoM, full (`mrcom.worldmodel.train`, the seed `run_train` uses);
 - wo_c:  MrCoM without the context ("wo_c" ablation), same config and seed otherwise;
+- cadm, dreamerv3: the paper's baselines, each with its own preset of the same scale and MrCoM's
+  step budget (`mrcom.worldmodel.cadm`, `mrcom.worldmodel.dreamer`);
 - mlp:   an MBPO/PETS-style ensemble of 5 Gaussian MLPs on (o_t, a_t) -> (delta o, r)
   (`mrcom.worldmodel.train_mlp_ensemble`, early-stopped on held-out training episodes);
 
@@ -14,7 +16,8 @@ and adds persistence (o_{t+k} = o_t). All four are scored on the same windows of
 scenarios (one key; `evaluate`'s sampling, burn-in and per-dimension variance normalization):
 open-loop k = 1, 5, 15 observation NMSE and the reward MSE over 15 steps. World models are kept in
 `<workdir>/accuracy/` (a finished one is reused); the figures go to `<workdir>/accuracy.json`.
-The last line printed is the summary `k1 mrcom=... wo_c=... persistence=... mlp=... | k5 ... | k15 ...`.
+The last line printed is the summary
+`k1 mrcom=... wo_c=... cadm=... dreamerv3=... persistence=... mlp=... | k5 ... | k15 ...`.
 
     uv run python benchmarks/worldmodel_accuracy.py --workdir /tmp/wm_acc
     uv run python benchmarks/worldmodel_accuracy.py --workdir /tmp/wm_acc_smoke --preset smoke
@@ -30,23 +33,22 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from mrcom.agents import atomic_write_json, load_dataset, preset, run_collect
+from mrcom.agents import WORLDMODEL_SECTIONS, atomic_write_json, load_dataset, preset, run_collect
 from mrcom.agents._io import stream_seed
 from mrcom.agents._stages import split_indices
 from mrcom.worldmodel import (
-    evaluate,
+    get_kind,
     mlp_ensemble_nmse,
     persistence_nmse,
-    train,
     train_mlp_ensemble,
 )
 
 KS = (1, 5, 15)
-MODELS = ("mrcom", "wo_c", "persistence", "mlp")
+MODELS = ("mrcom", "wo_c", "cadm", "dreamerv3", "persistence", "mlp")
 
 
 def summary_line(results: dict[str, dict[str, float]]) -> str:
-    """`k1 mrcom=X wo_c=X persistence=X mlp=X | k5 ... | k15 ...` (3 decimals)."""
+    """`k1 mrcom=X wo_c=X cadm=X dreamerv3=X persistence=X mlp=X | k5 ... | k15 ...` (3 decimals)."""
     return " | ".join(
         f"k{k} " + " ".join(f"{m}={results[m][f'k{k}_obs_nmse']:.3f}" for m in MODELS) for k in KS
     )
@@ -83,7 +85,8 @@ def main(argv: list[str] | None = None) -> None:
     train_idx, held_idx = split_indices(cfg)
     if not held_idx:
         raise SystemExit(f"preset {cfg.preset}: envs.num_heldout_scenarios=0, nothing to evaluate on")
-    data, held = load_dataset(ds, train_idx), load_dataset(ds, held_idx)
+    prompt = cfg.collect.train_prompt  # the adaptation-time kind of prompt (docs/choices.md)
+    data, held = load_dataset(ds, train_idx, prompt), load_dataset(ds, held_idx, prompt)
     print(
         f"dataset {ds}: {len(train_idx)} training scenarios ({data.obs.shape[0]} episodes), "
         f"{len(held_idx)} held out ({held.obs.shape[0]} episodes), episode length {data.episode_length}"
@@ -93,18 +96,25 @@ def main(argv: list[str] | None = None) -> None:
     key = jax.random.PRNGKey(seed)
     burn_in, windows = cfg.worldmodel.eval_burn_in, args.eval_windows
     results: dict[str, dict[str, float]] = {}
-    for name, ablation in (("mrcom", "full"), ("wo_c", "wo_c")):
-        wm_cfg = cfg.replace(ablation=ablation).worldmodel
+    for name, method, ablation in (
+        ("mrcom", "mrcom", "full"),
+        ("wo_c", "mrcom", "wo_c"),
+        ("cadm", "cadm", None),
+        ("dreamerv3", "dreamerv3", None),
+    ):
+        kind = get_kind(method)
+        wm_cfg = getattr(cfg.replace(ablation=ablation or "full"), WORLDMODEL_SECTIONS[method])
+        wm_cfg = wm_cfg.replace(steps=wm_steps)
         t = time.perf_counter()
-        model, _ = train(
+        model, _ = kind.train(
             data,
             wm_cfg,
             seed=seed,
-            checkpoint_dir=workdir / "accuracy" / f"wm_{ablation}_{wm_steps}",
+            checkpoint_dir=workdir / "accuracy" / f"wm_{name}_{wm_steps}",
             progress=progress,
         )
         times[f"train {name}"] = time.perf_counter() - t
-        results[name] = evaluate(model, held, key, num_windows=windows, burn_in=burn_in)
+        results[name] = kind.evaluate(model, held, key, num_windows=windows, burn_in=burn_in)
 
     t = time.perf_counter()
     ensemble, mlp_info = train_mlp_ensemble(data, max_steps=args.mlp_max_steps, seed=seed, progress=progress)

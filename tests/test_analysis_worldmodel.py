@@ -56,11 +56,12 @@ def test_c_t_matches_finite_differences(small):
     s = jnp.asarray(rng.normal(size=(2, c.latent_dim)), jnp.float32)
     e = jnp.asarray(rng.normal(size=(2, c.embed_dim)), jnp.float32)
     a, m = batch.action[:, 0], batch.act_mask
-    norms = np.asarray(_jacobian_norms(model, s, e, a, m))
+    op, om = batch.obs[:, 0], batch.obs_mask
+    norms = np.asarray(_jacobian_norms(model, s, e, a, m, op, om))
     h = 1e-2
     eye = h * jnp.eye(c.latent_dim)
     for i in range(2):
-        f = jax.vmap(lambda x, i=i: mean_transition(model, x, e[i], a[i], m[i]))
+        f = jax.vmap(lambda x, i=i: mean_transition(model, x, e[i], a[i], m[i], op[i], om[i]))
         fd = (f(s[i] + eye) - f(s[i] - eye)).T / (2 * h)  # column j = d f / d s_j
         assert norms[i] == pytest.approx(np.linalg.svd(np.asarray(fd), compute_uv=False)[0], rel=2e-2)
     ct = worldmodel_c_t(model, data, jax.random.key(4), num_windows=4, max_states=32)

@@ -43,7 +43,7 @@ def written(tmp_path):
 
 def test_round_trip(written):
     path, scen, arrays = written
-    data = load_dataset(path)
+    data = load_dataset(path, prompt="expert")
     data.validate(context_len=4)
     assert data.obs.shape == (2 + 3 + 4, L + 1, OBS_DIM)
     np.testing.assert_array_equal(data.scenario_id, [0, 0, 1, 1, 1, 2, 2, 2, 2])
@@ -56,6 +56,11 @@ def test_round_trip(written):
     np.testing.assert_allclose(data.prompt_reward[1, L:], arrays[1]["prompt_reward"][1], atol=1e-6)
     sub = load_dataset(path, [2, 0])
     np.testing.assert_array_equal(sub.scenario_id, [0] * 4 + [1] * 2)
+    # the default prompt: each scenario's first behaviour episode (the adaptation-time kind)
+    np.testing.assert_allclose(sub.prompt_obs[0], arrays[2]["obs"][0], atol=1e-6)
+    np.testing.assert_allclose(sub.prompt_action[1], arrays[0]["action"][0], atol=1e-6)
+    with pytest.raises(ValueError, match="prompt='oracle'"):
+        load_dataset(path, prompt="oracle")
     m = read_manifest(path)
     assert m["scenarios"][1] == scen[1].to_dict() and m["shards"][1]["steps"] == 3 * L
 

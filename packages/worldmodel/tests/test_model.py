@@ -47,7 +47,7 @@ def test_shapes_and_masks_for_mixed_widths(data, config):
             config.h_dim,
         )
         assert float(jnp.min(seq.prior_u.std)) >= config.min_std
-        pred = jax.vmap(model.decode, (0, None))(seq.latent, b.obs_mask)
+        pred = jax.vmap(model.decode, (0, 0, None))(seq.latent, seq.prev_obs, b.obs_mask)
         assert np.all(np.asarray(pred)[:, np.asarray(b.obs_mask) == 0] == 0)
         # junk in padded dimensions changes nothing: inputs are masked
         junk = b._replace(
@@ -64,8 +64,10 @@ def test_shapes_and_masks_for_mixed_widths(data, config):
 def _two_contexts(data, config):
     b = _sequence(data, config, 1, 5, 4)
     rng = np.random.default_rng(0)
+    # every context step differs but the newest: it is the current step o_t, which the skip reads
+    obs = jnp.asarray(rng.normal(size=b.ctx.obs.shape), jnp.float32) * b.obs_mask
     other = Context(
-        jnp.asarray(rng.normal(size=b.ctx.obs.shape), jnp.float32) * b.obs_mask,
+        obs.at[-1].set(b.ctx.obs[-1]),
         jnp.asarray(rng.normal(size=b.ctx.action.shape), jnp.float32) * b.act_mask,
         jnp.asarray(rng.normal(size=b.ctx.reward.shape), jnp.float32),
         b.ctx.valid,
@@ -193,7 +195,7 @@ def test_imagine_pushes_generated_steps_into_context(data, config):
     state, fifo = filt(model, context, prefix, *masks, keys)
     np.testing.assert_allclose(out.latent[:, 0], state.concat(), atol=1e-5)
     e0 = jax.vmap(model.embed_context)(fifo, *masks)
-    r0 = jax.vmap(model.reward)(state.concat(), out.action[:, 0], b.act_mask, e0)
+    r0 = jax.vmap(model.reward)(state.concat(), out.obs[:, 0], out.action[:, 0], masks[0], b.act_mask, e0)
     np.testing.assert_allclose(out.reward[:, 0], r0, atol=1e-5)
     fifo = jax.vmap(push)(fifo, out.obs[:, 0], out.action[:, 0], r0)
     step = eqx.filter_jit(jax.vmap(lambda *x: prior_step(model, *x, sample=False)))

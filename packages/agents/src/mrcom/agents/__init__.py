@@ -27,6 +27,12 @@ from ._config import (
     MODEL_FREE_METHODS as MODEL_FREE_METHODS,
 )
 from ._config import (
+    MODEL_METHODS as MODEL_METHODS,
+)
+from ._config import (
+    WORLDMODEL_SECTIONS as WORLDMODEL_SECTIONS,
+)
+from ._config import (
     AdaptConfig as AdaptConfig,
 )
 from ._config import (
@@ -94,6 +100,9 @@ from ._stages import (
     adapt_method as adapt_method,
 )
 from ._stages import (
+    load_worldmodel as load_worldmodel,
+)
+from ._stages import (
     run_adapt as run_adapt,
 )
 from ._stages import (
@@ -111,3 +120,4 @@ from ._stages import (
 from ._stages import (
     summary_table as summary_table,
 )
+from ._workdir import Workdir as Workdir

@@ -14,16 +14,24 @@ from typing import Any
 
 from mrcom.envs import ACT_DIM, ENGINES, OBS_DIM, OOD_SAMPLING, PROTOCOLS, ROBOTS
 from mrcom.worldmodel import WorldModelConfig
+from mrcom.worldmodel.cadm import CaDMConfig
+from mrcom.worldmodel.dreamer import DreamerConfig
 
+from ._dataset import PROMPT_KINDS
 from ._sac import SACConfig
 from ._validate import check_choice, check_positive, check_range
 
 ABLATIONS = ("full", "wo_d", "wo_c", "wo_ls", "wo_lv")
 PRESETS = ("smoke", "quick", "paper")
+# Model-based methods adapt by MBPO with their world model (one registry name each, mrcom.worldmodel);
 # "sac-utd": model-free SAC at MBPO's update-to-data ratio (adapt.updates_per_step), the control that
 # separates what the model's data add from what the higher update ratio adds.
-METHODS = ("mrcom", "sac", "sac-utd")
+MODEL_METHODS = ("mrcom", "cadm", "dreamerv3")
 MODEL_FREE_METHODS = ("sac", "sac-utd")
+METHODS = MODEL_METHODS + MODEL_FREE_METHODS
+DEFAULT_METHODS = ("mrcom", "sac", "sac-utd")
+# the config section of each model-based method's world model
+WORLDMODEL_SECTIONS = {"mrcom": "worldmodel", "cadm": "cadm", "dreamerv3": "dreamerv3"}
 TARGET_SPLITS = ("test", "validation")
 
 
@@ -78,15 +86,20 @@ class CollectConfig:
             rounded up to whole episodes.
         prompt_episodes: K expert episodes per scenario from the final (deterministic) policy.
         batch_scenarios: scenarios trained together in one batched env (independent agents).
+        train_prompt: the prompt of each training scenario when the world model trains and is
+            evaluated: "first_episode" (its first behaviour episode, random actions: the kind of
+            prompt a new target gives at adaptation) or "expert" (its K expert episodes).
     """
 
     steps_per_scenario: int = 100_000
     prompt_episodes: int = 2
     batch_scenarios: int = 8
+    train_prompt: str = "first_episode"
 
     def __post_init__(self):
         for name in ("steps_per_scenario", "prompt_episodes", "batch_scenarios"):
             check_positive(f"collect.{name}", getattr(self, name))
+        check_choice("collect.train_prompt", self.train_prompt, PROMPT_KINDS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,7 +122,7 @@ class AdaptConfig:
         prompt: "dataset" (expert episodes of the target when the dataset holds it, else the first
             real episode) or "first_episode" (always the first real episode).
         eval_every: real steps between evaluations of the learning curve.
-        methods: methods run; model-free "sac" is always included.
+        methods: methods run (of `METHODS`); model-free "sac" is always included.
     """
 
     real_steps: int = 100_000
@@ -123,7 +136,7 @@ class AdaptConfig:
     model_sample: bool = False
     prompt: str = "dataset"
     eval_every: int = 10_000
-    methods: tuple[str, ...] = METHODS
+    methods: tuple[str, ...] = DEFAULT_METHODS
 
     def __post_init__(self):
         object.__setattr__(self, "methods", tuple(self.methods))
@@ -166,6 +179,8 @@ _SECTIONS = {
     "collect": CollectConfig,
     "sac": SACConfig,
     "worldmodel": WorldModelConfig,
+    "cadm": CaDMConfig,
+    "dreamerv3": DreamerConfig,
     "adapt": AdaptConfig,
     "eval": EvalConfig,
 }
@@ -175,9 +190,10 @@ _SECTIONS = {
 class PipelineConfig:
     """Everything one run of collect -> train -> adapt -> evaluate needs.
 
-    `ablation` is the source of truth for the world model's ablation, and the world model's
+    `ablation` is the source of truth for the world model's ablation, and every world model's
     `obs_dim`, `act_dim` and `num_scenarios` are derived from `envs` (padded widths, training
-    scenarios not held out), so they are overwritten here.
+    scenarios not held out), so they are overwritten here. `worldmodel` is MrCoM's config; `cadm`
+    and `dreamerv3` are the baselines' (used when `adapt.methods` names them).
     """
 
     protocol: str = "table1-a"
@@ -188,6 +204,8 @@ class PipelineConfig:
     collect: CollectConfig = CollectConfig()
     sac: SACConfig = SACConfig()
     worldmodel: WorldModelConfig = WorldModelConfig()
+    cadm: CaDMConfig = CaDMConfig()
+    dreamerv3: DreamerConfig = DreamerConfig()
     adapt: AdaptConfig = AdaptConfig()
     eval: EvalConfig = EvalConfig()
 
@@ -200,26 +218,33 @@ class PipelineConfig:
         for name, cls in _SECTIONS.items():
             if not isinstance(getattr(self, name), cls):
                 raise ValueError(f"{name}={getattr(self, name)!r}: must be a {cls.__name__}")
-        wm = self.worldmodel.replace(
+        shapes = dict(
             obs_dim=OBS_DIM,
             act_dim=ACT_DIM,
             num_scenarios=self.envs.num_train_scenarios - self.envs.num_heldout_scenarios,
-            ablation=self.ablation,
         )
-        object.__setattr__(self, "worldmodel", wm)
+        object.__setattr__(self, "worldmodel", self.worldmodel.replace(**shapes, ablation=self.ablation))
+        object.__setattr__(self, "cadm", self.cadm.replace(**shapes))
+        object.__setattr__(self, "dreamerv3", self.dreamerv3.replace(**shapes))
+        checked = {WORLDMODEL_SECTIONS[m] for m in self.adapt.methods if m in MODEL_METHODS} | {"worldmodel"}
+        for section in sorted(checked):
+            self._check_worldmodel(section, getattr(self, section))
+
+    def _check_worldmodel(self, section: str, wm) -> None:
+        """A world model's windows must fit the episodes and its context the prompt."""
         if self.collect.prompt_episodes * self.envs.episode_length < wm.context_len:
             raise ValueError(
                 f"collect.prompt_episodes={self.collect.prompt_episodes}: prompt steps must be >= "
-                f"worldmodel.context_len={wm.context_len}"
+                f"{section}.context_len={wm.context_len}"
             )
         if self.envs.num_heldout_scenarios and wm.eval_burn_in + 15 > self.envs.episode_length:
             raise ValueError(
-                f"worldmodel.eval_burn_in={wm.eval_burn_in}: eval windows of eval_burn_in + 15 steps "
+                f"{section}.eval_burn_in={wm.eval_burn_in}: eval windows of eval_burn_in + 15 steps "
                 f"must fit in envs.episode_length={self.envs.episode_length}"
             )
         if wm.seq_len > self.envs.episode_length:
             raise ValueError(
-                f"worldmodel.seq_len={wm.seq_len}: must be <= envs.episode_length={self.envs.episode_length}"
+                f"{section}.seq_len={wm.seq_len}: must be <= envs.episode_length={self.envs.episode_length}"
             )
 
     def to_dict(self) -> dict[str, Any]:
@@ -281,6 +306,19 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+# The baselines train for the budget MrCoM trains for in each preset (same steps, same data).
+_SMOKE_BUDGET = dict(
+    steps=40, steps_per_call=20, eval_every=40, checkpoint_every=40, eval_windows=8, eval_burn_in=2
+)
+
+
+def _baselines(name: str, **budget) -> dict[str, dict[str, Any]]:
+    return {
+        "cadm": {**CaDMConfig.preset(name).to_dict(), **budget},
+        "dreamerv3": {**DreamerConfig.preset(name).to_dict(), **budget},
+    }
+
+
 # Preset overrides on top of the defaults (which are the paper scale).
 _PRESETS: dict[str, dict[str, Any]] = {
     "smoke": {
@@ -292,6 +330,7 @@ _PRESETS: dict[str, dict[str, Any]] = {
             **dict(value_hidden=16, batch_size=8, seq_len=8, steps=40, steps_per_call=20),
             **dict(eval_every=40, checkpoint_every=40, eval_windows=8, eval_burn_in=2, fast_compile=True),
         },
+        **_baselines("smoke", **_SMOKE_BUDGET, seq_len=8),
         "adapt": dict(
             real_steps=80,
             rollout_length=2,
@@ -308,7 +347,8 @@ _PRESETS: dict[str, dict[str, Any]] = {
         "envs": dict(episode_length=200, num_train_scenarios=9, num_heldout_scenarios=3, num_targets=3),
         "collect": dict(steps_per_scenario=4000, prompt_episodes=1, batch_scenarios=9),
         "sac": dict(hidden=(128, 128), batch_size=128, learning_starts=1000, update_every=50),
-        "worldmodel": {**WorldModelConfig.preset("quick").to_dict(), "steps": 1500},
+        "worldmodel": WorldModelConfig.preset("quick").to_dict(),
+        **_baselines("quick", steps=WorldModelConfig.preset("quick").steps),
         "adapt": dict(
             real_steps=3000,
             rollout_length=1,
@@ -324,6 +364,7 @@ _PRESETS: dict[str, dict[str, Any]] = {
     "paper": {
         "envs": dict(engine="mjx"),
         "worldmodel": WorldModelConfig.preset("paper").to_dict(),
+        **_baselines("paper"),
     },
 }
 

@@ -159,18 +159,28 @@ def dataset_scenarios(path: Path) -> list[Scenario]:
     return [Scenario.from_dict(e["scenario"]) for e in read_manifest(path)["shards"]]
 
 
-def load_dataset(path: Path, indices: Sequence[int] | None = None) -> MultiScenarioData:
+PROMPT_KINDS = ("first_episode", "expert")
+
+
+def load_dataset(
+    path: Path, indices: Sequence[int] | None = None, prompt: str = "first_episode"
+) -> MultiScenarioData:
     """Load (a subset of) a finished dataset as `mrcom.worldmodel.MultiScenarioData`.
 
     Arguments:
         path: dataset directory.
         indices: positions in the manifest's finished shards to load (all when None); they become
             scenario ids 0..S-1 in that order.
+        prompt: each scenario's prompt: "first_episode", its first behaviour episode (the random
+            actions before the behaviour SAC's learning starts: the kind of prompt a new target
+            gives at adaptation, its first real episode), or "expert", its K expert episodes
+            joined end to end (P = K * L steps).
 
     Returns:
-        `MultiScenarioData`; each scenario's prompt is its K expert episodes joined end to end
-        (P = K * L steps).
+        `MultiScenarioData`.
     """
+    if prompt not in PROMPT_KINDS:
+        raise ValueError(f"prompt={prompt!r}: must be one of {PROMPT_KINDS}")
     path = Path(path)
     manifest = read_manifest(path)
     planned = len(manifest["scenarios"])
@@ -189,7 +199,10 @@ def load_dataset(path: Path, indices: Sequence[int] | None = None) -> MultiScena
         parts["scenario_id"].append(np.full(e, sid, np.int32))
         parts["obs_mask"].append(z["obs_mask"][None])
         parts["act_mask"].append(z["act_mask"][None])
-        po, pa, pr = join_prompt(z["prompt_obs"], z["prompt_action"], z["prompt_reward"])
+        if prompt == "expert":
+            po, pa, pr = join_prompt(z["prompt_obs"], z["prompt_action"], z["prompt_reward"])
+        else:
+            po, pa, pr = z["obs"][0], z["action"][0], z["reward"][0]
         parts["prompt_obs"].append(po[None])
         parts["prompt_action"].append(pa[None])
         parts["prompt_reward"].append(pr[None])

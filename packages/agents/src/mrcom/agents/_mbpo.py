@@ -1,7 +1,8 @@
 """MBPO-style data augmentation with a trained world model (paper section 3.4, scenario adaptation).
 
 Before every SAC update call, `ModelAugmenter.refresh` branches `rollouts_per_step * update_every`
-k-step rollouts per agent from uniformly drawn real states via `mrcom.worldmodel.imagine`; the
+k-step rollouts per agent from uniformly drawn real states via the world model's `imagine` (any
+kind of the `mrcom.worldmodel` registry: MrCoM or a baseline); the
 world model's context (eq. 4) is the m real steps before the branch prefix, FIFO-filled from the
 agent's prompt near the start of an episode. SAC batches mix `real_ratio` real transitions with
 model transitions.
@@ -15,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from mrcom.worldmodel import Context, MrCoM, Prefix, imagine, jit_by_config
+from mrcom.worldmodel import Context, Prefix, WorldModel, jit_by_config, kind_of
 
 from ._buffer import EpisodeBuffer, TransitionBuffer
 from ._nets import Actor
@@ -45,7 +46,7 @@ class PopulationPolicy(eqx.Module):
 
 @jit_by_config(lambda model, *args, **kwargs: model.config.fast_compile)
 def branch(
-    model: MrCoM,
+    model: WorldModel,
     context: Context,
     prefix: Prefix,
     masks,
@@ -54,8 +55,8 @@ def branch(
     key,
     sample: bool = False,
 ):
-    """Jitted `imagine` (horizon and sample static)."""
-    return imagine(model, context, prefix, masks, policy, horizon, key, sample=sample)
+    """The model kind's jitted `imagine` (horizon and sample static)."""
+    return kind_of(model).imagine(model, context, prefix, masks, policy, horizon, key, sample=sample)
 
 
 class ModelAugmenter:
@@ -74,7 +75,7 @@ class ModelAugmenter:
 
     def __init__(
         self,
-        model: MrCoM,
+        model: WorldModel,
         prompts: list[tuple[np.ndarray, np.ndarray, np.ndarray] | None],
         obs_mask: np.ndarray,
         act_mask: np.ndarray,

@@ -1,12 +1,7 @@
 """The pipeline stages run_train, run_adapt, run_evaluate, run_pipeline (each skips work already on disk).
 
-Workdir layout::
-
-    dataset/                 shards + manifest.json (run_collect)
-    worldmodel/              checkpoint.eqx + metrics.json (run_train)
-    adapt/<method>/          policy.eqx + result.json (run_adapt; method "mrcom", "sac" or "sac-utd")
-    results.json, summary.md (run_evaluate)
-    config.json              the PipelineConfig of the run
+The files of a run: `Workdir`. Model-based methods (`MODEL_METHODS`) each train their world model
+from the registry of `mrcom.worldmodel` and adapt by MBPO with it; model-free ones only adapt.
 """
 
 from __future__ import annotations
@@ -23,17 +18,16 @@ import jax
 import numpy as np
 
 from mrcom.envs import ACT_DIM, OBS_DIM, Scenario, make
-from mrcom.worldmodel import evaluate as wm_evaluate
-from mrcom.worldmodel import load_model
-from mrcom.worldmodel import train as wm_train
+from mrcom.worldmodel import get_kind
 
 from ._collect import is_complete, run_collect, target_scenarios
-from ._config import METHODS, PipelineConfig
+from ._config import METHODS, MODEL_METHODS, WORLDMODEL_SECTIONS, PipelineConfig
 from ._dataset import find_prompt, load_dataset, read_manifest
 from ._io import atomic_write_bytes, atomic_write_json, stream_seed
 from ._loop import evaluate_policy, run_sac
 from ._mbpo import ModelAugmenter
 from ._sac import SACState, sac_init
+from ._workdir import Workdir
 
 Log = Callable[[str, float, int], None]
 WM_METRICS = ("k1_obs_nmse", "k5_obs_nmse", "k15_obs_nmse", "reward_mse", "value_equiv")
@@ -42,7 +36,7 @@ RESULTS_FORMAT = 1
 
 def _check_config(cfg: PipelineConfig, workdir: Path) -> None:
     """Write workdir/config.json, or check that an existing one is the same config."""
-    f = Path(workdir) / "config.json"
+    f = Workdir(workdir).config
     if f.exists():
         old = json.loads(f.read_text())
         if old != cfg.to_dict():
@@ -58,31 +52,50 @@ def split_indices(cfg: PipelineConfig) -> tuple[list[int], list[int]]:
     return list(range(n - h)), list(range(n - h, n))
 
 
-def run_train(cfg: PipelineConfig, workdir: Path, log: Log | None = None, progress: bool = True) -> Path:
-    """Train the world model on `workdir/dataset` (resuming from its checkpoint; skipped when finished).
+def run_train(
+    cfg: PipelineConfig,
+    workdir: Path,
+    log: Log | None = None,
+    progress: bool = True,
+    method: str = "mrcom",
+) -> Path:
+    """Train `method`'s world model on the run's dataset (resumes its checkpoint; skipped when done).
 
-    Held-out training scenarios give the world-model metrics (`wm/k1_obs_nmse`, ...).
+    Held-out training scenarios give the world-model metrics (`wm/k1_obs_nmse`, ...). `method` is
+    a name of `MODEL_METHODS`; its config is the section `WORLDMODEL_SECTIONS[method]` of `cfg`.
 
     Returns:
-        `workdir/worldmodel`.
+        `Workdir(workdir).worldmodel(method)`.
     """
-    workdir = Path(workdir)
-    ds, out = workdir / "dataset", workdir / "worldmodel"
-    if (out / "metrics.json").exists():
+    if method not in MODEL_METHODS:
+        raise ValueError(f"method={method!r}: must be one of {MODEL_METHODS}")
+    wd = Workdir(workdir)
+    ds, out = wd.dataset, wd.worldmodel(method)
+    if wd.worldmodel_metrics(method).exists():
         return out
     if not is_complete(ds):
         raise ValueError(f"dataset={str(ds)!r}: missing or unfinished; run run_collect first")
+    kind, wm_cfg = get_kind(method), getattr(cfg, WORLDMODEL_SECTIONS[method])
     train_idx, held_idx = split_indices(cfg)
-    data = load_dataset(ds, train_idx)
-    eval_data = load_dataset(ds, held_idx) if held_idx else None
+    prompt = cfg.collect.train_prompt
+    data = load_dataset(ds, train_idx, prompt)
+    eval_data = load_dataset(ds, held_idx, prompt) if held_idx else None
     seed = stream_seed(cfg.seed, "worldmodel")
-    model, metrics = wm_train(
-        data, cfg.worldmodel, seed=seed, checkpoint_dir=out, eval_data=eval_data, log=log, progress=progress
+    model, metrics = kind.train(
+        data, wm_cfg, seed=seed, checkpoint_dir=out, eval_data=eval_data, log=log, progress=progress
     )
-    if eval_data is not None and not all(k in metrics for k in WM_METRICS):
-        metrics.update(wm_evaluate(model, eval_data, jax.random.PRNGKey(seed)))
-    atomic_write_json(out / "metrics.json", {k: float(v) for k, v in metrics.items()})
+    if eval_data is not None and not all(k in metrics for k in WM_METRICS[:4]):
+        metrics.update(kind.evaluate(model, eval_data, jax.random.PRNGKey(seed)))
+    atomic_write_json(wd.worldmodel_metrics(method), {k: float(v) for k, v in metrics.items()})
     return out
+
+
+def load_worldmodel(cfg: PipelineConfig, workdir: Path, method: str):
+    """The trained world model of `method` in `workdir` (one-line error when it is not trained)."""
+    wd = Workdir(workdir)
+    if not wd.worldmodel_metrics(method).exists():
+        raise ValueError(f"worldmodel={str(wd.worldmodel(method))!r}: missing; run run_train first")
+    return get_kind(method).load_model(wd.worldmodel(method))
 
 
 def _save_policy(path: Path, state: SACState) -> None:
@@ -123,10 +136,10 @@ def adapt_method(
 ):
     """Adapt one SAC agent per target scenario with `method`.
 
-    "mrcom": MBPO with `model`; "sac": model-free SAC; "sac-utd": model-free SAC at MBPO's
-    update-to-data ratio. All methods use the same seed, so they start from the same networks and see
-    the same resets. MBPO and sac-utd run `adapt.updates_per_step` gradient steps per real step;
-    "sac" keeps `sac.updates_per_step`.
+    A model-based method ("mrcom", "cadm", "dreamerv3"): MBPO with `model`; "sac": model-free SAC;
+    "sac-utd": model-free SAC at MBPO's update-to-data ratio. All methods use the same seed, so they
+    start from the same networks and see the same resets. MBPO and sac-utd run
+    `adapt.updates_per_step` gradient steps per real step; "sac" keeps `sac.updates_per_step`.
 
     Returns:
         (LoopResult, augmenter or None).
@@ -134,9 +147,9 @@ def adapt_method(
     a = cfg.adapt
     env = _target_env(cfg, targets)
     augmenter = None
-    if method == "mrcom":
+    if method in MODEL_METHODS:
         if model is None:
-            raise ValueError("method='mrcom': needs a trained world model")
+            raise ValueError(f"method={method!r}: needs a trained world model")
         prompts = [None] * len(targets)
         if a.prompt == "dataset" and dataset is not None:
             prompts = [find_prompt(dataset, t) for t in targets]
@@ -168,7 +181,7 @@ def adapt_method(
                 log(f"adapt/{method}/{robot}/normalized_return", v, step)
 
     sac_cfg = cfg.sac
-    if method in ("mrcom", "sac-utd"):
+    if method in MODEL_METHODS or method == "sac-utd":
         sac_cfg = dataclasses.replace(cfg.sac, updates_per_step=a.updates_per_step)
     res = run_sac(
         env,
@@ -188,36 +201,30 @@ def adapt_method(
 def run_adapt(
     cfg: PipelineConfig, workdir: Path, log: Log | None = None, progress: bool = True
 ) -> dict[str, Any]:
-    """MrCoM-MBPO and model-free SAC on the target scenarios (each method skipped when on disk).
+    """Every method of `adapt.methods` on the target scenarios (each method skipped when on disk).
 
     Returns:
         method -> {"targets", "curve_steps", "curve_returns" (per eval, per target), "rollouts"}.
     """
-    workdir = Path(workdir)
+    wd = Workdir(workdir)
     targets = target_scenarios(cfg)
     out: dict[str, Any] = {}
     for method in cfg.adapt.methods:
-        mdir = workdir / "adapt" / method
-        if (mdir / "result.json").exists():
-            out[method] = json.loads((mdir / "result.json").read_text())
+        if wd.adapt_result(method).exists():
+            out[method] = json.loads(wd.adapt_result(method).read_text())
             continue
-        model = None
-        if method == "mrcom":
-            wdir = workdir / "worldmodel"
-            if not (wdir / "metrics.json").exists():
-                raise ValueError(f"worldmodel={str(wdir)!r}: missing; run run_train first")
-            model = load_model(wdir)
+        model = load_worldmodel(cfg, workdir, method) if method in MODEL_METHODS else None
         res, aug = adapt_method(
-            cfg, method, targets, model=model, dataset=workdir / "dataset", log=log, progress=progress
+            cfg, method, targets, model=model, dataset=wd.dataset, log=log, progress=progress
         )
-        _save_policy(mdir / "policy.eqx", res.state)
+        _save_policy(wd.policy(method), res.state)
         result = {
             "targets": [t.to_dict() for t in targets],
             "curve_steps": list(res.curve_steps),
             "curve_returns": [np.asarray(r).tolist() for r in res.curve_returns],
             "rollouts": 0 if aug is None else int(aug.rollouts_done),
         }
-        atomic_write_json(mdir / "result.json", result)
+        atomic_write_json(wd.adapt_result(method), result)
         out[method] = result
     return out
 
@@ -230,17 +237,16 @@ def run_evaluate(cfg: PipelineConfig, workdir: Path, log: Log | None = None, pro
     Returns:
         The results dict.
     """
-    workdir = Path(workdir)
-    if (workdir / "results.json").exists():
-        return json.loads((workdir / "results.json").read_text())
+    wd = Workdir(workdir)
+    if wd.results.exists():
+        return json.loads(wd.results.read_text())
     targets = target_scenarios(cfg)
     methods: dict[str, dict[str, list[float]]] = {}
     curves: dict[str, dict[str, dict[str, list[float]]]] = {}
     for method in cfg.adapt.methods:
-        mdir = workdir / "adapt" / method
-        if not (mdir / "result.json").exists():
-            raise ValueError(f"adapt result {str(mdir)!r}: missing; run run_adapt first")
-        state = _load_policy(mdir / "policy.eqx", cfg, len(targets))
+        if not wd.adapt_result(method).exists():
+            raise ValueError(f"adapt result {str(wd.adapt(method))!r}: missing; run run_adapt first")
+        state = _load_policy(wd.policy(method), cfg, len(targets))
         returns = evaluate_policy(
             state,
             lambda e: _target_env(cfg, targets, e),
@@ -251,7 +257,7 @@ def run_evaluate(cfg: PipelineConfig, workdir: Path, log: Log | None = None, pro
         methods[method] = {}
         for s, v in zip(targets, returns, strict=True):
             methods[method].setdefault(s.robot, []).append(float(v))
-        result = json.loads((mdir / "result.json").read_text())
+        result = json.loads(wd.adapt_result(method).read_text())
         curves[method] = {}
         for robot in methods[method]:
             sel = [i for i, s in enumerate(targets) if s.robot == robot]
@@ -265,11 +271,11 @@ def run_evaluate(cfg: PipelineConfig, workdir: Path, log: Log | None = None, pro
                     float(np.mean(methods[method][robot])),
                     cfg.adapt.real_steps,
                 )
-    wm = {}
-    mfile = workdir / "worldmodel" / "metrics.json"
-    if mfile.exists():
-        m = json.loads(mfile.read_text())
-        wm = {k: float(m[k]) for k in WM_METRICS if k in m}
+    worldmodels = {}
+    for method in MODEL_METHODS:
+        if wd.worldmodel_metrics(method).exists():
+            m = json.loads(wd.worldmodel_metrics(method).read_text())
+            worldmodels[method] = {k: float(m[k]) for k in WM_METRICS if k in m}
     results = {
         "format": RESULTS_FORMAT,
         "protocol": cfg.protocol,
@@ -281,11 +287,12 @@ def run_evaluate(cfg: PipelineConfig, workdir: Path, log: Log | None = None, pro
         "real_steps": cfg.adapt.real_steps,
         "methods": methods,
         "curves": curves,
-        "worldmodel": wm,
+        "worldmodel": worldmodels.get("mrcom", {}),
+        "worldmodels": worldmodels,
         "targets": [t.to_dict() for t in targets],
     }
-    atomic_write_json(workdir / "results.json", results)
-    atomic_write_bytes(workdir / "summary.md", summary_table([results]).encode())
+    atomic_write_json(wd.results, results)
+    atomic_write_bytes(wd.summary, summary_table([results]).encode())
     return results
 
 
@@ -298,10 +305,11 @@ def run_pipeline(cfg: PipelineConfig, workdir: Path, log: Log | None = None, pro
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     _check_config(cfg, workdir)
-    if "mrcom" in cfg.adapt.methods or cfg.adapt.prompt == "dataset":
+    model_methods = [m for m in cfg.adapt.methods if m in MODEL_METHODS]
+    if model_methods or cfg.adapt.prompt == "dataset":
         run_collect(cfg, workdir, log=log, progress=progress)
-    if "mrcom" in cfg.adapt.methods:
-        run_train(cfg, workdir, log=log, progress=progress)
+    for method in model_methods:
+        run_train(cfg, workdir, log=log, progress=progress, method=method)
     run_adapt(cfg, workdir, log=log, progress=progress)
     return run_evaluate(cfg, workdir, log=log, progress=progress)
 
@@ -337,14 +345,13 @@ def run_protocol(
     Returns:
         The summary table (Markdown).
     """
-    workdir = Path(workdir)
+    wd = Workdir(workdir)
     results = [
-        run_pipeline(cfg.replace(seed=int(s)), workdir / f"seed_{int(s)}", log=log, progress=progress)
-        for s in seeds
+        run_pipeline(cfg.replace(seed=int(s)), wd.seed(s).root, log=log, progress=progress) for s in seeds
     ]
     table = summary_table(results)
-    atomic_write_bytes(workdir / "summary.md", table.encode())
-    atomic_write_json(workdir / "summary.json", {"seeds": [int(s) for s in seeds], "results": results})
+    atomic_write_bytes(wd.summary, table.encode())
+    atomic_write_json(wd.root / "summary.json", {"seeds": [int(s) for s in seeds], "results": results})
     return table
 
 

@@ -6,9 +6,17 @@ masks and scenario ids (`MultiScenarioData`).
 
 from ._checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from ._config import ABLATIONS, KL_DIRECTIONS, PRESETS, WorldModelConfig
-from ._data import Batch, MultiScenarioData, SequenceSource, make_source, sample_batch
-from ._evaluate import evaluate
-from ._imagine import Imagined, Prefix, filter_prefix, imagine, rollout
+from ._data import (
+    Batch,
+    MultiScenarioData,
+    SequenceSource,
+    make_source,
+    observation_moments,
+    observation_stats,
+    sample_batch,
+)
+from ._evaluate import HORIZON, KS, eval_windows, evaluate, open_loop_errors
+from ._imagine import Imagined, OpenLoop, Prefix, act_at, filter_prefix, imagine, rollout
 from ._jit import FAST_COMPILE_OPTIONS, jit_by_config
 from ._losses import (
     LossWeights,
@@ -16,6 +24,7 @@ from ._losses import (
     gaussian_kl,
     latent_kl,
     loss_meta_value,
+    loss_prediction,
     loss_recon,
     loss_reward,
     loss_state,
@@ -32,6 +41,7 @@ from ._model import (
     MrCoM,
     Normal,
     Observed,
+    ObsNorm,
     init_model,
     jit_model,
     observe,
@@ -50,6 +60,15 @@ from ._reference import (
     obs_scale,
     persistence_nmse,
     train_mlp_ensemble,
+)
+from ._registry import (
+    WorldModel,
+    WorldModelConfigLike,
+    WorldModelKind,
+    get_kind,
+    kind_of,
+    register,
+    world_model_names,
 )
 from ._synthetic import synthetic_data
 from ._train import NonFiniteLossError, load_model, train
@@ -70,6 +89,19 @@ __all__ = [
     "load_checkpoint",
     "save_checkpoint",
     "evaluate",
+    "HORIZON",
+    "KS",
+    "eval_windows",
+    "open_loop_errors",
+    "OpenLoop",
+    "act_at",
+    "WorldModel",
+    "WorldModelConfigLike",
+    "WorldModelKind",
+    "get_kind",
+    "kind_of",
+    "register",
+    "world_model_names",
     "Imagined",
     "Prefix",
     "filter_prefix",
@@ -92,6 +124,7 @@ __all__ = [
     "MrCoM",
     "MultiScenarioData",
     "Normal",
+    "ObsNorm",
     "Observed",
     "SequenceSource",
     "TrainState",
@@ -105,6 +138,7 @@ __all__ = [
     "latent_kl",
     "loss_meta_value",
     "loss_recon",
+    "loss_prediction",
     "loss_reward",
     "loss_state",
     "loss_value_reg",
@@ -112,6 +146,8 @@ __all__ = [
     "loss_var",
     "make_optimizer",
     "make_source",
+    "observation_moments",
+    "observation_stats",
     "observe",
     "prior_step",
     "push",
@@ -132,3 +168,21 @@ __all__ = [
     "train_step",
     "train_steps",
 ]
+
+register(
+    WorldModelKind(
+        name="mrcom",
+        model_type=MrCoM,
+        config_type=WorldModelConfig,
+        train=train,
+        load_model=load_model,
+        imagine=imagine,
+        evaluate=evaluate,
+    )
+)
+
+# the baselines of the paper's tables, behind the same seam (imported last: they build on the above)
+from . import cadm, dreamer  # noqa: E402
+
+register(cadm.KIND)
+register(dreamer.KIND)

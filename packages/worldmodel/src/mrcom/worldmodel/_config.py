@@ -8,6 +8,7 @@ from typing import Any
 
 ABLATIONS = ("full", "wo_d", "wo_c", "wo_ls", "wo_lv")
 STATE_REG = ("posterior", "literal")
+OBS_TRANSFORMS = ("standardize", "symlog")
 KL_DIRECTIONS = ("posterior_prior", "prior_posterior")
 
 # Preset overrides. Sizes only; everything else keeps its default.
@@ -42,9 +43,10 @@ PRESETS: dict[str, dict[str, Any]] = {
         num_heads=3,
         hidden=128,
         value_hidden=64,
+        learning_rate=1e-3,
         batch_size=16,
         seq_len=32,
-        steps=2000,
+        steps=1500,
         steps_per_call=50,
         eval_every=500,
         checkpoint_every=500,
@@ -84,8 +86,14 @@ class WorldModelConfig:
     `context_reward` puts the reward in the token, lagged one slot so that C_t holds no function
     of o_t (False matches eq. 4 literally).
     Latent: `u_dim` (stochastic, eq. 6), `d_dim` (GRU, eq. 7), `h_dim` (auxiliary, eq. 8).
+    `obs_skip`: the prior and posterior of u, the decoder and the reward head also read the
+    previous observation o_{t-1} (the newest step of C_t), and the decoder predicts the change
+    norm(o_t) - norm(o_{t-1}) (False: the decoder reads s~_t alone, as printed in eq. 9).
+    `obs_transform`: the space the networks see observations in and the decoder predicts them in:
+    "standardize" (per-dimension mean and std of the training data) or "symlog".
     Losses (eq. 16): `lambda_var`, `lambda_s`, `lambda_v`, `lambda_r` (reward head),
-    `obs_std` (std of the Gaussian decoder in symlog space), `free_nats` (per KL term, per step),
+    `lambda_pred` (one-step prediction: the decoded prior latent against o_t, `loss_prediction`),
+    `obs_std` (std of the Gaussian decoder in the `obs_transform` space), `free_nats` (per KL term, per step),
     `kl_balance` (share of each KL of L_var that trains the prior; the rest trains the posterior),
     `kl_direction` of the KLs of L_var and L_s ("posterior_prior": KL(q || p), the bound of eq. 11;
     "prior_posterior": KL(p || q) as printed in eqs. 10 and 12),
@@ -102,6 +110,8 @@ class WorldModelConfig:
     num_scenarios: int = 1
     context_len: int = 8
     context_reward: bool = True
+    obs_skip: bool = True
+    obs_transform: str = "standardize"
     embed_dim: int = 48
     num_layers: int = 1
     num_heads: int = 3
@@ -116,6 +126,7 @@ class WorldModelConfig:
     lambda_s: float = 0.1
     lambda_v: float = 0.1
     lambda_r: float = 1.0
+    lambda_pred: float = 1.0
     free_nats: float = 1.0
     kl_balance: float = 0.8
     kl_direction: str = "posterior_prior"
@@ -166,7 +177,15 @@ class WorldModelConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name}={value!r}: must be an integer >= 0")
-        for name in ("lambda_var", "lambda_s", "lambda_v", "lambda_r", "free_nats", "grad_clip"):
+        for name in (
+            "lambda_var",
+            "lambda_s",
+            "lambda_v",
+            "lambda_r",
+            "lambda_pred",
+            "free_nats",
+            "grad_clip",
+        ):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= 0:
                 raise ValueError(f"{name}={value!r}: must be a number >= 0")
@@ -184,11 +203,13 @@ class WorldModelConfig:
             raise ValueError(f"embed_dim={self.embed_dim!r}: must be divisible by num_heads={self.num_heads}")
         if self.kl_direction not in KL_DIRECTIONS:
             raise ValueError(f"kl_direction={self.kl_direction!r}: must be one of {KL_DIRECTIONS}")
+        if self.obs_transform not in OBS_TRANSFORMS:
+            raise ValueError(f"obs_transform={self.obs_transform!r}: must be one of {OBS_TRANSFORMS}")
         if self.state_reg not in STATE_REG:
             raise ValueError(f"state_reg={self.state_reg!r}: must be one of {STATE_REG}")
         if self.ablation not in ABLATIONS:
             raise ValueError(f"ablation={self.ablation!r}: must be one of {ABLATIONS}")
-        for name in ("context_reward", "fast_compile"):
+        for name in ("context_reward", "obs_skip", "fast_compile"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name}={getattr(self, name)!r}: must be a bool")
 

@@ -80,6 +80,28 @@ class MultiScenarioData(NamedTuple):
         return d
 
 
+def observation_moments(data: MultiScenarioData) -> tuple[np.ndarray, np.ndarray]:
+    """Per-dimension (mean, variance) of the observations, over the real dims of every episode.
+
+    Each episode's real dims come from its scenario's `obs_mask`; a dimension no scenario has gets
+    mean 0 and variance 0. Returns two (O,) float64 arrays.
+    """
+    d = data.validate()
+    m = d.obs_mask[d.scenario_id][:, None, :] * np.ones_like(d.obs)
+    count = np.maximum(m.sum((0, 1)), 1.0)
+    mean = (d.obs * m).sum((0, 1)) / count
+    var = (((d.obs - mean) ** 2) * m).sum((0, 1)) / count
+    return mean, var
+
+
+def observation_stats(data: MultiScenarioData, min_std: float = 1e-2) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, std) per dimension for `ObsNorm` (std floored at `min_std`; 1 on dims without data)."""
+    mean, var = observation_moments(data)
+    present = data.validate().obs_mask.max(0) > 0
+    std = np.where(present, np.maximum(np.sqrt(var), min_std), 1.0)
+    return mean.astype(np.float32), std.astype(np.float32)
+
+
 class Batch(NamedTuple):
     """A batch of length-T windows with their m-step context prefix.
 

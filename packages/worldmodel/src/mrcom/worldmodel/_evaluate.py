@@ -1,14 +1,22 @@
-"""Evaluation on (held-out) scenarios: open-loop observation error, reward error, value equivalence."""
+"""Evaluation on (held-out) scenarios: open-loop observation error, reward error, value equivalence.
+
+`open_loop_errors` scores any world model of the registry through its `imagine` (one set of
+windows, one normalization, one mean), so MrCoM, the baselines and the references of
+`_reference.py` are compared on the same predictions; `evaluate` is MrCoM's, adding value
+equivalence.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, PRNGKeyArray
 
-from ._data import MultiScenarioData, SequenceSource, make_source, window
-from ._imagine import Prefix, filter_prefix, rollout
+from ._data import Batch, MultiScenarioData, SequenceSource, make_source, window
+from ._imagine import Imagined, OpenLoop, Prefix, imagine
 from ._jit import jit_by_config
 from ._model import Context, MrCoM, jit_model, observe
 
@@ -16,32 +24,96 @@ HORIZON = 15
 KS = (1, 5, 15)
 
 
-@jit_by_config(lambda model, *args, **kwargs: model.config.fast_compile)
-def _evaluate(model: MrCoM, src: SequenceSource, scale: Array, key: PRNGKeyArray, windows: int, burn_in: int):
-    m, w, h = model.config.context_len, burn_in, HORIZON
-    ke, ks, kf, kp, kr = jax.random.split(key, 5)
-    num_episodes, length = src.action.shape[:2]
-    episodes = jax.random.randint(ke, (windows,), 0, num_episodes)
-    starts = jax.random.randint(ks, (windows,), 0, length - (w + h) + 1)
-    b = jax.vmap(window, (None, 0, 0, None, None))(src, episodes, starts, w + h, m)
+def eval_windows(
+    src: SequenceSource, key: PRNGKeyArray, windows: int, length: int, context_len: int
+) -> Batch:
+    """The evaluation windows of `length` steps drawn with `key` (the draws every scorer shares).
 
-    # posterior over the whole window: the reference latents for value equivalence
-    full = jax.vmap(observe, (None, 0, 0, 0, 0, 0, 0))(
-        model, b.ctx, b.obs, b.action, b.obs_mask, b.act_mask, jax.random.split(kf, windows)
-    )
+    `split(key, 5)`: episodes uniform from the first key, starts uniform from the second.
+    """
+    ke, ks = jax.random.split(key, 5)[:2]
+    num_episodes, steps = src.action.shape[:2]
+    episodes = jax.random.randint(ke, (windows,), 0, num_episodes)
+    starts = jax.random.randint(ks, (windows,), 0, steps - length + 1)
+    return jax.vmap(window, (None, 0, 0, None, None))(src, episodes, starts, length, context_len)
+
+
+def _open_loop(imagine_fn: Callable, model, b: Batch, scale: Array, key: PRNGKeyArray, m: int, w: int):
+    """Filter over the first w steps of windows b, imagine HORIZON steps under the real actions."""
     context = Context(*(x[:, :m] for x in b.ctx))
     prefix = Prefix(b.obs[:, : w + 1], b.action[:, :w], b.reward[:, :w])
-    state, fifo = jax.vmap(filter_prefix, (None, 0, 0, 0, 0, 0))(
-        model, context, prefix, b.obs_mask, b.act_mask, jax.random.split(kp, windows)
-    )
-    actions = b.action[:, w:]
-    out = rollout(
-        model, fifo, state, b.obs[:, w], b.obs_mask, b.act_mask, lambda t, k, o: actions[:, t], h, kr, False
+    policy = OpenLoop(b.action[:, w:])
+    out: Imagined = imagine_fn(
+        model, context, prefix, (b.obs_mask, b.act_mask), policy, HORIZON, key, sample=False
     )
     err = (out.obs[:, 1:] - b.obs[:, w + 1 :]) ** 2 / scale  # (B, H, O)
     mask = b.obs_mask[:, None, :]
     nmse = jnp.sum(err * mask, axis=(0, 2)) / jnp.sum(mask * jnp.ones_like(err), axis=(0, 2))  # (H,)
     reward_mse = jnp.mean((out.reward - b.reward[:, w:]) ** 2)
+    return nmse, reward_mse, out
+
+
+def _check(data: MultiScenarioData, context_len: int, num_windows: int, burn_in: int) -> MultiScenarioData:
+    d = data.validate(context_len=context_len)
+    if d.episode_length < burn_in + HORIZON:
+        raise ValueError(
+            f"episode length {d.episode_length}: must be >= burn_in + {HORIZON} = {burn_in + HORIZON}"
+        )
+    if num_windows < 1 or burn_in < 0:
+        raise ValueError(f"(num_windows, burn_in)={(num_windows, burn_in)}: must be >= 1 and >= 0")
+    return d
+
+
+def _scale(d: MultiScenarioData) -> Array:
+    from ._reference import obs_scale  # imported here: _reference imports this module
+
+    return jnp.asarray(obs_scale(d), jnp.float32)
+
+
+def _summary(nmse, reward_mse) -> dict[str, float]:
+    nmse = np.asarray(nmse)
+    result = {f"k{k}_obs_nmse": float(nmse[k - 1]) for k in KS}
+    result["reward_mse"] = float(reward_mse)
+    return result
+
+
+@jit_by_config(lambda imagine_fn, model, *args: model.config.fast_compile)
+def _score(imagine_fn, model, src: SequenceSource, scale, key, windows: int, burn_in: int):
+    m = model.config.context_len
+    b = eval_windows(src, key, windows, burn_in + HORIZON, m)
+    nmse, reward_mse, _ = _open_loop(imagine_fn, model, b, scale, jax.random.split(key, 5)[4], m, burn_in)
+    return nmse, reward_mse
+
+
+def open_loop_errors(
+    imagine_fn: Callable, model, data: MultiScenarioData, key: PRNGKeyArray, *, num_windows: int, burn_in: int
+) -> dict[str, float]:
+    """k-step open-loop errors of any world model, through its `imagine_fn` (see `WorldModelKind`).
+
+    Windows of `burn_in` + 15 steps are drawn with `key` (`eval_windows`); the model filters the
+    first `burn_in` steps (context prompt-filled at episode starts), then imagines 15 steps under
+    the real actions (`OpenLoop`, `sample=False`).
+
+    Returns:
+        "k1_obs_nmse", "k5_obs_nmse", "k15_obs_nmse": squared error of the observation k steps
+        ahead divided by the per-dimension variance of `data` (`obs_scale`), averaged over the real
+        dims of all windows; "reward_mse": predicted vs real reward over the 15 steps.
+    """
+    d = _check(data, model.config.context_len, num_windows, burn_in)
+    src = make_source(d, model.config.context_len)
+    return _summary(*_score(imagine_fn, model, src, _scale(d), key, num_windows, burn_in))
+
+
+@jit_by_config(lambda model, *args, **kwargs: model.config.fast_compile)
+def _evaluate(model: MrCoM, src: SequenceSource, scale: Array, key: PRNGKeyArray, windows: int, burn_in: int):
+    m, w = model.config.context_len, burn_in
+    b = eval_windows(src, key, windows, w + HORIZON, m)
+    kf, kr = jax.random.split(key, 5)[2], jax.random.split(key, 5)[4]
+    nmse, reward_mse, out = _open_loop(imagine, model, b, scale, kr, m, w)
+    # value equivalence: the meta-value of imagined latents against that of the posterior latents
+    full = jax.vmap(observe, (None, 0, 0, 0, 0, 0, 0))(
+        model, b.ctx, b.obs, b.action, b.obs_mask, b.act_mask, jax.random.split(kf, windows)
+    )
     meta = jax.vmap(jax.vmap(model.meta))
     value_equiv = jnp.mean((meta(out.latent[:, 1:]) - meta(full.latent[:, w + 1 :])) ** 2)
     return nmse, reward_mse, value_equiv
@@ -55,36 +127,21 @@ def evaluate(
     num_windows: int | None = None,
     burn_in: int | None = None,
 ) -> dict[str, float]:
-    """World-model metrics on `data` (usually held-out scenarios).
+    """MrCoM's metrics on `data` (usually held-out scenarios): `open_loop_errors` plus value equivalence.
 
-    Windows of `burn_in` + 15 steps are drawn with `key`; the posterior is filtered over the first
-    `burn_in` steps (context prompt-filled at episode starts), then the prior runs open loop for
-    15 steps under the real actions (prior means; generated steps enter the FIFO context).
+    Arguments:
+        num_windows, burn_in: default the config's `eval_windows` and `eval_burn_in`.
 
     Returns:
-        "k1_obs_nmse", "k5_obs_nmse", "k15_obs_nmse": squared error of the predicted observation
-        k steps ahead divided by the per-dimension variance of `data`, averaged over real dims;
-        "reward_mse": predicted vs real reward over the 15 steps; "value_equiv": squared gap
-        between the meta-value of imagined latents and of posterior latents of the real steps.
+        The keys of `open_loop_errors` (on the same windows and predictions) and "value_equiv":
+        squared gap between the meta-value of imagined latents and of posterior latents of the
+        real steps.
     """
     c = model.config
     num_windows = c.eval_windows if num_windows is None else num_windows
     burn_in = c.eval_burn_in if burn_in is None else burn_in
-    d = data.validate(context_len=c.context_len)
-    if d.episode_length < burn_in + HORIZON:
-        raise ValueError(
-            f"episode length {d.episode_length}: must be >= eval_burn_in + {HORIZON} = {burn_in + HORIZON}"
-        )
-    if num_windows < 1 or burn_in < 0:
-        raise ValueError(f"(num_windows, burn_in)={(num_windows, burn_in)}: must be >= 1 and >= 0")
-    from ._reference import obs_scale  # imported here: _reference imports this module
-
-    scale = jnp.asarray(obs_scale(d), jnp.float32)
+    d = _check(data, c.context_len, num_windows, burn_in)
     nmse, reward_mse, value_equiv = _evaluate(
-        jit_model(model), make_source(d, c.context_len), scale, key, num_windows, burn_in
+        jit_model(model), make_source(d, c.context_len), _scale(d), key, num_windows, burn_in
     )
-    nmse = np.asarray(nmse)
-    result = {f"k{k}_obs_nmse": float(nmse[k - 1]) for k in KS}
-    result["reward_mse"] = float(reward_mse)
-    result["value_equiv"] = float(value_equiv)
-    return result
+    return {**_summary(nmse, reward_mse), "value_equiv": float(value_equiv)}

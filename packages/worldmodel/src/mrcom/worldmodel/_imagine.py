@@ -16,6 +16,22 @@ from jaxtyping import Array, Float, PRNGKeyArray
 from ._model import Context, Latent, MrCoM, observe, prior_step, push, split_latent
 
 
+class OpenLoop(NamedTuple):
+    """A policy that replays given actions (B, H, A): a_t = actions[:, t] (open-loop evaluation).
+
+    Any `imagine` of the world-model registry accepts it in place of a callable policy.
+    """
+
+    actions: Array
+
+
+def act_at(policy, t: Array, key: PRNGKeyArray, obs: Array) -> Array:
+    """The action of `policy` at imagined step `t`: an `OpenLoop`'s t-th, or `policy(key, obs)`."""
+    if isinstance(policy, OpenLoop):
+        return policy.actions[:, t]
+    return policy(key, obs)
+
+
 class Prefix(NamedTuple):
     """Real steps to filter over: obs (B, W+1, O), action (B, W, A), reward (B, W)."""
 
@@ -87,7 +103,7 @@ def rollout(
         ka, km = jax.random.split(k)
         a = act(t, ka, o) * act_mask
         e = over_b(model.embed_context, 0, 0, 0)(fifo, obs_mask, act_mask)
-        r = over_b(model.reward, 0, 0, 0, 0)(state.concat(), a, act_mask, e)
+        r = over_b(model.reward, 0, 0, 0, 0, 0, 0)(state.concat(), o, a, obs_mask, act_mask, e)
         fifo = over_b(push, 0, 0, 0, 0)(fifo, o, a, r)
         new, o_next = over_b(lambda *x: prior_step(model, *x, sample=sample), 0, 0, 0, 0, 0, 0)(
             fifo, state, a, obs_mask, act_mask, jax.random.split(km, batch)
@@ -125,7 +141,8 @@ def imagine(
         prefix: real steps, obs (B, W+1, O), action (B, W, A), reward (B, W) (W >= 0); the branch
             starts from the last prefix observation.
         masks: (obs_mask (B, O), act_mask (B, A)).
-        policy: policy(key, obs (B, O)) -> action (B, A), padded; it sees decoded observations.
+        policy: policy(key, obs (B, O)) -> action (B, A), padded; it sees decoded observations;
+            or an `OpenLoop` of actions (B, H, A).
         horizon: H imagined steps. key: PRNG key. sample: sample the prior (False: its means).
 
     Returns:
@@ -152,7 +169,7 @@ def imagine(
         prefix.obs[:, -1] * obs_mask,
         obs_mask,
         act_mask,
-        lambda t, k, o: policy(k, o),
+        lambda t, k, o: act_at(policy, t, k, o),
         horizon,
         kr,
         sample,

@@ -71,16 +71,16 @@ def balanced_kl(
 
 def loss_recon(
     pred: Float[Array, "*batch O"],
-    obs: Float[Array, "*batch O"],
+    target: Float[Array, "*batch O"],
     obs_mask: Float[Array, "*batch O"],
     obs_std: float = 1.0,
 ) -> Array:
-    """-log p(o_t | s~_t) of a Gaussian with fixed std `obs_std` in symlog space, without the constant.
+    """-log p(o_t | s~_t) of a Gaussian with fixed std `obs_std`, without the constant.
 
-    Only the real (mask = 1) dimensions count: 0.5 * sum_i mask_i ((pred_i - symlog(o)_i) / obs_std)^2.
-    `pred` is the decoder output (already in symlog space).
+    Only the real (mask = 1) dimensions count: 0.5 * sum_i mask_i ((pred_i - target_i) / obs_std)^2.
+    `pred` is the decoder output and `target` the observation, both in the decoder's space
+    (`ObsNorm.forward`).
     """
-    target = jnp.sign(obs) * jnp.log1p(jnp.abs(obs))
     return jnp.mean(0.5 * jnp.sum(obs_mask * ((pred - target) / obs_std) ** 2, axis=-1))
 
 
@@ -175,6 +175,21 @@ def loss_value_reg(meta_true_next: Float[Array, "*batch"], meta_pred_next: Float
     return jnp.mean((sg(meta_true_next) - jnp.mean(meta_pred_next, axis=-1)) ** 2)
 
 
+def loss_prediction(
+    pred: Float[Array, "*batch O"],
+    obs: Float[Array, "*batch O"],
+    obs_mask: Float[Array, "*batch O"],
+    obs_std: float,
+) -> Array:
+    """One-step prediction: -log p(o_t | s^_t) of the decoded PRIOR latent s^_t ~ T(. | s~_{t-1}, C_t).
+
+    The same Gaussian as `loss_recon`, on the latent that imagination decodes instead of the
+    posterior's: L_var trains the prior only to match the posterior in KL (with free nats), which
+    leaves the decoded prediction untrained (docs/choices.md, "World-model accuracy").
+    """
+    return loss_recon(pred, obs, obs_mask, obs_std)
+
+
 def loss_reward(pred: Float[Array, "*batch"], reward: Float[Array, "*batch"]) -> Array:
     """Reward head: mean squared error."""
     return jnp.mean((pred - reward) ** 2)
@@ -190,6 +205,7 @@ class LossWeights(eqx.Module):
     lambda_s: Float[Array, ""]
     lambda_v: Float[Array, ""]
     lambda_r: Float[Array, ""]
+    lambda_pred: Float[Array, ""]
 
     @classmethod
     def from_config(cls, config) -> LossWeights:
@@ -199,6 +215,7 @@ class LossWeights(eqx.Module):
             f(config.effective_lambda_s),
             f(config.effective_lambda_v),
             f(config.lambda_r),
+            f(config.lambda_pred),
         )
 
 
@@ -209,8 +226,10 @@ def total_loss(
     lambda_s: float | Array,
     lambda_v: float | Array,
     lambda_r: float | Array,
+    lambda_pred: float | Array = 0.0,
 ) -> Array:
-    """Eq. 16 plus the heads: lambda_var L_var + lambda_s L_s + lambda_v L_v + lambda_r L_r + L_td + L_meta.
+    """Eq. 16 plus the heads: lambda_var L_var + lambda_s L_s + lambda_v L_v + lambda_r L_r
+    + lambda_pred L_pred + L_td + L_meta.
 
     L_td and L_meta only reach psi (their inputs are stop-gradient latents) and L_v only reaches
     theta (psi frozen), so summing them is the same as separate updates with one optimizer.
@@ -220,6 +239,7 @@ def total_loss(
         + lambda_s * terms["state"]
         + lambda_v * terms["value_reg"]
         + lambda_r * terms["reward"]
+        + lambda_pred * terms.get("prediction", 0.0)
         + terms["value_td"]
         + terms["meta_value"]
     )

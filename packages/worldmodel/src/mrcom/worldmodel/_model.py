@@ -9,8 +9,13 @@ i.e. our a_{t-1} (see docs/choices.md).
     u_t   ~ p(u | e_t, d_{t-1}, a_{t-1})   prior;   q(u | e_t, d_{t-1}, a_{t-1}, o_t)    (eqs. 6, 9)
     d_t   = GRU(d_{t-1}, [u_t, a_{t-1}])                                              (eq. 7)
     h_t   ~ p(h | e_t, h_{t-1})            prior;   q(h | e_t, h_{t-1}, o_t)             (eqs. 8, 9)
-    o_t   ~ N(Decoder(s~_t), obs_std^2) on the real (masked) dimensions, in symlog space (eq. 9)
-    r_t   = Reward(s~_t, a_t, e_t)
+    o_t   ~ N(norm(o_{t-1}) + Decoder(s~_t, o_{t-1}), obs_std^2) on the real (masked) dimensions,
+            in the standardized space norm(o) = (o - mean) / std of the training data (eq. 9)
+    r_t   = Reward(s~_t, o_t, a_t, e_t)
+
+`obs_skip=False` gives the decoder of s~_t alone and `obs_transform="symlog"` the symlog space
+(the printed eq. 9 and DreamerV3's input transform); why the defaults differ: docs/choices.md,
+"World-model accuracy".
     v_i   = per-scenario value heads, v_psi = shared meta-value, both on sg(s~_t)      (eqs. 13, 14)
 
 The reward enters the context one slot late: r_{t-1} is computed from the state reached after
@@ -84,8 +89,32 @@ def _mlp(in_size: int, out_size: int, width: int, key: PRNGKeyArray, depth: int 
     return eqx.nn.MLP(in_size, out_size, width, depth, activation=jax.nn.silu, key=key)
 
 
-def _obs_in(o: Float[Array, " O"], obs_mask: Float[Array, " O"]) -> Float[Array, " 2O"]:
-    return jnp.concatenate([symlog(o) * obs_mask, obs_mask])
+class ObsNorm(eqx.Module):
+    """The observation transform into the networks' space, and back (`WorldModelConfig.obs_transform`).
+
+    "standardize": (o - loc) / scale with the per-dimension mean and std of the training data
+    (set by `train`; 0 and 1 at init), so that every dimension weighs in the decoder's loss as in
+    the per-dimension-normalized error that evaluation reports. "symlog": sign(o) log(1 + |o|)
+    (loc and scale unused). `loc` and `scale` are data statistics, never trained (stop-gradient).
+    """
+
+    loc: Float[Array, " O"]
+    scale: Float[Array, " O"]
+    kind: str = eqx.field(static=True)
+
+    def forward(self, o: Array) -> Array:
+        if self.kind == "symlog":
+            return symlog(o)
+        return (o - jax.lax.stop_gradient(self.loc)) / jax.lax.stop_gradient(self.scale)
+
+    def inverse(self, x: Array) -> Array:
+        if self.kind == "symlog":
+            return symexp(x)
+        return x * jax.lax.stop_gradient(self.scale) + jax.lax.stop_gradient(self.loc)
+
+
+def _obs_in(o: Float[Array, " O"], obs_mask: Float[Array, " O"], norm: ObsNorm) -> Float[Array, " 2O"]:
+    return jnp.concatenate([norm.forward(o) * obs_mask, obs_mask])
 
 
 def _act_in(a: Float[Array, " A"], act_mask: Float[Array, " A"]) -> Float[Array, " 2A"]:
@@ -135,7 +164,7 @@ class _Block(eqx.Module):
 class ContextEncoder(eqx.Module):
     """Tokens of the last m steps -> transformer -> newest + mean pool.
 
-    Token j = [symlog(o_j) * obs_mask, obs_mask, a_j * act_mask, act_mask, symlog(r_{j-1}), has_r]:
+    Token j = [norm(o_j) * obs_mask, obs_mask, a_j * act_mask, act_mask, symlog(r_{j-1}), has_r]:
     the reward is lagged one slot within the window, so that C_t (steps t-m .. t-1) holds no
     function of o_t (r_{t-1} is one). `has_r` is 1 where the previous slot is filled; the oldest
     slot has no reward (0, has_r = 0). `context_reward=False` zeroes both reward columns.
@@ -157,7 +186,7 @@ class ContextEncoder(eqx.Module):
         self.use_reward = config.context_reward
 
     def __call__(
-        self, ctx: Context, obs_mask: Float[Array, " O"], act_mask: Float[Array, " A"]
+        self, ctx: Context, obs_mask: Float[Array, " O"], act_mask: Float[Array, " A"], norm: ObsNorm
     ) -> Float[Array, " E"]:
         # lag the reward one slot: token j gets r_{j-1} (a function of o_j), never r_j
         lag = lambda x: jnp.concatenate([jnp.zeros_like(x[:1]), x[:-1]])
@@ -165,7 +194,7 @@ class ContextEncoder(eqx.Module):
         reward = lag(symlog(ctx.reward)) * has_r
         tokens = jnp.concatenate(
             [
-                jax.vmap(_obs_in, (0, None))(ctx.obs, obs_mask),
+                jax.vmap(_obs_in, (0, None, None))(ctx.obs, obs_mask, norm),
                 jax.vmap(_act_in, (0, None))(ctx.action, act_mask),
                 reward[:, None],
                 has_r[:, None],
@@ -191,6 +220,7 @@ class MrCoM(eqx.Module):
     """
 
     config: WorldModelConfig = eqx.field(static=True)
+    obs_norm: ObsNorm
     context: ContextEncoder
     prior_u: GaussianHead
     post_u: GaussianHead
@@ -207,14 +237,16 @@ class MrCoM(eqx.Module):
         ks = jax.random.split(key, 10)
         a_in, o_in, e, z = 2 * c.act_dim, 2 * c.obs_dim, c.embed_dim, c.latent_dim
         self.config = c
+        self.obs_norm = ObsNorm(jnp.zeros(c.obs_dim), jnp.ones(c.obs_dim), c.obs_transform)
         self.context = ContextEncoder(c, key=ks[0])
-        self.prior_u = GaussianHead(e + c.d_dim + a_in, c.u_dim, c.hidden, c.min_std, key=ks[1])
-        self.post_u = GaussianHead(e + c.d_dim + a_in + o_in, c.u_dim, c.hidden, c.min_std, key=ks[2])
+        skip = o_in if c.obs_skip else 0  # the previous observation o_{t-1}, read directly
+        self.prior_u = GaussianHead(e + c.d_dim + a_in + skip, c.u_dim, c.hidden, c.min_std, key=ks[1])
+        self.post_u = GaussianHead(e + c.d_dim + a_in + skip + o_in, c.u_dim, c.hidden, c.min_std, key=ks[2])
         self.gru = eqx.nn.GRUCell(c.u_dim + a_in, c.d_dim, key=ks[3])
         self.prior_h = GaussianHead(e + c.h_dim, c.h_dim, c.hidden, c.min_std, key=ks[4])
         self.post_h = GaussianHead(e + c.h_dim + o_in, c.h_dim, c.hidden, c.min_std, key=ks[5])
-        self.decoder = _mlp(z, c.obs_dim, c.hidden, ks[6])
-        self.reward_head = _mlp(z + a_in + e, 1, c.hidden, ks[7])
+        self.decoder = _mlp(z + skip, c.obs_dim, c.hidden, ks[6])
+        self.reward_head = _mlp(z + skip + a_in + e, 1, c.hidden, ks[7])
         self.value_heads = eqx.filter_vmap(lambda k: _mlp(z, 1, c.value_hidden, k))(
             jax.random.split(ks[8], c.num_scenarios)
         )
@@ -226,14 +258,25 @@ class MrCoM(eqx.Module):
     ) -> Float[Array, " E"]:
         if not self.config.use_context:
             return jnp.zeros(self.config.embed_dim)
-        return self.context(ctx, obs_mask, act_mask)
+        return self.context(ctx, obs_mask, act_mask, self.obs_norm)
 
     # --- eq. 6 and eq. 9 (u): prior and posterior of the stochastic state
-    def u_prior(self, e, d_prev, a_prev, act_mask) -> Normal:
-        return self.prior_u(jnp.concatenate([e, d_prev, _act_in(a_prev, act_mask)]))
+    #     (with `obs_skip`, both also read o_{t-1}, the newest step of C_t)
+    def u_prior(self, e, d_prev, a_prev, o_prev, act_mask, obs_mask) -> Normal:
+        return self.prior_u(
+            jnp.concatenate([e, d_prev, _act_in(a_prev, act_mask), self._skip(o_prev, obs_mask)])
+        )
 
-    def u_posterior(self, e, d_prev, a_prev, act_mask, o, obs_mask) -> Normal:
-        return self.post_u(jnp.concatenate([e, d_prev, _act_in(a_prev, act_mask), _obs_in(o, obs_mask)]))
+    def u_posterior(self, e, d_prev, a_prev, o_prev, o, act_mask, obs_mask) -> Normal:
+        inputs = [e, d_prev, _act_in(a_prev, act_mask), self._skip(o_prev, obs_mask), self._obs(o, obs_mask)]
+        return self.post_u(jnp.concatenate(inputs))
+
+    def _skip(self, o_prev: Float[Array, " O"], obs_mask: Float[Array, " O"]) -> Float[Array, " S"]:
+        """The previous observation's input (2O values), or nothing without `obs_skip`."""
+        return self._obs(o_prev, obs_mask) if self.config.obs_skip else jnp.zeros(0)
+
+    def _obs(self, o: Float[Array, " O"], obs_mask: Float[Array, " O"]) -> Float[Array, " 2O"]:
+        return _obs_in(o, obs_mask, self.obs_norm)
 
     # --- eq. 7: deterministic state (all zeros under the w/o d ablation)
     def deterministic(self, d_prev, u, a_prev, act_mask) -> Float[Array, " D"]:
@@ -246,21 +289,37 @@ class MrCoM(eqx.Module):
         return self.prior_h(jnp.concatenate([e, h_prev]))
 
     def h_posterior(self, e, h_prev, o, obs_mask) -> Normal:
-        return self.post_h(jnp.concatenate([e, h_prev, _obs_in(o, obs_mask)]))
+        return self.post_h(jnp.concatenate([e, h_prev, self._obs(o, obs_mask)]))
 
-    # --- eq. 9: decoder (mean of a Gaussian of std obs_std in symlog space, zero on padded dims)
-    def decode(self, s: Float[Array, " Z"], obs_mask: Float[Array, " O"]) -> Float[Array, " O"]:
-        return self.decoder(s) * obs_mask
+    # --- eq. 9: decoder (mean of a Gaussian of std obs_std in the `obs_norm` space, zero on padded dims)
+    def decode(
+        self, s: Float[Array, " Z"], o_prev: Float[Array, " O"], obs_mask: Float[Array, " O"]
+    ) -> Float[Array, " O"]:
+        """The mean of norm(o_t) given s~_t; with `obs_skip`, norm(o_{t-1}) plus a decoded change."""
+        if not self.config.obs_skip:
+            return self.decoder(s) * obs_mask
+        base = self.obs_norm.forward(o_prev) * obs_mask
+        return (base + self.decoder(jnp.concatenate([s, self._obs(o_prev, obs_mask)]))) * obs_mask
 
-    # --- reward head: r_t from (s~_t, a_t, e_t); e_t carries the scenario's reward function
+    def decode_obs(
+        self, s: Float[Array, " Z"], o_prev: Float[Array, " O"], obs_mask: Float[Array, " O"]
+    ) -> Float[Array, " O"]:
+        """The decoded observation o^_t itself (the decoder mean mapped back), zero on padded dims."""
+        return self.obs_norm.inverse(self.decode(s, o_prev, obs_mask)) * obs_mask
+
+    # --- reward head: r_t from (s~_t, a_t, e_t) (and o_t with `obs_skip`); e_t carries the
+    #     scenario's reward function
     def reward(
         self,
         s: Float[Array, " Z"],
+        o: Float[Array, " O"],
         a: Float[Array, " A"],
+        obs_mask: Float[Array, " O"],
         act_mask: Float[Array, " A"],
         e: Float[Array, " E"],
     ) -> Array:
-        return self.reward_head(jnp.concatenate([s, _act_in(a, act_mask), e]))[0]
+        inputs = [s, self._skip(o, obs_mask), _act_in(a, act_mask), e]
+        return self.reward_head(jnp.concatenate(inputs))[0]
 
     # --- eqs. 13, 14: per-scenario value heads (gathered by id) and the meta-value
     def scenario_value(self, s: Float[Array, " Z"], scenario_id: Int[Array, ""]) -> Array:
@@ -289,7 +348,7 @@ def with_config(model: MrCoM, config: WorldModelConfig) -> MrCoM:
     return new
 
 
-_WEIGHT_FIELDS = ("lambda_var", "lambda_s", "lambda_v", "lambda_r")
+_WEIGHT_FIELDS = ("lambda_var", "lambda_s", "lambda_v", "lambda_r", "lambda_pred")
 _DEFAULT_WEIGHTS = {
     f.name: f.default for f in dataclasses.fields(WorldModelConfig) if f.name in _WEIGHT_FIELDS
 }
@@ -326,6 +385,7 @@ class Observed(NamedTuple):
     prior_h: Normal
     post_h: Normal
     latent: Float[Array, "T1 Z"]  # posterior samples s~_t
+    prev_obs: Float[Array, "T1 O"]  # o_{t-1} (the context's newest step at t = 0)
     predicted: Float[Array, "T1 K Z"]  # K prior samples s^_t from the posterior state at t-1
     embedding: Float[Array, "T1 E"]
 
@@ -365,14 +425,15 @@ def observe(
     windows = context_windows(ctx, m, steps)
     e = jax.vmap(model.embed_context, (0, None, None))(windows, obs_mask, act_mask)
     # the action leading into o_0 is the context's last step (none under w/o C)
-    a0 = ctx.action[m - 1] * ctx.valid[m - 1] * (1.0 if c.use_context else 0.0)
-    a_prev = jnp.concatenate([a0[None], action], axis=0)
+    first = ctx.valid[m - 1] * (1.0 if c.use_context else 0.0)
+    a_prev = jnp.concatenate([(ctx.action[m - 1] * first)[None], action], axis=0)
+    o_prev = jnp.concatenate([(ctx.obs[m - 1] * first)[None], obs[:-1]], axis=0)
 
     def step(carry: Latent, inputs):
-        e_t, a_t, o_t, k = inputs
+        e_t, a_t, op_t, o_t, k = inputs
         ku, kh, kp = jax.random.split(k, 3)
-        pu = model.u_prior(e_t, carry.d, a_t, act_mask)
-        qu = model.u_posterior(e_t, carry.d, a_t, act_mask, o_t, obs_mask)
+        pu = model.u_prior(e_t, carry.d, a_t, op_t, act_mask, obs_mask)
+        qu = model.u_posterior(e_t, carry.d, a_t, op_t, o_t, act_mask, obs_mask)
         ph = model.h_prior(e_t, carry.h)
         qh = model.h_posterior(e_t, carry.h, o_t, obs_mask)
         u = qu.sample(ku)
@@ -389,9 +450,9 @@ def observe(
 
     keys = jax.random.split(key, steps)
     _, (pu, qu, ph, qh, latent, predicted) = jax.lax.scan(
-        step, model.initial_latent(), (e, a_prev, obs, keys), unroll=unroll
+        step, model.initial_latent(), (e, a_prev, o_prev, obs, keys), unroll=unroll
     )
-    return Observed(pu, qu, ph, qh, latent, predicted, e)
+    return Observed(pu, qu, ph, qh, latent, o_prev, predicted, e)
 
 
 def split_latent(model: MrCoM, s: Float[Array, "... Z"]) -> Latent:
@@ -427,10 +488,11 @@ def prior_step(
     """
     ku, kh = jax.random.split(key)
     e = model.embed_context(ctx, obs_mask, act_mask)
-    pu = model.u_prior(e, state.d, action, act_mask)
+    o_prev = ctx.obs[-1]  # o_t, the step just pushed
+    pu = model.u_prior(e, state.d, action, o_prev, act_mask, obs_mask)
     ph = model.h_prior(e, state.h)
     u = pu.sample(ku) if sample else pu.mean
     h = ph.sample(kh) if sample else ph.mean
     new = Latent(u, model.deterministic(state.d, u, action, act_mask), h)
-    obs = symexp(model.decode(new.concat(), obs_mask)) * obs_mask
+    obs = model.decode_obs(new.concat(), o_prev, obs_mask)
     return new, obs

@@ -24,7 +24,7 @@ from jaxtyping import Array, PRNGKeyArray
 from tqdm.auto import tqdm
 
 from ._config import WorldModelConfig
-from ._data import MultiScenarioData
+from ._data import MultiScenarioData, observation_moments
 from ._evaluate import HORIZON, KS
 
 _DEFAULTS = WorldModelConfig()
@@ -40,11 +40,7 @@ def obs_scale(data: MultiScenarioData) -> np.ndarray:
     Masked mean and variance over all episodes and steps (each episode's real dims from its
     scenario's `obs_mask`), floored at 1e-6 (padded dims get the floor). Returns (O,) float32.
     """
-    d = data.validate()
-    m = d.obs_mask[d.scenario_id][:, None, :] * np.ones_like(d.obs)
-    mean = (d.obs * m).sum((0, 1)) / np.maximum(m.sum((0, 1)), 1.0)
-    var = (((d.obs - mean) ** 2) * m).sum((0, 1)) / np.maximum(m.sum((0, 1)), 1.0)
-    return np.maximum(var, 1e-6)
+    return np.maximum(observation_moments(data)[1], 1e-6)
 
 
 class _Windows:

@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 
 from ._checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
 from ._config import WorldModelConfig
-from ._data import MultiScenarioData, make_source
+from ._data import MultiScenarioData, make_source, observation_stats
 from ._evaluate import HORIZON, evaluate
 from ._model import MrCoM
 from ._parallel import data_sharding, replicate
@@ -96,7 +96,7 @@ def train(
             )
         state = ck.state
     if state is None:
-        state = init_train_state(config, key)
+        state = init_train_state(config, key, observation_stats(d))
 
     sharding = data_sharding(config.batch_size)
     src = replicate(make_source(d, config.context_len), sharding)

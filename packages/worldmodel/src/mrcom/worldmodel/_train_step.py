@@ -16,6 +16,7 @@ from ._jit import jit_by_config
 from ._losses import (
     LossWeights,
     loss_meta_value,
+    loss_prediction,
     loss_reward,
     loss_state,
     loss_value_reg,
@@ -26,7 +27,19 @@ from ._losses import (
 )
 from ._model import MrCoM, apply_value_head, init_model, jit_model, observe, with_config
 
-TERMS = ("loss", "var", "kl_u", "kl_h", "recon", "state", "value_reg", "reward", "value_td", "meta_value")
+TERMS = (
+    "loss",
+    "var",
+    "kl_u",
+    "kl_h",
+    "recon",
+    "state",
+    "prediction",
+    "value_reg",
+    "reward",
+    "value_td",
+    "meta_value",
+)
 
 
 class TrainState(eqx.Module):
@@ -45,11 +58,18 @@ def make_optimizer(config: WorldModelConfig) -> optax.GradientTransformation:
     return optax.chain(optax.clip_by_global_norm(config.grad_clip), optax.adam(config.learning_rate))
 
 
-@jit_by_config(lambda config, key: config.fast_compile)
-def init_train_state(config: WorldModelConfig, key: PRNGKeyArray) -> TrainState:
-    """A fresh model, its target value heads (a copy), optimizer state, RNG and step 0."""
+@jit_by_config(lambda config, key, obs_stats=None: config.fast_compile)
+def init_train_state(config: WorldModelConfig, key: PRNGKeyArray, obs_stats=None) -> TrainState:
+    """A fresh model, its target value heads (a copy), optimizer state, RNG and step 0.
+
+    `obs_stats`: (mean (O,), std (O,)) of the training observations for the model's `ObsNorm`
+    (`observation_stats`); None keeps 0 and 1.
+    """
     kmodel, kstate = jax.random.split(key)
     model = init_model(config, kmodel)
+    if obs_stats is not None:
+        loc, scale = (jnp.asarray(x, jnp.float32) for x in obs_stats)
+        model = eqx.tree_at(lambda m: (m.obs_norm.loc, m.obs_norm.scale), model, (loc, scale))
     opt_state = make_optimizer(config).init(eqx.filter(model, eqx.is_array))
     return TrainState(model, model.value_heads, opt_state, kstate, jnp.zeros((), jnp.int32))
 
@@ -93,16 +113,17 @@ def compute_loss(
     )
     over_bt = lambda f, *axes: jax.vmap(jax.vmap(f, axes), axes)
     obs_mask = jnp.broadcast_to(batch.obs_mask[:, None], batch.obs.shape)
+    obs_target = model.obs_norm.forward(batch.obs) * obs_mask  # o_t in the decoder space
 
     # eq. 10 (the whole variational loss) and eq. 12 (an extra posterior-side term on top)
-    pred = over_bt(model.decode, 0, 0)(seq.latent, obs_mask)
+    pred = over_bt(model.decode, 0, 0, 0)(seq.latent, seq.prev_obs, obs_mask)
     l_var, var_terms = loss_var(
         seq.prior_u,
         seq.post_u,
         seq.prior_h,
         seq.post_h,
         pred,
-        batch.obs,
+        obs_target,
         obs_mask,
         free_nats=c.free_nats,
         kl_balance=c.kl_balance,
@@ -117,10 +138,14 @@ def compute_loss(
         literal=c.state_reg == "literal",
     )
 
+    # one-step prediction: the prior's own next latent (from s~_{t-1}), decoded, against o_t (t >= 1)
+    predicted = over_bt(model.decode, 0, 0, 0)(seq.predicted[:, 1:, 0], seq.prev_obs[:, 1:], obs_mask[:, 1:])
+    l_pred = loss_prediction(predicted, obs_target[:, 1:], obs_mask[:, 1:], c.obs_std)
+
     # reward head r_t = R(s~_t, a_t, e_t)
     act_mask = jnp.broadcast_to(batch.act_mask[:, None], batch.action.shape)
-    r_pred = over_bt(model.reward, 0, 0, 0, 0)(
-        seq.latent[:, :-1], batch.action, act_mask, seq.embedding[:, :-1]
+    r_pred = over_bt(model.reward, 0, 0, 0, 0, 0, 0)(
+        seq.latent[:, :-1], batch.obs[:, :-1], batch.action, obs_mask[:, :-1], act_mask, seq.embedding[:, :-1]
     )
     l_r = loss_reward(r_pred, batch.reward)
 
@@ -145,6 +170,7 @@ def compute_loss(
         "var": l_var,
         **var_terms,
         "state": l_s,
+        "prediction": l_pred,
         "value_reg": l_v,
         "reward": l_r,
         "value_td": l_td,
@@ -152,7 +178,12 @@ def compute_loss(
     }
     w = LossWeights.from_config(c) if weights is None else weights
     loss = total_loss(
-        terms, lambda_var=w.lambda_var, lambda_s=w.lambda_s, lambda_v=w.lambda_v, lambda_r=w.lambda_r
+        terms,
+        lambda_var=w.lambda_var,
+        lambda_s=w.lambda_s,
+        lambda_v=w.lambda_v,
+        lambda_r=w.lambda_r,
+        lambda_pred=w.lambda_pred,
     )
     return loss, terms
 

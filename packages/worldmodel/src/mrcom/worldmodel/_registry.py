@@ -1,0 +1,89 @@
+"""The world-model seam: what training, adaptation and evaluation need of a world model, and a registry.
+
+A world model kind (MrCoM, and the baselines) is registered once under its method name; the
+pipeline (`mrcom.agents`) and the benchmarks look kinds up by name, or by a loaded model's type,
+and never import a model's module directly. docs/interfaces.md documents the protocol.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
+
+
+@runtime_checkable
+class WorldModelConfigLike(Protocol):
+    """What the harness reads of a world model's config."""
+
+    obs_dim: int
+    act_dim: int
+    num_scenarios: int
+    context_len: int
+    fast_compile: bool
+
+
+@runtime_checkable
+class WorldModel(Protocol):
+    """A trained world model: an Equinox module with a static `config`."""
+
+    config: Any
+
+
+@dataclasses.dataclass(frozen=True)
+class WorldModelKind:
+    """One world model implementation, as the harness calls it.
+
+    Fields:
+        name: the method name in results, tables and figures (e.g. "mrcom", "cadm").
+        model_type: the class of its trained models (`kind_of` looks a model up by it).
+        config_type: its config class; `config_type.preset(name, **overrides)` gives a preset.
+        train: train(data, config, *, seed, checkpoint_dir, eval_data, log, steps, progress)
+            -> (model, metrics); resumes from `checkpoint_dir` and ends bit-identical to an
+            uninterrupted run.
+        load_model: load_model(checkpoint_dir) -> model.
+        imagine: imagine(model, context, prefix, masks, policy, horizon, key, *, sample) -> `Imagined`:
+            filter over a real prefix with its m-step context, then roll out under `policy`
+            (a callable (key, obs) -> action, or an `OpenLoop` of actions).
+        evaluate: evaluate(model, data, key, *, num_windows, burn_in) -> dict with at least the
+            keys of `open_loop_errors`.
+    """
+
+    name: str
+    model_type: type
+    config_type: type
+    train: Callable[..., tuple[Any, dict[str, float]]]
+    load_model: Callable[..., Any]
+    imagine: Callable[..., Any]
+    evaluate: Callable[..., dict[str, float]]
+
+
+_REGISTRY: dict[str, WorldModelKind] = {}
+
+
+def register(kind: WorldModelKind) -> WorldModelKind:
+    """Add `kind` to the registry (a second kind of the same name is refused)."""
+    if kind.name in _REGISTRY and _REGISTRY[kind.name] != kind:
+        raise ValueError(f"world model {kind.name!r}: already registered")
+    _REGISTRY[kind.name] = kind
+    return kind
+
+
+def world_model_names() -> tuple[str, ...]:
+    """The registered world-model names, in registration order."""
+    return tuple(_REGISTRY)
+
+
+def get_kind(name: str) -> WorldModelKind:
+    """The registered kind `name`; a one-line error lists the allowed names."""
+    if name not in _REGISTRY:
+        raise ValueError(f"world model {name!r}: unknown; must be one of {list(_REGISTRY)}")
+    return _REGISTRY[name]
+
+
+def kind_of(model: Any) -> WorldModelKind:
+    """The registered kind of a trained model (by its type)."""
+    for kind in _REGISTRY.values():
+        if isinstance(model, kind.model_type):
+            return kind
+    raise TypeError(f"model of type {type(model).__name__}: no registered world model has this type")

@@ -1,0 +1,205 @@
+"""CaDMConfig: one default, named presets merged on top (the pattern of `WorldModelConfig`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+# Preset overrides (sizes and budgets; everything else keeps its default). "paper" is the
+# published CaDM architecture and batch (Lee et al. 2020, younggyoseo/CaDM); the training budget
+# follows MrCoM's "paper" preset.
+PRESETS: dict[str, dict[str, Any]] = {
+    "smoke": dict(
+        context_len=4,
+        future_len=4,
+        context_dim=8,
+        encoder_hidden=(32, 32),
+        hidden=32,
+        num_layers=2,
+        reward_hidden=32,
+        ensemble_size=2,
+        batch_size=16,
+        seq_len=8,
+        steps=100,
+        steps_per_call=10,
+        eval_every=50,
+        checkpoint_every=50,
+        eval_windows=16,
+        eval_burn_in=4,
+        fast_compile=True,
+    ),
+    "quick": dict(
+        context_len=10,
+        future_len=10,
+        context_dim=10,
+        encoder_hidden=(128, 64, 32),
+        hidden=128,
+        num_layers=3,
+        reward_hidden=128,
+        ensemble_size=5,
+        batch_size=64,
+        seq_len=16,
+        steps=2000,
+        steps_per_call=50,
+        eval_every=500,
+        checkpoint_every=500,
+        eval_windows=64,
+    ),
+    "paper": dict(
+        context_len=10,
+        future_len=10,
+        context_dim=10,
+        encoder_hidden=(256, 128, 64),
+        hidden=200,
+        num_layers=4,
+        reward_hidden=200,
+        ensemble_size=5,
+        batch_size=256,
+        seq_len=10,
+        steps=100_000,
+        steps_per_call=100,
+        eval_every=5000,
+        checkpoint_every=5000,
+        eval_windows=256,
+    ),
+}
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+@dataclasses.dataclass(frozen=True)
+class CaDMConfig:
+    """Everything that defines a CaDM world model (Lee et al. 2020) and its training.
+
+    Data shapes: `obs_dim`, `act_dim` (padded widths), `num_scenarios` (training scenarios; only
+    checked against the data: CaDM never reads a scenario id).
+    History: `context_len` = K past transitions, taken from the harness's m-step context and the
+    prefix; each transition j is encoded as [normalized delta s_j, normalized a_j] plus, when
+    `context_state`, the normalized s_j and, when `context_reward`, the normalized r_j (both False:
+    the paper's (delta s, a) pairs), then an MLP `encoder_hidden` (ReLU) -> linear `context_dim`.
+    `future_len` = M: one context vector is scored against the next M one-step targets.
+    Heads (per ensemble member, each with its own encoder): forward and backward MLPs of
+    `num_layers` x `hidden` (swish) and a reward MLP of 2 x `reward_hidden`.
+    `ensemble_size` members; `probabilistic`: Gaussian NLL with PETS soft-bounded log-variance
+    (False: MSE on the mean). Loss = forward + `backward_weight` backward + `reward_weight` reward
+    (per member, summed over members). Adam (`learning_rate`), L2 `weight_decay` on the weight
+    matrices, global-norm clipping at `grad_clip`. Training loop, checkpoints and evaluation as
+    `WorldModelConfig`'s. `fast_compile`: XLA backend optimization level 0 (smoke sizes).
+    """
+
+    obs_dim: int = 8
+    act_dim: int = 2
+    num_scenarios: int = 1
+    context_len: int = 10
+    future_len: int = 10
+    context_dim: int = 10
+    encoder_hidden: tuple[int, ...] = (256, 128, 64)
+    context_state: bool = True
+    context_reward: bool = True
+    hidden: int = 200
+    num_layers: int = 4
+    reward_hidden: int = 200
+    ensemble_size: int = 5
+    probabilistic: bool = True
+    backward_weight: float = 0.5
+    reward_weight: float = 1.0
+    weight_decay: float = 2.5e-5
+    learning_rate: float = 1e-3
+    grad_clip: float = 100.0
+    batch_size: int = 64
+    seq_len: int = 16
+    steps: int = 2000
+    steps_per_call: int = 50
+    eval_every: int = 500
+    checkpoint_every: int = 500
+    eval_windows: int = 64
+    eval_burn_in: int = 8
+    fast_compile: bool = False
+
+    def __post_init__(self):
+        hidden = self.encoder_hidden
+        if isinstance(hidden, list):  # from JSON
+            object.__setattr__(self, "encoder_hidden", tuple(hidden))
+            hidden = self.encoder_hidden
+        if not isinstance(hidden, tuple) or not hidden or not all(_is_int(h) and h >= 1 for h in hidden):
+            raise ValueError(f"encoder_hidden={hidden!r}: must be a non-empty tuple of integers >= 1")
+        positive = (
+            "obs_dim",
+            "act_dim",
+            "num_scenarios",
+            "context_len",
+            "future_len",
+            "context_dim",
+            "hidden",
+            "num_layers",
+            "reward_hidden",
+            "ensemble_size",
+            "batch_size",
+            "seq_len",
+            "steps_per_call",
+            "eval_every",
+            "checkpoint_every",
+            "eval_windows",
+        )
+        for name in positive:
+            value = getattr(self, name)
+            if not _is_int(value) or value < 1:
+                raise ValueError(f"{name}={value!r}: must be an integer >= 1")
+        for name in ("steps", "eval_burn_in"):
+            value = getattr(self, name)
+            if not _is_int(value) or value < 0:
+                raise ValueError(f"{name}={value!r}: must be an integer >= 0")
+        for name in ("backward_weight", "reward_weight", "weight_decay", "grad_clip"):
+            value = getattr(self, name)
+            if not _is_number(value) or not value >= 0:
+                raise ValueError(f"{name}={value!r}: must be a number >= 0")
+        if not _is_number(self.learning_rate) or not self.learning_rate > 0:
+            raise ValueError(f"learning_rate={self.learning_rate!r}: must be a number > 0")
+        for name in ("context_state", "context_reward", "probabilistic", "fast_compile"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name}={getattr(self, name)!r}: must be a bool")
+        if self.seq_len < self.future_len:
+            raise ValueError(f"seq_len={self.seq_len}: must be >= future_len={self.future_len}")
+
+    @property
+    def latent_dim(self) -> int:
+        """Width of `Imagined.latent`: every member's context vector, then the observation."""
+        return self.ensemble_size * self.context_dim + self.obs_dim
+
+    def replace(self, **changes) -> CaDMConfig:
+        """A copy with `changes` applied (validated)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["encoder_hidden"] = list(self.encoder_hidden)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> CaDMConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"config keys {unknown}: unknown; allowed keys are {sorted(known)}")
+        return cls(**d)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, s: str) -> CaDMConfig:
+        return cls.from_dict(json.loads(s))
+
+    @classmethod
+    def preset(cls, name: str, **overrides) -> CaDMConfig:
+        """The default config with preset `name` ("smoke", "quick", "paper") and `overrides` on top."""
+        if name not in PRESETS:
+            raise ValueError(f"preset={name!r}: must be one of {sorted(PRESETS)}")
+        return cls.from_dict({**PRESETS[name], **overrides})

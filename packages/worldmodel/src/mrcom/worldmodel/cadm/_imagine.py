@@ -1,0 +1,139 @@
+"""Imagination and evaluation with a CaDM, with the semantics of `mrcom.worldmodel.imagine`.
+
+The K-transition history of every imagined step is the last K real or imagined transitions: it
+starts as the last K transitions of context + prefix and slides (FIFO) through the imagined steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, PRNGKeyArray
+
+from .._data import MultiScenarioData
+from .._evaluate import open_loop_errors
+from .._imagine import Imagined, Prefix, act_at
+from .._model import Context
+from ._model import CaDM, History, contexts_of, push_history
+
+
+def branch_history(model: CaDM, context: Context, prefix: Prefix) -> History:
+    """The last K transitions of context + prefix (B, K, .), those that end at the last prefix obs.
+
+    The transition of context slot j ends at the next slot's observation (the first prefix
+    observation for the newest slot).
+    """
+    k, w = model.config.context_len, prefix.action.shape[1]
+    obs = jnp.concatenate([context.obs, prefix.obs], axis=1)  # (B, K+W+1, O)
+    action = jnp.concatenate([context.action, prefix.action], axis=1)
+    reward = jnp.concatenate([context.reward, prefix.reward], axis=1)
+    valid = jnp.concatenate([context.valid, jnp.ones(prefix.reward.shape, context.valid.dtype)], axis=1)
+    cut = lambda x, lo: x[:, lo + w : lo + w + k]
+    return History(cut(obs, 0), cut(action, 0), cut(reward, 0), cut(obs, 1), cut(valid, 0))
+
+
+def _latent(ctx: Array, obs: Array) -> Array:
+    """(E, B, Z) contexts and (B, O) obs -> (B, E Z + O)."""
+    flat = jnp.moveaxis(ctx, 0, 1).reshape(obs.shape[0], -1)
+    return jnp.concatenate([flat, obs], axis=-1)
+
+
+def imagine(
+    model: CaDM,
+    context: Context,
+    prefix: Prefix,
+    masks: tuple[Array, Array],
+    policy: Callable[[PRNGKeyArray, Array], Array],
+    horizon: int,
+    key: PRNGKeyArray,
+    *,
+    sample: bool = True,
+) -> Imagined:
+    """Branch `horizon` imagined steps from the end of real prefixes under `policy`.
+
+    Arguments:
+        model: a trained CaDM.
+        context: Context(obs (B, K, O), action (B, K, A), reward (B, K), valid (B, K)): the K steps
+            before the prefix (prompt-filled at episode starts); K = `config.context_len`.
+        prefix: real steps, obs (B, W+1, O), action (B, W, A), reward (B, W) (W >= 0); the branch
+            starts from the last prefix observation.
+        masks: (obs_mask (B, O), act_mask (B, A)).
+        policy: policy(key, obs (B, O)) -> action (B, A), or an `OpenLoop` of actions (B, H, A).
+        horizon: H imagined steps. key: PRNG key.
+        sample: True: at every step each rollout uses one uniformly drawn member and samples its
+            Gaussian (PETS TS-1; the member's mean when not probabilistic); False: the ensemble
+            mean (mean over members of each member's mean), rewards likewise.
+
+    Returns:
+        Imagined(obs (B, H+1, O) with obs[:, 0] the masked real start, action (B, H, A), reward (B, H)
+        (reward[:, t] of the step from obs[:, t] under action[:, t]), latent (B, H+1, E Z + O):
+        every member's context vector of the history before obs[:, t], then obs[:, t]).
+    """
+    c = model.config
+    obs_mask, act_mask = (jnp.asarray(x, jnp.float32) for x in masks)
+    prefix = Prefix(*(jnp.asarray(x, jnp.float32) for x in prefix))
+    context = Context(*(jnp.asarray(x, jnp.float32) for x in context))
+    if prefix.obs.ndim != 3 or prefix.obs.shape[1] != prefix.action.shape[1] + 1:
+        raise ValueError(f"prefix.obs.shape={prefix.obs.shape}: must be (B, W+1, O) with W = prefix.action W")
+    if context.obs.shape[1] != c.context_len:
+        raise ValueError(f"context.obs.shape={context.obs.shape}: must be (B, m={c.context_len}, O)")
+    batch, e = prefix.obs.shape[0], c.ensemble_size
+    rows = jnp.arange(batch)
+    n = model.norm
+
+    def step(carry, inputs):
+        t, k = inputs
+        hist, o, ctx = carry
+        ka, km, kn = jax.random.split(k, 3)
+        a = act_at(policy, t, ka, o) * act_mask
+        mean, logvar = model.forward_dist(o, a, ctx, obs_mask, act_mask)  # (E, B, O)
+        if sample:
+            member = jax.random.randint(km, (batch,), 0, e)
+            d_n = mean[member, rows]
+            if c.probabilistic:
+                d_n = d_n + jnp.exp(0.5 * logvar[member, rows]) * jax.random.normal(kn, d_n.shape)
+        else:
+            d_n = jnp.mean(mean, axis=0)
+        o_next = o + n.delta_out(d_n, obs_mask)
+        r_members = model.reward_members(o, a, o_next, ctx, obs_mask, act_mask)  # (E, B)
+        r = r_members[member, rows] if sample else jnp.mean(r_members, axis=0)
+        hist = push_history(hist, o, a, r, o_next)
+        ctx = contexts_of(model, hist, obs_mask, act_mask, member_first=False)
+        return (hist, o_next, ctx), (o_next, a, r, _latent(ctx, o_next))
+
+    hist = branch_history(model, context, prefix)
+    o0 = prefix.obs[:, -1] * obs_mask
+    ctx0 = contexts_of(model, hist, obs_mask, act_mask, member_first=False)
+    inputs = (jnp.arange(horizon), jax.random.split(key, horizon))
+    _, (o, a, r, z) = jax.lax.scan(step, (hist, o0, ctx0), inputs)
+    swap = lambda x: jnp.swapaxes(x, 0, 1)
+    return Imagined(
+        obs=jnp.concatenate([o0[:, None], swap(o)], axis=1),
+        action=swap(a),
+        reward=swap(r),
+        latent=jnp.concatenate([_latent(ctx0, o0)[:, None], swap(z)], axis=1),
+    )
+
+
+def evaluate(
+    model: CaDM,
+    data: MultiScenarioData,
+    key: PRNGKeyArray,
+    *,
+    num_windows: int | None = None,
+    burn_in: int | None = None,
+) -> dict[str, float]:
+    """`open_loop_errors` of CaDM's `imagine` on `data` (the metrics every world model reports).
+
+    Arguments:
+        num_windows, burn_in: default the config's `eval_windows` and `eval_burn_in`.
+
+    Returns:
+        "k1_obs_nmse", "k5_obs_nmse", "k15_obs_nmse", "reward_mse" (see `open_loop_errors`).
+    """
+    c = model.config
+    num_windows = c.eval_windows if num_windows is None else num_windows
+    burn_in = c.eval_burn_in if burn_in is None else burn_in
+    return open_loop_errors(imagine, model, data, key, num_windows=num_windows, burn_in=burn_in)

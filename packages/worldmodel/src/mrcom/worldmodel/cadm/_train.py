@@ -1,0 +1,244 @@
+"""CaDM training: jitted chunks of `lax.scan` steps, progress bar, evaluation, atomic checkpoints.
+
+The loop mirrors `mrcom.worldmodel.train` (chunks aligned to multiples of `steps_per_call`, so a
+resumed run ends bit-identical to an uninterrupted one); checkpoints are written by the shared
+`save_checkpoint` (JSON header line with the config, then the serialized `TrainState`).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jaxtyping import Array, Int, PRNGKeyArray
+from tqdm.auto import tqdm
+
+from .._checkpoint import FORMAT, checkpoint_path, save_checkpoint
+from .._data import Batch, MultiScenarioData, SequenceSource, make_source, sample_batch
+from .._evaluate import HORIZON
+from .._jit import jit_by_config
+from .._train import NonFiniteLossError
+from ._config import CaDMConfig
+from ._imagine import evaluate
+from ._losses import compute_loss
+from ._model import CaDM, Normalizer, compute_normalizer, init_model
+
+
+class TrainState(eqx.Module):
+    """Everything training needs to continue exactly: model, optimizer state, RNG, step."""
+
+    model: CaDM
+    opt_state: optax.OptState
+    key: PRNGKeyArray
+    step: Int[Array, ""]
+
+
+def _decay_mask(params):
+    """True on the weight matrices of linear layers (L2), False elsewhere (biases, bounds, stats)."""
+    is_weight = lambda path, x: x is not None and getattr(path[-1], "name", None) == "weight"
+    return jax.tree_util.tree_map_with_path(is_weight, params)
+
+
+@functools.cache
+def make_optimizer(config: CaDMConfig) -> optax.GradientTransformation:
+    """Global-norm clipping, L2 on the weights (coupled, as a loss term would be), Adam."""
+    return optax.chain(
+        optax.clip_by_global_norm(config.grad_clip),
+        optax.add_decayed_weights(config.weight_decay, mask=_decay_mask),
+        optax.adam(config.learning_rate),
+    )
+
+
+@jit_by_config(lambda config, key, norm=None: config.fast_compile)
+def init_train_state(config: CaDMConfig, key: PRNGKeyArray, norm: Normalizer | None = None) -> TrainState:
+    """A fresh model with statistics `norm` (default identity), its optimizer state, RNG and step 0."""
+    kmodel, kstate = jax.random.split(key)
+    model = init_model(config, kmodel, norm)
+    opt_state = make_optimizer(config).init(eqx.filter(model, eqx.is_array))
+    return TrainState(model, opt_state, kstate, jnp.zeros((), jnp.int32))
+
+
+def member_batches(src: SequenceSource, key: PRNGKeyArray, config: CaDMConfig) -> Batch:
+    """One `sample_batch` per ensemble member (arrays (E, B, ...)): members see different windows."""
+    keys = jax.random.split(key, config.ensemble_size)
+    sample = lambda k: sample_batch(src, k, config.batch_size, config.seq_len, config.context_len)
+    return jax.vmap(sample)(keys)
+
+
+def train_step(state: TrainState, batch: Batch) -> tuple[TrainState, dict[str, Array]]:
+    """One gradient step (pure) on member batches `batch` (E, B, ...).
+
+    Returns:
+        (new state with step + 1, metrics: "loss" and the terms of `compute_loss`, "grad_norm").
+    """
+    optimizer = make_optimizer(state.model.config)
+    params, static = eqx.partition(state.model, eqx.is_array)
+    loss_fn = lambda p: compute_loss(eqx.combine(p, static), batch)
+    (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+    updates, opt_state = optimizer.update(grads, state.opt_state, params)
+    model = eqx.combine(optax.apply_updates(params, updates), static)
+    metrics = {"loss": loss, **terms, "grad_norm": optax.tree.norm(grads)}
+    return TrainState(model, opt_state, state.key, state.step + 1), metrics
+
+
+@jit_by_config(lambda state, *args: state.model.config.fast_compile)
+def train_steps(
+    state: TrainState, src: SequenceSource, num_steps: int
+) -> tuple[TrainState, dict[str, Array]]:
+    """`num_steps` training steps in one `lax.scan`, sampling from `src` with the state's key.
+
+    Returns:
+        (state, metrics stacked over the steps).
+    """
+    c = state.model.config
+    params, static = eqx.partition(state, eqx.is_array)
+
+    def body(params, _):
+        st = eqx.combine(params, static)
+        key, kbatch = jax.random.split(st.key)
+        st, metrics = train_step(eqx.tree_at(lambda s: s.key, st, key), member_batches(src, kbatch, c))
+        return eqx.partition(st, eqx.is_array)[0], metrics
+
+    params, metrics = jax.lax.scan(body, params, None, length=num_steps)
+    return eqx.combine(params, static), metrics
+
+
+def load_checkpoint(path: str | os.PathLike) -> TrainState:
+    """The `TrainState` of a CaDM checkpoint file (or a directory holding `checkpoint.eqx`)."""
+    file = checkpoint_path(path)
+    if not file.is_file():
+        raise ValueError(f"path={str(path)!r}: no checkpoint file {file}")
+    with open(file, "rb") as f:
+        header = json.loads(f.readline())
+        if header.get("format") != FORMAT:
+            raise ValueError(f"format={header.get('format')!r}: must be {FORMAT}")
+        config = CaDMConfig.from_dict(header["config"])
+        skeleton = eqx.filter_eval_shape(init_train_state, config, jax.random.PRNGKey(0))
+        return eqx.tree_deserialise_leaves(f, skeleton)
+
+
+def load_model(path: str | os.PathLike) -> CaDM:
+    """The model of a CaDM checkpoint (file or directory)."""
+    return load_checkpoint(Path(path)).model
+
+
+def _check_data(data: MultiScenarioData, config: CaDMConfig, name: str) -> MultiScenarioData:
+    d = data.validate(context_len=config.context_len)
+    if d.obs.shape[-1] != config.obs_dim or d.action.shape[-1] != config.act_dim:
+        raise ValueError(
+            f"{name} widths (obs {d.obs.shape[-1]}, action {d.action.shape[-1]}): must equal config "
+            f"obs_dim={config.obs_dim}, act_dim={config.act_dim}"
+        )
+    return d
+
+
+def train(
+    data: MultiScenarioData,
+    config: CaDMConfig,
+    *,
+    key: PRNGKeyArray | None = None,
+    seed: int = 0,
+    checkpoint_dir: str | os.PathLike | None = None,
+    eval_data: MultiScenarioData | None = None,
+    log: Callable[[str, float, int], None] | None = None,
+    steps: int | None = None,
+    progress: bool = True,
+) -> tuple[CaDM, dict[str, float]]:
+    """Train a CaDM on multi-scenario data; resumes from `checkpoint_dir` if it holds a checkpoint.
+
+    Normalization statistics come from `data` at the first step and are stored in the model (a
+    resumed run keeps the checkpoint's). Steps run in jitted chunks of `config.steps_per_call`
+    aligned to multiples of it, so a run stopped after k steps and resumed ends bit-identical to an
+    uninterrupted one (same seed, same device).
+
+    Arguments:
+        data: training episodes; `config.num_scenarios` must equal its number of scenarios.
+        config: model and training settings. key / seed: PRNG key, or a seed to make one.
+        checkpoint_dir: where `checkpoint.eqx` is written every `checkpoint_every` steps and at the end.
+        eval_data: held-out data evaluated (`evaluate`) every `eval_every` steps and at the end.
+        log: log(name, value, step) receives "wm/<term>" train means per chunk and "wm/<metric>"
+            eval metrics; it may raise to stop training (the exception propagates).
+        steps: total steps (default `config.steps`).
+
+    Returns:
+        (model, metrics): train term means of the last chunk and the last eval metrics (only the
+        eval metrics when a finished run is resumed).
+
+    Raises:
+        NonFiniteLossError: a loss term became NaN/inf (no checkpoint of that state is written).
+    """
+    steps = config.steps if steps is None else steps
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+        raise ValueError(f"steps={steps!r}: must be an integer >= 0")
+    d = _check_data(data, config, "data")
+    if d.num_scenarios != config.num_scenarios:
+        raise ValueError(
+            f"num_scenarios={config.num_scenarios}: must equal the data's {d.num_scenarios} scenarios"
+        )
+    if config.seq_len > d.episode_length:
+        raise ValueError(f"seq_len={config.seq_len}: must be <= episode length {d.episode_length}")
+    if eval_data is not None:
+        eval_data = _check_data(eval_data, config, "eval_data")
+        if eval_data.episode_length < config.eval_burn_in + HORIZON:
+            raise ValueError(
+                f"eval_data episode length {eval_data.episode_length}: must be >= eval_burn_in + {HORIZON}"
+                f" = {config.eval_burn_in + HORIZON}"
+            )
+    key = jax.random.PRNGKey(seed) if key is None else key
+    eval_key = jax.random.fold_in(key, 1)
+
+    state = None
+    if checkpoint_dir is not None and checkpoint_path(checkpoint_dir).is_file():
+        state = load_checkpoint(checkpoint_dir)
+        if state.model.config != config:
+            raise ValueError(
+                f"checkpoint_dir={str(checkpoint_dir)!r}: holds a checkpoint of a different config"
+            )
+    if state is None:
+        state = init_train_state(config, key, compute_normalizer(d))
+
+    src = make_source(d, config.context_len)
+    step = int(state.step)
+    metrics: dict[str, float] = {}
+    chunk = config.steps_per_call
+    bar = tqdm(total=steps, initial=min(step, steps), desc="cadm", disable=not progress, unit="step")
+    try:
+        while step < steps:
+            n = min(chunk - step % chunk, steps - step)
+            new_state, chunk_metrics = train_steps(state, src, n)
+            chunk_metrics = {k: np.asarray(v) for k, v in jax.device_get(chunk_metrics).items()}
+            finite = np.all([np.isfinite(v) for v in chunk_metrics.values()], axis=0)
+            if not finite.all():
+                i = int(np.argmin(finite))
+                terms = ", ".join(f"{k}={v[i]:.4g}" for k, v in chunk_metrics.items())
+                raise NonFiniteLossError(f"non-finite loss at step {step + i + 1}: {terms}")
+            state, step = new_state, step + n
+            metrics = {k: float(v.mean()) for k, v in chunk_metrics.items()}
+            bar.update(n)
+            bar.set_postfix(loss=f"{metrics['loss']:.3f}")
+            if checkpoint_dir is not None and (step % config.checkpoint_every == 0 or step == steps):
+                save_checkpoint(checkpoint_dir, state)
+            if log is not None:
+                for name, value in metrics.items():
+                    log(f"wm/{name}", value, step)
+            if eval_data is not None and (step % config.eval_every == 0 or step == steps):
+                result = evaluate(state.model, eval_data, eval_key)
+                metrics.update(result)
+                if log is not None:
+                    for name, value in result.items():
+                        log(f"wm/{name}", value, step)
+    finally:
+        bar.close()
+    if checkpoint_dir is not None and not checkpoint_path(checkpoint_dir).is_file():
+        save_checkpoint(checkpoint_dir, state)
+    if not metrics and eval_data is not None:  # nothing left to train (resumed a finished run)
+        metrics = evaluate(state.model, eval_data, eval_key)
+    return state.model, metrics

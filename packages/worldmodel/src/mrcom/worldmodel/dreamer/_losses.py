@@ -1,0 +1,103 @@
+"""DreamerV3's world-model losses (2023 paper, eqs. 5-6) and the loss of a batch.
+
+    L = pred_scale * (L_recon + L_reward) + dyn_scale * L_dyn + rep_scale * L_rep
+    L_dyn = max(free_nats, KL(sg(q) || p)),  L_rep = max(free_nats, KL(q || sg(p)))  (per step)
+
+Each term is the mean over batch and time steps; the reconstruction sums over the real dims.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float, PRNGKeyArray
+
+from .._data import Batch
+from .._model import symlog
+from ._model import Dreamer, sequence_inputs
+from ._rssm import categorical_kl
+from ._twohot import twohot_loss
+
+sg = jax.lax.stop_gradient
+
+TERMS = ("loss", "recon", "reward", "dyn", "rep", "kl")
+
+
+def kl_losses(
+    post_logits: Float[Array, "*batch S K"],
+    prior_logits: Float[Array, "*batch S K"],
+    *,
+    free_nats: float = 1.0,
+    unimix: float = 0.01,
+) -> tuple[Array, Array, Array]:
+    """The dynamics and representation losses per step, and the raw KL(q || p) per step.
+
+    dyn = max(free_nats, KL(sg(q) || p)) trains the prior only; rep = max(free_nats, KL(q || sg(p)))
+    trains the posterior only. Below `free_nats` a term is constant (no gradient).
+    """
+    dyn = categorical_kl(sg(post_logits), prior_logits, unimix)
+    rep = categorical_kl(post_logits, sg(prior_logits), unimix)
+    kl = categorical_kl(sg(post_logits), sg(prior_logits), unimix)
+    return jnp.maximum(dyn, free_nats), jnp.maximum(rep, free_nats), kl
+
+
+def recon_loss(pred: Float[Array, "*batch O"], obs: Float[Array, "*batch O"], obs_mask: Array) -> Array:
+    """Symlog squared error summed over the real dims (padded dims never count), per element."""
+    return jnp.sum(((pred - symlog(obs)) * obs_mask) ** 2, axis=-1)
+
+
+def sequence_terms(
+    model: Dreamer,
+    ctx,
+    obs: Float[Array, "T1 O"],
+    action: Float[Array, "T A"],
+    reward: Float[Array, " T"],
+    obs_mask: Float[Array, " O"],
+    act_mask: Float[Array, " A"],
+    key: PRNGKeyArray,
+    unroll: int | bool = 1,
+) -> dict[str, Array]:
+    """Loss terms of one window (means over its steps).
+
+    The m context steps (ctx[:m]) only burn in the recurrent state: the posterior is filtered over
+    them, the resulting state is stop-gradient, and no loss is taken on them. Losses cover the
+    window's T+1 observations and T rewards.
+    """
+    c = model.config
+    m = c.context_len
+    kb, kw = jax.random.split(key)
+    seq_obs, prev, valid = sequence_inputs(ctx.obs[:m], ctx.action[:m], ctx.valid[:m], obs, action, act_mask)
+    embeds = jax.vmap(model.embed, (0, None))(seq_obs, obs_mask)
+    rssm = model.rssm
+    burn, _, _ = rssm.observe(rssm.initial(), prev[:m], embeds[:m], kb, valid=valid[:m], unroll=unroll)
+    start = jax.tree.map(lambda x: sg(x[-1]), burn)
+    states, post, prior = rssm.observe(start, prev[m:], embeds[m:], kw, unroll=unroll)
+    feat = states.feat()  # (T+1, Z)
+    dyn, rep, kl = kl_losses(post, prior, free_nats=c.free_nats, unimix=c.unimix)
+    pred = jax.vmap(model.decode, (0, None))(feat, obs_mask)
+    logits = jax.vmap(model.reward_logits)(feat[1:])  # s_{t+1} predicts r_t
+    return {
+        "recon": jnp.mean(recon_loss(pred, obs, obs_mask)),
+        "reward": jnp.mean(twohot_loss(logits, reward, model.bins)),
+        "dyn": jnp.mean(dyn),
+        "rep": jnp.mean(rep),
+        "kl": jnp.mean(kl),
+    }
+
+
+def compute_loss(
+    model: Dreamer, batch: Batch, key: PRNGKeyArray, unroll: int | bool = 1
+) -> tuple[Array, dict[str, Array]]:
+    """Total world-model loss of a batch of windows and its named terms (`TERMS` without "loss")."""
+    c = model.config
+    keys = jax.random.split(key, batch.obs.shape[0])
+    terms = jax.vmap(sequence_terms, (None, 0, 0, 0, 0, 0, 0, 0, None))(
+        model, batch.ctx, batch.obs, batch.action, batch.reward, batch.obs_mask, batch.act_mask, keys, unroll
+    )
+    terms = {k: jnp.mean(v) for k, v in terms.items()}
+    loss = (
+        c.pred_scale * (terms["recon"] + terms["reward"])
+        + c.dyn_scale * terms["dyn"]
+        + c.rep_scale * terms["rep"]
+    )
+    return loss, terms

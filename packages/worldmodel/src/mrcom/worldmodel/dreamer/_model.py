@@ -1,0 +1,136 @@
+"""The DreamerV3 world model for vector observations: encoder, RSSM, decoder, reward head.
+
+    e_t  = Encoder(symlog(o_t) * obs_mask)
+    s_t  = (h_t, z_t) from the RSSM (`_rssm.py`), filtered on e_t; a_{t-1} padded dims zeroed
+    o_t  : symlog-MSE decoder Decoder(s_t) on the real (masked) dims
+    r_t  : two-hot reward head over symexp bins, read at s_{t+1} (see below)
+
+Reward convention: DreamerV3's reward head at s_{t+1} predicts the reward that came with x_{t+1},
+i.e. the reward of the transition (o_t, a_t) -> o_{t+1}; that is our r_t (docs/interfaces.md).
+So `reward[t]` is always read from the latent of step t + 1. No continue head: episodes have a
+fixed length and never terminate.
+
+All methods act on ONE step; callers vmap.
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float, PRNGKeyArray
+
+from .._jit import jit_by_config
+from .._model import symlog
+from ._config import DreamerConfig
+from ._rssm import RSSM, Dense
+from ._twohot import symexp_bins, twohot_decode
+
+
+class MLP(eqx.Module):
+    """`layers` Dense layers (Linear -> LayerNorm -> SiLU), then an optional linear output."""
+
+    hidden: list[Dense]
+    out: eqx.nn.Linear | None
+
+    def __init__(
+        self,
+        in_size: int,
+        units: int,
+        layers: int,
+        out_size: int | None,
+        *,
+        zero_out: bool = False,
+        key: PRNGKeyArray,
+    ):
+        ks = jax.random.split(key, layers + 1)
+        sizes = [in_size] + [units] * layers
+        self.hidden = [Dense(i, o, key=k) for i, o, k in zip(sizes[:-1], sizes[1:], ks[:-1], strict=True)]
+        if out_size is None:
+            self.out = None
+        else:
+            out = eqx.nn.Linear(units, out_size, key=ks[-1])
+            if zero_out:
+                out = eqx.tree_at(
+                    lambda m: (m.weight, m.bias), out, (jnp.zeros_like(out.weight), jnp.zeros(out_size))
+                )
+            self.out = out
+
+    def __call__(self, x: Float[Array, " I"]) -> Float[Array, " O"]:
+        for layer in self.hidden:
+            x = layer(x)
+        return x if self.out is None else self.out(x)
+
+
+class Dreamer(eqx.Module):
+    """DreamerV3's world model (all parameters in one pytree). Build with `init_model(config, key)`."""
+
+    config: DreamerConfig = eqx.field(static=True)
+    encoder: MLP
+    rssm: RSSM
+    decoder: MLP
+    reward_head: MLP
+
+    def __init__(self, config: DreamerConfig, *, key: PRNGKeyArray):
+        c = config
+        ks = jax.random.split(key, 4)
+        self.config = c
+        self.encoder = MLP(c.obs_dim, c.units, c.layers, None, key=ks[0])
+        self.rssm = RSSM(
+            c.act_dim,
+            c.units,
+            deter=c.deter,
+            stoch=c.stoch,
+            classes=c.classes,
+            hidden=c.rssm_hidden,
+            blocks=c.gru_blocks,
+            unimix=c.unimix,
+            key=ks[1],
+        )
+        self.decoder = MLP(c.latent_dim, c.units, c.layers, c.obs_dim, key=ks[2])
+        self.reward_head = MLP(c.latent_dim, c.units, c.layers, c.reward_bins, zero_out=True, key=ks[3])
+
+    @property
+    def bins(self) -> Float[Array, " K"]:
+        return symexp_bins(self.config.reward_bins, self.config.reward_range)
+
+    def embed(self, obs: Float[Array, " O"], obs_mask: Float[Array, " O"]) -> Float[Array, " E"]:
+        """The encoder's embedding of symlog(o) with padded dims zeroed."""
+        return self.encoder(symlog(obs) * obs_mask)
+
+    def decode(self, feat: Float[Array, " Z"], obs_mask: Float[Array, " O"]) -> Float[Array, " O"]:
+        """The predicted symlog(o) (the mean of the symlog-MSE decoder), zero on padded dims."""
+        return self.decoder(feat) * obs_mask
+
+    def reward_logits(self, feat: Float[Array, " Z"]) -> Float[Array, " K"]:
+        return self.reward_head(feat)
+
+    def reward(self, feat: Float[Array, " Z"]) -> Float[Array, ""]:
+        """The expected reward under the two-hot head (read at s_{t+1} for our r_t)."""
+        return twohot_decode(jax.nn.softmax(self.reward_logits(feat)), self.bins)
+
+
+@jit_by_config(lambda config, key: config.fast_compile)
+def init_model(config: DreamerConfig, key: PRNGKeyArray) -> Dreamer:
+    """A freshly initialized DreamerV3 world model for `config` (jitted, like MrCoM's)."""
+    return Dreamer(config, key=key)
+
+
+def sequence_inputs(
+    ctx_obs: Float[Array, "m O"],
+    ctx_action: Float[Array, "m A"],
+    ctx_valid: Float[Array, " m"],
+    obs: Float[Array, "W1 O"],
+    action: Float[Array, "W A"],
+    act_mask: Float[Array, " A"],
+) -> tuple[Array, Array, Array]:
+    """The m context steps followed by the W+1 observations as one RSSM input sequence.
+
+    Returns:
+        (obs (m+W+1, O), previous actions (m+W+1, A): a_{t-1} leading into each observation, zero
+        before the first and after an empty slot, padded dims zeroed; valid (m+W+1,)).
+    """
+    prev = jnp.concatenate([ctx_action * ctx_valid[:, None], action]) * act_mask
+    prev = jnp.concatenate([jnp.zeros_like(prev[:1]), prev])
+    valid = jnp.concatenate([ctx_valid, jnp.ones(obs.shape[0], ctx_valid.dtype)])
+    return jnp.concatenate([ctx_obs, obs]), prev, valid

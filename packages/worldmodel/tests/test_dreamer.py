@@ -1,0 +1,309 @@
+"""DreamerV3 baseline: KL split, two-hot, unimix, free nats, training, exact resume, imagination, config."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from mrcom.worldmodel import FAST_COMPILE_OPTIONS, Context, OpenLoop, Prefix, make_source, sample_batch
+from mrcom.worldmodel.dreamer import (
+    KIND,
+    RSSM,
+    DreamerConfig,
+    compute_loss,
+    evaluate,
+    imagine,
+    init_model,
+    kl_losses,
+    load_checkpoint,
+    load_model,
+    symexp_bins,
+    train,
+    twohot_decode,
+    twohot_encode,
+    unimix_probs,
+)
+
+KEY = jax.random.PRNGKey(0)
+
+
+def _jit(fn):
+    """Jit with XLA's quick backend options: these tests are dominated by compiling."""
+    return eqx.filter_jit(fn, compiler_options=FAST_COMPILE_OPTIONS)
+
+
+_imagine = _jit(imagine)
+
+
+@pytest.fixture(scope="module")
+def dconfig():
+    return DreamerConfig.preset("smoke", obs_dim=6, act_dim=2, num_scenarios=6, eval_burn_in=4)
+
+
+def _leaves(tree):
+    return [np.asarray(x) for x in jax.tree.leaves(eqx.filter(tree, eqx.is_array))]
+
+
+def _norm(tree):
+    return float(sum(jnp.sum(x**2) for x in jax.tree.leaves(eqx.filter(tree, eqx.is_array))))
+
+
+# ----------------------------------------------------------------------------- (1) KL split
+
+
+def test_kl_terms_route_gradients_to_their_side_only():
+    # on the loss itself: dyn trains only the prior's logits, rep only the posterior's
+    post = jax.random.normal(KEY, (5, 8, 4)) * 3
+    prior = jax.random.normal(jax.random.PRNGKey(1), (5, 8, 4)) * 3
+    grads = {}
+    for i, name in enumerate(("dyn", "rep")):
+        f = lambda q, p, i=i: jnp.mean(kl_losses(q, p, free_nats=0.0)[i])
+        grads[name] = jax.jit(jax.grad(f, argnums=(0, 1)))(post, prior)
+    assert np.all(grads["dyn"][0] == 0) and np.abs(grads["dyn"][1]).sum() > 0
+    assert np.all(grads["rep"][1] == 0) and np.abs(grads["rep"][0]).sum() > 0
+
+
+def test_kl_terms_route_gradients_to_rssm_parts(dconfig):
+    # one posterior step of the model from its initial state: the dynamics loss reaches the prior
+    # head (and the shared recurrent path), never the posterior layers or the encoder; the
+    # representation loss reaches the posterior layers and the encoder, never the prior head
+    model = init_model(dconfig, KEY)
+    obs = jax.random.normal(KEY, (6,))
+    mask = jnp.ones(6)
+
+    def term(m, i):
+        state, post, prior = m.rssm.obs_step(m.rssm.initial(), jnp.ones(2), m.embed(obs, mask), KEY)
+        return kl_losses(post, prior, free_nats=0.0)[i]
+
+    g_dyn, g_rep = _jit(lambda m: [eqx.filter_grad(lambda m, i=i: term(m, i))(m) for i in (0, 1)])(model)
+    for part in ("img_out", "prior_logits", "gru", "img_in"):
+        assert _norm(getattr(g_dyn.rssm, part)) > 0, part
+    assert _norm(g_dyn.rssm.obs_out) == 0 and _norm(g_dyn.rssm.post_logits) == 0 and _norm(g_dyn.encoder) == 0
+    assert _norm(g_rep.rssm.obs_out) > 0 and _norm(g_rep.rssm.post_logits) > 0 and _norm(g_rep.encoder) > 0
+    assert _norm(g_rep.rssm.img_out) == 0 and _norm(g_rep.rssm.prior_logits) == 0
+    assert _norm(g_dyn.decoder) == 0 and _norm(g_rep.reward_head) == 0
+
+
+# ----------------------------------------------------------------------------- (2)-(4) pieces
+
+
+def test_twohot_round_trip_on_symexp_bins():
+    enc, dec = jax.jit(twohot_encode), jax.jit(twohot_decode)
+    bins = symexp_bins(255, 20.0)
+    np.testing.assert_allclose(
+        bins,
+        np.sign(np.linspace(-20, 20, 255)) * np.expm1(np.abs(np.linspace(-20, 20, 255))),
+        rtol=1e-5,
+        atol=1e-30,
+    )
+    np.testing.assert_array_equal(bins, -bins[::-1])
+    x = jnp.concatenate([jnp.linspace(-30.0, 30.0, 101), jnp.array([0.0, 1e-3, -0.37, bins[140], 123.4])])
+    w = enc(x, bins)
+    np.testing.assert_allclose(w.sum(-1), 1.0, atol=1e-6)
+    nonzero = np.asarray(w > 0)
+    assert nonzero.sum(-1).max() <= 2
+    idx = [np.flatnonzero(r) for r in nonzero]
+    assert all(len(i) == 1 or i[1] == i[0] + 1 for i in idx)  # two adjacent bins
+    np.testing.assert_allclose(dec(w, bins), x, atol=1e-5, rtol=1e-6)
+    # outside the range: everything on the end bin; a uniform distribution decodes to exactly 0
+    np.testing.assert_array_equal(enc(jnp.array([1e10, -1e10]), bins)[:, [0, -1]], [[0, 1], [1, 0]])
+    assert float(dec(jnp.full(255, 1 / 255), bins)) == 0.0
+    small = symexp_bins(41)
+    np.testing.assert_allclose(dec(enc(x, small), small), x, atol=1e-5, rtol=1e-6)
+
+
+def test_unimix_keeps_every_class_above_the_floor():
+    logits = jnp.array([[1e4, -1e4, 0.0, -1e30], [-1e4, -1e4, -1e4, 1e4], [0.0, 0.0, 0.0, 0.0]])
+    probs = jax.jit(unimix_probs, static_argnums=1)(logits, 0.01)
+    assert np.all(np.asarray(probs) >= 0.01 / 4 * (1 - 1e-6))
+    np.testing.assert_allclose(probs.sum(-1), 1.0, atol=1e-6)
+    # both sides of the model's KL are mixed: extreme logits give a finite KL and finite gradients
+    post, prior = jnp.array([[[1e4, -1e4, -1e4, -1e4]]]), jnp.array([[[-1e4, 1e4, -1e4, -1e4]]])
+    dyn, rep, kl = jax.jit(kl_losses)(post, prior)
+    assert np.isfinite(float(kl.sum())) and float(kl.sum()) <= np.log(4 / 0.01 * (1 - 0.01) + 1) + 1
+    g = jax.jit(jax.grad(lambda p: kl_losses(post, p)[0].sum()))(prior)
+    assert np.all(np.isfinite(g))
+
+
+def test_free_nats_give_zero_gradient_below_one_nat():
+    post = 0.1 * jax.random.normal(KEY, (3, 8, 4))
+    prior = post + 0.05 * jax.random.normal(jax.random.PRNGKey(2), (3, 8, 4))
+    dyn, rep, kl = jax.jit(kl_losses)(post, prior)
+    assert float(kl.max()) < 1.0 and np.all(np.asarray(dyn) == 1.0) and np.all(np.asarray(rep) == 1.0)
+    for i in (0, 1):
+        g = jax.jit(jax.grad(lambda q, p, i=i: kl_losses(q, p, free_nats=1.0)[i].sum(), argnums=(0, 1)))(
+            post, prior
+        )
+        assert all(np.all(np.asarray(x) == 0) for x in g)
+    g = jax.jit(jax.grad(lambda p: kl_losses(post, p, free_nats=0.0)[0].sum()))(prior)  # without: a gradient
+    assert np.abs(np.asarray(g)).sum() > 0
+
+
+def test_padded_dims_never_count_and_rssm_takes_extra_inputs(data, dconfig):
+    model = init_model(dconfig, KEY)
+    src = make_source(data, dconfig.context_len)
+    batch = sample_batch(src, KEY, 4, dconfig.seq_len, dconfig.context_len)
+    noise = lambda x, m: x + 100.0 * (1 - m) * jnp.ones_like(x)
+    om = batch.obs_mask
+    noisy = batch._replace(
+        obs=noise(batch.obs, om[:, None]),
+        ctx=batch.ctx._replace(
+            obs=noise(batch.ctx.obs, om[:, None]), action=noise(batch.ctx.action, batch.act_mask[:, None])
+        ),
+        action=noise(batch.action, batch.act_mask[:, None]),
+    )
+    assert float(jnp.sum(1 - om)) > 0
+    loss = _jit(lambda mdl, bt: compute_loss(mdl, bt, KEY)[0])
+    np.testing.assert_array_equal(loss(model, batch), loss(model, noisy))
+    # the RSSM on its own, with an extra recurrent input (MAMBA: previous reward, normalized time)
+    rssm = _jit(lambda k: RSSM(2, 5, deter=16, stoch=4, classes=3, hidden=8, blocks=2, extra_dim=2, key=k))(
+        KEY
+    )
+    run = _jit(lambda r, x: r.observe(r.initial(), jnp.ones((7, 2)), jnp.ones((7, 5)), KEY, extras=x))
+    states, post, prior = run(rssm, jnp.ones((7, 2)))
+    assert states.feat().shape == (7, 16 + 12) and post.shape == prior.shape == (7, 4, 3)
+    np.testing.assert_allclose(states.stoch.sum(-1), 1.0, atol=1e-6)
+    with pytest.raises(ValueError, match="extra"):
+        rssm.observe(rssm.initial(), jnp.ones((7, 2)), jnp.ones((7, 5)), KEY)
+
+
+# ----------------------------------------------------------------------------- (5), (6) training
+
+
+def test_loss_decreases_on_synthetic_data(data, heldout, dconfig):
+    logged = {}
+    model, metrics = train(
+        data,
+        dconfig,
+        seed=0,
+        steps=200,
+        eval_data=heldout,
+        log=lambda n, v, s: logged.setdefault(n, []).append(v),
+        progress=False,
+    )
+    first, last = (lambda k: np.mean(logged[k][:2])), (lambda k: np.mean(logged[k][-3:]))
+    assert last("wm/loss") < 0.5 * first("wm/loss")
+    assert last("wm/recon") < 0.5 * first("wm/recon")
+    assert last("wm/reward") < 0.5 * first("wm/reward")
+    assert {"k1_obs_nmse", "k5_obs_nmse", "k15_obs_nmse", "reward_mse"} <= set(metrics)
+    assert all(np.isfinite(v) for v in metrics.values())
+
+
+def test_exact_resume_and_checkpoint_round_trip(tmp_path, data, dconfig):
+    straight, _ = train(data, dconfig, seed=3, steps=30, progress=False)
+    train(data, dconfig, seed=3, steps=15, checkpoint_dir=tmp_path, progress=False)  # "killed" at 15
+    assert load_checkpoint(tmp_path).step == 15
+    resumed, _ = train(data, dconfig, seed=3, steps=30, checkpoint_dir=tmp_path, progress=False)
+    for x, y in zip(_leaves(straight), _leaves(resumed), strict=True):
+        np.testing.assert_array_equal(x, y)
+    loaded = load_model(tmp_path / "checkpoint.eqx")
+    assert loaded.config == dconfig and load_checkpoint(tmp_path).step == 30
+    for x, y in zip(_leaves(loaded), _leaves(resumed), strict=True):
+        np.testing.assert_array_equal(x, y)
+    with pytest.raises(ValueError, match="different config"):
+        train(data, dconfig.replace(dyn_scale=1.0), steps=40, checkpoint_dir=tmp_path, progress=False)
+
+
+# ----------------------------------------------------------------------------- (7) imagination
+
+
+def test_imagine_open_loop_and_policy(data, dconfig):
+    model = init_model(dconfig, KEY)
+    src = make_source(data, dconfig.context_len)
+    b = sample_batch(src, KEY, 5, 8, dconfig.context_len)
+    m, w, h = dconfig.context_len, 3, 5
+    context = Context(*(x[:, :m] for x in b.ctx))
+    prefix = Prefix(b.obs[:, : w + 1], b.action[:, :w], b.reward[:, :w])
+    masks = (b.obs_mask, b.act_mask)
+    out = _imagine(model, context, prefix, masks, OpenLoop(b.action[:, w : w + h]), h, KEY, sample=False)
+    assert out.obs.shape == (5, h + 1, 6) and out.action.shape == (5, h, 2) and out.reward.shape == (5, h)
+    assert out.latent.shape == (5, h + 1, dconfig.latent_dim)
+    np.testing.assert_array_equal(out.obs[:, 0], b.obs[:, w] * b.obs_mask)
+    pad_o, pad_a = (1 - b.obs_mask)[:, None] > 0, (1 - b.act_mask)[:, None] > 0
+    assert np.all(np.asarray(out.obs)[np.broadcast_to(pad_o, out.obs.shape)] == 0)
+    np.testing.assert_array_equal(out.action, b.action[:, w : w + h] * b.act_mask[:, None])
+    np.testing.assert_array_equal(out.reward, 0.0)  # zero-initialized reward head: exactly 0
+    # modes: the stochastic part of every latent is one-hot; the same call is deterministic
+    stoch = np.asarray(out.latent[..., dconfig.deter :]).reshape(5, h + 1, dconfig.stoch, dconfig.classes)
+    np.testing.assert_array_equal(stoch.sum(-1), 1.0)
+    again = _imagine(
+        model,
+        context,
+        prefix,
+        masks,
+        OpenLoop(b.action[:, w : w + h]),
+        h,
+        jax.random.PRNGKey(9),
+        sample=False,
+    )
+    np.testing.assert_array_equal(out.obs, again.obs)
+    # a callable policy sees decoded observations (B, O); padded action dims are zeroed; jittable
+    seen = []
+    policy = lambda k, o: (seen.append(o.shape), jnp.ones((o.shape[0], 2)))[1]
+    out = _imagine(model, context, prefix, masks, policy, h, KEY)
+    assert seen[0] == (5, 6) and np.all(np.isfinite(np.asarray(out.obs)))
+    np.testing.assert_array_equal(out.action, np.broadcast_to(b.act_mask[:, None], out.action.shape))
+    assert np.all(np.asarray(out.obs)[np.broadcast_to(pad_o, out.obs.shape)] == 0)
+    assert not np.all(np.asarray(pad_a))
+    # W = 0 and empty context slots are allowed
+    empty = context._replace(valid=context.valid.at[:, :2].set(0.0))
+    out = _imagine(
+        model, empty, Prefix(b.obs[:, :1], b.action[:, :0], b.reward[:, :0]), masks, policy, 2, KEY
+    )
+    assert out.obs.shape == (5, 3, 6)
+
+
+def test_evaluate_and_kind(heldout, dconfig):
+    model = init_model(dconfig, KEY)
+    result = evaluate(model, heldout, KEY, num_windows=8)
+    assert set(result) == {"k1_obs_nmse", "k5_obs_nmse", "k15_obs_nmse", "reward_mse"}
+    assert KIND.name == "dreamerv3" and isinstance(model, KIND.model_type)
+    assert KIND.config_type.preset("smoke") == DreamerConfig.preset("smoke")
+
+
+# ----------------------------------------------------------------------------- (8) config
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("deter", 0),
+        ("stoch", 2.5),
+        ("classes", 1),
+        ("unimix", 1.0),
+        ("unimix", -0.1),
+        ("free_nats", -1.0),
+        ("dyn_scale", -0.5),
+        ("reward_bins", 254),
+        ("learning_rate", 0.0),
+        ("gru_blocks", 3),
+        ("fast_compile", 1),
+        ("steps", -1),
+        ("context_len", True),
+    ],
+)
+def test_bad_config_values_raise_naming_the_field(field, value):
+    name = "deter" if field == "gru_blocks" else field  # deter=128 not divisible by 3 blocks
+    with pytest.raises(ValueError, match=rf"^{name}="):
+        DreamerConfig(**{field: value})
+
+
+def test_config_presets_and_serialization():
+    for name in ("smoke", "quick", "paper"):
+        c = DreamerConfig.preset(name, obs_dim=6)
+        assert DreamerConfig.from_json(c.to_json()) == c and c.obs_dim == 6
+    paper = DreamerConfig.preset("paper")
+    assert (paper.deter, paper.rssm_hidden, paper.stoch, paper.classes, paper.reward_bins) == (
+        512,
+        64,
+        32,
+        4,
+        255,
+    )
+    assert (paper.dyn_scale, paper.rep_scale, paper.free_nats, paper.unimix) == (0.5, 0.1, 1.0, 0.01)
+    with pytest.raises(ValueError, match="preset="):
+        DreamerConfig.preset("huge")
+    with pytest.raises(ValueError, match="unknown"):
+        DreamerConfig.from_dict({"bogus": 1})
+    assert DreamerConfig().replace(deter=64).deter == 64

@@ -1,0 +1,89 @@
+"""The mechanisms that make MrCoM predict (docs/choices.md, "World-model accuracy").
+
+- `ObsNorm`: observations standardized by the training data's per-dimension mean and std, set by
+  `train` and never moved by the optimizer;
+- `obs_skip`: the decoder predicts the change from o_{t-1}, so an untrained change is persistence;
+- `loss_prediction`: the decoded prior latent is scored against o_t, and its gradient reaches the prior.
+"""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from mrcom.worldmodel import (
+    compute_loss,
+    init_train_state,
+    make_source,
+    observation_stats,
+    sample_batch,
+    train,
+)
+from mrcom.worldmodel._model import with_config
+
+
+def test_train_sets_observation_stats_and_keeps_them(data, config):
+    model, _ = train(data, config, seed=0, steps=20, progress=False)
+    loc, scale = observation_stats(data)
+    np.testing.assert_allclose(model.obs_norm.loc, loc, rtol=1e-6)
+    np.testing.assert_allclose(model.obs_norm.scale, scale, rtol=1e-6)
+    # standardized observations of the data have mean 0 and std 1 on every real dimension
+    z = np.asarray(model.obs_norm.forward(jnp.asarray(data.obs)))
+    real = np.broadcast_to(data.obs_mask[data.scenario_id][:, None, :], z.shape)
+    for i in range(z.shape[-1]):
+        zi = z[..., i][real[..., i] > 0]
+        assert abs(zi.mean()) < 1e-4 and abs(zi.std() - 1.0) < 1e-3, (i, zi.mean(), zi.std())
+    np.testing.assert_allclose(model.obs_norm.inverse(jnp.asarray(z)), data.obs, atol=1e-4)
+
+
+def test_symlog_transform_is_the_printed_one(config):
+    state = init_train_state(config.replace(obs_transform="symlog"), jax.random.PRNGKey(0))
+    x = jnp.array([-3.0, 0.0, 2.0])
+    np.testing.assert_allclose(
+        state.model.obs_norm.forward(x), jnp.sign(x) * jnp.log1p(jnp.abs(x)), rtol=1e-6
+    )
+
+
+def _zero_last_layer(model):
+    last = model.decoder.layers[-1]
+    return eqx.tree_at(
+        lambda m: (m.decoder.layers[-1].weight, m.decoder.layers[-1].bias),
+        model,
+        (jnp.zeros_like(last.weight), jnp.zeros_like(last.bias)),
+    )
+
+
+@pytest.mark.parametrize("skip", [True, False])
+def test_skip_decoder_predicts_a_change_from_the_previous_observation(config, skip):
+    state = init_train_state(
+        config.replace(obs_skip=skip), jax.random.PRNGKey(1), (np.full(6, 0.5), np.full(6, 2.0))
+    )
+    model = _zero_last_layer(state.model)
+    o_prev = jnp.array([1.0, -2.0, 0.3, 4.0, 0.0, 9.0])
+    mask = jnp.array([1.0, 1.0, 1.0, 1.0, 1.0, 0.0])
+    s = jax.random.normal(jax.random.PRNGKey(2), (config.latent_dim,))
+    got = model.decode_obs(s, o_prev, mask)
+    # a decoder that predicts no change is persistence with the skip, and the data mean without it
+    expect = o_prev * mask if skip else jnp.full(6, 0.5) * mask
+    np.testing.assert_allclose(got, expect, atol=1e-5)
+
+
+def test_prediction_loss_trains_the_prior(data, config):
+    c, config = config.replace(lambda_pred=1.0), config.replace(lambda_pred=0.0)
+    state = init_train_state(c, jax.random.PRNGKey(3), observation_stats(data))
+    batch = sample_batch(make_source(data, c.context_len), jax.random.PRNGKey(4), 4, c.seq_len, c.context_len)
+
+    def term(model, name):
+        return compute_loss(model, state.target, batch, jax.random.PRNGKey(5))[1][name]
+
+    grad = eqx.filter_grad(lambda m: term(m, "prediction"))(state.model)
+    norm = lambda t: float(sum(jnp.sum(x**2) for x in jax.tree.leaves(eqx.filter(t, eqx.is_array))))
+    assert norm(grad.prior_u) > 0 and norm(grad.decoder) > 0
+    # reconstruction alone never reaches the prior of u (it decodes posterior latents)
+    recon = eqx.filter_grad(lambda m: term(m, "recon"))(state.model)
+    assert norm(recon.prior_u) == 0.0
+    # the weight scales the term inside the total loss
+    loss_on = compute_loss(state.model, state.target, batch, jax.random.PRNGKey(5))
+    loss_off = compute_loss(with_config(state.model, config), state.target, batch, jax.random.PRNGKey(5))
+    assert float(loss_on[0] - loss_off[0]) == pytest.approx(float(loss_on[1]["prediction"]), rel=1e-4)
