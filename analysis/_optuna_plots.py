@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import matplotlib
 
@@ -21,7 +22,12 @@ __all__ = [
 
 
 def load_study(storage: str, study_name: str | None) -> optuna.Study:
-    """Open a recorded study (SQLite or PostgreSQL URL); the name may be None if the storage has one."""
+    """Open a recorded study (SQLite or PostgreSQL URL); the name may be None if the storage has one.
+
+    A SQLite file that does not exist is an error (looking a study up never creates a database).
+    """
+    if storage.startswith("sqlite:///") and not Path(storage[len("sqlite:///") :]).is_file():
+        raise ValueError(f"study_storage={storage!r}: no such SQLite file")
     if study_name is None:
         names = optuna.get_all_study_names(storage)
         if len(names) != 1:

@@ -11,7 +11,14 @@
 - with ``--study-storage`` (and ``--study-name``): ``optuna_history.png``, ``optuna_importances.png``,
   ``optuna_trials.md`` (written to ``<out>/``).
 
-``index.md`` in each folder lists what was written and what was missing.
+``index.md`` in each folder lists what was written and what was missing; ``<out>/index.md`` says which
+runs were used and is rewritten on every call.
+
+Which runs: the evaluation runs (not Optuna trials), the latest per (preset, protocol, ablation,
+seed). When the runs hold only the trials of a lambda search (the README's main job), the study's best
+trial is shown instead, with the sac and sac-utd baselines it ran beside: the study from
+``--study-storage`` or ``<runs>/../optuna.db`` when that file exists, else the trial whose MrCoM
+return is highest. ``--include-study-runs`` tabulates every trial.
 """
 
 from __future__ import annotations
@@ -207,10 +214,14 @@ def write_figures(
         if f not in ("png", "pdf", "svg"):
             raise ValueError(f"format={f!r}: must be one of png, pdf, svg")
     out = Path(out)
-    runs = load_runs(runs_root)
-    if not include_study_runs:
-        runs = evaluation_runs(runs)
-    runs = latest_per_key(runs)
+    every = load_runs(runs_root)
+    if include_study_runs:
+        runs, used = latest_per_key(every), "every run, Optuna trials included (--include-study-runs)"
+    else:
+        runs, used = latest_per_key(evaluation_runs(every)), "the evaluation runs (Optuna trials left out)"
+        if not runs:
+            storage = study_storage or _default_storage(runs_root)
+            runs, used = best_trial_runs(every, storage, study_name)
     presets = sorted({str(r.preset) for r in runs})
     if preset is not None:
         if preset not in presets:
@@ -221,13 +232,55 @@ def write_figures(
         written += write_preset([r for r in runs if str(r.preset) == p], out / p, formats)
     if study_storage is not None:
         written += write_study(study_storage, study_name, out, formats)
-    if not written:
-        written.append(
-            atomic_write_text(
-                out / "index.md", f"# Tables and figures\n\nNo run with results under {runs_root}.\n"
-            )
-        )
+    ids = ", ".join(r.run_id for r in runs) or "none"
+    body = f"# Tables and figures\n\nRuns under `{runs_root}`: {used}.\n\nRuns used: {ids}.\n\n"
+    if runs:
+        body += "Written:\n\n" + "".join(f"- `{p.relative_to(out)}`\n" for p in written) + "\n"
+    else:
+        body += "No run with results.\n"
+    written.append(atomic_write_text(out / "index.md", body))
+    print(f"runs used: {used}: {ids}", file=sys.stderr)
     return written
+
+
+def _default_storage(runs_root: str | Path) -> str | None:
+    """``sqlite:///<runs>/../optuna.db`` (where the lambda search keeps its study) if the file exists."""
+    db = Path(runs_root).parent / "optuna.db"
+    return f"sqlite:///{db.as_posix()}" if db.is_file() else None
+
+
+def best_trial_runs(
+    runs: Sequence[RunRecord], storage: str | None, study_name: str | None = None
+) -> tuple[list[RunRecord], str]:
+    """The runs of a lambda search's best trial, and a sentence saying how it was chosen.
+
+    The study's own best trial when `storage` is given (opened read-only: nothing is created); else
+    the trial whose runs have the highest mean MrCoM return. Returns ([], reason) without trial runs.
+    """
+    trials = [r for r in runs if r.results is not None and r.info.get("optuna_trial") is not None]
+    if not trials:
+        return [], "no evaluation run and no Optuna trial run"
+    if storage is not None:
+        from analysis._optuna_plots import load_study
+
+        study = load_study(storage, study_name)
+        done = [t for t in study.trials if t.state.name == "COMPLETE"]
+        if done:
+            best = study.best_trial.number
+            chosen = [r for r in trials if int(r.info["optuna_trial"]) == best]
+            if chosen:
+                value = f"{study.best_value:.2f}"
+                how = f"the best trial (number {best}, value {value}) of study {study.study_name!r}"
+                return latest_per_key(chosen), how
+
+    def mrcom_mean(r: RunRecord) -> float:
+        values = [v for vs in r.results["methods"].get("mrcom", {}).values() for v in vs]
+        return sum(values) / len(values) if values else float("-inf")
+
+    best_run = max(trials, key=mrcom_mean)
+    best = int(best_run.info["optuna_trial"])
+    chosen = [r for r in trials if int(r.info["optuna_trial"]) == best]
+    return latest_per_key(chosen), f"the trial with the highest MrCoM return (number {best}; no study found)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

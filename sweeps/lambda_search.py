@@ -45,7 +45,6 @@ from sweeps._search_config import (
     search_config,
 )
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 _FINISHED = ("COMPLETE", "PRUNED")
 _PER_RUN_ATTRS = ("sacred_run_id", "sacred_run_dir", "fail_reason", "prune_reason")
 
@@ -361,7 +360,6 @@ class Worker:
             spec = self._spec(trial, params, trial_dir)
             spec_path = write_json_atomic(trial_dir / "spec.json", spec)
             env = dict(os.environ)
-            env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
             log_path = trial_dir / "trial.log"
             with open(log_path, "w") as log:
                 self.proc = subprocess.Popen(

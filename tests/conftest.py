@@ -9,11 +9,7 @@ from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-# sweeps/ and analysis/ live at the repository root (not installed); pytest's importlib mode does not add it.
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
-
+# sweeps/ and analysis/ are the packages of the root project (installed editable by `uv sync`)
 import sweeps  # noqa: E402,F401  (quiets the pkg_resources warning before Sacred loads)
 
 # --- sweeps ---------------------------------------------------------------------------------------
@@ -23,7 +19,6 @@ import sweeps  # noqa: E402,F401  (quiets the pkg_resources warning before Sacre
 def sweeps_env() -> dict[str, str]:
     """Environment for ``python -m sweeps.*`` subprocesses started from a temporary directory."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
     env["JAX_PLATFORMS"] = "cpu"
     env["TQDM_DISABLE"] = "1"
     return env

@@ -304,3 +304,40 @@ def test_bad_inputs(tmp_path, capsys):
     (d / "results.json").write_text(json.dumps({"format": 2}))
     with pytest.raises(ValueError, match="format=2"):
         load_runs(tmp_path)
+
+
+def test_only_trial_runs_show_the_best_trial_with_its_baselines(tmp_path, capsys):
+    """After the main job (trial runs only), the default shows the study's best trial and says so."""
+    import optuna
+
+    base = tmp_path / "runs" / "sacred"
+    rng = np.random.default_rng(1)
+    values = {3: 20.0, 5: 60.0, 6: 40.0}  # the study's best trial (lowest value) is 3, not the highest return
+    for trial, value in values.items():
+        res = _results("table1-a", "full", 0, ("mrcom", "sac", "sac-utd"), rng, [100, 200])
+        for r in ROBOTS:
+            res["methods"]["mrcom"][r] = [value]
+        _record(base, res, trial=trial)
+    out = tmp_path / "figures"
+    # no study: the trial with the highest MrCoM return (5), with sac and sac-utd beside it
+    write_figures(base, out)
+    table = (out / "smoke" / "table1.md").read_text()
+    assert "60.0" in table and "40.0" not in table and "SAC" in table
+    index = (out / "index.md").read_text()
+    assert "highest MrCoM return (number 5" in index and "no study found" in index
+    assert "runs used:" in capsys.readouterr().err
+    # the study next to the runs (<runs>/../optuna.db) decides: minimize -> trial 3
+    storage = f"sqlite:///{tmp_path / 'runs' / 'optuna.db'}"
+    study = optuna.create_study(study_name="s", storage=storage, direction="minimize")
+    for trial, value in sorted(values.items()):
+        while len(study.trials) < trial:
+            study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL))
+        study.add_trial(optuna.trial.create_trial(value=value, params={}, distributions={}))
+    write_figures(base, out)
+    assert "20.0" in (out / "smoke" / "table1.md").read_text()
+    assert "best trial (number 3, value 20.00) of study 's'" in (out / "index.md").read_text()
+    # a missing study database is an error and is not created
+    missing = tmp_path / "none.db"
+    with pytest.raises(ValueError, match="no such SQLite file"):
+        write_figures(base, out, study_storage=f"sqlite:///{missing}")
+    assert not missing.exists()

@@ -136,3 +136,24 @@ def test_summary_pools_seeds():
     }
     table = summary_table([res(0, [10.0, 20.0]), res(1, [30.0])])
     assert "| hopper | 20.0 +- 8.2 | 0.0 +- 0.0 |" in table
+
+
+def test_collect_recollects_a_corrupt_shard_and_train_names_it(tmp_path):
+    """A truncated shard is found by its checksum: `train` names it, a rerun of collect replaces it."""
+    from mrcom.agents import run_collect, run_train
+    from mrcom.agents._dataset import shard_name
+
+    cfg = preset(
+        "smoke", "table1-a", envs=dict(num_train_scenarios=2, num_heldout_scenarios=0, robots=("hopper",))
+    )
+    ds = run_collect(cfg, tmp_path, progress=False)
+    good = (ds / shard_name(1)).read_bytes()
+    (ds / shard_name(1)).write_bytes(good[: len(good) // 2])  # truncated, as by a full disk
+    with pytest.raises(ValueError, match=r"shard .*0001\.npz.*sha256 .* differs from the manifest"):
+        run_train(cfg, tmp_path, progress=False)
+    first = (ds / shard_name(0)).read_bytes()
+    run_collect(cfg, tmp_path, progress=False)
+    assert (ds / shard_name(0)).read_bytes() == first  # the good shard is kept as it was
+    assert len((ds / shard_name(1)).read_bytes()) > len(good) // 2  # the bad one is collected again
+    data = load_dataset(ds)  # and the dataset loads (every checksum verified)
+    assert data.num_scenarios == 2

@@ -94,3 +94,21 @@ def test_bad_make_args():
         make(_scenarios(), episode_length=0)
     with pytest.raises(ValueError, match="scenarios=\\[\\]"):
         make([])
+
+
+def test_reset_to_rejects_wrong_lengths_and_nan():
+    from mrcom.envs import Scenario, make
+
+    env = make([Scenario(robot="hopper", seed=0), Scenario(robot="cheetah", seed=1)], episode_length=10)
+    env.reset(seed=0)
+    qpos, qvel = env.physics_state()
+    obs = env.reset_to(qpos, qvel)  # its own state is accepted
+    assert obs.shape[0] == 2
+    with pytest.raises(ValueError, match=r"qpos: 1 states given, must be one per env \(2\)"):
+        env.reset_to(qpos[:1], qvel)
+    with pytest.raises(ValueError, match=r"qvel\[1\]\.shape=\(3,\): must be \(9,\) for robot cheetah"):
+        env.reset_to(qpos, [qvel[0], qvel[1][:3]])
+    bad = [qpos[0].copy(), qpos[1]]
+    bad[0][2] = np.nan
+    with pytest.raises(ValueError, match=r"qpos\[0\]=.*must be finite"):
+        env.reset_to(bad, qvel)

@@ -4,16 +4,44 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 from mrcom.envs import PROTOCOLS
 
 from ._config import ABLATIONS, PRESETS, PipelineConfig, preset
 
 
-def parser(description: str, *, workdir: bool = True) -> argparse.ArgumentParser:
+def prog_name(module: str) -> str:
+    """How a command is typed: `python -m <module>` (argparse would say `<file>.py`)."""
+    return f"python -m {module}"
+
+
+def run_cli(main: Callable[[], int | None], module: str) -> NoReturn:
+    """Run a command's `main()`: bad input (ValueError, FileNotFoundError) is one line on stderr and
+    exit 2, never a traceback; Ctrl-C says so and exits 130."""
+    prog = prog_name(module)
+    try:
+        code = main()
+    except (ValueError, FileNotFoundError) as err:
+        print(f"{prog}: error: {err}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print(
+            f"{prog}: interrupted (finished stages and checkpoints are kept; rerun to resume)",
+            file=sys.stderr,
+        )
+        sys.exit(130)
+    sys.exit(code or 0)
+
+
+def parser(description: str, *, workdir: bool = True, module: str | None = None) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter
+        prog=None if module is None else prog_name(module),
+        description=description,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument(
         "--preset", default="quick", choices=PRESETS, help="named config (smoke: CI, quick: CPU, paper: GPU)"

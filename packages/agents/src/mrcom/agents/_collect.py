@@ -13,7 +13,7 @@ from mrcom.envs import ACT_DIM, OBS_DIM, PROTOCOLS, Scenario, make
 
 from ._config import PipelineConfig
 from ._dataset import new_manifest, read_manifest, write_shard
-from ._io import SEED_STREAMS, derive_seed, stream_seed
+from ._io import SEED_STREAMS, derive_seed, sha256_file, stream_seed
 from ._loop import record_episodes, run_sac
 
 Log = Callable[[str, float, int], None]
@@ -81,7 +81,14 @@ def collect(
     else:
         manifest = new_manifest(scenarios, OBS_DIM, ACT_DIM, length, k, seed)
         out.mkdir(parents=True, exist_ok=True)
-    done = {e["index"] for e in manifest["shards"] if (out / e["file"]).exists()}
+    # a shard counts as done only if its file is there and matches its checksum; a corrupt or
+    # truncated one is removed and collected again
+    done = set()
+    for e in manifest["shards"]:
+        if shard_problem(out, e) is None:
+            done.add(e["index"])
+        else:
+            (out / e["file"]).unlink(missing_ok=True)
     manifest["shards"] = [e for e in manifest["shards"] if e["index"] in done]
     steps = math.ceil(cfg.collect.steps_per_scenario / length) * length
     bs = cfg.collect.batch_scenarios
@@ -140,15 +147,36 @@ def run_collect(cfg: PipelineConfig, workdir: Path, log: Log | None = None, prog
     )
 
 
-def is_complete(path: Path) -> bool:
-    """Whether a dataset directory holds every planned shard."""
+def shard_problem(path: Path, entry: dict) -> str | None:
+    """What is wrong with one finished shard of the manifest (missing, wrong checksum), or None."""
+    f = Path(path) / entry["file"]
+    if not f.exists():
+        return f"shard {str(f)!r}: missing"
+    digest = sha256_file(f)
+    if digest != entry["sha256"]:
+        want = entry["sha256"][:12]
+        return f"shard {str(f)!r}: sha256 {digest[:12]}... differs from the manifest's {want}..."
+    return None
+
+
+def dataset_problem(path: Path) -> str | None:
+    """Why a dataset directory is not usable (no manifest, unfinished, a bad shard), or None."""
     try:
         m = read_manifest(path)
-    except ValueError:
-        return False
-    return len(m["shards"]) == len(m["scenarios"]) and all(
-        (Path(path) / e["file"]).exists() for e in m["shards"]
-    )
+    except (ValueError, FileNotFoundError) as err:
+        return str(err)
+    if len(m["shards"]) != len(m["scenarios"]):
+        return f"dataset={str(path)!r}: {len(m['shards'])} of {len(m['scenarios'])} shards finished"
+    for e in m["shards"]:
+        problem = shard_problem(path, e)
+        if problem is not None:
+            return problem
+    return None
+
+
+def is_complete(path: Path) -> bool:
+    """Whether a dataset directory holds every planned shard, each matching its checksum."""
+    return dataset_problem(path) is None
 
 
 def expert_returns(path: Path) -> dict[int, float]:
@@ -159,4 +187,12 @@ def expert_returns(path: Path) -> dict[int, float]:
     return {e["index"]: float(100 * load_shard(path, e, m)["prompt_reward"].mean()) for e in m["shards"]}
 
 
-__all__ = ["collect", "run_collect", "train_scenarios", "target_scenarios", "is_complete", "expert_returns"]
+__all__ = [
+    "collect",
+    "run_collect",
+    "train_scenarios",
+    "target_scenarios",
+    "is_complete",
+    "dataset_problem",
+    "expert_returns",
+]

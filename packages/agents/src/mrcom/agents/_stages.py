@@ -20,7 +20,7 @@ import numpy as np
 from mrcom.envs import ACT_DIM, OBS_DIM, Scenario, make
 from mrcom.worldmodel import get_kind
 
-from ._collect import is_complete, run_collect, target_scenarios
+from ._collect import dataset_problem, run_collect, target_scenarios
 from ._config import METHODS, MODEL_METHODS, WORLDMODEL_SECTIONS, PipelineConfig
 from ._dataset import find_prompt, load_dataset, read_manifest
 from ._io import atomic_write_bytes, atomic_write_json, stream_seed
@@ -73,8 +73,9 @@ def run_train(
     ds, out = wd.dataset, wd.worldmodel(method)
     if wd.worldmodel_metrics(method).exists():
         return out
-    if not is_complete(ds):
-        raise ValueError(f"dataset={str(ds)!r}: missing or unfinished; run run_collect first")
+    problem = dataset_problem(ds)
+    if problem is not None:
+        raise ValueError(f"{problem}; run run_collect (it re-collects a bad shard)")
     kind, wm_cfg = get_kind(method), getattr(cfg, WORLDMODEL_SECTIONS[method])
     train_idx, held_idx = split_indices(cfg)
     prompt = cfg.collect.train_prompt

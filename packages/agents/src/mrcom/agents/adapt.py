@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._cli import config_from_args, default_workdir, parser, printer
+from ._cli import config_from_args, default_workdir, parser, printer, run_cli
 from ._stages import run_adapt
 
 
 def main(argv: list[str] | None = None) -> None:
     p = parser(
         "Adapt one SAC agent per target scenario with MrCoM-MBPO and with model-free SAC (same budget, same "
-        "seeds); needs <workdir>/dataset and <workdir>/worldmodel (see mrcom.agents.collect / .train)."
+        "seeds); needs <workdir>/dataset and <workdir>/worldmodel (see mrcom.agents.collect / .train).",
+        module="mrcom.agents.adapt",
     )
     args = p.parse_args(argv)
     cfg = config_from_args(args)
@@ -23,4 +24,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main, "mrcom.agents.adapt")

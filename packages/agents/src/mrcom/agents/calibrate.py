@@ -25,6 +25,7 @@ import numpy as np
 from mrcom.envs import PROTOCOLS, ROBOTS, Scenario, make
 from mrcom.envs._calibrate import POLICIES, policy_returns, still_upright_return
 
+from ._cli import prog_name, run_cli
 from ._config import preset
 from ._io import atomic_write_json, atomic_write_text
 from ._loop import evaluate_policy, run_sac
@@ -100,6 +101,7 @@ def _table(rows: list[dict], budgets: list[int]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(
+        prog=prog_name("mrcom.agents.calibrate"),
         description="Normalized return of zero, pose-holding, random, still-upright and SAC policies per "
         "protocol x robot (the reward's headroom); writes <workdir>/calibration.{json,md}.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -168,4 +170,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main, "mrcom.agents.calibrate")

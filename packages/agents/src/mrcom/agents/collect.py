@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from ._cli import config_from_args, default_workdir, parser, printer
+from ._cli import config_from_args, default_workdir, parser, printer, run_cli
 from ._collect import run_collect
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = parser("Collect a multi-scenario dataset (shards + manifest.json) into <workdir>/dataset; resumes.")
+    p = parser(
+        "Collect a multi-scenario dataset (shards + manifest.json) into <workdir>/dataset; resumes.",
+        module="mrcom.agents.collect",
+    )
     args = p.parse_args(argv)
     cfg = config_from_args(args)
     workdir = args.workdir or default_workdir(cfg)
@@ -16,4 +19,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main, "mrcom.agents.collect")

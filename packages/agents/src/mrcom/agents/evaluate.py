@@ -7,7 +7,7 @@ from pathlib import Path
 
 from mrcom.envs import PROTOCOLS
 
-from ._cli import config_from_args, parser, printer
+from ._cli import config_from_args, parser, printer, run_cli
 from ._config import METHODS
 from ._stages import run_protocol
 
@@ -17,6 +17,7 @@ def main(argv: list[str] | None = None) -> None:
         "Run collect -> train -> adapt -> evaluate for every seed of each protocol (each stage skips "
         "work on disk); writes <workdir>/<protocol>-<ablation>/seed_<s>/results.json and a summary table.",
         workdir=False,
+        module="mrcom.agents.evaluate",
     )
     p.add_argument("--protocols", nargs="+", default=None, help="protocols to run ('all' for every one)")
     p.add_argument("--seeds", nargs="+", type=int, default=[0], help="seeds (the paper: 0 1 2 3 4)")
@@ -47,4 +48,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main, "mrcom.agents.evaluate")

@@ -29,6 +29,7 @@ import numpy as np
 
 from mrcom.envs import ROBOTS, Scenario, make
 
+from ._cli import prog_name, run_cli
 from ._io import atomic_write_json
 from ._loop import record_episodes, run_sac
 from ._sac import SACConfig
@@ -150,6 +151,7 @@ def _plot(results: dict, path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(
+        prog=prog_name("mrcom.agents.measure_vmax"),
         description="Measure v_max per robot: SAC trained on stand * (1 + speed) under default dynamics; "
         "writes <workdir>/vmax.json (figures, curves, command) and vmax.png.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -197,4 +199,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main, "mrcom.agents.measure_vmax")

@@ -65,6 +65,28 @@ class RobotGroup:
         return self.nq - 1 + self.nv
 
 
+def check_physics_state(
+    qpos: Sequence[np.ndarray], qvel: Sequence[np.ndarray], groups: Sequence[RobotGroup]
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Validate `reset_to`'s per-env unpadded (qpos, qvel): one of each per env, of the robot's lengths,
+    finite. Returns them as float64 arrays; a ValueError names the env, the field and what is allowed."""
+    num_envs = sum(len(g.index) for g in groups)
+    for name, x in (("qpos", qpos), ("qvel", qvel)):
+        if len(x) != num_envs:
+            raise ValueError(f"{name}: {len(x)} states given, must be one per env ({num_envs})")
+    out_q, out_v = list(qpos), list(qvel)
+    for g in groups:
+        for b in g.index:
+            for name, x, n, out in (("qpos", qpos, g.nq, out_q), ("qvel", qvel, g.nv, out_v)):
+                a = np.asarray(x[b], np.float64)
+                if a.shape != (n,):
+                    raise ValueError(f"{name}[{b}].shape={a.shape}: must be ({n},) for robot {g.robot}")
+                if not np.all(np.isfinite(a)):
+                    raise ValueError(f"{name}[{b}]={a.tolist()}: must be finite (found NaN or inf)")
+                out[b] = a
+    return out_q, out_v
+
+
 def group_scenarios(scenarios: Sequence[Scenario]) -> list[RobotGroup]:
     """Split a batch by robot (in ROBOTS order) and compile every env's model."""
     groups = []

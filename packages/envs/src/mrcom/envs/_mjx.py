@@ -17,7 +17,7 @@ import numpy as np
 from brax.envs.base import Env, State
 from mujoco import mjx
 
-from ._common import check_action, check_scenarios, group_scenarios, reward_constants
+from ._common import check_action, check_physics_state, check_scenarios, group_scenarios, reward_constants
 from ._layout import ACT_DIM, OBS_DIM, act_mask, obs_mask
 from ._obs import apply_obs_fn, obs_params
 from ._reward import reward_fn
@@ -242,6 +242,7 @@ class MjxVecEnv:
 
     def reset_to(self, qpos: Sequence[np.ndarray], qvel: Sequence[np.ndarray], seed: int = 0) -> np.ndarray:
         """Start every env from the given unpadded physics state."""
+        qpos, qvel = check_physics_state(qpos, qvel, self.env._groups)
         self._state = self.env.reset_to(qpos, qvel, jax.random.PRNGKey(seed))
         return np.asarray(self._state.obs)
 

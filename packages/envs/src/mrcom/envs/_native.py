@@ -10,7 +10,7 @@ import mujoco
 import numpy as np
 from mujoco import rollout
 
-from ._common import check_action, check_scenarios, group_scenarios, reward_constants
+from ._common import check_action, check_physics_state, check_scenarios, group_scenarios, reward_constants
 from ._layout import OBS_DIM, act_mask, obs_mask
 from ._obs import apply_obs_fn, obs_params
 from ._reward import reward_fn
@@ -100,6 +100,7 @@ class NativeVecEnv:
 
     def reset_to(self, qpos: Sequence[np.ndarray], qvel: Sequence[np.ndarray], seed: int = 0) -> np.ndarray:
         """Start every env from the given physics state (one unpadded qpos/qvel per env)."""
+        qpos, qvel = check_physics_state(qpos, qvel, self._groups)
         self._rng = np.random.default_rng(seed)
         for g, st in zip(self._groups, self._state, strict=True):
             for r, b in enumerate(g.index):

@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import equinox as eqx
 import jax
@@ -64,11 +65,13 @@ def save_checkpoint(path: str | os.PathLike, state: TrainState) -> Path:
     return file
 
 
-def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
-    """Read a checkpoint file (or a directory holding `checkpoint.eqx`).
+def read_checkpoint(
+    path: str | os.PathLike, config_type: type, init_train_state: Callable
+) -> tuple[Any, Any, int]:
+    """(config, state, step) of a checkpoint file (or a directory holding `checkpoint.eqx`).
 
-    Returns:
-        Checkpoint(model, config, state, step); `state` resumes training exactly.
+    The header's config is read as a `config_type`; `init_train_state(config, key)` gives the
+    structure the state is deserialized into (any world model's checkpoint: see `save_checkpoint`).
     """
     file = checkpoint_path(path)
     if not file.is_file():
@@ -77,7 +80,17 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
         header = json.loads(f.readline())
         if header.get("format") != FORMAT:
             raise ValueError(f"format={header.get('format')!r}: must be {FORMAT}")
-        config = WorldModelConfig.from_dict(header["config"])
+        config = config_type.from_dict(header["config"])
         skeleton = eqx.filter_eval_shape(init_train_state, config, jax.random.PRNGKey(0))
         state = eqx.tree_deserialise_leaves(f, skeleton)
-    return Checkpoint(state.model, config, state, int(header["step"]))
+    return config, state, int(header["step"])
+
+
+def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
+    """Read a checkpoint file (or a directory holding `checkpoint.eqx`).
+
+    Returns:
+        Checkpoint(model, config, state, step); `state` resumes training exactly.
+    """
+    config, state, step = read_checkpoint(path, WorldModelConfig, init_train_state)
+    return Checkpoint(state.model, config, state, step)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from typing import Any
+
+from ._config_base import ConfigBase
 
 ABLATIONS = ("full", "wo_d", "wo_c", "wo_ls", "wo_lv")
 STATE_REG = ("posterior", "literal")
@@ -74,7 +75,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 @dataclasses.dataclass(frozen=True)
-class WorldModelConfig:
+class WorldModelConfig(ConfigBase):
     """Everything that defines a MrCoM world model and its training.
 
     Sizes and loss weights follow DESIGN.md section 5; the choices the paper leaves open
@@ -147,71 +148,27 @@ class WorldModelConfig:
     eval_burn_in: int = 8
     fast_compile: bool = False
 
+    PRESETS = PRESETS
+
     def __post_init__(self):
-        positive = (
-            "obs_dim",
-            "act_dim",
-            "num_scenarios",
-            "context_len",
-            "embed_dim",
-            "num_layers",
-            "num_heads",
-            "u_dim",
-            "d_dim",
-            "h_dim",
-            "hidden",
-            "value_hidden",
-            "value_samples",
-            "batch_size",
-            "seq_len",
-            "steps_per_call",
-            "eval_every",
-            "checkpoint_every",
-            "eval_windows",
+        self._require_shared()
+        self._require_ints(
+            ("embed_dim", "num_layers", "num_heads", "u_dim", "d_dim", "h_dim")
+            + ("hidden", "value_hidden", "value_samples")
         )
-        for name in positive:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}={value!r}: must be an integer >= 1")
-        for name in ("steps", "eval_burn_in"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name}={value!r}: must be an integer >= 0")
-        for name in (
-            "lambda_var",
-            "lambda_s",
-            "lambda_v",
-            "lambda_r",
-            "lambda_pred",
-            "free_nats",
-            "grad_clip",
-        ):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= 0:
-                raise ValueError(f"{name}={value!r}: must be a number >= 0")
-        for name in ("min_std", "obs_std", "learning_rate"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
-                raise ValueError(f"{name}={value!r}: must be a number > 0")
-        for name in ("kl_balance", "gamma", "target_tau"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= 1:
-                raise ValueError(f"{name}={value!r}: must be a number in [0, 1]")
+        self._require_numbers(
+            ("lambda_var", "lambda_s", "lambda_v", "lambda_r", "lambda_pred", "free_nats", "grad_clip")
+        )
+        self._require_numbers(("min_std", "obs_std", "learning_rate"), positive=True)
+        self._require_unit(("kl_balance", "gamma", "target_tau"))
         if self.gamma >= 1:
             raise ValueError(f"gamma={self.gamma!r}: must be in [0, 1)")
-        if self.embed_dim % self.num_heads:
-            raise ValueError(f"embed_dim={self.embed_dim!r}: must be divisible by num_heads={self.num_heads}")
-        if self.kl_direction not in KL_DIRECTIONS:
-            raise ValueError(f"kl_direction={self.kl_direction!r}: must be one of {KL_DIRECTIONS}")
-        if self.obs_transform not in OBS_TRANSFORMS:
-            raise ValueError(f"obs_transform={self.obs_transform!r}: must be one of {OBS_TRANSFORMS}")
-        if self.state_reg not in STATE_REG:
-            raise ValueError(f"state_reg={self.state_reg!r}: must be one of {STATE_REG}")
-        if self.ablation not in ABLATIONS:
-            raise ValueError(f"ablation={self.ablation!r}: must be one of {ABLATIONS}")
-        for name in ("context_reward", "obs_skip", "fast_compile"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name}={getattr(self, name)!r}: must be a bool")
+        self._require_divisible("embed_dim", "num_heads")
+        self._require_choice("kl_direction", KL_DIRECTIONS)
+        self._require_choice("obs_transform", OBS_TRANSFORMS)
+        self._require_choice("state_reg", STATE_REG)
+        self._require_choice("ablation", ABLATIONS)
+        self._require_bools(("context_reward", "obs_skip"))
 
     # Ablation switches, read by the model and the losses.
     @property
@@ -233,32 +190,3 @@ class WorldModelConfig:
     @property
     def latent_dim(self) -> int:
         return self.u_dim + self.d_dim + self.h_dim
-
-    def replace(self, **changes) -> WorldModelConfig:
-        """A copy with `changes` applied (validated)."""
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> WorldModelConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"config keys {unknown}: unknown; allowed keys are {sorted(known)}")
-        return cls(**d)
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True)
-
-    @classmethod
-    def from_json(cls, s: str) -> WorldModelConfig:
-        return cls.from_dict(json.loads(s))
-
-    @classmethod
-    def preset(cls, name: str, **overrides) -> WorldModelConfig:
-        """The default config with preset `name` ("smoke", "quick", "paper") and `overrides` on top."""
-        if name not in PRESETS:
-            raise ValueError(f"preset={name!r}: must be one of {sorted(PRESETS)}")
-        return cls.from_dict({**PRESETS[name], **overrides})

@@ -50,6 +50,38 @@ class Imagined(NamedTuple):
     latent: Array
 
 
+def branch_inputs(
+    context_len: int, context: Context, prefix: Prefix, masks: tuple[Array, Array]
+) -> tuple[Context, Prefix, Array, Array]:
+    """`imagine`'s inputs as float32 arrays, checked: (context, prefix, obs_mask, act_mask).
+
+    Raises:
+        ValueError: prefix.obs is not (B, W+1, O), or context.obs is not (B, `context_len`, O).
+    """
+    obs_mask, act_mask = (jnp.asarray(x, jnp.float32) for x in masks)
+    prefix = Prefix(*(jnp.asarray(x, jnp.float32) for x in prefix))
+    context = Context(*(jnp.asarray(x, jnp.float32) for x in context))
+    if prefix.obs.ndim != 3 or prefix.obs.shape[1] != prefix.action.shape[1] + 1:
+        raise ValueError(f"prefix.obs.shape={prefix.obs.shape}: must be (B, W+1, O) with W = prefix.action W")
+    if context.obs.shape[1] != context_len:
+        raise ValueError(f"context.obs.shape={context.obs.shape}: must be (B, m={context_len}, O)")
+    return context, prefix, obs_mask, act_mask
+
+
+def stack_branch(
+    obs0: Array, latent0: Array, obs: Array, action: Array, reward: Array, latent: Array
+) -> Imagined:
+    """An `Imagined` from the start (obs0 (B, O), latent0 (B, Z)) and the time-major outputs of the
+    imagination scan (obs (H, B, O), action (H, B, A), reward (H, B), latent (H, B, Z))."""
+    swap = lambda x: jnp.swapaxes(x, 0, 1)
+    return Imagined(
+        obs=jnp.concatenate([obs0[:, None], swap(obs)], axis=1),
+        action=swap(action),
+        reward=swap(reward),
+        latent=jnp.concatenate([latent0[:, None], swap(latent)], axis=1),
+    )
+
+
 def filter_prefix(
     model: MrCoM,
     context: Context,
@@ -112,13 +144,7 @@ def rollout(
 
     inputs = (jnp.arange(horizon), jax.random.split(key, horizon))
     _, (o, a, r, z) = jax.lax.scan(step, (state, fifo, obs), inputs)
-    swap = lambda x: jnp.swapaxes(x, 0, 1)
-    return Imagined(
-        obs=jnp.concatenate([obs[:, None], swap(o)], axis=1),
-        action=swap(a),
-        reward=swap(r),
-        latent=jnp.concatenate([state.concat()[:, None], swap(z)], axis=1),
-    )
+    return stack_branch(obs, state.concat(), o, a, r, z)
 
 
 def imagine(
@@ -148,15 +174,7 @@ def imagine(
     Returns:
         Imagined(obs (B, H+1, O), action (B, H, A), reward (B, H), latent (B, H+1, Z)).
     """
-    obs_mask, act_mask = (jnp.asarray(x, jnp.float32) for x in masks)
-    prefix = Prefix(*(jnp.asarray(x, jnp.float32) for x in prefix))
-    context = Context(*(jnp.asarray(x, jnp.float32) for x in context))
-    if prefix.obs.ndim != 3 or prefix.obs.shape[1] != prefix.action.shape[1] + 1:
-        raise ValueError(f"prefix.obs.shape={prefix.obs.shape}: must be (B, W+1, O) with W = prefix.action W")
-    if context.obs.shape[1] != model.config.context_len:
-        raise ValueError(
-            f"context.obs.shape={context.obs.shape}: must be (B, m={model.config.context_len}, O)"
-        )
+    context, prefix, obs_mask, act_mask = branch_inputs(model.config.context_len, context, prefix, masks)
     kf, kr = jax.random.split(key)
     keys = jax.random.split(kf, prefix.obs.shape[0])
     state, fifo = jax.vmap(filter_prefix, (None, 0, 0, 0, 0, 0))(

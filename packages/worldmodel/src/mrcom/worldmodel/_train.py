@@ -1,4 +1,4 @@
-"""The training loop: jitted chunks of steps, progress bar, evaluation, checkpoints, logging."""
+"""MrCoM's `train`: its train state and jitted steps in the shared loop (`_loop.run_training`)."""
 
 from __future__ import annotations
 
@@ -6,32 +6,18 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-import jax
-import numpy as np
 from jaxtyping import PRNGKeyArray
-from tqdm.auto import tqdm
 
-from ._checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
+from ._checkpoint import load_checkpoint
 from ._config import WorldModelConfig
 from ._data import MultiScenarioData, make_source, observation_stats
-from ._evaluate import HORIZON, evaluate
+from ._evaluate import evaluate
+from ._loop import NonFiniteLossError, check_train_inputs, run_training
 from ._model import MrCoM
 from ._parallel import data_sharding, replicate
 from ._train_step import init_train_state, train_steps
 
-
-class NonFiniteLossError(FloatingPointError):
-    """Training produced a NaN or inf loss; the message names the step and the loss terms."""
-
-
-def _check_data(data: MultiScenarioData, config: WorldModelConfig, name: str) -> MultiScenarioData:
-    d = data.validate(context_len=config.context_len)
-    if d.obs.shape[-1] != config.obs_dim or d.action.shape[-1] != config.act_dim:
-        raise ValueError(
-            f"{name} widths (obs {d.obs.shape[-1]}, action {d.action.shape[-1]}): must equal config "
-            f"obs_dim={config.obs_dim}, act_dim={config.act_dim}"
-        )
-    return d
+__all__ = ["NonFiniteLossError", "load_model", "train"]  # NonFiniteLossError: its old home
 
 
 def train(
@@ -67,76 +53,24 @@ def train(
     Raises:
         NonFiniteLossError: a loss term became NaN/inf (no checkpoint of that state is written).
     """
-    steps = config.steps if steps is None else steps
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"steps={steps!r}: must be an integer >= 0")
-    d = _check_data(data, config, "data")
-    if d.num_scenarios != config.num_scenarios:
-        raise ValueError(
-            f"num_scenarios={config.num_scenarios}: must equal the data's {d.num_scenarios} scenarios"
-        )
-    if config.seq_len > d.episode_length:
-        raise ValueError(f"seq_len={config.seq_len}: must be <= episode length {d.episode_length}")
-    if eval_data is not None:
-        eval_data = _check_data(eval_data, config, "eval_data")
-        if eval_data.episode_length < config.eval_burn_in + HORIZON:
-            raise ValueError(
-                f"eval_data episode length {eval_data.episode_length}: must be >= eval_burn_in + {HORIZON}"
-                f" = {config.eval_burn_in + HORIZON}"
-            )
-    key = jax.random.PRNGKey(seed) if key is None else key
-    eval_key = jax.random.fold_in(key, 1)
-
-    state = None
-    if checkpoint_dir is not None and checkpoint_path(checkpoint_dir).is_file():
-        ck = load_checkpoint(checkpoint_dir)
-        if ck.config != config:
-            raise ValueError(
-                f"checkpoint_dir={str(checkpoint_dir)!r}: holds a checkpoint of a different config"
-            )
-        state = ck.state
-    if state is None:
-        state = init_train_state(config, key, observation_stats(d))
-
+    d, eval_data, steps = check_train_inputs(data, config, eval_data, steps)
     sharding = data_sharding(config.batch_size)
     src = replicate(make_source(d, config.context_len), sharding)
-    state = replicate(state, sharding)
-    step = int(state.step)
-    metrics: dict[str, float] = {}
-    chunk = config.steps_per_call
-    bar = tqdm(total=steps, initial=min(step, steps), desc="worldmodel", disable=not progress, unit="step")
-    try:
-        while step < steps:
-            n = min(chunk - step % chunk, steps - step)
-            new_state, chunk_metrics = train_steps(state, src, n, sharding)
-            chunk_metrics = {k: np.asarray(v) for k, v in jax.device_get(chunk_metrics).items()}
-            finite = np.all([np.isfinite(v) for v in chunk_metrics.values()], axis=0)
-            if not finite.all():
-                i = int(np.argmin(finite))
-                terms = ", ".join(f"{k}={v[i]:.4g}" for k, v in chunk_metrics.items())
-                raise NonFiniteLossError(f"non-finite loss at step {step + i + 1}: {terms}")
-            state, step = new_state, step + n
-            metrics = {k: float(v.mean()) for k, v in chunk_metrics.items()}
-            bar.update(n)
-            bar.set_postfix(loss=f"{metrics['loss']:.3f}")
-            if checkpoint_dir is not None and (step % config.checkpoint_every == 0 or step == steps):
-                save_checkpoint(checkpoint_dir, state)
-            if log is not None:
-                for name, value in metrics.items():
-                    log(f"wm/{name}", value, step)
-            if eval_data is not None and (step % config.eval_every == 0 or step == steps):
-                result = evaluate(state.model, eval_data, eval_key)
-                metrics.update(result)
-                if log is not None:
-                    for name, value in result.items():
-                        log(f"wm/{name}", value, step)
-    finally:
-        bar.close()
-    if checkpoint_dir is not None and not checkpoint_path(checkpoint_dir).is_file():
-        save_checkpoint(checkpoint_dir, state)
-    if not metrics and eval_data is not None:  # nothing left to train (resumed a finished run)
-        metrics = evaluate(state.model, eval_data, eval_key)
-    return state.model, metrics
+    return run_training(
+        config,
+        init_state=lambda key: replicate(init_train_state(config, key, observation_stats(d)), sharding),
+        load_state=lambda path: replicate(load_checkpoint(path).state, sharding),
+        train_chunk=lambda state, n: train_steps(state, src, n, sharding),
+        evaluate=evaluate,
+        steps=steps,
+        key=key,
+        seed=seed,
+        checkpoint_dir=checkpoint_dir,
+        eval_data=eval_data,
+        log=log,
+        progress=progress,
+        desc="worldmodel",
+    )
 
 
 def load_model(path: str | os.PathLike) -> MrCoM:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from typing import Any
+
+from .._config_base import ConfigBase, is_int
 
 # Preset overrides (sizes and budgets; everything else keeps its default). "paper" is the
 # published CaDM architecture and batch (Lee et al. 2020, younggyoseo/CaDM); the training budget
@@ -66,16 +67,8 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 @dataclasses.dataclass(frozen=True)
-class CaDMConfig:
+class CaDMConfig(ConfigBase):
     """Everything that defines a CaDM world model (Lee et al. 2020) and its training.
 
     Data shapes: `obs_dim`, `act_dim` (padded widths), `num_scenarios` (training scenarios; only
@@ -123,48 +116,22 @@ class CaDMConfig:
     eval_burn_in: int = 8
     fast_compile: bool = False
 
+    PRESETS = PRESETS
+
     def __post_init__(self):
         hidden = self.encoder_hidden
         if isinstance(hidden, list):  # from JSON
             object.__setattr__(self, "encoder_hidden", tuple(hidden))
             hidden = self.encoder_hidden
-        if not isinstance(hidden, tuple) or not hidden or not all(_is_int(h) and h >= 1 for h in hidden):
+        if not isinstance(hidden, tuple) or not hidden or not all(is_int(h) and h >= 1 for h in hidden):
             raise ValueError(f"encoder_hidden={hidden!r}: must be a non-empty tuple of integers >= 1")
-        positive = (
-            "obs_dim",
-            "act_dim",
-            "num_scenarios",
-            "context_len",
-            "future_len",
-            "context_dim",
-            "hidden",
-            "num_layers",
-            "reward_hidden",
-            "ensemble_size",
-            "batch_size",
-            "seq_len",
-            "steps_per_call",
-            "eval_every",
-            "checkpoint_every",
-            "eval_windows",
+        self._require_shared()
+        self._require_ints(
+            ("future_len", "context_dim", "hidden", "num_layers", "reward_hidden", "ensemble_size")
         )
-        for name in positive:
-            value = getattr(self, name)
-            if not _is_int(value) or value < 1:
-                raise ValueError(f"{name}={value!r}: must be an integer >= 1")
-        for name in ("steps", "eval_burn_in"):
-            value = getattr(self, name)
-            if not _is_int(value) or value < 0:
-                raise ValueError(f"{name}={value!r}: must be an integer >= 0")
-        for name in ("backward_weight", "reward_weight", "weight_decay", "grad_clip"):
-            value = getattr(self, name)
-            if not _is_number(value) or not value >= 0:
-                raise ValueError(f"{name}={value!r}: must be a number >= 0")
-        if not _is_number(self.learning_rate) or not self.learning_rate > 0:
-            raise ValueError(f"learning_rate={self.learning_rate!r}: must be a number > 0")
-        for name in ("context_state", "context_reward", "probabilistic", "fast_compile"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name}={getattr(self, name)!r}: must be a bool")
+        self._require_numbers(("backward_weight", "reward_weight", "weight_decay", "grad_clip"))
+        self._require_numbers(("learning_rate",), positive=True)
+        self._require_bools(("context_state", "context_reward", "probabilistic"))
         if self.seq_len < self.future_len:
             raise ValueError(f"seq_len={self.seq_len}: must be >= future_len={self.future_len}")
 
@@ -172,34 +139,3 @@ class CaDMConfig:
     def latent_dim(self) -> int:
         """Width of `Imagined.latent`: every member's context vector, then the observation."""
         return self.ensemble_size * self.context_dim + self.obs_dim
-
-    def replace(self, **changes) -> CaDMConfig:
-        """A copy with `changes` applied (validated)."""
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["encoder_hidden"] = list(self.encoder_hidden)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> CaDMConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"config keys {unknown}: unknown; allowed keys are {sorted(known)}")
-        return cls(**d)
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True)
-
-    @classmethod
-    def from_json(cls, s: str) -> CaDMConfig:
-        return cls.from_dict(json.loads(s))
-
-    @classmethod
-    def preset(cls, name: str, **overrides) -> CaDMConfig:
-        """The default config with preset `name` ("smoke", "quick", "paper") and `overrides` on top."""
-        if name not in PRESETS:
-            raise ValueError(f"preset={name!r}: must be one of {sorted(PRESETS)}")
-        return cls.from_dict({**PRESETS[name], **overrides})

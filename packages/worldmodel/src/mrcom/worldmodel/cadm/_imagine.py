@@ -14,7 +14,7 @@ from jaxtyping import Array, PRNGKeyArray
 
 from .._data import MultiScenarioData
 from .._evaluate import open_loop_errors
-from .._imagine import Imagined, Prefix, act_at
+from .._imagine import Imagined, Prefix, act_at, branch_inputs, stack_branch
 from .._model import Context
 from ._model import CaDM, History, contexts_of, push_history
 
@@ -72,13 +72,7 @@ def imagine(
         every member's context vector of the history before obs[:, t], then obs[:, t]).
     """
     c = model.config
-    obs_mask, act_mask = (jnp.asarray(x, jnp.float32) for x in masks)
-    prefix = Prefix(*(jnp.asarray(x, jnp.float32) for x in prefix))
-    context = Context(*(jnp.asarray(x, jnp.float32) for x in context))
-    if prefix.obs.ndim != 3 or prefix.obs.shape[1] != prefix.action.shape[1] + 1:
-        raise ValueError(f"prefix.obs.shape={prefix.obs.shape}: must be (B, W+1, O) with W = prefix.action W")
-    if context.obs.shape[1] != c.context_len:
-        raise ValueError(f"context.obs.shape={context.obs.shape}: must be (B, m={c.context_len}, O)")
+    context, prefix, obs_mask, act_mask = branch_inputs(c.context_len, context, prefix, masks)
     batch, e = prefix.obs.shape[0], c.ensemble_size
     rows = jnp.arange(batch)
     n = model.norm
@@ -108,13 +102,7 @@ def imagine(
     ctx0 = contexts_of(model, hist, obs_mask, act_mask, member_first=False)
     inputs = (jnp.arange(horizon), jax.random.split(key, horizon))
     _, (o, a, r, z) = jax.lax.scan(step, (hist, o0, ctx0), inputs)
-    swap = lambda x: jnp.swapaxes(x, 0, 1)
-    return Imagined(
-        obs=jnp.concatenate([o0[:, None], swap(o)], axis=1),
-        action=swap(a),
-        reward=swap(r),
-        latent=jnp.concatenate([_latent(ctx0, o0)[:, None], swap(z)], axis=1),
-    )
+    return stack_branch(o0, _latent(ctx0, o0), o, a, r, z)
 
 
 def evaluate(

@@ -1,14 +1,14 @@
-"""CaDM training: jitted chunks of `lax.scan` steps, progress bar, evaluation, atomic checkpoints.
+"""CaDM training: the pure step, jitted chunks of `lax.scan` steps, checkpoints, `train`.
 
-The loop mirrors `mrcom.worldmodel.train` (chunks aligned to multiples of `steps_per_call`, so a
-resumed run ends bit-identical to an uninterrupted one); checkpoints are written by the shared
-`save_checkpoint` (JSON header line with the config, then the serialized `TrainState`).
+`train` runs the loop every world model shares (`mrcom.worldmodel._loop.run_training`: chunks
+aligned to multiples of `steps_per_call`, so a resumed run ends bit-identical to an uninterrupted
+one); checkpoints are written by the shared `save_checkpoint` (JSON header line with the config,
+then the serialized `TrainState`).
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -16,16 +16,13 @@ from pathlib import Path
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 from jaxtyping import Array, Int, PRNGKeyArray
-from tqdm.auto import tqdm
 
-from .._checkpoint import FORMAT, checkpoint_path, save_checkpoint
+from .._checkpoint import read_checkpoint
 from .._data import Batch, MultiScenarioData, SequenceSource, make_source, sample_batch
-from .._evaluate import HORIZON
 from .._jit import jit_by_config
-from .._train import NonFiniteLossError
+from .._loop import check_train_inputs, run_training
 from ._config import CaDMConfig
 from ._imagine import evaluate
 from ._losses import compute_loss
@@ -113,31 +110,12 @@ def train_steps(
 
 def load_checkpoint(path: str | os.PathLike) -> TrainState:
     """The `TrainState` of a CaDM checkpoint file (or a directory holding `checkpoint.eqx`)."""
-    file = checkpoint_path(path)
-    if not file.is_file():
-        raise ValueError(f"path={str(path)!r}: no checkpoint file {file}")
-    with open(file, "rb") as f:
-        header = json.loads(f.readline())
-        if header.get("format") != FORMAT:
-            raise ValueError(f"format={header.get('format')!r}: must be {FORMAT}")
-        config = CaDMConfig.from_dict(header["config"])
-        skeleton = eqx.filter_eval_shape(init_train_state, config, jax.random.PRNGKey(0))
-        return eqx.tree_deserialise_leaves(f, skeleton)
+    return read_checkpoint(path, CaDMConfig, init_train_state)[1]
 
 
 def load_model(path: str | os.PathLike) -> CaDM:
     """The model of a CaDM checkpoint (file or directory)."""
     return load_checkpoint(Path(path)).model
-
-
-def _check_data(data: MultiScenarioData, config: CaDMConfig, name: str) -> MultiScenarioData:
-    d = data.validate(context_len=config.context_len)
-    if d.obs.shape[-1] != config.obs_dim or d.action.shape[-1] != config.act_dim:
-        raise ValueError(
-            f"{name} widths (obs {d.obs.shape[-1]}, action {d.action.shape[-1]}): must equal config "
-            f"obs_dim={config.obs_dim}, act_dim={config.act_dim}"
-        )
-    return d
 
 
 def train(
@@ -175,70 +153,20 @@ def train(
     Raises:
         NonFiniteLossError: a loss term became NaN/inf (no checkpoint of that state is written).
     """
-    steps = config.steps if steps is None else steps
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"steps={steps!r}: must be an integer >= 0")
-    d = _check_data(data, config, "data")
-    if d.num_scenarios != config.num_scenarios:
-        raise ValueError(
-            f"num_scenarios={config.num_scenarios}: must equal the data's {d.num_scenarios} scenarios"
-        )
-    if config.seq_len > d.episode_length:
-        raise ValueError(f"seq_len={config.seq_len}: must be <= episode length {d.episode_length}")
-    if eval_data is not None:
-        eval_data = _check_data(eval_data, config, "eval_data")
-        if eval_data.episode_length < config.eval_burn_in + HORIZON:
-            raise ValueError(
-                f"eval_data episode length {eval_data.episode_length}: must be >= eval_burn_in + {HORIZON}"
-                f" = {config.eval_burn_in + HORIZON}"
-            )
-    key = jax.random.PRNGKey(seed) if key is None else key
-    eval_key = jax.random.fold_in(key, 1)
-
-    state = None
-    if checkpoint_dir is not None and checkpoint_path(checkpoint_dir).is_file():
-        state = load_checkpoint(checkpoint_dir)
-        if state.model.config != config:
-            raise ValueError(
-                f"checkpoint_dir={str(checkpoint_dir)!r}: holds a checkpoint of a different config"
-            )
-    if state is None:
-        state = init_train_state(config, key, compute_normalizer(d))
-
+    d, eval_data, steps = check_train_inputs(data, config, eval_data, steps)
     src = make_source(d, config.context_len)
-    step = int(state.step)
-    metrics: dict[str, float] = {}
-    chunk = config.steps_per_call
-    bar = tqdm(total=steps, initial=min(step, steps), desc="cadm", disable=not progress, unit="step")
-    try:
-        while step < steps:
-            n = min(chunk - step % chunk, steps - step)
-            new_state, chunk_metrics = train_steps(state, src, n)
-            chunk_metrics = {k: np.asarray(v) for k, v in jax.device_get(chunk_metrics).items()}
-            finite = np.all([np.isfinite(v) for v in chunk_metrics.values()], axis=0)
-            if not finite.all():
-                i = int(np.argmin(finite))
-                terms = ", ".join(f"{k}={v[i]:.4g}" for k, v in chunk_metrics.items())
-                raise NonFiniteLossError(f"non-finite loss at step {step + i + 1}: {terms}")
-            state, step = new_state, step + n
-            metrics = {k: float(v.mean()) for k, v in chunk_metrics.items()}
-            bar.update(n)
-            bar.set_postfix(loss=f"{metrics['loss']:.3f}")
-            if checkpoint_dir is not None and (step % config.checkpoint_every == 0 or step == steps):
-                save_checkpoint(checkpoint_dir, state)
-            if log is not None:
-                for name, value in metrics.items():
-                    log(f"wm/{name}", value, step)
-            if eval_data is not None and (step % config.eval_every == 0 or step == steps):
-                result = evaluate(state.model, eval_data, eval_key)
-                metrics.update(result)
-                if log is not None:
-                    for name, value in result.items():
-                        log(f"wm/{name}", value, step)
-    finally:
-        bar.close()
-    if checkpoint_dir is not None and not checkpoint_path(checkpoint_dir).is_file():
-        save_checkpoint(checkpoint_dir, state)
-    if not metrics and eval_data is not None:  # nothing left to train (resumed a finished run)
-        metrics = evaluate(state.model, eval_data, eval_key)
-    return state.model, metrics
+    return run_training(
+        config,
+        init_state=lambda key: init_train_state(config, key, compute_normalizer(d)),
+        load_state=load_checkpoint,
+        train_chunk=lambda state, n: train_steps(state, src, n),
+        evaluate=evaluate,
+        steps=steps,
+        key=key,
+        seed=seed,
+        checkpoint_dir=checkpoint_dir,
+        eval_data=eval_data,
+        log=log,
+        progress=progress,
+        desc="cadm",
+    )

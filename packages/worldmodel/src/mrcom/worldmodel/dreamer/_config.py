@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from typing import Any
+
+from .._config_base import ConfigBase, is_int
 
 # Preset overrides. Sizes only; everything else keeps its default. "paper" is DreamerV3's small
 # proprioceptive-DMC model (deter 512, hidden/units 64, 32 x 4 classes, 8 GRU blocks, batch 16 x 64).
@@ -71,7 +72,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 @dataclasses.dataclass(frozen=True)
-class DreamerConfig:
+class DreamerConfig(ConfigBase):
     """Everything that defines a DreamerV3 world model (proprioceptive inputs) and its training.
 
     Data shapes: `obs_dim`, `act_dim` (padded widths), `num_scenarios` (only checked against the
@@ -119,84 +120,21 @@ class DreamerConfig:
     eval_burn_in: int = 8
     fast_compile: bool = False
 
+    PRESETS = PRESETS
+
     def __post_init__(self):
-        positive = (
-            "obs_dim",
-            "act_dim",
-            "num_scenarios",
-            "context_len",
-            "deter",
-            "rssm_hidden",
-            "stoch",
-            "gru_blocks",
-            "units",
-            "layers",
-            "batch_size",
-            "seq_len",
-            "steps_per_call",
-            "eval_every",
-            "checkpoint_every",
-            "eval_windows",
-        )
-        for name in positive:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}={value!r}: must be an integer >= 1")
-        for name in ("steps", "eval_burn_in"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name}={value!r}: must be an integer >= 0")
-        if isinstance(self.classes, bool) or not isinstance(self.classes, int) or self.classes < 2:
-            raise ValueError(f"classes={self.classes!r}: must be an integer >= 2")
+        self._require_shared()
+        self._require_ints(("deter", "rssm_hidden", "stoch", "gru_blocks", "units", "layers"))
+        self._require_ints(("classes",), minimum=2)
         bins = self.reward_bins
-        if isinstance(bins, bool) or not isinstance(bins, int) or bins < 3 or bins % 2 == 0:
+        if not is_int(bins) or bins < 3 or bins % 2 == 0:
             raise ValueError(f"reward_bins={bins!r}: must be an odd integer >= 3 (a bin at 0)")
-        for name in ("free_nats", "dyn_scale", "rep_scale", "pred_scale", "grad_clip"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= 0:
-                raise ValueError(f"{name}={value!r}: must be a number >= 0")
-        for name in ("learning_rate", "adam_eps", "reward_range"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
-                raise ValueError(f"{name}={value!r}: must be a number > 0")
-        u = self.unimix
-        if not isinstance(u, (int, float)) or isinstance(u, bool) or not 0 <= u < 1:
-            raise ValueError(f"unimix={u!r}: must be a number in [0, 1)")
-        if self.deter % self.gru_blocks:
-            raise ValueError(f"deter={self.deter!r}: must be divisible by gru_blocks={self.gru_blocks}")
-        if not isinstance(self.fast_compile, bool):
-            raise ValueError(f"fast_compile={self.fast_compile!r}: must be a bool")
+        self._require_numbers(("free_nats", "dyn_scale", "rep_scale", "pred_scale", "grad_clip"))
+        self._require_numbers(("learning_rate", "adam_eps", "reward_range"), positive=True)
+        self._require_unit(("unimix",), closed=False)
+        self._require_divisible("deter", "gru_blocks")
 
     @property
     def latent_dim(self) -> int:
         """Z of `Imagined.latent`: concat(deter, flattened stoch one-hots)."""
         return self.deter + self.stoch * self.classes
-
-    def replace(self, **changes) -> DreamerConfig:
-        """A copy with `changes` applied (validated)."""
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> DreamerConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"config keys {unknown}: unknown; allowed keys are {sorted(known)}")
-        return cls(**d)
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True)
-
-    @classmethod
-    def from_json(cls, s: str) -> DreamerConfig:
-        return cls.from_dict(json.loads(s))
-
-    @classmethod
-    def preset(cls, name: str, **overrides) -> DreamerConfig:
-        """The default config with preset `name` ("smoke", "quick", "paper") and `overrides` on top."""
-        if name not in PRESETS:
-            raise ValueError(f"preset={name!r}: must be one of {sorted(PRESETS)}")
-        return cls.from_dict({**PRESETS[name], **overrides})

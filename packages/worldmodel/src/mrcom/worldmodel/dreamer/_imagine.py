@@ -15,7 +15,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._data import MultiScenarioData
 from .._evaluate import open_loop_errors
-from .._imagine import Imagined, Prefix, act_at
+from .._imagine import Imagined, Prefix, act_at, branch_inputs, stack_branch
 from .._model import Context, symexp
 from ._model import Dreamer, sequence_inputs
 from ._rssm import State
@@ -73,15 +73,7 @@ def imagine(
         reward (B, H) (reward[:, t] of (o_t, a_t) -> o_{t+1}, read at s_{t+1}),
         latent (B, H+1, Z) = concat(deter, flattened stoch), latent[:, 0] the posterior).
     """
-    obs_mask, act_mask = (jnp.asarray(x, jnp.float32) for x in masks)
-    prefix = Prefix(*(jnp.asarray(x, jnp.float32) for x in prefix))
-    context = Context(*(jnp.asarray(x, jnp.float32) for x in context))
-    if prefix.obs.ndim != 3 or prefix.obs.shape[1] != prefix.action.shape[1] + 1:
-        raise ValueError(f"prefix.obs.shape={prefix.obs.shape}: must be (B, W+1, O) with W = prefix.action W")
-    if context.obs.shape[1] != model.config.context_len:
-        raise ValueError(
-            f"context.obs.shape={context.obs.shape}: must be (B, m={model.config.context_len}, O)"
-        )
+    context, prefix, obs_mask, act_mask = branch_inputs(model.config.context_len, context, prefix, masks)
     batch = prefix.obs.shape[0]
     kf, kr = jax.random.split(key)
     state = jax.vmap(filter_prefix, (None, 0, 0, 0, 0, 0, None))(
@@ -103,13 +95,7 @@ def imagine(
 
     inputs = (jnp.arange(horizon), jax.random.split(kr, horizon))
     _, (o, a, r, z) = jax.lax.scan(step, (state, start), inputs)
-    swap = lambda x: jnp.swapaxes(x, 0, 1)
-    return Imagined(
-        obs=jnp.concatenate([start[:, None], swap(o)], axis=1),
-        action=swap(a),
-        reward=swap(r),
-        latent=jnp.concatenate([state.feat()[:, None], swap(z)], axis=1),
-    )
+    return stack_branch(start, state.feat(), o, a, r, z)
 
 
 def evaluate(

@@ -1,14 +1,13 @@
-"""DreamerV3 world-model training: the pure jitted step, chunks of steps, checkpoints, resume.
+"""DreamerV3 world-model training: the pure jitted step, chunks of steps, checkpoints, `train`.
 
-Mirrors MrCoM's loop (`mrcom.worldmodel._train`): jitted `lax.scan` chunks aligned to multiples of
-`steps_per_call`, a tqdm bar, atomic checkpoints (the shared `save_checkpoint`), bit-identical
-resume, and `NonFiniteLossError` on a NaN/inf loss.
+`train` runs the loop every world model shares (`mrcom.worldmodel._loop.run_training`): jitted
+`lax.scan` chunks aligned to multiples of `steps_per_call`, a tqdm bar, atomic checkpoints (the
+shared `save_checkpoint`), bit-identical resume, and `NonFiniteLossError` on a NaN/inf loss.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -17,17 +16,14 @@ from typing import NamedTuple
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 from jaxtyping import Array, Int, PRNGKeyArray
-from tqdm.auto import tqdm
 
-from .._checkpoint import FORMAT, checkpoint_path, save_checkpoint
+from .._checkpoint import read_checkpoint
 from .._data import Batch, MultiScenarioData, SequenceSource, make_source, sample_batch
-from .._evaluate import HORIZON
 from .._jit import jit_by_config
+from .._loop import check_train_inputs, run_training
 from .._parallel import data_sharding, replicate
-from .._train import NonFiniteLossError, _check_data
 from ._config import DreamerConfig
 from ._losses import compute_loss
 from ._model import Dreamer, init_model
@@ -107,17 +103,8 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     The file format is the shared one of `mrcom.worldmodel.save_checkpoint` (JSON header line +
     serialized `TrainState`); the header's config must be a `DreamerConfig`.
     """
-    file = checkpoint_path(path)
-    if not file.is_file():
-        raise ValueError(f"path={str(path)!r}: no checkpoint file {file}")
-    with open(file, "rb") as f:
-        header = json.loads(f.readline())
-        if header.get("format") != FORMAT:
-            raise ValueError(f"format={header.get('format')!r}: must be {FORMAT}")
-        config = DreamerConfig.from_dict(header["config"])
-        skeleton = eqx.filter_eval_shape(init_train_state, config, jax.random.PRNGKey(0))
-        state = eqx.tree_deserialise_leaves(f, skeleton)
-    return Checkpoint(state.model, config, state, int(header["step"]))
+    config, state, step = read_checkpoint(path, DreamerConfig, init_train_state)
+    return Checkpoint(state.model, config, state, step)
 
 
 def train(
@@ -150,76 +137,24 @@ def train(
     """
     from ._imagine import evaluate  # _imagine imports this module's neighbours only
 
-    steps = config.steps if steps is None else steps
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"steps={steps!r}: must be an integer >= 0")
-    d = _check_data(data, config, "data")
-    if d.num_scenarios != config.num_scenarios:
-        raise ValueError(
-            f"num_scenarios={config.num_scenarios}: must equal the data's {d.num_scenarios} scenarios"
-        )
-    if config.seq_len > d.episode_length:
-        raise ValueError(f"seq_len={config.seq_len}: must be <= episode length {d.episode_length}")
-    if eval_data is not None:
-        eval_data = _check_data(eval_data, config, "eval_data")
-        if eval_data.episode_length < config.eval_burn_in + HORIZON:
-            raise ValueError(
-                f"eval_data episode length {eval_data.episode_length}: must be >= eval_burn_in + {HORIZON}"
-                f" = {config.eval_burn_in + HORIZON}"
-            )
-    key = jax.random.PRNGKey(seed) if key is None else key
-    eval_key = jax.random.fold_in(key, 1)
-
-    state = None
-    if checkpoint_dir is not None and checkpoint_path(checkpoint_dir).is_file():
-        ck = load_checkpoint(checkpoint_dir)
-        if ck.config != config:
-            raise ValueError(
-                f"checkpoint_dir={str(checkpoint_dir)!r}: holds a checkpoint of a different config"
-            )
-        state = ck.state
-    if state is None:
-        state = init_train_state(config, key)
-
+    d, eval_data, steps = check_train_inputs(data, config, eval_data, steps)
     sharding = data_sharding(config.batch_size)
     src = replicate(make_source(d, config.context_len), sharding)
-    state = replicate(state, sharding)
-    step = int(state.step)
-    metrics: dict[str, float] = {}
-    chunk = config.steps_per_call
-    bar = tqdm(total=steps, initial=min(step, steps), desc="dreamerv3", disable=not progress, unit="step")
-    try:
-        while step < steps:
-            n = min(chunk - step % chunk, steps - step)
-            new_state, chunk_metrics = train_steps(state, src, n, sharding)
-            chunk_metrics = {k: np.asarray(v) for k, v in jax.device_get(chunk_metrics).items()}
-            finite = np.all([np.isfinite(v) for v in chunk_metrics.values()], axis=0)
-            if not finite.all():
-                i = int(np.argmin(finite))
-                terms = ", ".join(f"{k}={v[i]:.4g}" for k, v in chunk_metrics.items())
-                raise NonFiniteLossError(f"non-finite loss at step {step + i + 1}: {terms}")
-            state, step = new_state, step + n
-            metrics = {k: float(v.mean()) for k, v in chunk_metrics.items()}
-            bar.update(n)
-            bar.set_postfix(loss=f"{metrics['loss']:.3f}")
-            if checkpoint_dir is not None and (step % config.checkpoint_every == 0 or step == steps):
-                save_checkpoint(checkpoint_dir, state)
-            if log is not None:
-                for name, value in metrics.items():
-                    log(f"wm/{name}", value, step)
-            if eval_data is not None and (step % config.eval_every == 0 or step == steps):
-                result = evaluate(state.model, eval_data, eval_key)
-                metrics.update(result)
-                if log is not None:
-                    for name, value in result.items():
-                        log(f"wm/{name}", value, step)
-    finally:
-        bar.close()
-    if checkpoint_dir is not None and not checkpoint_path(checkpoint_dir).is_file():
-        save_checkpoint(checkpoint_dir, state)
-    if not metrics and eval_data is not None:  # nothing left to train (resumed a finished run)
-        metrics = evaluate(state.model, eval_data, eval_key)
-    return state.model, metrics
+    return run_training(
+        config,
+        init_state=lambda key: replicate(init_train_state(config, key), sharding),
+        load_state=lambda path: replicate(load_checkpoint(path).state, sharding),
+        train_chunk=lambda state, n: train_steps(state, src, n, sharding),
+        evaluate=evaluate,
+        steps=steps,
+        key=key,
+        seed=seed,
+        checkpoint_dir=checkpoint_dir,
+        eval_data=eval_data,
+        log=log,
+        progress=progress,
+        desc="dreamerv3",
+    )
 
 
 def load_model(path: str | os.PathLike) -> Dreamer:

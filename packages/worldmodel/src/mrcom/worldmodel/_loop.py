@@ -1,0 +1,154 @@
+"""The training loop every world model shares: jitted chunks of steps, progress bar, NaN check,
+checkpoints, logging, evaluation, resume.
+
+A model's `train` validates its inputs (`check_train_inputs`), builds its data source, and hands
+`run_training` what differs: how to start or resume the train state, the jitted chunk of steps,
+and the evaluation.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import jax
+import numpy as np
+from jaxtyping import PRNGKeyArray
+from tqdm.auto import tqdm
+
+from ._checkpoint import checkpoint_path, save_checkpoint
+from ._data import MultiScenarioData
+from ._evaluate import HORIZON
+
+State = TypeVar("State")  # an eqx.Module with fields `model` (holding `config`) and `step`
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Training produced a NaN or inf loss; the message names the step and the loss terms."""
+
+
+def _check_data(data: MultiScenarioData, config: Any, name: str) -> MultiScenarioData:
+    d = data.validate(context_len=config.context_len)
+    if d.obs.shape[-1] != config.obs_dim or d.action.shape[-1] != config.act_dim:
+        raise ValueError(
+            f"{name} widths (obs {d.obs.shape[-1]}, action {d.action.shape[-1]}): must equal config "
+            f"obs_dim={config.obs_dim}, act_dim={config.act_dim}"
+        )
+    return d
+
+
+def check_train_inputs(
+    data: MultiScenarioData, config: Any, eval_data: MultiScenarioData | None, steps: int | None
+) -> tuple[MultiScenarioData, MultiScenarioData | None, int]:
+    """Validate `train`'s arguments against `config`.
+
+    Returns:
+        (validated data, validated eval_data or None, total steps: `steps` or `config.steps`).
+    """
+    steps = config.steps if steps is None else steps
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+        raise ValueError(f"steps={steps!r}: must be an integer >= 0")
+    d = _check_data(data, config, "data")
+    if d.num_scenarios != config.num_scenarios:
+        raise ValueError(
+            f"num_scenarios={config.num_scenarios}: must equal the data's {d.num_scenarios} scenarios"
+        )
+    if config.seq_len > d.episode_length:
+        raise ValueError(f"seq_len={config.seq_len}: must be <= episode length {d.episode_length}")
+    if eval_data is not None:
+        eval_data = _check_data(eval_data, config, "eval_data")
+        if eval_data.episode_length < config.eval_burn_in + HORIZON:
+            raise ValueError(
+                f"eval_data episode length {eval_data.episode_length}: must be >= eval_burn_in + {HORIZON}"
+                f" = {config.eval_burn_in + HORIZON}"
+            )
+    return d, eval_data, steps
+
+
+def run_training(
+    config: Any,
+    *,
+    init_state: Callable[[PRNGKeyArray], State],
+    load_state: Callable[[str | os.PathLike], State],
+    train_chunk: Callable[[State, int], tuple[State, dict[str, Any]]],
+    evaluate: Callable[[Any, MultiScenarioData, PRNGKeyArray], dict[str, float]],
+    steps: int,
+    key: PRNGKeyArray | None,
+    seed: int,
+    checkpoint_dir: str | os.PathLike | None,
+    eval_data: MultiScenarioData | None,
+    log: Callable[[str, float, int], None] | None,
+    progress: bool,
+    desc: str,
+) -> tuple[Any, dict[str, float]]:
+    """Train to `steps` steps from a fresh state or the checkpoint in `checkpoint_dir`.
+
+    Chunks of `train_chunk(state, n)` (n steps; metrics stacked over them) are aligned to multiples
+    of `config.steps_per_call`, so a run stopped after k steps and resumed ends bit-identical to an
+    uninterrupted one. A NaN/inf metric raises `NonFiniteLossError` naming the step and the terms,
+    before that state is checkpointed. The state is saved to `checkpoint_dir` every
+    `checkpoint_every` steps and at the end; "wm/<term>" chunk means and "wm/<metric>" eval
+    metrics go to `log`; `eval_data` is evaluated every `eval_every` steps and at the end.
+
+    Arguments:
+        init_state: init_state(key) -> a fresh train state (at step 0).
+        load_state: load_state(checkpoint_dir) -> the state saved there (its model's config must
+            equal `config`).
+        evaluate: evaluate(model, eval_data, key) -> metrics.
+        key / seed: PRNG key, or a seed to make one; the evaluation key is `fold_in(key, 1)`.
+        desc: the progress bar's label (`progress`: show it).
+
+    Returns:
+        (model, metrics): the last chunk's term means and the last eval metrics (only the eval
+        metrics when a finished run is resumed).
+    """
+    key = jax.random.PRNGKey(seed) if key is None else key
+    eval_key = jax.random.fold_in(key, 1)
+
+    state = None
+    if checkpoint_dir is not None and checkpoint_path(checkpoint_dir).is_file():
+        state = load_state(checkpoint_dir)
+        if state.model.config != config:
+            raise ValueError(
+                f"checkpoint_dir={str(checkpoint_dir)!r}: holds a checkpoint of a different config"
+            )
+    if state is None:
+        state = init_state(key)
+
+    step = int(state.step)
+    metrics: dict[str, float] = {}
+    chunk = config.steps_per_call
+    bar = tqdm(total=steps, initial=min(step, steps), desc=desc, disable=not progress, unit="step")
+    try:
+        while step < steps:
+            n = min(chunk - step % chunk, steps - step)
+            new_state, chunk_metrics = train_chunk(state, n)
+            chunk_metrics = {k: np.asarray(v) for k, v in jax.device_get(chunk_metrics).items()}
+            finite = np.all([np.isfinite(v) for v in chunk_metrics.values()], axis=0)
+            if not finite.all():
+                i = int(np.argmin(finite))
+                terms = ", ".join(f"{k}={v[i]:.4g}" for k, v in chunk_metrics.items())
+                raise NonFiniteLossError(f"non-finite loss at step {step + i + 1}: {terms}")
+            state, step = new_state, step + n
+            metrics = {k: float(v.mean()) for k, v in chunk_metrics.items()}
+            bar.update(n)
+            bar.set_postfix(loss=f"{metrics['loss']:.3f}")
+            if checkpoint_dir is not None and (step % config.checkpoint_every == 0 or step == steps):
+                save_checkpoint(checkpoint_dir, state)
+            if log is not None:
+                for name, value in metrics.items():
+                    log(f"wm/{name}", value, step)
+            if eval_data is not None and (step % config.eval_every == 0 or step == steps):
+                result = evaluate(state.model, eval_data, eval_key)
+                metrics.update(result)
+                if log is not None:
+                    for name, value in result.items():
+                        log(f"wm/{name}", value, step)
+    finally:
+        bar.close()
+    if checkpoint_dir is not None and not checkpoint_path(checkpoint_dir).is_file():
+        save_checkpoint(checkpoint_dir, state)
+    if not metrics and eval_data is not None:  # nothing left to train (resumed a finished run)
+        metrics = evaluate(state.model, eval_data, eval_key)
+    return state.model, metrics
