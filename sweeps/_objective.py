@@ -61,13 +61,17 @@ class IntermediateValues:
         objective: ``adapt`` or ``model``.
         robots: for ``adapt``, the robots of the target scenarios (a step is complete when each is
             logged); ``None`` until known (then nothing is reported).
+        after_step: for ``adapt``, curve points at or before this real step are not reported: before
+            ``adapt.start_steps`` the model has not been used, every trial's curve is the same
+            model-free SAC, and the value carries no signal about the lambdas.
     """
 
-    def __init__(self, objective: str, robots: frozenset[str] | None = None):
+    def __init__(self, objective: str, robots: frozenset[str] | None = None, after_step: int = 0):
         if objective not in ("adapt", "model"):
             raise ValueError(f"objective={objective!r}: must be one of adapt, model")
         self.objective = objective
         self.robots = robots
+        self.after_step = int(after_step)
         self._pending: dict[int, dict[str, float]] = {}
 
     def __call__(self, name: str, value: float, step: int) -> tuple[int, float] | None:
@@ -75,7 +79,7 @@ class IntermediateValues:
         parts = name.split("/")
         if self.objective == "adapt":
             is_curve = len(parts) == 4 and parts[:2] == ["adapt", "mrcom"] and parts[3] == "normalized_return"
-            if not is_curve or not self.robots or parts[2] not in self.robots:
+            if not is_curve or not self.robots or parts[2] not in self.robots or step <= self.after_step:
                 return None
             terms = self._pending.setdefault(int(step), {})
             terms[parts[2]] = float(value)

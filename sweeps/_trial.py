@@ -173,7 +173,9 @@ def run_trial(spec: dict[str, Any]) -> dict[str, Any]:
         from mrcom.agents import target_scenarios
         from sweeps.experiment import pipeline_config
 
-        intermediate.robots = frozenset(s.robot for s in target_scenarios(pipeline_config(run.config)))
+        pcfg = pipeline_config(run.config)
+        intermediate.robots = frozenset(s.robot for s in target_scenarios(pcfg))
+        intermediate.after_step = pcfg.adapt.start_steps  # the model is used only after start_steps
         outcome["sacred_run_id"] = run._id
         run.info["optuna_study"] = spec["study"]
         run.info["optuna_trial"] = spec["trial_number"]

@@ -115,6 +115,11 @@ def test_intermediate_values():
     assert adapt("adapt/mrcom/hopper/normalized_return", 9.0, 200) is None
     assert adapt("adapt/mrcom/walker/normalized_return", 7.0, 100) == (100, 6.0)  # mean over robots
     assert adapt("adapt/mrcom/walker/normalized_return", 1.0, 200) == (200, 5.0)
+    # before adapt.start_steps the model is unused: every trial's curve is the same SAC, not reported
+    late = IntermediateValues("adapt", robots=frozenset({"hopper"}), after_step=600)
+    assert late("adapt/mrcom/hopper/normalized_return", 41.0, 500) is None
+    assert late("adapt/mrcom/hopper/normalized_return", 41.0, 600) is None
+    assert late("adapt/mrcom/hopper/normalized_return", 30.0, 1000) == (1000, 30.0)
     unknown = IntermediateValues("adapt")  # robots not known yet: nothing reported
     assert unknown("adapt/mrcom/hopper/normalized_return", 5.0, 1) is None
     model = IntermediateValues("model")
