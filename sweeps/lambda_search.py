@@ -25,6 +25,7 @@ import ast
 import hashlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -370,8 +371,9 @@ class Worker:
                     preexec_fn=die_with_parent,
                 )
                 try:
-                    rc = self.proc.wait()
+                    rc = self._wait(trial.number, log_path)
                 except BaseException:
+                    print(f"\nstopping trial {trial.number} (log: {log_path})", file=sys.stderr)
                     self._stop_child()
                     self._fail_and_retry(trial, "interrupted: the worker was stopped (Ctrl-C or kill)")
                     raise
@@ -401,13 +403,28 @@ class Worker:
             self.study.tell(trial, state=TrialState.FAIL)
             return trial.number, "FAIL", None
 
+    def _wait(self, number: int, log_path: Path) -> int:
+        """Wait for the trial process; say on the console when it enters a new stage, and where its log is."""
+        from tqdm import tqdm
+
+        tqdm.write(f"trial {number}: started, log {log_path}")
+        stage = None
+        while True:
+            try:
+                return self.proc.wait(timeout=2.0)
+            except subprocess.TimeoutExpired:
+                now = trial_stage(log_path)
+                if now is not None and now != stage:
+                    stage = now
+                    tqdm.write(f"trial {number}: {stage}")
+
     def _stop_child(self) -> None:
         proc = self.proc
         if proc is None or proc.poll() is not None:
             return
         proc.send_signal(signal.SIGINT)
         try:
-            proc.wait(timeout=30)
+            proc.wait(timeout=4)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
@@ -463,6 +480,25 @@ class Worker:
                     raise SweepBroken(f"{failures} trials failed in a row (last: {reason}); stopping")
         finally:
             bar.close()
+
+
+_STAGE = re.compile(r"(collect|worldmodel|adapt[ /][\w-]+|eval/[\w-]+)")
+
+
+def trial_stage(log_path: Path) -> str | None:
+    """The pipeline stage a trial's log shows last ("collect", "worldmodel", "adapt <method>", "evaluate")."""
+    try:
+        with open(log_path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 8192))
+            tail = f.read().decode("utf-8", "replace")
+    except OSError:
+        return None
+    found = _STAGE.findall(tail)
+    if not found:
+        return None
+    last = found[-1]
+    return "evaluate" if last.startswith("eval/") else last.replace("adapt/", "adapt ")
 
 
 def _print_summary(study, paths: dict[str, Path]) -> None:

@@ -162,3 +162,18 @@ def test_report_shows_best_trial_beside_sac_and_sac_utd_and_labels_pruned_values
     assert "| hopper | 50.0 +- 10.0 | 30.0 +- 0.0 | 35.0 +- 0.0 |" in table
     rows = trial_rows(study)
     assert rows[0]["value_of"] == "final" and rows[1]["value_of"] == "intermediate, step 500"
+
+
+def test_trial_stage_reads_the_last_stage_of_a_log(tmp_path):
+    from sweeps.lambda_search import trial_stage
+
+    log = tmp_path / "trial.log"
+    assert trial_stage(log) is None  # no log yet
+    log.write_text("collect: 100%|###| 9/9\nworldmodel:  40%|#  | 600/1500\n")
+    assert trial_stage(log) == "worldmodel"
+    with log.open("a") as f:
+        f.write("adapt/sac-utd/hopper/normalized_return = 3.10 (step 500)\n")
+    assert trial_stage(log) == "adapt sac-utd"
+    with log.open("a") as f:
+        f.write("eval/mrcom/hopper/normalized_return = 3.10 (step 1500)\n")
+    assert trial_stage(log) == "evaluate"
