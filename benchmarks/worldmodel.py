@@ -6,8 +6,14 @@ memory, model FLOPs per step from XLA's cost analysis of one step with the time 
 (XLA counts a while-loop body once; lowered, unoptimized HLO), and the achieved FLOP/s. Data are
 random arrays of the given widths (speed does not depend on values).
 
+With `--models`, every named world model of the registry (MrCoM and the baselines CaDM, DreamerV3)
+is also timed through its own `train` on the same random data at the preset's sizes: steps/s of a
+resumed run (compiled programs cached), sequence-steps/s, parameters, peak memory, and the ratio of
+each to MrCoM's steps/s measured in the same run.
+
     uv run python benchmarks/worldmodel.py --presets quick paper --calls 3
     uv run python benchmarks/worldmodel.py --presets smoke quick --fast-compile
+    uv run python benchmarks/worldmodel.py --presets quick --models mrcom cadm dreamerv3
 """
 
 from __future__ import annotations
@@ -126,6 +132,36 @@ def bench(
     return compile_s, steps_s
 
 
+def bench_kinds(name: str, models: list[str], obs_dim: int, act_dim: int, scenarios: int, steps: int) -> None:
+    """Train steps/s of each registered world model through its own `train` (same data, preset `name`)."""
+    import tempfile
+
+    from mrcom.worldmodel import get_kind
+
+    rates: dict[str, float] = {}
+    for model in models:
+        kind = get_kind(model)
+        config = kind.config_type.preset(name, obs_dim=obs_dim, act_dim=act_dim, num_scenarios=scenarios)
+        config = config.replace(eval_every=10**9, checkpoint_every=10**9)
+        data = random_data(config, episodes=2 * scenarios, length=max(4 * config.seq_len, 200))
+        with tempfile.TemporaryDirectory() as d:
+            t0 = time.perf_counter()
+            trained, _ = kind.train(data, config, seed=0, checkpoint_dir=d, steps=steps, progress=False)
+            first = time.perf_counter() - t0
+            t0 = time.perf_counter()  # resumed: the jitted chunk is cached, so this is training time
+            trained, _ = kind.train(data, config, seed=0, checkpoint_dir=d, steps=2 * steps, progress=False)
+            rate = steps / (time.perf_counter() - t0)
+        rates[model] = rate
+        params = sum(x.size for x in jax.tree.leaves(eqx.filter(trained, eqx.is_array)))
+        seq = config.batch_size * config.seq_len
+        ratio = f"   x{rate / rates['mrcom']:.2f} of mrcom" if "mrcom" in rates and model != "mrcom" else ""
+        print(
+            f"[{name}] {model}: params={params:,} batch={config.batch_size} seq_len={config.seq_len}  "
+            f"first {steps} steps (with compile) {first:.1f} s  train steps/s {rate:.1f}  "
+            f"sequence-steps/s {rate * seq:,.0f}  peak memory {peak_memory()}{ratio}"
+        )
+
+
 def main() -> None:
     jax.config.update("jax_enable_compilation_cache", False)  # measure real compiles
     parser = argparse.ArgumentParser(
@@ -146,10 +182,20 @@ def main() -> None:
         action="store_true",
         help="measure each preset with fast_compile off and on, and print the ratios",
     )
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        default=[],
+        help="also time these registered world models (e.g. mrcom cadm dreamerv3)",
+    )
+    parser.add_argument("--model-steps", type=int, default=100, help="timed steps per world model (--models)")
     args = parser.parse_args()
     print(f"devices: {jax.devices()}  (os load average: {os.getloadavg()[0]:.1f})")
     common = (args.obs_dim, args.act_dim, args.scenarios, args.calls, args.steps_per_call)
     for name in args.presets:
+        if args.models:
+            bench_kinds(name, args.models, args.obs_dim, args.act_dim, args.scenarios, args.model_steps)
+            continue
         if not args.fast_compile:
             bench(name, *common)
             continue
