@@ -1,7 +1,9 @@
 """mrcom.worldmodel: the MrCoM world model (arXiv 2511.06252) in JAX/Equinox.
 
 Knows nothing of MuJoCo: it trains on any multi-scenario sequence data given as padded arrays,
-masks and scenario ids (`MultiScenarioData`).
+masks and scenario ids (`MultiScenarioData`). The paper's baselines CaDM (`mrcom.worldmodel.cadm`)
+and DreamerV3 (`mrcom.worldmodel.dreamer`) sit behind the same seam: every world model is a
+registered `WorldModelKind` (`get_kind("mrcom" | "cadm" | "dreamerv3")`).
 """
 
 from ._checkpoint import Checkpoint, load_checkpoint, save_checkpoint
