@@ -9,7 +9,9 @@ random arrays of the given widths (speed does not depend on values).
 With `--models`, every named world model of the registry (MrCoM and the baselines CaDM, DreamerV3)
 is also timed through its own `train` on the same random data at the preset's sizes: steps/s of a
 resumed run (compiled programs cached), sequence-steps/s, parameters, peak memory, and the ratio of
-each to MrCoM's steps/s measured in the same run.
+each to MrCoM's steps/s measured in the same run. "train state" is the size of its checkpoint (parameters,
+optimizer moments, targets, RNG), the per-model memory that does not depend on the batch; "peak memory"
+is the process's (cumulative over the models of one run on a CPU).
 
     uv run python benchmarks/worldmodel.py --presets quick paper --calls 3
     uv run python benchmarks/worldmodel.py --presets smoke quick --fast-compile
@@ -22,6 +24,7 @@ import argparse
 import os
 import resource
 import time
+from pathlib import Path
 
 import equinox as eqx
 import jax
@@ -151,6 +154,7 @@ def bench_kinds(name: str, models: list[str], obs_dim: int, act_dim: int, scenar
             t0 = time.perf_counter()  # resumed: the jitted chunk is cached, so this is training time
             trained, _ = kind.train(data, config, seed=0, checkpoint_dir=d, steps=2 * steps, progress=False)
             rate = steps / (time.perf_counter() - t0)
+            state_mib = sum(f.stat().st_size for f in Path(d).iterdir()) / 2**20  # params + optimizer + RNG
         rates[model] = rate
         params = sum(x.size for x in jax.tree.leaves(eqx.filter(trained, eqx.is_array)))
         seq = config.batch_size * config.seq_len
@@ -158,7 +162,8 @@ def bench_kinds(name: str, models: list[str], obs_dim: int, act_dim: int, scenar
         print(
             f"[{name}] {model}: params={params:,} batch={config.batch_size} seq_len={config.seq_len}  "
             f"first {steps} steps (with compile) {first:.1f} s  train steps/s {rate:.1f}  "
-            f"sequence-steps/s {rate * seq:,.0f}  peak memory {peak_memory()}{ratio}"
+            f"sequence-steps/s {rate * seq:,.0f}  train state {state_mib:.2f} MiB  peak memory {peak_memory()}"
+            f"{ratio}"
         )
 
 
