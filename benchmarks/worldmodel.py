@@ -162,8 +162,8 @@ def bench_kinds(name: str, models: list[str], obs_dim: int, act_dim: int, scenar
         print(
             f"[{name}] {model}: params={params:,} batch={config.batch_size} seq_len={config.seq_len}  "
             f"first {steps} steps (with compile) {first:.1f} s  train steps/s {rate:.1f}  "
-            f"sequence-steps/s {rate * seq:,.0f}  train state {state_mib:.2f} MiB  peak memory {peak_memory()}"
-            f"{ratio}"
+            f"sequence-steps/s {rate * seq:,.0f}  train state {state_mib:.2f} MiB  "
+            f"peak memory {peak_memory()}{ratio}"
         )
 
 
