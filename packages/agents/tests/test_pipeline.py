@@ -96,7 +96,7 @@ def test_rerun_skips_every_stage(smoke, monkeypatch):
     def boom(*a, **k):
         raise AssertionError("a finished stage was run again")
 
-    monkeypatch.setattr(stages, "wm_train", boom)
+    monkeypatch.setattr(stages, "get_kind", boom)  # every world model is trained through its kind
     monkeypatch.setattr(stages, "run_sac", boom)
     monkeypatch.setattr("mrcom.agents._collect.run_sac", boom)
     assert run_pipeline(cfg, wd, progress=False) == results
