@@ -18,16 +18,22 @@ from analysis._wm_constants import (
     worldmodel_eps_t,
 )
 from analysis.bound import BoundConstants, main, resolve_run, theorem6
-from mrcom.worldmodel import WorldModelConfig, init_model, synthetic_data
+from mrcom.worldmodel import MrCoM, WorldModelConfig, synthetic_data
 
 
 @pytest.fixture(scope="module")
 def small():
     data = synthetic_data(num_scenarios=3, episodes_per_scenario=2, episode_length=20, prompt_length=8)
+    # fast_compile=False and an eagerly built model: in the full suite's process (hundreds of programs
+    # compiled before), XLA segfaulted compiling this fixture's jitted init at optimization level 0
     cfg = WorldModelConfig.preset(
-        "smoke", obs_dim=data.obs.shape[-1], act_dim=data.action.shape[-1], num_scenarios=3
+        "smoke",
+        obs_dim=data.obs.shape[-1],
+        act_dim=data.action.shape[-1],
+        num_scenarios=3,
+        fast_compile=False,
     )
-    return init_model(cfg, jax.random.key(0)), data
+    return MrCoM(cfg, key=jax.random.PRNGKey(0)), data
 
 
 def test_eps_s_is_zero_without_noise_and_grows_with_it(small):
