@@ -24,8 +24,9 @@ from mrcom.worldmodel import MrCoM, WorldModelConfig, synthetic_data
 @pytest.fixture(scope="module")
 def small():
     data = synthetic_data(num_scenarios=3, episodes_per_scenario=2, episode_length=20, prompt_length=8)
-    # fast_compile=False and an eagerly built model: in the full suite's process (hundreds of programs
-    # compiled before), XLA segfaulted compiling this fixture's jitted init at optimization level 0
+    # In the full suite's single process, any JAX compile right after tests/test_analysis_smoke.py
+    # segfaulted in XLA (not root-caused; alone, or before it, this file passes): this file is named to
+    # run before it. The model is built eagerly without fast_compile.
     cfg = WorldModelConfig.preset(
         "smoke",
         obs_dim=data.obs.shape[-1],
