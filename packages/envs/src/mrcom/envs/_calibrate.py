@@ -96,6 +96,7 @@ def policy_returns(
             elif policy == "random":
                 a = rng.uniform(-1.0, 1.0, (len(scenarios), ACT_DIM))
             else:
+                assert pose is not None
                 a = pose(obs)
             obs, r, _, _ = env.step(a)
             total += r

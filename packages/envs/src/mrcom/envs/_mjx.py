@@ -248,7 +248,10 @@ class MjxVecEnv:
 
     def physics_state(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Current unpadded (qpos, qvel) of every env."""
-        qpos, qvel = [None] * self.num_envs, [None] * self.num_envs
+        if self._state is None:
+            raise RuntimeError("physics_state: call reset() or reset_to() first")
+        qpos: list[np.ndarray] = [np.empty(0)] * self.num_envs
+        qvel: list[np.ndarray] = [np.empty(0)] * self.num_envs
         for g, d in zip(self.env._groups, self._state.pipeline_state, strict=True):
             qp, qv = np.asarray(d.qpos), np.asarray(d.qvel)
             for r, b in enumerate(g.index):

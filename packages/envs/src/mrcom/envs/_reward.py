@@ -30,9 +30,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 __all__ = [
     "tolerance",
     "reward_fn",
+    "reward_one",
     "VALUE_AT_MARGIN",
     "TRACK_MARGIN_FRACTION",
     "SHAPING_MARGIN_FRACTION",
@@ -83,3 +86,45 @@ def reward_fn(xp: Any, x0, x1, z, pitch, dt, target, v_max, min_height, standing
     height = tolerance(xp, z, min_height, xp.inf, min_height / 2.0)
     stand = standing * (3.0 * height + upright) / 4.0 + (1.0 - standing) * upright
     return stand * move_fn(xp, speed, target, v_max), speed, stand
+
+
+def reward_one(
+    x0: float,
+    x1: float,
+    z: float,
+    pitch: float,
+    dt: float,
+    target: float,
+    v_max: float,
+    min_height: float,
+    standing: float,
+) -> tuple[float, float, float]:
+    """`reward_fn` for one env on Python floats, for the native engine's single-env path.
+
+    It returns the same bits as ``reward_fn(np, ...)`` on arrays: the same float operations in the same
+    order, with numpy's ``exp`` and ``cos`` (`math`'s can differ by an ulp). Shortcuts that cannot change a
+    value: `tolerance`'s distance ``max(below, above, 0)`` is ``|x - target| / margin`` for a point
+    interval (it is squared, so its sign does not matter), a zero distance gives ``exp(-0) = 1``, and the
+    cheetah's height term is skipped (``standing`` = 0: ``reward_fn`` multiplies it by 0). Arguments and
+    returns as in `reward_fn`, as floats.
+    """
+    exp = np.exp
+    speed = (x1 - x0) / dt
+    upright = (1.0 + float(np.cos(pitch))) / 2.0
+    if standing == 0.0:
+        stand = upright  # reward_fn: 0 * (finite) / 4 + 1 * upright, the same value
+    else:  # tolerance(z, min_height, inf, min_height / 2); (z - inf) / margin = -inf never wins the max
+        d = (min_height - z) / (min_height / 2.0)
+        if d > 0.0:
+            d = d * _SCALE
+            height = float(exp(-0.5 * (d * d)))
+        else:
+            height = 1.0
+        stand = standing * (3.0 * height + upright) / 4.0 + (1.0 - standing) * upright
+    diff = abs(target - speed)  # = |speed - target|: IEEE subtraction and division are sign-symmetric
+    d = diff / (TRACK_MARGIN_FRACTION * v_max) * _SCALE
+    track = float(exp(-0.5 * (d * d)))
+    d = diff / (SHAPING_MARGIN_FRACTION * v_max) * _SCALE
+    shaping = float(exp(-0.5 * (d * d)))
+    move = (1.0 - SHAPING_WEIGHT) * track + SHAPING_WEIGHT * shaping
+    return stand * move, speed, stand

@@ -211,6 +211,7 @@ class ScenarioDistribution:
                 if self.outside is None or not self.outside.in_box(s):
                     break
             else:
+                assert self.outside is not None  # only a box rejects draws
                 raise ValueError(
                     f"outside={self.outside.to_dict()}: {_MAX_REJECTIONS} draws of {robot} all fell "
                     "inside it; the box must not contain this distribution"
