@@ -49,7 +49,7 @@ def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=1, sort_keys=True) + "\n")
 
 
-def atomic_savez(path: Path, **arrays: np.ndarray) -> None:
+def atomic_savez(path: Path, **arrays: Any) -> None:
     """`np.savez_compressed` written atomically."""
     import io
 

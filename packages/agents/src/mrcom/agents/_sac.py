@@ -9,7 +9,7 @@ train in one jitted call. A single update is written for one agent, `lax.scan` r
 from __future__ import annotations
 
 import dataclasses
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 import equinox as eqx
 import jax
@@ -69,6 +69,23 @@ class SACConfig:
         check_range("sac.tau", self.tau, 0.0, 1.0, lo_open=True)
         check_range("sac.learning_starts", self.learning_starts, 0, float("inf"))
         check_choice("sac.fast_compile", self.fast_compile, (True, False))
+
+
+class PolicyActor(Protocol):
+    """What acting needs of an actor (SAC's `Actor`, the imagination actor-critic's bounded normal)."""
+
+    def mode(self, obs: Float[Array, " O"], act_mask: Float[Array, " A"]) -> Float[Array, " A"]: ...
+
+    def sample(
+        self, obs: Float[Array, " O"], act_mask: Float[Array, " A"], key: PRNGKeyArray
+    ) -> tuple[Float[Array, " A"], Float[Array, ""]]: ...
+
+
+class HasActor(Protocol):
+    """A population's policy state: anything with a (population) `actor`."""
+
+    @property
+    def actor(self) -> PolicyActor: ...
 
 
 class Batch(NamedTuple):
@@ -241,7 +258,7 @@ def sac_update(
 
 @eqx.filter_jit
 def sac_act(
-    actor: Actor,
+    actor: PolicyActor,
     obs: Float[Array, "B N O"],
     act_mask: Float[Array, "B A"],
     key: PRNGKeyArray,

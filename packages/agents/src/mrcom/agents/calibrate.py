@@ -150,10 +150,10 @@ def main(argv: list[str] | None = None) -> None:
             sac_targets += ts
             owner += [i] * len(ts)
         ret = sac_returns(sac_targets, args.budgets, args.episode_length, args.seed, not args.no_progress)
-        owner = np.array(owner)
+        owned = np.array(owner)
         for i, row in enumerate(rows):
             for b, r in zip(sorted(args.budgets), ret, strict=True):
-                row[f"sac_{b}"] = float(r[owner == i].mean())
+                row[f"sac_{b}"] = float(r[owned == i].mean())
     table = _table(rows, sorted(args.budgets) if args.sac_targets else [])
     record = {
         "command": "python -m mrcom.agents.calibrate " + " ".join(sys.argv[1:] if argv is None else argv),

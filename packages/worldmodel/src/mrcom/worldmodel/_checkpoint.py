@@ -11,13 +11,14 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import equinox as eqx
 import jax
 import numpy as np
 
 from ._config import WorldModelConfig
+from ._config_base import ConfigBase
 from ._model import MrCoM
 from ._train_step import TrainState, init_train_state
 
@@ -38,7 +39,14 @@ def checkpoint_path(path: str | os.PathLike) -> Path:
     return p if p.suffix == ".eqx" else p / FILENAME
 
 
-def save_checkpoint(path: str | os.PathLike, state: TrainState) -> Path:
+class CheckpointState(Protocol):
+    """What a checkpoint holds of any world model's train state: its model (with `config`) and step."""
+
+    model: Any
+    step: Any
+
+
+def save_checkpoint(path: str | os.PathLike, state: CheckpointState) -> Path:
     """Write `state` (config, params, optimizer state, RNG, step) atomically; returns the file.
 
     Raises:
@@ -66,7 +74,7 @@ def save_checkpoint(path: str | os.PathLike, state: TrainState) -> Path:
 
 
 def read_checkpoint(
-    path: str | os.PathLike, config_type: type, init_train_state: Callable
+    path: str | os.PathLike, config_type: type[ConfigBase], init_train_state: Callable
 ) -> tuple[Any, Any, int]:
     """(config, state, step) of a checkpoint file (or a directory holding `checkpoint.eqx`).
 

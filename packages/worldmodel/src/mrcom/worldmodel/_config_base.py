@@ -31,6 +31,7 @@ class ConfigBase:
     """
 
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {}
+    __dataclass_fields__: ClassVar[dict[str, Any]]  # set by @dataclass on each subclass
 
     def replace(self, **changes) -> Self:
         """A copy with `changes` applied (validated)."""

@@ -31,7 +31,8 @@ def jit_by_config(fast_compile: Callable[..., bool]) -> Callable[[Callable], Cal
 
     def decorate(fn: Callable) -> Callable:
         optimized = eqx.filter_jit(fn)
-        quick = eqx.filter_jit(fn, compiler_options=FAST_COMPILE_OPTIONS)
+        # `compiler_options` reaches jax.jit through filter_jit's keywords (not in its type stubs)
+        quick = eqx.filter_jit(fn, compiler_options=FAST_COMPILE_OPTIONS)  # type: ignore[call-overload]
 
         @functools.wraps(fn)
         def call(*args, **kwargs):
@@ -39,7 +40,7 @@ def jit_by_config(fast_compile: Callable[..., bool]) -> Callable[[Callable], Cal
             fast = not nested and fast_compile(*args, **kwargs)
             return (quick if fast else optimized)(*args, **kwargs)
 
-        call.jitted = (optimized, quick)
+        call.jitted = (optimized, quick)  # type: ignore[attr-defined]
         return call
 
     return decorate

@@ -17,11 +17,11 @@ import numpy as np
 from jaxtyping import PRNGKeyArray
 from tqdm.auto import tqdm
 
-from ._checkpoint import checkpoint_path, save_checkpoint
+from ._checkpoint import CheckpointState, checkpoint_path, save_checkpoint
 from ._data import MultiScenarioData
 from ._evaluate import HORIZON
 
-State = TypeVar("State")  # an eqx.Module with fields `model` (holding `config`) and `step`
+State = TypeVar("State", bound=CheckpointState)  # an eqx.Module with `model` (holding `config`) and `step`
 
 
 class NonFiniteLossError(FloatingPointError):

@@ -270,7 +270,7 @@ def _val_loss(members: EnsembleMembers, x: np.ndarray, y: np.ndarray, w: np.ndar
     size = min(VAL_CHUNK, n)
     pad = -n % size
     x, y, w = (np.concatenate([a, np.zeros((pad,) + a.shape[1:], a.dtype)]) for a in (x, y, w))
-    total, count = 0.0, 0.0
+    total, count = np.zeros((), np.float64), 0.0
     for i in range(0, n + pad, size):
         s, c = _val_sums(members, x[i : i + size], y[i : i + size], w[i : i + size])
         total, count = total + np.asarray(s, np.float64), count + float(c)
@@ -368,7 +368,12 @@ def train_mlp_ensemble(
     bounds = lambda v: jnp.full((members, out_dim), v, jnp.float32)
     ens = MLPEnsemble(
         EnsembleMembers(mlp, bounds(MAX_LOGVAR_INIT), bounds(MIN_LOGVAR_INIT)),
-        *(jnp.asarray(s) for s in (obs_mean, obs_std, act_mean, act_std, delta_mean, delta_std)),
+        jnp.asarray(obs_mean),
+        jnp.asarray(obs_std),
+        jnp.asarray(act_mean),
+        jnp.asarray(act_std),
+        jnp.asarray(delta_mean),
+        jnp.asarray(delta_std),
         jnp.asarray(reward_mean),
         jnp.asarray(reward_std),
     )

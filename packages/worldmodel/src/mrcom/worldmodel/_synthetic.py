@@ -75,7 +75,10 @@ def synthetic_data(
         act_mask[s, : width[1]] = 1.0
         for _ in range(episodes_per_scenario):
             o, a, r = _episode(rng, angle, target, width, episode_length)
-            obs.append(o), act.append(a), rew.append(r), sid.append(s)
+            obs.append(o)
+            act.append(a)
+            rew.append(r)
+            sid.append(s)
         prompts.append(_episode(rng, angle, target, width, prompt_length))
     return MultiScenarioData(
         obs=np.stack(obs),
