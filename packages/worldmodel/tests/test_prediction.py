@@ -3,7 +3,9 @@
 - `ObsNorm`: observations standardized by the training data's per-dimension mean and std, set by
   `train` and never moved by the optimizer;
 - `obs_skip`: the decoder predicts the change from o_{t-1}, so an untrained change is persistence;
-- `loss_prediction`: the decoded prior latent is scored against o_t, and its gradient reaches the prior.
+- `loss_prediction`: the decoded prior latent is scored against o_t, and its gradient reaches the prior;
+- `loss_open_loop`: the prior rolled K steps on its own predictions (as imagination runs it) is scored
+  against o_{t+1..t+K}.
 """
 
 import equinox as eqx
@@ -17,10 +19,12 @@ from mrcom.worldmodel import (
     init_train_state,
     make_source,
     observation_stats,
+    observe,
+    open_loop_predictions,
     sample_batch,
     train,
 )
-from mrcom.worldmodel._model import with_config
+from mrcom.worldmodel._model import Context, prior_step, push, split_latent, with_config
 
 
 def test_train_sets_observation_stats_and_keeps_them(data, config):
@@ -87,3 +91,64 @@ def test_prediction_loss_trains_the_prior(data, config):
     loss_on = compute_loss(state.model, state.target, batch, jax.random.PRNGKey(5))
     loss_off = compute_loss(with_config(state.model, config), state.target, batch, jax.random.PRNGKey(5))
     assert float(loss_on[0] - loss_off[0]) == pytest.approx(float(loss_on[1]["prediction"]), rel=1e-4)
+
+
+def _posterior(state, batch, c):
+    keys = jax.random.split(jax.random.PRNGKey(7), batch.obs.shape[0])
+    seq = jax.vmap(observe, (None, 0, 0, 0, 0, 0, 0))(
+        state.model, batch.ctx, batch.obs, batch.action, batch.obs_mask, batch.act_mask, keys
+    )
+    return seq.latent
+
+
+def test_open_loop_predictions_roll_the_prior_on_its_own_outputs(data, config):
+    # K = T: every window starts at t0 = 0
+    c = config.replace(open_loop_horizon=config.seq_len)
+    state = init_train_state(c, jax.random.PRNGKey(3), observation_stats(data))
+    batch = sample_batch(make_source(data, c.context_len), jax.random.PRNGKey(4), 4, c.seq_len, c.context_len)
+    latent = _posterior(state, batch, c)
+    pred, reward, t0 = open_loop_predictions(state.model, batch, latent, jax.random.PRNGKey(8))
+    assert pred.shape == (4, c.seq_len, c.obs_dim) and reward.shape == (4, c.seq_len)
+    assert not np.any(np.asarray(t0))
+    # no real observation after o_t0 enters: changing them (the posterior latent held) changes nothing
+    moved = batch._replace(obs=batch.obs.at[:, 1:].add(3.0))
+    again, again_reward, _ = open_loop_predictions(state.model, moved, latent, jax.random.PRNGKey(8))
+    np.testing.assert_array_equal(np.asarray(pred), np.asarray(again))
+    np.testing.assert_array_equal(np.asarray(reward), np.asarray(again_reward))
+    # the first prediction is the prior mean one step from the posterior at t0 (its context + step t0)
+    m = c.context_len
+
+    def first(ctx, s, o0, a0, om, am):
+        fifo = push(Context(*(x[:m] for x in ctx)), o0 * om, a0 * am, 0.0)
+        _, o1 = prior_step(
+            state.model, fifo, split_latent(state.model, s), a0 * am, om, am, jax.random.PRNGKey(0), False
+        )
+        return state.model.obs_norm.forward(o1) * om
+
+    expect = jax.vmap(first)(
+        batch.ctx, latent[:, 0], batch.obs[:, 0], batch.action[:, 0], batch.obs_mask, batch.act_mask
+    )
+    np.testing.assert_allclose(np.asarray(pred[:, 0]), np.asarray(expect), rtol=1e-5, atol=1e-5)
+
+
+def test_open_loop_loss_trains_the_prior_and_is_weighted(data, config):
+    c = config.replace(open_loop_horizon=4, lambda_pred=0.0, lambda_var=0.0)
+    state = init_train_state(c, jax.random.PRNGKey(3), observation_stats(data))
+    batch = sample_batch(make_source(data, c.context_len), jax.random.PRNGKey(4), 4, c.seq_len, c.context_len)
+    key = jax.random.PRNGKey(5)
+    term = lambda model: compute_loss(model, state.target, batch, key)[1]["open_loop"]
+    assert float(term(state.model)) > 0
+    grad = eqx.filter_grad(term)(state.model)
+    norm = lambda t: float(sum(jnp.sum(x**2) for x in jax.tree.leaves(eqx.filter(t, eqx.is_array))))
+    # through the rollout: the prior of u, the GRU, the context encoder, the decoder and the reward head
+    for part in ("prior_u", "gru", "context", "decoder", "reward_head"):
+        assert norm(getattr(grad, part)) > 0, part
+    off = with_config(state.model, c.replace(lambda_open_loop=0.0))
+    diff = (
+        compute_loss(state.model, state.target, batch, key)[0]
+        - compute_loss(off, state.target, batch, key)[0]
+    )
+    assert float(diff) == pytest.approx(float(term(state.model)), rel=1e-4)
+    # K = 0 turns the term off
+    none = with_config(state.model, c.replace(open_loop_horizon=0))
+    assert float(compute_loss(none, state.target, batch, key)[1]["open_loop"]) == 0.0

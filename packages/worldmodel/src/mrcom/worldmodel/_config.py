@@ -27,6 +27,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         learning_rate=1e-3,
         batch_size=8,
         seq_len=12,
+        open_loop_horizon=4,
         steps=100,
         steps_per_call=10,
         eval_every=50,
@@ -94,6 +95,9 @@ class WorldModelConfig(ConfigBase):
     "standardize" (per-dimension mean and std of the training data) or "symlog".
     Losses (eq. 16): `lambda_var`, `lambda_s`, `lambda_v`, `lambda_r` (reward head),
     `lambda_pred` (one-step prediction: the decoded prior latent against o_t, `loss_prediction`),
+    `lambda_open_loop` and `open_loop_horizon` (K: the prior rolled K steps open loop from one
+    posterior latent per window, under the real actions, against o_{t+1..t+K}, `loss_open_loop`;
+    K = 0 turns it off; K <= seq_len),
     `obs_std` (std of the Gaussian decoder in the `obs_transform` space), `free_nats` (per KL term, per step),
     `kl_balance` (share of each KL of L_var that trains the prior; the rest trains the posterior),
     `kl_direction` of the KLs of L_var and L_s ("posterior_prior": KL(q || p), the bound of eq. 11;
@@ -128,6 +132,8 @@ class WorldModelConfig(ConfigBase):
     lambda_v: float = 0.1
     lambda_r: float = 1.0
     lambda_pred: float = 1.0
+    lambda_open_loop: float = 1.0
+    open_loop_horizon: int = 8
     free_nats: float = 1.0
     kl_balance: float = 0.8
     kl_direction: str = "posterior_prior"
@@ -157,12 +163,18 @@ class WorldModelConfig(ConfigBase):
             + ("hidden", "value_hidden", "value_samples")
         )
         self._require_numbers(
-            ("lambda_var", "lambda_s", "lambda_v", "lambda_r", "lambda_pred", "free_nats", "grad_clip")
+            ("lambda_var", "lambda_s", "lambda_v", "lambda_r", "lambda_pred", "lambda_open_loop")
+            + ("free_nats", "grad_clip")
         )
         self._require_numbers(("min_std", "obs_std", "learning_rate"), positive=True)
         self._require_unit(("kl_balance", "gamma", "target_tau"))
         if self.gamma >= 1:
             raise ValueError(f"gamma={self.gamma!r}: must be in [0, 1)")
+        self._require_ints(("open_loop_horizon",), minimum=0)
+        if self.open_loop_horizon > self.seq_len:
+            raise ValueError(
+                f"open_loop_horizon={self.open_loop_horizon!r}: must be <= seq_len={self.seq_len}"
+            )
         self._require_divisible("embed_dim", "num_heads")
         self._require_choice("kl_direction", KL_DIRECTIONS)
         self._require_choice("obs_transform", OBS_TRANSFORMS)

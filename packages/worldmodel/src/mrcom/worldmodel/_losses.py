@@ -190,6 +190,27 @@ def loss_prediction(
     return loss_recon(pred, obs, obs_mask, obs_std)
 
 
+def loss_open_loop(
+    pred: Float[Array, "*batch K O"],
+    obs: Float[Array, "*batch K O"],
+    obs_mask: Float[Array, "*batch K O"],
+    obs_std: float,
+    pred_reward: Float[Array, "*batch K"],
+    reward: Float[Array, "*batch K"],
+) -> Array:
+    """Open-loop prediction of the prior rolled K steps from s~_t: -log p(o_{t+j} | s^_{t+j}), j = 1..K,
+    plus the squared error of the imagined rewards r^_{t+j-1} = R(s^_{t+j-1}, a_{t+j-1}, e).
+
+    Observations in the decoder space. The prior is rolled under the real actions on its own
+    decoded observations and context (as imagination runs it), so multi-step errors that compound
+    through o_{t-1} and C_t are trained, not only the one-step error of `loss_prediction`; the
+    reward head learns to read the imagined latents it is applied to in MBPO's branches. Averaged
+    over the K steps, so the scales match `loss_prediction` and `loss_reward` (docs/choices.md,
+    "World-model accuracy").
+    """
+    return loss_recon(pred, obs, obs_mask, obs_std) + loss_reward(pred_reward, reward)
+
+
 def loss_reward(pred: Float[Array, "*batch"], reward: Float[Array, "*batch"]) -> Array:
     """Reward head: mean squared error."""
     return jnp.mean((pred - reward) ** 2)
@@ -206,6 +227,7 @@ class LossWeights(eqx.Module):
     lambda_v: Float[Array, ""]
     lambda_r: Float[Array, ""]
     lambda_pred: Float[Array, ""]
+    lambda_open_loop: Float[Array, ""]
 
     @classmethod
     def from_config(cls, config) -> LossWeights:
@@ -216,6 +238,7 @@ class LossWeights(eqx.Module):
             f(config.effective_lambda_v),
             f(config.lambda_r),
             f(config.lambda_pred),
+            f(config.lambda_open_loop),
         )
 
 
@@ -227,9 +250,10 @@ def total_loss(
     lambda_v: float | Array,
     lambda_r: float | Array,
     lambda_pred: float | Array = 0.0,
+    lambda_open_loop: float | Array = 0.0,
 ) -> Array:
     """Eq. 16 plus the heads: lambda_var L_var + lambda_s L_s + lambda_v L_v + lambda_r L_r
-    + lambda_pred L_pred + L_td + L_meta.
+    + lambda_pred L_pred + lambda_open_loop L_open_loop + L_td + L_meta.
 
     L_td and L_meta only reach psi (their inputs are stop-gradient latents) and L_v only reaches
     theta (psi frozen), so summing them is the same as separate updates with one optimizer.
@@ -240,6 +264,7 @@ def total_loss(
         + lambda_v * terms["value_reg"]
         + lambda_r * terms["reward"]
         + lambda_pred * terms.get("prediction", 0.0)
+        + lambda_open_loop * terms.get("open_loop", 0.0)
         + terms["value_td"]
         + terms["meta_value"]
     )

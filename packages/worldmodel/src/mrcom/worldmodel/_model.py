@@ -348,7 +348,7 @@ def with_config(model: MrCoM, config: WorldModelConfig) -> MrCoM:
     return new
 
 
-_WEIGHT_FIELDS = ("lambda_var", "lambda_s", "lambda_v", "lambda_r", "lambda_pred")
+_WEIGHT_FIELDS = ("lambda_var", "lambda_s", "lambda_v", "lambda_r", "lambda_pred", "lambda_open_loop")
 _DEFAULT_WEIGHTS = {
     f.name: f.default for f in dataclasses.fields(WorldModelConfig) if f.name in _WEIGHT_FIELDS
 }

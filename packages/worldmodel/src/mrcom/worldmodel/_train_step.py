@@ -8,14 +8,16 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import optax
-from jaxtyping import Array, Int, PRNGKeyArray
+from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from ._config import WorldModelConfig
 from ._data import Batch, SequenceSource, sample_batch
+from ._imagine import rollout
 from ._jit import jit_by_config
 from ._losses import (
     LossWeights,
     loss_meta_value,
+    loss_open_loop,
     loss_prediction,
     loss_reward,
     loss_state,
@@ -25,7 +27,16 @@ from ._losses import (
     sg,
     total_loss,
 )
-from ._model import MrCoM, apply_value_head, init_model, jit_model, observe, with_config
+from ._model import (
+    Context,
+    MrCoM,
+    apply_value_head,
+    init_model,
+    jit_model,
+    observe,
+    split_latent,
+    with_config,
+)
 
 TERMS = (
     "loss",
@@ -35,6 +46,7 @@ TERMS = (
     "recon",
     "state",
     "prediction",
+    "open_loop",
     "value_reg",
     "reward",
     "value_td",
@@ -77,6 +89,69 @@ def init_train_state(config: WorldModelConfig, key: PRNGKeyArray, obs_stats=None
 def _frozen(module):
     params, static = eqx.partition(module, eqx.is_array)
     return eqx.combine(sg(params), static)
+
+
+def open_loop_predictions(
+    model: MrCoM,
+    batch: Batch,
+    latent: Float[Array, "B T1 Z"],
+    key: PRNGKeyArray,
+) -> tuple[Float[Array, "B K O"], Float[Array, "B K"], Int[Array, " B"]]:
+    """The prior rolled K = `open_loop_horizon` steps open loop from a random start t0 of each window.
+
+    From the posterior latent s~_{t0} (`latent[:, t0]`) and the context of step t0, the prior is
+    rolled under the real actions a_{t0..t0+K-1} on its own decoded observations and context, as
+    `imagine` runs it (prior means, as `evaluate` scores it): no real observation after o_{t0}
+    enters. t0 is uniform in [0, T - K].
+
+    Returns:
+        (predicted o^_{t0+1..t0+K} in the decoder space, zero on padded dims; imagined rewards
+        r^_{t0..t0+K-1}; t0 per window).
+    """
+    c = model.config
+    k, m = c.open_loop_horizon, c.context_len
+    batch_size, steps = batch.action.shape[:2]
+    t0 = jax.random.randint(key, (batch_size,), 0, steps - k + 1)
+    fifo = Context(*(_take(x, t0, m) for x in batch.ctx))
+    state = split_latent(model, _take(latent, t0, 1)[:, 0])
+    obs0 = _take(batch.obs, t0, 1)[:, 0] * batch.obs_mask
+    actions = _take(batch.action, t0, k)
+    out = rollout(
+        model,
+        fifo,
+        state,
+        obs0,
+        batch.obs_mask,
+        batch.act_mask,
+        lambda t, _, o: actions[:, t],
+        k,
+        key,
+        sample=False,
+    )
+    return model.obs_norm.forward(out.obs[:, 1:]) * batch.obs_mask[:, None], out.reward, t0
+
+
+def _take(x: Array, start: Int[Array, " B"], size: int) -> Array:
+    """x[b, start[b] : start[b] + size] for each b."""
+    return jax.vmap(lambda xi, s: jax.lax.dynamic_slice_in_dim(xi, s, size, 0))(x, start)
+
+
+def open_loop_term(
+    model: MrCoM,
+    batch: Batch,
+    latent: Float[Array, "B T1 Z"],
+    obs_target: Float[Array, "B T1 O"],
+    obs_mask: Float[Array, "B T1 O"],
+    key: PRNGKeyArray,
+) -> Array:
+    """`loss_open_loop` of `open_loop_predictions` against the real o_{t0+1..t0+K} and r_{t0..t0+K-1};
+    0 when K = 0."""
+    k = model.config.open_loop_horizon
+    if k == 0:
+        return jnp.zeros(())
+    pred, pred_reward, t0 = open_loop_predictions(model, batch, latent, key)
+    obs, reward = _take(obs_target, t0 + 1, k), _take(batch.reward, t0, k)
+    return loss_open_loop(pred, obs, obs_mask[:, :k], model.config.obs_std, pred_reward, reward)
 
 
 def compute_loss(
@@ -142,6 +217,9 @@ def compute_loss(
     predicted = over_bt(model.decode, 0, 0, 0)(seq.predicted[:, 1:, 0], seq.prev_obs[:, 1:], obs_mask[:, 1:])
     l_pred = loss_prediction(predicted, obs_target[:, 1:], obs_mask[:, 1:], c.obs_std)
 
+    # K-step open-loop prediction from one posterior latent per window
+    l_open = open_loop_term(model, batch, seq.latent, obs_target, obs_mask, jax.random.fold_in(key, 1))
+
     # reward head r_t = R(s~_t, a_t, e_t)
     act_mask = jnp.broadcast_to(batch.act_mask[:, None], batch.action.shape)
     r_pred = over_bt(model.reward, 0, 0, 0, 0, 0, 0)(
@@ -171,6 +249,7 @@ def compute_loss(
         **var_terms,
         "state": l_s,
         "prediction": l_pred,
+        "open_loop": l_open,
         "value_reg": l_v,
         "reward": l_r,
         "value_td": l_td,
@@ -184,6 +263,7 @@ def compute_loss(
         lambda_v=w.lambda_v,
         lambda_r=w.lambda_r,
         lambda_pred=w.lambda_pred,
+        lambda_open_loop=w.lambda_open_loop,
     )
     return loss, terms
 
