@@ -33,15 +33,20 @@ __all__ = [
 ]
 
 ROBOTS: tuple[str, ...] = ("hopper", "walker", "cheetah")
-METHOD_ORDER: tuple[str, ...] = ("mamba", "dreamerv3", "cadm", "sac", "sac-utd", "mrcom")
+METHOD_ORDER: tuple[str, ...] = ("mamba", "dreamerv3", "cadm", "mow", "sac", "sac-utd", "mrcom")
+# each world model with DreamerV3's imagination actor-critic ("<kind>-ac"), after the MBPO columns
+AC_ORDER: tuple[str, ...] = ("mamba-ac", "dreamerv3-ac", "cadm-ac", "mow-ac", "mrcom-ac")
+METHOD_ORDER = METHOD_ORDER[:-1] + AC_ORDER + METHOD_ORDER[-1:]
 METHOD_LABELS: dict[str, str] = {
     "mamba": "MAMBA",
     "dreamerv3": "DreamerV3",
     "cadm": "CaDM",
+    "mow": "MoW",
     "sac": "SAC",
     "sac-utd": "SAC (MBPO's UTD)",
     "mrcom": "Ours",
 }
+METHOD_LABELS.update({m: f"{METHOD_LABELS[m[:-3]]} (AC)" for m in AC_ORDER})
 MISSING_MD = "—"
 MISSING_TEX = "--"
 

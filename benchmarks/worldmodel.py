@@ -6,7 +6,7 @@ memory, model FLOPs per step from XLA's cost analysis of one step with the time 
 (XLA counts a while-loop body once; lowered, unoptimized HLO), and the achieved FLOP/s. Data are
 random arrays of the given widths (speed does not depend on values).
 
-With `--models`, every named world model of the registry (MrCoM and the baselines CaDM, DreamerV3)
+With `--models`, every named world model of the registry (MrCoM and the baselines CaDM, DreamerV3, MAMBA, MoW)
 is also timed through its own `train` on the same random data at the preset's sizes: steps/s of a
 resumed run (compiled programs cached), sequence-steps/s, parameters, peak memory, and the ratio of
 each to MrCoM's steps/s measured in the same run. "train state" is the size of its checkpoint (parameters,
@@ -15,7 +15,7 @@ is the process's (cumulative over the models of one run on a CPU).
 
     uv run python benchmarks/worldmodel.py --presets quick paper --calls 3
     uv run python benchmarks/worldmodel.py --presets smoke quick --fast-compile
-    uv run python benchmarks/worldmodel.py --presets quick --models mrcom cadm dreamerv3
+    uv run python benchmarks/worldmodel.py --presets quick --models mrcom cadm dreamerv3 mamba mow
 """
 
 from __future__ import annotations
@@ -146,7 +146,13 @@ def bench_kinds(name: str, models: list[str], obs_dim: int, act_dim: int, scenar
         kind = get_kind(model)
         config = kind.config_type.preset(name, obs_dim=obs_dim, act_dim=act_dim, num_scenarios=scenarios)
         config = config.replace(eval_every=10**9, checkpoint_every=10**9)
-        data = random_data(config, episodes=2 * scenarios, length=max(4 * config.seq_len, 200))
+        if hasattr(config, "cluster_at"):  # mow: its task clustering in the first (untimed) run
+            config = config.replace(cluster_at=0)
+        per_scenario, length = 2, max(4 * config.seq_len, 200)
+        if hasattr(config, "meta_episodes"):  # mamba: whole meta-episodes (its curriculum's end) from step 0
+            config = config.replace(curriculum_fraction=0.0)
+            per_scenario = config.meta_episodes
+        data = random_data(config, episodes=per_scenario * scenarios, length=length)
         with tempfile.TemporaryDirectory() as d:
             t0 = time.perf_counter()
             trained, _ = kind.train(data, config, seed=0, checkpoint_dir=d, steps=steps, progress=False)
@@ -157,7 +163,7 @@ def bench_kinds(name: str, models: list[str], obs_dim: int, act_dim: int, scenar
             state_mib = sum(f.stat().st_size for f in Path(d).iterdir()) / 2**20  # params + optimizer + RNG
         rates[model] = rate
         params = sum(x.size for x in jax.tree.leaves(eqx.filter(trained, eqx.is_array)))
-        seq = config.batch_size * config.seq_len
+        seq = config.batch_size * (config.meta_episodes * length if model == "mamba" else config.seq_len)
         ratio = f"   x{rate / rates['mrcom']:.2f} of mrcom" if "mrcom" in rates and model != "mrcom" else ""
         print(
             f"[{name}] {model}: params={params:,} batch={config.batch_size} seq_len={config.seq_len}  "

@@ -9,6 +9,8 @@ are held out). On the training scenarios it trains, with the preset's world-mode
 - wo_c:  MrCoM without the context ("wo_c" ablation), same config and seed otherwise;
 - cadm, dreamerv3: the paper's baselines, each with its own preset of the same scale and MrCoM's
   step budget (`mrcom.worldmodel.cadm`, `mrcom.worldmodel.dreamer`);
+- mamba: MAMBA, DreamerV3's RSSM on meta-episodes (`mrcom.worldmodel.mamba`), likewise;
+- mow: Mixture-of-World Models adapted to vectors (`mrcom.worldmodel.mow`), likewise;
 - mlp:   an MBPO/PETS-style ensemble of 5 Gaussian MLPs on (o_t, a_t) -> (delta o, r)
   (`mrcom.worldmodel.train_mlp_ensemble`, early-stopped on held-out training episodes);
 
@@ -44,7 +46,7 @@ from mrcom.worldmodel import (
 )
 
 KS = (1, 5, 15)
-MODELS = ("mrcom", "wo_c", "cadm", "dreamerv3", "persistence", "mlp")
+MODELS = ("mrcom", "wo_c", "cadm", "dreamerv3", "mamba", "mow", "persistence", "mlp")
 
 
 def summary_line(results: dict[str, dict[str, float]]) -> str:
@@ -101,6 +103,8 @@ def main(argv: list[str] | None = None) -> None:
         ("wo_c", "mrcom", "wo_c"),
         ("cadm", "cadm", None),
         ("dreamerv3", "dreamerv3", None),
+        ("mamba", "mamba", None),
+        ("mow", "mow", None),
     ):
         kind = get_kind(method)
         wm_cfg = getattr(cfg.replace(ablation=ablation or "full"), WORLDMODEL_SECTIONS[method])

@@ -16,8 +16,11 @@ from mrcom.envs import ACT_DIM, ENGINES, OBS_DIM, OOD_SAMPLING, PROTOCOLS, ROBOT
 from mrcom.worldmodel import WorldModelConfig
 from mrcom.worldmodel.cadm import CaDMConfig
 from mrcom.worldmodel.dreamer import DreamerConfig
+from mrcom.worldmodel.mamba import MambaConfig
+from mrcom.worldmodel.mow import MoWConfig
 
 from ._dataset import PROMPT_KINDS
+from ._imagination_ac import ACConfig, ac_base, ac_method
 from ._sac import SACConfig
 from ._validate import check_choice, check_positive, check_range
 
@@ -26,12 +29,21 @@ PRESETS = ("smoke", "quick", "paper")
 # Model-based methods adapt by MBPO with their world model (one registry name each, mrcom.worldmodel);
 # "sac-utd": model-free SAC at MBPO's update-to-data ratio (adapt.updates_per_step), the control that
 # separates what the model's data add from what the higher update ratio adds.
-MODEL_METHODS = ("mrcom", "cadm", "dreamerv3")
+MODEL_METHODS = ("mrcom", "cadm", "dreamerv3", "mamba", "mow")
 MODEL_FREE_METHODS = ("sac", "sac-utd")
-METHODS = MODEL_METHODS + MODEL_FREE_METHODS
+# "<kind>-ac": the world model of <kind> with DreamerV3's imagination actor-critic instead of MBPO
+# (its own learner; section `ac`), one per model-based method.
+AC_METHODS = tuple(ac_method(m) for m in MODEL_METHODS)
+METHODS = MODEL_METHODS + MODEL_FREE_METHODS + AC_METHODS
 DEFAULT_METHODS = ("mrcom", "sac", "sac-utd")
 # the config section of each model-based method's world model
-WORLDMODEL_SECTIONS = {"mrcom": "worldmodel", "cadm": "cadm", "dreamerv3": "dreamerv3"}
+WORLDMODEL_SECTIONS = {
+    "mrcom": "worldmodel",
+    "cadm": "cadm",
+    "dreamerv3": "dreamerv3",
+    "mamba": "mamba",
+    "mow": "mow",
+}
 TARGET_SPLITS = ("test", "validation")
 
 
@@ -181,6 +193,9 @@ _SECTIONS = {
     "worldmodel": WorldModelConfig,
     "cadm": CaDMConfig,
     "dreamerv3": DreamerConfig,
+    "mamba": MambaConfig,
+    "mow": MoWConfig,
+    "ac": ACConfig,
     "adapt": AdaptConfig,
     "eval": EvalConfig,
 }
@@ -206,6 +221,9 @@ class PipelineConfig:
     worldmodel: WorldModelConfig = WorldModelConfig()
     cadm: CaDMConfig = CaDMConfig()
     dreamerv3: DreamerConfig = DreamerConfig()
+    mamba: MambaConfig = MambaConfig()
+    mow: MoWConfig = MoWConfig()
+    ac: ACConfig = ACConfig()
     adapt: AdaptConfig = AdaptConfig()
     eval: EvalConfig = EvalConfig()
 
@@ -226,7 +244,10 @@ class PipelineConfig:
         object.__setattr__(self, "worldmodel", self.worldmodel.replace(**shapes, ablation=self.ablation))
         object.__setattr__(self, "cadm", self.cadm.replace(**shapes))
         object.__setattr__(self, "dreamerv3", self.dreamerv3.replace(**shapes))
-        checked = {WORLDMODEL_SECTIONS[m] for m in self.adapt.methods if m in MODEL_METHODS} | {"worldmodel"}
+        object.__setattr__(self, "mamba", self.mamba.replace(**shapes))
+        object.__setattr__(self, "mow", self.mow.replace(**shapes))
+        bases = {ac_base(m) or m for m in self.adapt.methods}
+        checked = {WORLDMODEL_SECTIONS[m] for m in bases if m in MODEL_METHODS} | {"worldmodel"}
         for section in sorted(checked):
             self._check_worldmodel(section, getattr(self, section))
 
@@ -316,6 +337,8 @@ def _baselines(name: str, **budget) -> dict[str, dict[str, Any]]:
     return {
         "cadm": {**CaDMConfig.preset(name).to_dict(), **budget},
         "dreamerv3": {**DreamerConfig.preset(name).to_dict(), **budget},
+        "mamba": {**MambaConfig.preset(name).to_dict(), **budget},
+        "mow": {**MoWConfig.preset(name).to_dict(), **budget},
     }
 
 
@@ -328,6 +351,7 @@ _PRESETS: dict[str, dict[str, Any]] = {
         "worldmodel": {
             **dict(context_len=4, u_dim=4, d_dim=8, h_dim=4, embed_dim=12, num_heads=3, hidden=32),
             **dict(value_hidden=16, batch_size=8, seq_len=8, steps=40, steps_per_call=20),
+            "open_loop_horizon": 4,
             **dict(eval_every=40, checkpoint_every=40, eval_windows=8, eval_burn_in=2, fast_compile=True),
         },
         **_baselines("smoke", **_SMOKE_BUDGET, seq_len=8),
@@ -341,6 +365,7 @@ _PRESETS: dict[str, dict[str, Any]] = {
             start_steps=20,
             eval_every=40,
         ),
+        "ac": dict(horizon=5, batch_size=8, units=32, layers=1, bins=41),
         "eval": dict(episodes=1),
     },
     "quick": {
@@ -359,6 +384,7 @@ _PRESETS: dict[str, dict[str, Any]] = {
             start_steps=600,
             eval_every=1000,
         ),
+        "ac": dict(units=128),
         "eval": dict(episodes=3),
     },
     "paper": {

@@ -1,7 +1,8 @@
 """The pipeline stages run_train, run_adapt, run_evaluate, run_pipeline (each skips work already on disk).
 
 The files of a run: `Workdir`. Model-based methods (`MODEL_METHODS`) each train their world model
-from the registry of `mrcom.worldmodel` and adapt by MBPO with it; model-free ones only adapt.
+from the registry of `mrcom.worldmodel` and adapt by MBPO with it; model-free ones only adapt;
+"<kind>-ac" (`AC_METHODS`) adapt with the world model of <kind> by DreamerV3's imagination actor-critic.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from mrcom.envs import ACT_DIM, OBS_DIM, Scenario, make
 from mrcom.worldmodel import get_kind
 
 from ._collect import dataset_problem, run_collect, target_scenarios
-from ._config import METHODS, MODEL_METHODS, WORLDMODEL_SECTIONS, PipelineConfig
+from ._config import AC_METHODS, METHODS, MODEL_METHODS, WORLDMODEL_SECTIONS, PipelineConfig
 from ._dataset import find_prompt, load_dataset, read_manifest
+from ._imagination_ac import ACPolicy, ImaginationAC, ac_base, policy_like, run_imagination_ac
 from ._io import atomic_write_bytes, atomic_write_json, stream_seed
 from ._loop import evaluate_policy, run_sac
 from ._mbpo import ModelAugmenter
@@ -99,15 +101,25 @@ def load_worldmodel(cfg: PipelineConfig, workdir: Path, method: str):
     return get_kind(method).load_model(wd.worldmodel(method))
 
 
-def _save_policy(path: Path, state: SACState) -> None:
+def _save_policy(path: Path, state: SACState | ACPolicy) -> None:
     buf = io.BytesIO()
     eqx.tree_serialise_leaves(buf, state)
     atomic_write_bytes(path, buf.getvalue())
 
 
-def _load_policy(path: Path, cfg: PipelineConfig, num_agents: int) -> SACState:
-    like = sac_init(jax.random.PRNGKey(0), num_agents, OBS_DIM, ACT_DIM, cfg.sac)
+def _load_policy(
+    path: Path, cfg: PipelineConfig, num_agents: int, method: str = "sac"
+) -> SACState | ACPolicy:
+    if method in AC_METHODS:  # an imagination actor-critic saves its actor only (`ACPolicy`)
+        like: Any = policy_like(num_agents, OBS_DIM, ACT_DIM, cfg.ac)
+    else:
+        like = sac_init(jax.random.PRNGKey(0), num_agents, OBS_DIM, ACT_DIM, cfg.sac)
     return eqx.tree_deserialise_leaves(path, like)
+
+
+def _base_method(method: str) -> str:
+    """The world-model method a method uses: "dreamerv3-ac" -> "dreamerv3"; any other is itself."""
+    return ac_base(method) or method
 
 
 def _robot_means(targets: list[Scenario], values: np.ndarray) -> dict[str, float]:
@@ -138,9 +150,11 @@ def adapt_method(
     """Adapt one SAC agent per target scenario with `method`.
 
     A model-based method ("mrcom", "cadm", "dreamerv3"): MBPO with `model`; "sac": model-free SAC;
-    "sac-utd": model-free SAC at MBPO's update-to-data ratio. All methods use the same seed, so they
-    start from the same networks and see the same resets. MBPO and sac-utd run
-    `adapt.updates_per_step` gradient steps per real step; "sac" keeps `sac.updates_per_step`.
+    "sac-utd": model-free SAC at MBPO's update-to-data ratio; "<kind>-ac": DreamerV3's imagination
+    actor-critic with the world model `model` of <kind> (`run_imagination_ac`, section `ac`). All
+    methods use the same seed, so they see the same resets (the SAC ones start from the same
+    networks). MBPO and sac-utd run `adapt.updates_per_step` gradient steps per real step; "sac"
+    keeps `sac.updates_per_step`.
 
     Returns:
         (LoopResult, augmenter or None).
@@ -151,7 +165,7 @@ def adapt_method(
     if method in MODEL_METHODS:
         if model is None:
             raise ValueError(f"method={method!r}: needs a trained world model")
-        prompts = [None] * len(targets)
+        prompts: list[Any] = [None] * len(targets)
         if a.prompt == "dataset" and dataset is not None:
             prompts = [find_prompt(dataset, t) for t in targets]
         augmenter = ModelAugmenter(
@@ -180,6 +194,37 @@ def adapt_method(
         if log is not None:
             for robot, v in _robot_means(targets, returns).items():
                 log(f"adapt/{method}/{robot}/normalized_return", v, step)
+
+    if method in AC_METHODS:
+        if model is None:
+            raise ValueError(f"method={method!r}: needs a trained world model")
+        ac_prompts: list[Any] = [None] * len(targets)
+        if a.prompt == "dataset" and dataset is not None:
+            ac_prompts = [find_prompt(dataset, t) for t in targets]
+        learner = ImaginationAC(
+            model,
+            ac_prompts,
+            env.obs_mask,
+            env.act_mask,
+            cfg.ac,
+            prefix_len=a.prefix_len,
+            start_steps=a.start_steps,
+            sample=a.model_sample,
+        )
+        res = run_imagination_ac(
+            env,
+            learner,
+            a.real_steps,
+            stream_seed(cfg.seed, "adapt"),
+            learning_starts=cfg.sac.learning_starts,
+            update_every=cfg.sac.update_every,
+            eval_fn=eval_fn,
+            eval_every=a.eval_every,
+            on_eval=on_eval,
+            desc=f"adapt {method}",
+            progress=progress,
+        )
+        return res, learner
 
     sac_cfg = cfg.sac
     if method in MODEL_METHODS or method == "sac-utd":
@@ -214,11 +259,12 @@ def run_adapt(
         if wd.adapt_result(method).exists():
             out[method] = json.loads(wd.adapt_result(method).read_text())
             continue
-        model = load_worldmodel(cfg, workdir, method) if method in MODEL_METHODS else None
+        base = _base_method(method)
+        model = load_worldmodel(cfg, workdir, base) if base in MODEL_METHODS else None
         res, aug = adapt_method(
             cfg, method, targets, model=model, dataset=wd.dataset, log=log, progress=progress
         )
-        _save_policy(wd.policy(method), res.state)
+        _save_policy(wd.policy(method), ACPolicy(res.state.actor) if method in AC_METHODS else res.state)
         result = {
             "targets": [t.to_dict() for t in targets],
             "curve_steps": list(res.curve_steps),
@@ -247,7 +293,7 @@ def run_evaluate(cfg: PipelineConfig, workdir: Path, log: Log | None = None, pro
     for method in cfg.adapt.methods:
         if not wd.adapt_result(method).exists():
             raise ValueError(f"adapt result {str(wd.adapt(method))!r}: missing; run run_adapt first")
-        state = _load_policy(wd.policy(method), cfg, len(targets))
+        state = _load_policy(wd.policy(method), cfg, len(targets), method)
         returns = evaluate_policy(
             state,
             lambda e: _target_env(cfg, targets, e),
@@ -306,7 +352,8 @@ def run_pipeline(cfg: PipelineConfig, workdir: Path, log: Log | None = None, pro
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     _check_config(cfg, workdir)
-    model_methods = [m for m in cfg.adapt.methods if m in MODEL_METHODS]
+    model_methods = list(dict.fromkeys(_base_method(m) for m in cfg.adapt.methods))
+    model_methods = [m for m in model_methods if m in MODEL_METHODS]
     if model_methods or cfg.adapt.prompt == "dataset":
         run_collect(cfg, workdir, log=log, progress=progress)
     for method in model_methods:

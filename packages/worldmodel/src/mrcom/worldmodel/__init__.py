@@ -26,6 +26,7 @@ from ._losses import (
     gaussian_kl,
     latent_kl,
     loss_meta_value,
+    loss_open_loop,
     loss_prediction,
     loss_recon,
     loss_reward,
@@ -80,6 +81,7 @@ from ._train_step import (
     compute_loss,
     init_train_state,
     make_optimizer,
+    open_loop_predictions,
     train_step,
     train_steps,
 )
@@ -95,6 +97,7 @@ __all__ = [
     "KS",
     "eval_windows",
     "open_loop_errors",
+    "open_loop_predictions",
     "OpenLoop",
     "act_at",
     "WorldModel",
@@ -140,6 +143,7 @@ __all__ = [
     "latent_kl",
     "loss_meta_value",
     "loss_recon",
+    "loss_open_loop",
     "loss_prediction",
     "loss_reward",
     "loss_state",
@@ -188,3 +192,9 @@ from . import cadm, dreamer  # noqa: E402
 
 register(cadm.KIND)
 register(dreamer.KIND)
+from . import mow  # noqa: E402
+
+register(mow.KIND)
+from . import mamba  # noqa: E402
+
+register(mamba.KIND)

@@ -1,0 +1,123 @@
+"""Imagination and evaluation with the semantics of `mrcom.worldmodel.imagine`.
+
+MAMBA's recurrent state is its task belief, so the m context steps and the prefix are one
+posterior filter from the initial state, as a training meta-episode is: the context may span an
+episode boundary (a prompt tail, then the target's current episode), the previous rewards are
+read from it, and the time input counts the real steps filtered so far (empty context slots,
+valid = 0, are skipped and do not count). The branch starts from the posterior state of the last
+prefix observation and keeps counting time; every imagined step predicts r_t from (s_t, a_t) and
+feeds it to the next recurrent step as the previous reward.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float, PRNGKeyArray
+
+from .._data import MultiScenarioData
+from .._evaluate import open_loop_errors
+from .._imagine import Imagined, Prefix, act_at, branch_inputs, stack_branch
+from .._model import Context, symexp
+from ..dreamer import State, sequence_inputs
+from ._model import Mamba
+
+
+def filter_prefix(
+    model: Mamba,
+    context: Context,
+    prefix: Prefix,
+    obs_mask: Float[Array, " O"],
+    act_mask: Float[Array, " A"],
+    key: PRNGKeyArray,
+    sample: bool = True,
+) -> tuple[State, Array]:
+    """The posterior state at the last prefix observation and its time index (one sequence).
+
+    Arguments:
+        context: the m steps before the prefix (m, .). prefix: obs (W+1, O), action (W, A), reward (W,).
+        sample: sample the posterior (False: its mode).
+
+    Returns:
+        (state, j): j = the real steps filtered before the last observation (its time index).
+    """
+    obs, prev_a, valid = sequence_inputs(
+        context.obs, context.action, context.valid, prefix.obs, prefix.action, act_mask
+    )
+    prev_r = jnp.concatenate([jnp.zeros(1), context.reward * context.valid, prefix.reward])
+    index = jnp.maximum(jnp.cumsum(valid) - 1.0, 0.0)
+    states, _, _ = model.filter(obs, prev_a, prev_r, index, obs_mask, key, valid=valid, sample=sample)
+    return jax.tree.map(lambda x: x[-1], states), index[-1]
+
+
+def imagine(
+    model: Mamba,
+    context: Context,
+    prefix: Prefix,
+    masks: tuple[Array, Array],
+    policy: Callable[[PRNGKeyArray, Array], Array],
+    horizon: int,
+    key: PRNGKeyArray,
+    *,
+    sample: bool = True,
+) -> Imagined:
+    """Branch `horizon` imagined steps from the end of real prefixes under `policy`.
+
+    Arguments:
+        model: a trained MAMBA world model.
+        context: Context(obs (B, m, O), action (B, m, A), reward (B, m), valid (B, m)): the real
+            steps before the prefix, filtered with it (rewards included).
+        prefix: real steps, obs (B, W+1, O), action (B, W, A), reward (B, W) (W >= 0).
+        masks: (obs_mask (B, O), act_mask (B, A)).
+        policy: policy(key, obs (B, O)) -> action (B, A) on decoded observations, or an `OpenLoop`.
+        horizon: H imagined steps. key: PRNG key.
+        sample: sample the posterior and the prior (False: their modes; observations and rewards
+            are always the decoder mean and the two-hot mean).
+
+    Returns:
+        Imagined(obs (B, H+1, O) with obs[:, 0] the masked real start, action (B, H, A),
+        reward (B, H) (reward[:, t] = R(s_t, a_t)), latent (B, H+1, Z) = concat(deter, flattened
+        stoch), latent[:, 0] the posterior).
+    """
+    context, prefix, obs_mask, act_mask = branch_inputs(model.config.context_len, context, prefix, masks)
+    batch = prefix.obs.shape[0]
+    kf, kr = jax.random.split(key)
+    state, index = jax.vmap(filter_prefix, (None, 0, 0, 0, 0, 0, None))(
+        model, context, prefix, obs_mask, act_mask, jax.random.split(kf, batch), sample
+    )
+    start = prefix.obs[:, -1] * obs_mask
+
+    def one(s, a, r, j, k):
+        return model.rssm.img_step(s, a, k, extra=model.extra(r, j), sample=sample)[0]
+
+    def step(carry, inputs):
+        t, k = inputs
+        s, o, j = carry
+        ka, ks = jax.random.split(k)
+        a = act_at(policy, t, ka, o) * act_mask
+        r = jax.vmap(model.reward)(s.feat(), a)
+        new = jax.vmap(one)(s, a, r, j + 1.0, jax.random.split(ks, batch))
+        feat = new.feat()
+        o_next = symexp(jax.vmap(model.decode)(feat, obs_mask)) * obs_mask
+        return (new, o_next, j + 1.0), (o_next, a, r, feat)
+
+    inputs = (jnp.arange(horizon), jax.random.split(kr, horizon))
+    _, (o, a, r, z) = jax.lax.scan(step, (state, start, index), inputs)
+    return stack_branch(start, state.feat(), o, a, r, z)
+
+
+def evaluate(
+    model: Mamba,
+    data: MultiScenarioData,
+    key: PRNGKeyArray,
+    *,
+    num_windows: int | None = None,
+    burn_in: int | None = None,
+) -> dict[str, float]:
+    """`open_loop_errors` of the model on `data` (defaults: the config's `eval_windows`, `eval_burn_in`)."""
+    c = model.config
+    num_windows = c.eval_windows if num_windows is None else num_windows
+    burn_in = c.eval_burn_in if burn_in is None else burn_in
+    return open_loop_errors(imagine, model, data, key, num_windows=num_windows, burn_in=burn_in)

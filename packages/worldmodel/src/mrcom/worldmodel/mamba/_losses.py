@@ -1,0 +1,67 @@
+"""MAMBA's world-model loss: DreamerV3's terms on a subsample of a meta-episode's time steps.
+
+    L = pred_scale * (L_recon + L_reward) + dyn_scale * L_dyn + rep_scale * L_rep
+
+The posterior is filtered over the first n transitions of each meta-episode (the bucket of the
+chunk); the terms are means over `loss_steps` positions drawn uniformly from 0 .. length, where
+length <= n is the curriculum's length at this step. Position j contributes its reconstruction,
+its two KL terms and (for j < length) the reward r_j of (s_j, a_j).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Int, PRNGKeyArray
+
+from ..dreamer import kl_losses, recon_loss, twohot_loss
+from ._data import MetaBatch, subsample_steps
+from ._model import Mamba, meta_inputs
+
+TERMS = ("loss", "recon", "reward", "dyn", "rep", "kl", "length")
+
+
+def sequence_terms(
+    model: Mamba, seq: MetaBatch, length: Int[Array, ""], key: PRNGKeyArray, unroll: int | bool = 1
+) -> dict[str, Array]:
+    """Loss terms of one meta-episode sequence (weighted means over its subsampled positions)."""
+    c = model.config
+    kf, ks = jax.random.split(key)
+    n1 = seq.obs.shape[0]
+    prev_a, prev_r, index = meta_inputs(seq.obs, seq.action, seq.reward, seq.act_mask)
+    states, post, prior = model.filter(seq.obs, prev_a, prev_r, index, seq.obs_mask, kf, unroll=unroll)
+    idx, w = subsample_steps(ks, length, n1, c.loss_steps)
+    feat = states.feat()[idx]  # (N, Z)
+    dyn, rep, kl = kl_losses(post[idx], prior[idx], free_nats=c.free_nats, unimix=c.unimix)
+    pred = jax.vmap(model.decode, (0, None))(feat, seq.obs_mask)
+    recon = recon_loss(pred, seq.obs[idx], seq.obs_mask)
+    # the reward of (s_j, a_j): position j < length has one (the last observation has no action)
+    has_r = w * (idx < length)
+    j = jnp.minimum(idx, n1 - 2)
+    logits = jax.vmap(model.reward_logits)(feat, seq.action[j] * seq.act_mask)
+    reward = twohot_loss(logits, seq.reward[j], model.bins)
+    mean = lambda x, wt: jnp.sum(x * wt) / jnp.maximum(jnp.sum(wt), 1.0)
+    return {
+        "recon": mean(recon, w),
+        "reward": mean(reward, has_r),
+        "dyn": mean(dyn, w),
+        "rep": mean(rep, w),
+        "kl": mean(kl, w),
+    }
+
+
+def compute_loss(
+    model: Mamba, batch: MetaBatch, length: Int[Array, ""], key: PRNGKeyArray, unroll: int | bool = 1
+) -> tuple[Array, dict[str, Array]]:
+    """Total loss of a batch of meta-episode sequences at curriculum length `length` and its terms
+    (`TERMS` without "loss" and "length")."""
+    c = model.config
+    keys = jax.random.split(key, batch.obs.shape[0])
+    terms = jax.vmap(sequence_terms, (None, 0, None, 0, None))(model, batch, length, keys, unroll)
+    terms = {k: jnp.mean(v) for k, v in terms.items()}
+    loss = (
+        c.pred_scale * (terms["recon"] + terms["reward"])
+        + c.dyn_scale * terms["dyn"]
+        + c.rep_scale * terms["rep"]
+    )
+    return loss, terms

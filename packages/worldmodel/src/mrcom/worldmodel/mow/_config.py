@@ -1,0 +1,192 @@
+"""MoWConfig: one default, named presets merged on top (the pattern of `WorldModelConfig`)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from .._config_base import ConfigBase, is_int
+
+# Preset overrides (sizes and budgets; everything else keeps its default). "smoke" and "quick"
+# are at the scale of DreamerConfig's presets; "paper" follows STORM's transformer (2 layers,
+# width 512 -> here 256 with 8 heads) with 32 x 16 categorical latents, at MrCoM's paper budget.
+PRESETS: dict[str, dict[str, Any]] = {
+    "smoke": dict(
+        context_len=4,
+        stoch=8,
+        classes=4,
+        vae_units=32,
+        vae_layers=1,
+        d_model=32,
+        num_layers=1,
+        num_heads=2,
+        ffn_hidden=64,
+        num_experts=2,
+        expert_hidden=32,
+        head_units=32,
+        reward_bins=41,
+        learning_rate=1e-3,
+        batch_size=8,
+        seq_len=12,
+        steps=100,
+        steps_per_call=10,
+        eval_every=50,
+        checkpoint_every=50,
+        eval_windows=16,
+        cluster_at=20,
+        cluster_windows=8,
+        fast_compile=True,
+    ),
+    "quick": dict(
+        context_len=8,
+        stoch=16,
+        classes=8,
+        vae_units=128,
+        vae_layers=2,
+        d_model=128,
+        num_layers=2,
+        num_heads=4,
+        ffn_hidden=256,
+        num_experts=4,
+        expert_hidden=128,
+        head_units=128,
+        reward_bins=255,
+        learning_rate=3e-4,
+        batch_size=16,
+        seq_len=32,
+        steps=2000,
+        steps_per_call=50,
+        eval_every=500,
+        checkpoint_every=500,
+        eval_windows=64,
+        cluster_at=500,
+        cluster_windows=32,
+    ),
+    "paper": dict(
+        context_len=16,
+        stoch=32,
+        classes=16,
+        vae_units=256,
+        vae_layers=2,
+        d_model=256,
+        num_layers=2,
+        num_heads=8,
+        ffn_hidden=1024,
+        num_experts=8,
+        expert_hidden=512,
+        head_units=256,
+        reward_bins=255,
+        learning_rate=1e-4,
+        batch_size=16,
+        seq_len=64,
+        steps=100_000,
+        steps_per_call=100,
+        eval_every=5000,
+        checkpoint_every=5000,
+        eval_windows=256,
+        cluster_at=5000,
+        recluster_every=20_000,
+        cluster_windows=64,
+    ),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class MoWConfig(ConfigBase):
+    """Everything that defines a Mixture-of-World-Models world model (vector observations) and its training.
+
+    Data shapes: `obs_dim`, `act_dim` (padded widths), `num_scenarios` (training scenarios: the
+    clustering allocates an expert to each), `context_len` (m: history tokens before every window
+    and prefix).
+    Modular VAEs: `num_groups` encoder/decoder modules, one per observation/action layout of the
+    training data (its mask pattern); each an MLP of `vae_layers` x `vae_units` (LayerNorm + SiLU)
+    to `stoch` categoricals of `classes` classes (`unimix` uniform mix, straight-through samples).
+    Dynamics: a causal Transformer over tokens [z_t, a_t, symlog r_{t-1}] (the reward only when
+    `reward_input`), `num_layers` pre-LayerNorm blocks of width `d_model`, `num_heads` heads with
+    a learned relative-position bias, attention window m + `seq_len` tokens; each block's
+    feed-forward is the shared backbone's (`ffn_hidden`) plus the output of one of `num_experts`
+    task experts (`expert_hidden`), chosen by the scenario's cluster. Heads on the Transformer's
+    output (`head_units`, one hidden layer): prior logits of z_{t+1} and the two-hot reward r_t
+    over `reward_bins` bins = symexp(linspace(-r, r)), r = `reward_range`.
+    Losses as DreamerV3's (`pred_scale` (recon + reward), `dyn_scale`, `rep_scale`, `free_nats`).
+    Task clustering: at step `cluster_at` (then every `recluster_every` steps; 0 = never again)
+    the gradients of the shared parameters on `cluster_windows` windows of each scenario are
+    compared by cosine similarity (after subtracting their mean over scenarios when
+    `center_gradients`), and average-linkage clustering groups the scenarios into
+    `num_experts` clusters, one expert each. Before the first clustering no expert is used.
+    Optimizer: Adam (`learning_rate`, `adam_eps`) after global-norm clipping at `grad_clip`.
+    Training loop, checkpoints and evaluation as `WorldModelConfig`'s.
+    """
+
+    obs_dim: int = 8
+    act_dim: int = 2
+    num_scenarios: int = 1
+    context_len: int = 8
+    num_groups: int = 3
+    stoch: int = 16
+    classes: int = 8
+    unimix: float = 0.01
+    vae_units: int = 128
+    vae_layers: int = 2
+    d_model: int = 128
+    num_layers: int = 2
+    num_heads: int = 4
+    ffn_hidden: int = 256
+    num_experts: int = 4
+    expert_hidden: int = 128
+    head_units: int = 128
+    reward_input: bool = True
+    reward_bins: int = 255
+    reward_range: float = 20.0
+    free_nats: float = 1.0
+    dyn_scale: float = 0.5
+    rep_scale: float = 0.1
+    pred_scale: float = 1.0
+    cluster_at: int = 500
+    recluster_every: int = 0
+    cluster_windows: int = 32
+    center_gradients: bool = True
+    learning_rate: float = 3e-4
+    adam_eps: float = 1e-8
+    grad_clip: float = 1000.0
+    batch_size: int = 16
+    seq_len: int = 32
+    steps: int = 2000
+    steps_per_call: int = 50
+    eval_every: int = 500
+    checkpoint_every: int = 500
+    eval_windows: int = 64
+    eval_burn_in: int = 8
+    fast_compile: bool = False
+
+    PRESETS = PRESETS
+
+    def __post_init__(self):
+        self._require_shared()
+        self._require_ints(
+            ("num_groups", "stoch", "vae_units", "vae_layers", "d_model", "num_layers", "num_heads")
+            + ("ffn_hidden", "num_experts", "expert_hidden", "head_units", "cluster_windows")
+        )
+        self._require_ints(("classes",), minimum=2)
+        self._require_ints(("cluster_at", "recluster_every"), minimum=0)
+        bins = self.reward_bins
+        if not is_int(bins) or bins < 3 or bins % 2 == 0:
+            raise ValueError(f"reward_bins={bins!r}: must be an odd integer >= 3 (a bin at 0)")
+        self._require_numbers(("free_nats", "dyn_scale", "rep_scale", "pred_scale", "grad_clip"))
+        self._require_numbers(("learning_rate", "adam_eps", "reward_range"), positive=True)
+        self._require_unit(("unimix",), closed=False)
+        self._require_bools(("reward_input", "center_gradients"))
+        self._require_divisible("d_model", "num_heads")
+        # clustering happens between jitted chunks: on chunk boundaries no extra scan is compiled
+        self._require_divisible("cluster_at", "steps_per_call")
+        self._require_divisible("recluster_every", "steps_per_call")
+
+    @property
+    def window(self) -> int:
+        """N: how many tokens (the newest included) each token attends to: m + seq_len."""
+        return self.context_len + self.seq_len
+
+    @property
+    def latent_dim(self) -> int:
+        """Z of `Imagined.latent`: concat(flattened z_t one-hots, the Transformer output predicting it)."""
+        return self.stoch * self.classes + self.d_model

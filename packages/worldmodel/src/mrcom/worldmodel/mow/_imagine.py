@@ -1,0 +1,190 @@
+"""Imagination and evaluation with a MoW, with the semantics of `mrcom.worldmodel.imagine`.
+
+A target scenario is unseen (no id): its VAE module is the one of its mask layout
+(`MoW.group_of_masks`), and its expert is selected by likelihood: the m context steps and the
+prefix are filtered once per candidate expert (`MoW.candidates`: those allocated to training
+scenarios of the same module), each scored by the negative log-likelihood of the real
+transitions it saw (the next latent's posterior mode under the prior, and the reward under the
+two-hot head), and the best-fitting expert rolls out. Imagined steps are appended to the
+Transformer's key/value cache (a sliding window of N = m + seq_len tokens).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float, PRNGKeyArray
+
+from .._data import MultiScenarioData
+from .._evaluate import open_loop_errors
+from .._imagine import Imagined, Prefix, act_at, branch_inputs, stack_branch
+from .._model import Context, symexp
+from ..dreamer._rssm import unimix_probs
+from ..dreamer._twohot import twohot_loss
+from ._model import Cache, MoW, run_sequence
+
+
+class Filtered(NamedTuple):
+    """The state at the last prefix observation under one expert (one sequence)."""
+
+    cache: Cache  # the Transformer's last N-1 tokens
+    z: Array  # (S, K) posterior latent of the last prefix observation
+    h: Array  # (D,) output of the token before it (zeros if none)
+    prev_reward: Array  # () the reward of the step into it (0 if none)
+    nll: Array  # () mean negative log-likelihood of the filtered transitions
+
+
+def filter_prefix(
+    model: MoW,
+    context: Context,
+    prefix: Prefix,
+    obs_mask: Float[Array, " O"],
+    act_mask: Float[Array, " A"],
+    expert: Array,
+    gate: Array,
+    key: PRNGKeyArray,
+    sample: bool = True,
+) -> Filtered:
+    """Run the m context steps and the prefix (one sequence) through the model with `expert`.
+
+    Arguments:
+        context: the m steps before the prefix (m, .). prefix: obs (W+1, O), action (W, A), reward (W,).
+        expert, gate: the expert and its gate (0: backbone only).
+        sample: sample the posteriors (False: their modes).
+    """
+    group = model.group_of_masks(obs_mask, act_mask)
+    obs = jnp.concatenate([context.obs, prefix.obs])  # (m+W+1, O)
+    action = jnp.concatenate([context.action, prefix.action])
+    reward = jnp.concatenate([context.reward, prefix.reward])
+    valid = jnp.concatenate([context.valid, jnp.ones(prefix.action.shape[0], context.valid.dtype)])
+    seq = run_sequence(
+        model, group, expert, gate, obs, action, reward, valid, obs_mask, act_mask, key, sample
+    )
+    # likelihood of every real transition j -> j+1 (token j valid, observation j+1 real)
+    pair = valid * jnp.concatenate([valid[1:], jnp.ones(1, valid.dtype)])
+    prior = jax.vmap(model.prior_logits)(seq.h)
+    target = jax.nn.one_hot(jnp.argmax(seq.post[1:], -1), model.config.classes)
+    logp = jnp.log(unimix_probs(prior, model.config.unimix))
+    nll = -jnp.sum(target * logp, axis=(-2, -1))
+    nll = nll + twohot_loss(jax.vmap(model.reward_logits)(seq.h), reward, model.bins)
+    nll = jnp.sum(nll * pair) / jnp.maximum(jnp.sum(pair), 1.0)
+    last = valid[-1]
+    return Filtered(seq.cache, seq.z[-1], seq.h[-1] * last, reward[-1] * last, nll)
+
+
+def select_experts(
+    model: MoW,
+    context: Context,
+    prefix: Prefix,
+    obs_mask: Array,
+    act_mask: Array,
+    key: PRNGKeyArray,
+    sample: bool,
+) -> tuple[Filtered, Array, Array]:
+    """Filter every sequence under every candidate expert and keep the most likely (batched).
+
+    Returns:
+        (the chosen expert's `Filtered` (B, ...), expert (B,), gate (B,)).
+    """
+    e = model.config.num_experts
+    batch = prefix.obs.shape[0]
+    gate = jnp.any(model.routing.assignment >= 0).astype(jnp.float32)
+    experts = jnp.arange(e)
+    keys = jax.random.split(key, batch)
+    per_expert = jax.vmap(filter_prefix, (None, None, None, None, None, 0, None, None, None))
+    per_seq = jax.vmap(per_expert, (None, 0, 0, 0, 0, None, None, 0, None))
+    out = per_seq(model, context, prefix, obs_mask, act_mask, experts, gate, keys, sample)  # (B, E, ...)
+    groups = jax.vmap(model.group_of_masks)(obs_mask, act_mask)
+    allowed = jax.vmap(model.candidates)(groups)  # (B, E)
+    choice = jnp.argmin(jnp.where(allowed, out.nll, jnp.inf), axis=1)
+    choice = jnp.where(gate > 0, choice, 0)
+    rows = jnp.arange(batch)
+    chosen = jax.tree.map(lambda x: x[rows, choice], out)
+    return chosen, choice, jnp.full(batch, gate)
+
+
+def imagine(
+    model: MoW,
+    context: Context,
+    prefix: Prefix,
+    masks: tuple[Array, Array],
+    policy: Callable[[PRNGKeyArray, Array], Array],
+    horizon: int,
+    key: PRNGKeyArray,
+    *,
+    sample: bool = True,
+) -> Imagined:
+    """Branch `horizon` imagined steps from the end of real prefixes under `policy`.
+
+    Arguments:
+        model: a trained MoW.
+        context: Context(obs (B, m, O), action (B, m, A), reward (B, m), valid (B, m)): the steps
+            before the prefix (prompt-filled at episode starts); empty slots (valid 0) are masked.
+        prefix: real steps, obs (B, W+1, O), action (B, W, A), reward (B, W) (W >= 0).
+        masks: (obs_mask (B, O), act_mask (B, A)): they pick the VAE module.
+        policy: policy(key, obs (B, O)) -> action (B, A) on decoded observations, or an `OpenLoop`.
+        horizon: H imagined steps. key: PRNG key.
+        sample: sample the posteriors and priors (False: their modes, the argmax class of every
+            categorical; observations and rewards are always the decoder mean and the two-hot mean).
+
+    Returns:
+        Imagined(obs (B, H+1, O) with obs[:, 0] the masked real start, action (B, H, A),
+        reward (B, H) (reward[:, t] of (o_t, a_t), read at h_t), latent (B, H+1, Z) =
+        concat(flattened z_t, the Transformer output that predicted it; latent[:, 0]: the posterior).
+    """
+    context, prefix, obs_mask, act_mask = branch_inputs(model.config.context_len, context, prefix, masks)
+    batch = prefix.obs.shape[0]
+    kf, kr = jax.random.split(key)
+    state, expert, gate = select_experts(model, context, prefix, obs_mask, act_mask, kf, sample)
+    groups = jax.vmap(model.group_of_masks)(obs_mask, act_mask)
+    start = prefix.obs[:, -1] * obs_mask
+    flat = lambda z, h: jnp.concatenate([z.reshape(z.shape[0], -1), h], axis=-1)
+
+    def one(cache, z, r_prev, a, g, e, gt, om, k):
+        tok = model.tokens(z[None], a[None], r_prev[None])[0]
+        h, cache = model.dynamics.step(cache, tok, e, gt)
+        z_next = model.draw(model.prior_logits(h), k, sample)
+        o_next = symexp(model.decode(g, z_next, om)) * om
+        return cache, z_next, model.reward(h), o_next, h
+
+    batched = jax.vmap(one)
+
+    def step(carry, inputs):
+        t, k = inputs
+        cache, z, r_prev, o = carry
+        ka, kz = jax.random.split(k)
+        a = act_at(policy, t, ka, o) * act_mask
+        cache, z, r, o_next, h = batched(
+            cache, z, r_prev, a, groups, expert, gate, obs_mask, jax.random.split(kz, batch)
+        )
+        return (cache, z, r, o_next), (o_next, a, r, flat(z, h))
+
+    carry = (state.cache, state.z, state.prev_reward, start)
+    _, (o, a, r, lat) = jax.lax.scan(step, carry, (jnp.arange(horizon), jax.random.split(kr, horizon)))
+    return stack_branch(start, flat(state.z, state.h), o, a, r, lat)
+
+
+def evaluate(
+    model: MoW,
+    data: MultiScenarioData,
+    key: PRNGKeyArray,
+    *,
+    num_windows: int | None = None,
+    burn_in: int | None = None,
+) -> dict[str, float]:
+    """`open_loop_errors` of MoW's `imagine` on `data` (experts selected by likelihood, as for any
+    unseen scenario) and "experts_allocated": how many experts the clustering gave a scenario.
+
+    Arguments:
+        num_windows, burn_in: default the config's `eval_windows` and `eval_burn_in`.
+    """
+    c = model.config
+    num_windows = c.eval_windows if num_windows is None else num_windows
+    burn_in = c.eval_burn_in if burn_in is None else burn_in
+    result = open_loop_errors(imagine, model, data, key, num_windows=num_windows, burn_in=burn_in)
+    assignment = jax.device_get(model.routing.assignment)
+    result["experts_allocated"] = float(len({int(e) for e in assignment if e >= 0}))
+    return result
