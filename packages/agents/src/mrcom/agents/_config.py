@@ -207,8 +207,9 @@ class PipelineConfig:
 
     `ablation` is the source of truth for the world model's ablation, and every world model's
     `obs_dim`, `act_dim` and `num_scenarios` are derived from `envs` (padded widths, training
-    scenarios not held out), so they are overwritten here. `worldmodel` is MrCoM's config; `cadm`
-    and `dreamerv3` are the baselines' (used when `adapt.methods` names them).
+    scenarios not held out), so they are overwritten here. `worldmodel` is MrCoM's config; `cadm`,
+    `dreamerv3`, `mamba` and `mow` are the baselines' (used when `adapt.methods` names them or their
+    `<kind>-ac`); `ac` is the imagination actor-critic's.
     """
 
     protocol: str = "table1-a"
