@@ -1,9 +1,12 @@
 """Section 4 of the paper as pure JAX functions: Lemmas 3-5 (eqs. 21-23) and Theorem 6 (eq. 24).
 
 Symbols (paper -> argument): epsilon_T -> ``eps_t`` (dynamics error, a total variation, eq. 19),
-epsilon_S -> ``eps_s`` (representation error, eq. 20), epsilon_pi -> ``eps_pi`` (policy total
-variation), C_T -> ``c_t`` (sensitivity of the transition to the state), C_pi -> ``c_pi`` (sensitivity
-of the policy), R -> ``r_max`` (largest reward), gamma -> ``gamma``.
+epsilon_S -> ``eps_s`` (representation error, a distance in the latent space, eq. 20), epsilon_pi ->
+``eps_pi`` (policy total variation), C_T -> ``c_t`` (Lipschitz constant of the transition in TV with
+respect to the latent distance of eps_S), C_pi -> ``c_pi`` (Lipschitz constant of the policy in L1 = 2 TV
+with respect to the same distance), R -> ``r_max`` (largest reward), gamma -> ``gamma``. In these units
+``C_T eps_S`` and ``C_pi eps_S / 2`` are TVs, so each sum in eqs. 21-24 adds like to like; the estimators
+are in ``analysis._estimators``.
 
 How eq. 24 relates to eqs. 21-23 (worked out in ``docs/choices.md``): substituting Lemma 3
 and Lemma 4 into Lemma 5 once gives ``compose_substitution``; Theorem 6 equals that plus the

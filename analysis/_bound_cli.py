@@ -63,6 +63,33 @@ def resolve_run(run: str | Path, dataset: str | Path | None = None) -> RunPaths:
     return RunPaths(ckpt, data, workdir)
 
 
+def run_info(run: str | Path, paths: RunPaths) -> dict:
+    """What a run is, from its config: path, ablation, seed, loss weights and m (for many-run reports)."""
+    run = Path(run)
+    cfg = {}
+    for f in (run / "config.json", (paths.workdir or run) / "config.json"):
+        if f.is_file():
+            cfg = json.loads(f.read_text())
+            break
+    wm = cfg.get("worldmodel", {})
+    status = None
+    if (run / "run.json").is_file():
+        status = json.loads((run / "run.json").read_text()).get("status")
+    return {
+        "path": str(run),
+        "name": f"{run.parent.name}/{run.name}" if run.name.isdigit() else run.name,
+        "status": status,
+        "preset": cfg.get("preset"),
+        "protocol": cfg.get("protocol"),
+        "ablation": cfg.get("ablation", wm.get("ablation")),
+        "seed": cfg.get("seed"),
+        "lambda_var": wm.get("lambda_var"),
+        "lambda_s": wm.get("lambda_s"),
+        "lambda_v": wm.get("lambda_v"),
+        "m": wm.get("context_len"),
+    }
+
+
 def measure_run(
     run: str | Path,
     *,
@@ -74,32 +101,31 @@ def measure_run(
     gamma: float | None = None,
     eps_pi: float | None = None,
     c_pi: float | None = None,
+    episodes: int = 2,
+    real_gap: bool = True,
 ):
-    """Load a run's checkpoint and dataset and measure the bound's constants (``Measured``).
+    """Load a run's checkpoint and dataset, measure the bound's constants and the real gap (``Measured``).
 
-    eps_pi and C_pi are measured from the run's adapted policies (``analysis._policies``) when the
-    workdir holds them and they are not given.
+    When the workdir holds the adapted MrCoM policy (and ``real_gap``), the policy is run in the real
+    targets and in the world model (``analysis._real_gap``): the per-target gaps are recorded and
+    eps_pi, C_pi (unless given) are their maxima over the targets (eqs. 19-20 take the max over
+    scenarios).
     """
     import jax
 
     from analysis._bound_report import measure_constants
-    from analysis._policies import adapted_policy_constants, has_policies
+    from analysis._policies import has_policies
+    from analysis._real_gap import measure_adapted
     from mrcom.agents import load_dataset
-    from mrcom.worldmodel import load_checkpoint
+    from mrcom.worldmodel import jit_model, load_checkpoint
 
-    ckpt, data_dir, workdir = resolve_run(run, dataset)
+    paths = resolve_run(run, dataset)
+    ckpt, data_dir, workdir = paths
     if data_dir is None:
         raise ValueError(f"run={str(run)!r}: no dataset (manifest.json) found; pass --dataset DIR")
     model = load_checkpoint(ckpt).model
+    model = jit_model(model)  # the loss weights do not change what is measured; one compile for all
     data = load_dataset(data_dir)
-    policy_sources = {}
-    if (eps_pi is None or c_pi is None) and workdir is not None and has_policies(workdir):
-        pol = adapted_policy_constants(workdir, data_dir, jax.random.key(seed + 1))
-        note = "adapted MrCoM vs SAC policies, TV from the Gaussian KL, max over targets and states"
-        if eps_pi is None:
-            eps_pi, policy_sources["eps_pi"] = pol["eps_pi"], note
-        if c_pi is None:
-            c_pi, policy_sources["c_pi"] = pol["c_pi"], "max Jacobian norm of the MrCoM policy's mean action"
     measured = measure_constants(
         model,
         data,
@@ -111,7 +137,29 @@ def measure_run(
         eps_pi=eps_pi,
         c_pi=c_pi,
     )
-    return dataclasses.replace(measured, sources=measured.sources | policy_sources)
+    sources, gaps = dict(measured.sources), ()
+    constants = measured.constants
+    if real_gap and workdir is not None and has_policies(workdir, ("mrcom",)):
+        found = measure_adapted(
+            workdir, data_dir, model, jax.random.key(seed + 1), float(constants.gamma), episodes=episodes
+        )
+        gaps = tuple(g.to_dict() for g in found)
+        note = (
+            "adapted MrCoM policy on the model's decoded observation vs on the real one (same state), "
+            "Monte Carlo TV, mean over the target's real steps; max over targets"
+        )
+        if eps_pi is None:
+            constants = constants._replace(eps_pi=max(g.eps_pi for g in found))
+            sources["eps_pi"] = note
+        if c_pi is None:
+            constants = constants._replace(c_pi=max(g.c_pi for g in found))
+            sources["c_pi"] = (
+                "adapted MrCoM policy: max L1-Lipschitz constant of s~ -> pi(.|decode(s~)) w.r.t. the L2 "
+                "latent distance, over target states; max over targets"
+            )
+    return dataclasses.replace(
+        measured, constants=constants, sources=sources, gaps=gaps, run=run_info(run, paths)
+    )
 
 
 def _trial_run_dir(trial, runs: Path) -> Path | None:
@@ -123,6 +171,29 @@ def _trial_run_dir(trial, runs: Path) -> Path | None:
     return None if run_id is None else runs / str(run_id)
 
 
+def _check_args(parser: argparse.ArgumentParser, args) -> None:
+    """One-line errors (exit 2) for values out of range."""
+    if args.run is None and args.study_storage is None and not args.runs:
+        parser.error("give --run, --runs and/or --study-storage")
+    if args.num_windows < 1:
+        parser.error(f"--num-windows {args.num_windows}: must be >= 1")
+    if args.episodes < 2:
+        parser.error(f"--episodes {args.episodes}: must be >= 2 (one may serve as the model's prompt)")
+    if not args.noise_std >= 0:
+        parser.error(f"--noise-std {args.noise_std}: must be >= 0")
+    if args.gamma is not None and not 0 <= args.gamma < 1:
+        parser.error(f"--gamma {args.gamma}: must be in [0, 1)")
+    for name in ("r_max", "c_pi"):
+        v = getattr(args, name)
+        if v is not None and not v >= 0:
+            parser.error(f"--{name.replace('_', '-')} {v}: must be >= 0")
+    if args.eps_pi is not None and not 0 <= args.eps_pi <= 1:
+        parser.error(f"--eps-pi {args.eps_pi}: must be in [0, 1] (a total variation)")
+    for r in args.runs or []:
+        if not Path(r).is_dir():
+            parser.error(f"--runs {r!r}: not a directory")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from tqdm import tqdm
 
@@ -131,35 +202,60 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m analysis.bound",
         description="Measure the constants of Theorem 6 (eps_T, eps_S, C_T from a trained world model and "
-        "its dataset; R and gamma from the data and config; eps_pi, C_pi given), evaluate the bound and its "
-        "sensitivity (gradients, elasticities) and write bound.md, bound.json and bound.png. With "
-        "--study-storage, measure every trial's run and show how the searched parameters move each "
-        "constant and the bound.",
+        "its dataset; eps_pi, C_pi from the run's adapted MrCoM policy; R and gamma from the data and "
+        "config), the real gap |G_real - G_model| of the adapted policy per target, the bound and its "
+        "sensitivity, and write bound.md, bound.json and PNG figures. --run: one run. --runs DIR...: "
+        "every run under the folders, one report (each run, the ablation mechanism claim, the study's "
+        "sensitivity). --study-storage: every complete trial of an Optuna study (its runs found under "
+        "--runs, default runs/sacred).",
     )
     parser.add_argument("--run", help="Sacred run dir, pipeline workdir, or checkpoint dir/file")
+    parser.add_argument(
+        "--runs",
+        nargs="+",
+        default=None,
+        metavar="DIR",
+        help="folders of Sacred runs / pipeline workdirs: one report over all of them (with "
+        "--study-storage: the folder of the trials' Sacred runs)",
+    )
     parser.add_argument("--out", required=True, help="output directory")
     parser.add_argument("--dataset", default=None, help="dataset directory (default: the run's own)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sampled windows (default 0)")
     parser.add_argument(
         "--noise-std", type=float, default=0.1, help="Add-G probe std for eps_S (default 0.1)"
     )
-    parser.add_argument("--num-windows", type=int, default=64, help="windows per estimator (default 64)")
+    parser.add_argument("--num-windows", type=int, default=64, help="windows of the data (default 64)")
+    parser.add_argument(
+        "--episodes", type=int, default=2, help="real episodes per target for the real gap (default 2)"
+    )
+    parser.add_argument("--no-real-gap", action="store_true", help="skip the real gap and policy constants")
     parser.add_argument("--r-max", type=float, default=None, help="R (default: max |reward| in the data)")
     parser.add_argument("--gamma", type=float, default=None, help="gamma (default: world model config)")
     parser.add_argument(
-        "--eps-pi", type=float, default=None, help="policy TV eps_pi (default: 0, not measured)"
+        "--eps-pi",
+        type=float,
+        default=None,
+        help="policy TV eps_pi (default: measured, or 0 without a policy)",
     )
-    parser.add_argument("--c-pi", type=float, default=None, help="policy sensitivity C_pi (default: 0)")
+    parser.add_argument(
+        "--c-pi", type=float, default=None, help="policy sensitivity C_pi (default: measured, or 0)"
+    )
     parser.add_argument(
         "--study-storage", default=None, help="Optuna storage URL (sqlite:///..., postgresql://...)"
     )
     parser.add_argument(
         "--study-name", default=None, help="Optuna study name (optional if the storage has one)"
     )
-    parser.add_argument("--runs", default="runs/sacred", help="Sacred FileStorage dir of the study's runs")
+    parser.add_argument("--jax-cache", default=None, help="JAX persistent compilation cache dir (optional)")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     args = parser.parse_args(argv)
-    if args.run is None and args.study_storage is None:
-        parser.error("give --run and/or --study-storage")
+    _check_args(parser, args)
+    if args.jax_cache:
+        import jax
+
+        Path(args.jax_cache).mkdir(parents=True, exist_ok=True)
+        jax.config.update("jax_compilation_cache_dir", str(Path(args.jax_cache).resolve()))
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
     kw = dict(
         seed=args.seed,
         noise_std=args.noise_std,
@@ -168,6 +264,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         gamma=args.gamma,
         eps_pi=args.eps_pi,
         c_pi=args.c_pi,
+        episodes=args.episodes,
+        real_gap=not args.no_real_gap,
     )
     written = []
     if args.run is not None:
@@ -176,6 +274,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ValueError as err:
             parser.error(str(err))
         written += write_bound_report(measured, args.out, title=f"Generalization bound of {args.run}")
+    if args.runs and args.study_storage is None:
+        from analysis._bound_runs import find_runs, measure_runs, print_skipped, write_runs_report
+
+        try:
+            runs = find_runs(args.runs)
+            if not runs:
+                raise ValueError(f"runs={args.runs}: no Sacred run or pipeline workdir found")
+            measured_all, skipped = measure_runs(
+                runs,
+                Path(args.out) / "measured",
+                lambda r, **o: measure_run(r, dataset=args.dataset, **o),
+                kw,
+                progress=not args.no_progress,
+            )
+            written += write_runs_report(measured_all, args.out, skipped)
+        except ValueError as err:
+            parser.error(str(err))
+        print_skipped(skipped)
     if args.study_storage is not None:
         import optuna
 
@@ -187,8 +303,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"study: {err}")
         rows, skipped = [], []
         trials = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-        for t in tqdm(trials, desc="trials"):
-            run_dir = _trial_run_dir(t, Path(args.runs))
+        runs_dir = Path(args.runs[0]) if args.runs else Path("runs/sacred")
+        for t in tqdm(trials, desc="trials", disable=args.no_progress):
+            run_dir = _trial_run_dir(t, runs_dir)
             if run_dir is None:
                 skipped.append(f"trial {t.number}: no sacred_run_dir / sacred_run_id")
                 continue

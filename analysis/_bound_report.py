@@ -10,7 +10,6 @@ import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import jax
 import matplotlib
 
 matplotlib.use("Agg")
@@ -29,7 +28,15 @@ from analysis._bound import (  # noqa: E402
 from analysis._io import atomic_savefig, atomic_write_text  # noqa: E402
 from analysis._sensitivity import sensitivity_table  # noqa: E402
 
-__all__ = ["Measured", "measure_constants", "write_bound_report", "write_study_bound_report"]
+__all__ = [
+    "Measured",
+    "measure_constants",
+    "target_bound",
+    "dominant_term",
+    "trivial_bound",
+    "write_bound_report",
+    "write_study_bound_report",
+]
 
 SYMBOLS = {
     "eps_t": "ε_T",
@@ -44,16 +51,53 @@ SYMBOLS = {
 
 @dataclasses.dataclass(frozen=True)
 class Measured:
-    """Constants with, for each, where its value came from (estimator or user-given)."""
+    """Constants with, for each, where its value came from (estimator or user-given).
+
+    ``extras``: diagnostics of the estimators (e.g. ``eps_t_floor``, ``prior_posterior_tv``).
+    ``gaps``: per target, the real gap of the adapted policy (``TargetGap.to_dict()``), or empty.
+    ``run``: what the run is (path, ablation, seed, loss weights, m), for reports over many runs.
+    """
 
     constants: BoundConstants
     sources: dict[str, str]
+    extras: dict[str, float] = dataclasses.field(default_factory=dict)
+    gaps: tuple[dict, ...] = ()
+    run: dict = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {
             "constants": {k: float(v) for k, v in self.constants._asdict().items()},
             "sources": dict(self.sources),
+            "extras": dict(self.extras),
+            "gaps": [dict(g) for g in self.gaps],
+            "run": dict(self.run),
         }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Measured:
+        return cls(
+            BoundConstants(**{k: float(d["constants"][k]) for k in CONSTANT_NAMES}),
+            dict(d.get("sources", {})),
+            dict(d.get("extras", {})),
+            tuple(d.get("gaps", ())),
+            dict(d.get("run", {})),
+        )
+
+
+def target_bound(m: Measured, gap: dict) -> BoundConstants:
+    """The constants of one target: the run's eps_T, eps_S, C_T, R, gamma with that target's eps_pi, C_pi."""
+    return m.constants._replace(eps_pi=float(gap["eps_pi"]), c_pi=float(gap["c_pi"]))
+
+
+def dominant_term(c: BoundConstants) -> str:
+    """The error source (``eps_t``, ``eps_s`` or ``eps_pi``) carrying the largest part of eq. 24."""
+    terms = {k: float(v) for k, v in theorem6_terms(c).items()}
+    return max(terms, key=terms.get)
+
+
+def trivial_bound(c: BoundConstants) -> float:
+    """``2 R / (1 - gamma)``: no two returns with |r| <= R differ by more."""
+    return 2.0 * float(c.r_max) / (1.0 - float(c.gamma))
 
 
 def measure_constants(
@@ -75,28 +119,26 @@ def measure_constants(
         data: its ``MultiScenarioData``.
         key: PRNG key for the sampled windows.
         noise_std: std of the Add-G probe for eps_S.
-        num_windows: windows of the data per estimator.
+        num_windows: windows of the data (shared by the three estimators).
         r_max: R; default the largest |reward| in the data.
         gamma: default the world model's ``config.gamma``.
-        eps_pi, c_pi: policy constants when measured elsewhere (``policy_constants``); default 0,
+        eps_pi, c_pi: policy constants when measured elsewhere (``analysis._real_gap``); default 0,
             recorded as "not measured".
 
     Returns:
-        ``Measured`` (constants and sources).
+        ``Measured`` (constants, sources and the estimators' diagnostics).
     """
-    from analysis._wm_constants import worldmodel_c_t, worldmodel_eps_s, worldmodel_eps_t
+    from analysis._wm_constants import worldmodel_constants
 
-    k1, k2, k3 = jax.random.split(key, 3)
+    wm = worldmodel_constants(model, data, key, noise_std=noise_std, num_windows=num_windows)
     sources = {
-        "eps_t": f"TV(prior, posterior) from the Gaussian KL; {num_windows} windows; max over scenarios",
-        "eps_s": f"latent shift under Add-G noise std {noise_std}; {num_windows} windows; max over scenarios",
-        "c_t": "max spectral norm of the mean latent transition's Jacobian (jax.jacfwd)",
+        "eps_t": f"TV(fit of whitened posterior-vs-prior residuals of (u, h), N(0, I)), Monte Carlo; "
+        f"{num_windows} windows; max over scenarios (calibrated-model floor {wm['eps_t_floor']:.3g})",
+        "eps_s": f"mean L2 latent shift under Add-G noise std {noise_std}; {num_windows} windows; "
+        "max over scenarios",
+        "c_t": "max TV-Lipschitz constant of s~_{t-1} -> N(u_t, h_t) w.r.t. the L2 latent distance",
     }
-    values = {
-        "eps_t": worldmodel_eps_t(model, data, k1, num_windows),
-        "eps_s": worldmodel_eps_s(model, data, k2, noise_std, num_windows),
-        "c_t": worldmodel_c_t(model, data, k3, max(1, num_windows // 4)),
-    }
+    values = {k: wm[k] for k in ("eps_t", "eps_s", "c_t")}
     if r_max is None:
         values["r_max"] = float(np.max(np.abs(np.asarray(data.reward))))
         sources["r_max"] = "largest |reward| in the dataset"
@@ -111,11 +153,40 @@ def measure_constants(
         sources[name] = (
             "not measured (0 assumed; pass it to include the policy terms)" if v is None else "given"
         )
-    return Measured(BoundConstants(**{k: values[k] for k in CONSTANT_NAMES}), sources)
+    extras = {k: float(v) for k, v in wm.items() if k not in values}
+    return Measured(BoundConstants(**{k: values[k] for k in CONSTANT_NAMES}), sources, extras)
 
 
 def _fmt(x: float) -> str:
     return f"{x:.4g}"
+
+
+def real_gap_lines(measured: Measured) -> list[str]:
+    """Markdown: per target, G_real, G_model, the gap, eq. 24 with that target's policy constants,
+    2R/(1-gamma) and the term of eq. 24 that dominates."""
+    if not measured.gaps:
+        return ["## Real gap", "", "No adapted policy in this run: the real gap was not measured."]
+    lines = [
+        "## Real gap",
+        "",
+        "Adapted MrCoM policy per target: discounted return in the real target scenario (G_real) and in "
+        "the world model's rollouts from the same start states (G_model); the bound with that "
+        "target's ε_π, C_π.",
+        "",
+        "| target | G_real | G_model | gap | eq. 24 | 2R/(1-γ) | gap / bound | dominant term |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for g in measured.gaps:
+        c = target_bound(measured, g)
+        b = float(theorem6(c))
+        t = g["target"]
+        name = f"{t.get('robot', '?')} v={t.get('target_speed', float('nan')):.2f}"
+        lines.append(
+            f"| {name} | {_fmt(g['g_real'])} | {_fmt(g['g_model'])} | {_fmt(g['gap'])} | {_fmt(b)} | "
+            f"{_fmt(trivial_bound(c))} | {g['gap'] / b if b else float('nan'):.2g} | "
+            f"{SYMBOLS[dominant_term(c)]} |"
+        )
+    return lines
 
 
 def write_bound_report(
@@ -158,6 +229,15 @@ def write_bound_report(
         "Composition of the lemmas (see docs/choices.md): Lemma 5 after substituting Lemmas 3-4 "
         f"gives {_fmt(float(compose_substitution(c)))}; Lemma 5 applied twice gives "
         f"{_fmt(float(compose_triangle(c)))}; eq. 24 lies between them.",
+    ]
+    if measured.extras:
+        lines += [
+            "",
+            "Estimator diagnostics: " + ", ".join(f"`{k}` = {_fmt(v)}" for k, v in measured.extras.items()),
+        ]
+    lines += [
+        "",
+        *real_gap_lines(measured),
         "",
         "## Sensitivity (jax.grad)",
         "",
@@ -171,6 +251,7 @@ def write_bound_report(
     lines += ["", "Elasticity = (∂bound/∂x)·x / bound: the % change of the bound per 1 % change of x.", ""]
     written = [atomic_write_text(out / "bound.md", "\n".join(lines))]
     payload = measured.to_dict() | {"bound": value, "terms": terms, "sensitivity": rows}
+    payload["target_bounds"] = [float(theorem6(target_bound(measured, g))) for g in measured.gaps]
     written.append(atomic_write_text(out / "bound.json", json.dumps(payload, indent=2)))
 
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
@@ -205,7 +286,7 @@ def write_study_bound_report(
     """
     out = Path(out)
     params = sorted({p for params, _ in rows for p in params})
-    quantities = ["eps_t", "eps_s", "c_t", "bound"]
+    quantities = ["eps_t", "eps_s", "eps_pi", "c_t", "c_pi", "bound"]
 
     def q(m: Measured, name: str) -> float:
         return float(theorem6(m.constants)) if name == "bound" else float(getattr(m.constants, name))
@@ -252,14 +333,23 @@ def write_study_bound_report(
     return written
 
 
+def _ranks(x: np.ndarray) -> np.ndarray:
+    """Ranks 1..n, ties given their average rank."""
+    order = np.argsort(x, kind="mergesort")
+    ranks = np.empty(len(x), float)
+    ranks[order] = np.arange(1, len(x) + 1)
+    for v in np.unique(x):
+        tie = x == v
+        ranks[tie] = ranks[tie].mean()
+    return ranks
+
+
 def _spearman(xs: Sequence[float], ys: Sequence[float]) -> float:
     """Spearman rank correlation (average ranks for ties); NaN when either side is constant."""
-    from scipy.stats import rankdata
-
     x, y = np.asarray(xs, float), np.asarray(ys, float)
     if len(x) < 2 or np.all(x == x[0]) or np.all(y == y[0]):
         return float("nan")
-    return float(np.corrcoef(rankdata(x), rankdata(y))[0, 1])
+    return float(np.corrcoef(_ranks(x), _ranks(y))[0, 1])
 
 
 MeasureFn = Callable[[Path], Measured]

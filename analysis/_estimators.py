@@ -1,48 +1,76 @@
 """Estimators of the constants of Theorem 6, written against plain callables and arrays.
 
-Each estimator says what it approximates and in which direction it is biased; the same text is in
-``docs/choices.md``. ``analysis._wm_constants`` wires them to ``mrcom.worldmodel``.
+Units (the point of this module): eps_S is a distance in the latent space (L2); C_T and C_pi are
+Lipschitz constants in total variation (TV; L1 = 2 TV for C_pi, as Lemma 4 halves it) with respect
+to that same L2 distance, so ``C_T eps_S`` and ``C_pi eps_S / 2`` are TVs, and eps_T, eps_pi are
+TVs. Each estimator says what it approximates and in which direction it is biased; the same text
+is in ``docs/choices.md``. ``analysis._wm_constants`` wires them to ``mrcom.worldmodel``.
 
-- ``eps_t``: eq. 19 is a total variation between the true and the learned transition. The true
-  latent transition is unknown; the filtered posterior (which has seen the next observation) stands in
-  for it, and the TV between the one-step prior and the posterior is bounded from the Gaussian KL
-  (Pinsker, or Bretagnolle-Huber when tighter). Bias: an upper bound on TV(prior, posterior) per step,
-  but the posterior is itself a model, so the estimate measures how surprised the prior is by the data.
-- ``eps_s``: eq. 20 compares the representation f(o) with the true latent state, which is unknown.
-  We use the latent of the clean observation of the same state as the reference and measure the
-  distance to the latent of the perturbed observation. Bias: it ignores the error of the clean
-  representation itself (a lower bound on eq. 20 if the clean latent were exact), and it depends on the
-  latent's scale (so compare it across runs of one architecture only).
-- ``eps_pi``: TV between two Gaussian policies at sampled states, from their Gaussian KL (tanh squashing
-  is a bijection, so it leaves the TV unchanged). Bias: a max over finitely many sampled states
-  under-estimates the paper's max over all states; Pinsker over-estimates each TV.
-- ``C_T``, ``C_pi``: the largest spectral norm of the Jacobian (``jax.jacfwd``) of the mean latent
-  transition / mean policy action over sampled states. Bias: a max over samples under-estimates the
-  supremum; it is a Lipschitz constant of the mean map, not of the distribution (see
-  ``gaussian_tv_lipschitz`` for the conversion used when a TV sensitivity is wanted).
+- ``estimate_eps_t`` (eq. 19, TV between the learned and the true transition): the true transition
+  is unknown; the filtered posterior sample s~_t (which has seen o_t) stands in for a draw of the
+  true next latent. If the model's one-step prior N(mu(s), sigma(s)^2) were the true transition, the
+  whitened residuals ``(s~_t - mu) / sigma`` would be N(0, I). We fit a diagonal Gaussian to the
+  residuals of each scenario and report ``max_i TV(N(m_i, S_i), N(0, I))`` (Monte Carlo, not a KL
+  bound). A systematic prediction error shows as a shift m, an over- or under-confident prior and
+  state-dependent errors show as S != I. Biases: pooling over states bounds the per-state mean TV
+  of eq. 19 from below (convexity), except that state-dependent mean errors do inflate S; the
+  diagonal Gaussian fit misses correlations and non-Gaussian shape (also downwards); the
+  posterior's own errors enter; with n residuals of dimension D, a perfectly calibrated model reads
+  about ``null_floor(n, D)`` (upwards, ~sqrt(D / n)).
+- ``tv_prior_posterior`` (the previous eps_T, kept as a diagnostic): ``E TV(prior, posterior)``
+  bounded from the KL. It is the information the observation adds, not a model error: a well
+  calibrated model with informative observations sits near 1.
+- ``estimate_eps_s`` (eq. 20): ``E ||f(o') - f(o)||_2`` between the representation of a perturbed
+  and of the clean observation of the same state, the clean representation standing in for the
+  true latent. Bias: it ignores the error of the clean representation itself (downwards), and it is
+  in latent units (it rescales with the latent; C_T eps_S and C_pi eps_S do not).
+- ``gaussian_map_tv_lipschitz`` (C_T, C_pi): for a map ``s -> N(mu(s), diag sigma(s)^2)``, the local
+  slope of the TV at s along the worst direction, to first order:
+  ``||diag(1/sigma) J_mu||_2 / sqrt(2 pi) + ||J_log sigma||_2 / sqrt(2)``, max over sampled states.
+  Exact for a fixed sigma (TV of equal-covariance Gaussians is ``2 Phi(delta / 2) - 1``, concave,
+  slope 1/sqrt(2 pi) at 0); an upper bound on the slope when sigma varies (triangle inequality,
+  Cauchy-Schwarz on the std part). Bias: a max over finitely many samples under-estimates the
+  supremum.
+- ``estimate_eps_pi`` (Lemma 4): the mean over states of ``TV(pi(.|x_hat), pi(.|x))`` for ONE policy pi
+  given the represented input x_hat and the true one x (Monte Carlo TV of the pre-squash Gaussians;
+  tanh is a bijection, so it leaves the TV unchanged). The paper writes a max over states; the mean
+  is what eq. 24 needs for an expected gap and is less noisy (the max is returned by
+  ``policy_tv_per_state`` for reference). Bias: Monte Carlo noise only (unbiased for given states).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, ArrayLike, Float, Int
+from jax.scipy.stats import norm
+from jaxtyping import Array, ArrayLike, Float, Int, PRNGKeyArray
 
 __all__ = [
     "gaussian_kl",
     "tv_from_kl",
+    "gaussian_tv_equal_std",
+    "gaussian_tv_mc",
     "max_over_groups",
+    "whitened_residuals",
+    "calibration_tv",
+    "null_floor",
     "estimate_eps_t",
+    "tv_prior_posterior",
     "estimate_eps_s",
+    "policy_tv_per_state",
     "estimate_eps_pi",
     "jacobian_spectral_norms",
     "estimate_lipschitz",
     "gaussian_tv_lipschitz",
+    "gaussian_map_tv_lipschitz",
 ]
+
+_SQRT_2PI = math.sqrt(2.0 * math.pi)
 
 
 def gaussian_kl(
@@ -75,6 +103,59 @@ def tv_from_kl(kl: Float[ArrayLike, "*b"]) -> Float[Array, "*b"]:
     return jnp.minimum(jnp.minimum(jnp.sqrt(0.5 * kl), jnp.sqrt(-jnp.expm1(-kl))), 1.0)
 
 
+def gaussian_tv_equal_std(
+    mean_p: Float[ArrayLike, "*b d"], mean_q: Float[ArrayLike, "*b d"], std: Float[ArrayLike, "*b d"]
+) -> Float[Array, "*b"]:
+    """Exact TV between ``N(mean_p, diag std^2)`` and ``N(mean_q, diag std^2)``: ``2 Phi(delta/2) - 1``.
+
+    ``delta`` is the Mahalanobis distance ``||(mean_p - mean_q) / std||_2``.
+    """
+    delta = jnp.linalg.norm((jnp.asarray(mean_p) - jnp.asarray(mean_q)) / jnp.asarray(std), axis=-1)
+    return 2.0 * norm.cdf(0.5 * delta) - 1.0
+
+
+def _log_normal(x, mean, std):
+    z = (x - mean) / std
+    return jnp.sum(-0.5 * z**2 - jnp.log(std), axis=-1)
+
+
+def gaussian_tv_mc(
+    key: PRNGKeyArray,
+    mean_p: Float[ArrayLike, "*b d"],
+    std_p: Float[ArrayLike, "*b d"],
+    mean_q: Float[ArrayLike, "*b d"],
+    std_q: Float[ArrayLike, "*b d"],
+    num_samples: int = 1024,
+) -> Float[Array, "*b"]:
+    """TV between diagonal Gaussians p and q by Monte Carlo: ``E_{x~p} [1 - q(x)/p(x)]_+``.
+
+    Unbiased, standard error at most ``0.5 / sqrt(num_samples)``; never a bound from the KL.
+
+    Arguments:
+        key: PRNG key (the same standard-normal draws are used for every leading index).
+        mean_p, std_p, mean_q, std_q: (..., d) parameters (std > 0).
+        num_samples: Monte Carlo samples from p.
+
+    Returns:
+        The TV per leading index, in [0, 1].
+    """
+    if num_samples < 1:
+        raise ValueError(f"num_samples={num_samples}: must be >= 1")
+    args = (jnp.asarray(x, jnp.float32) for x in (mean_p, std_p, mean_q, std_q))
+    return _tv_mc(key, *args, num_samples=int(num_samples))
+
+
+@functools.partial(jax.jit, static_argnames="num_samples")
+def _tv_mc(key, mean_p, std_p, mean_q, std_q, num_samples):
+    d = mean_p.shape[-1]
+    eps = jax.random.normal(key, (num_samples, d))
+    x = mean_p[..., None, :] + std_p[..., None, :] * eps  # (..., n, d)
+    log_ratio = _log_normal(x, mean_q[..., None, :], std_q[..., None, :]) - _log_normal(
+        x, mean_p[..., None, :], std_p[..., None, :]
+    )
+    return jnp.mean(-jnp.expm1(jnp.minimum(log_ratio, 0.0)), axis=-1)
+
+
 def max_over_groups(values: Float[ArrayLike, " n"], group: Int[ArrayLike, " n"] | None) -> float:
     """``max_i E[values | group == i]``: the paper's ``max_i E_{T^i}`` (eqs. 19-20) on samples.
 
@@ -96,22 +177,98 @@ def max_over_groups(values: Float[ArrayLike, " n"], group: Int[ArrayLike, " n"] 
     return float(max(values[group == g].mean() for g in np.unique(group)))
 
 
+def whitened_residuals(
+    next_latent: Float[ArrayLike, "n d"],
+    prior_mean: Float[ArrayLike, "n d"],
+    prior_std: Float[ArrayLike, "n d"],
+) -> Float[np.ndarray, "n d"]:
+    """``(next_latent - prior_mean) / prior_std``: N(0, I) when the prior is the true transition."""
+    next_latent, prior_mean, prior_std = (
+        np.asarray(x, np.float64) for x in (next_latent, prior_mean, prior_std)
+    )
+    if not next_latent.shape == prior_mean.shape == prior_std.shape or next_latent.ndim != 2:
+        raise ValueError(
+            f"next_latent {next_latent.shape}, prior_mean {prior_mean.shape}, prior_std {prior_std.shape}: "
+            "must be equal (n, d) shapes"
+        )
+    if np.any(prior_std <= 0):
+        raise ValueError("prior_std: must be > 0")
+    return (next_latent - prior_mean) / prior_std
+
+
+def calibration_tv(residuals: Float[ArrayLike, "n d"], key: PRNGKeyArray, num_samples: int = 8192) -> float:
+    """``TV(N(m, diag s^2), N(0, I))`` for the diagonal Gaussian fit (m, s) of whitened residuals.
+
+    Arguments:
+        residuals: (n, d) whitened residuals, n >= 2.
+        key: PRNG key of the Monte Carlo TV.
+        num_samples: Monte Carlo samples.
+
+    Returns:
+        The TV in [0, 1].
+    """
+    r = np.asarray(residuals, np.float64)
+    if r.ndim != 2 or r.shape[0] < 2:
+        raise ValueError(f"residuals has shape {r.shape}: must be (n >= 2, d)")
+    m, s = r.mean(axis=0), np.maximum(r.std(axis=0, ddof=1), 1e-6)
+    zeros, ones = np.zeros_like(m), np.ones_like(s)
+    return float(gaussian_tv_mc(key, m, s, zeros, ones, num_samples))
+
+
+def null_floor(n: int, d: int, key: PRNGKeyArray, num_samples: int = 8192, repeats: int = 8) -> float:
+    """What ``calibration_tv`` reads on n exact N(0, I) residuals of dimension d (its upward bias)."""
+    keys = jax.random.split(key, 2 * repeats)
+    vals = [
+        calibration_tv(np.asarray(jax.random.normal(keys[2 * i], (n, d))), keys[2 * i + 1], num_samples)
+        for i in range(repeats)
+    ]
+    return float(np.mean(vals))
+
+
 def estimate_eps_t(
+    next_latent: Float[ArrayLike, "n d"],
+    prior_mean: Float[ArrayLike, "n d"],
+    prior_std: Float[ArrayLike, "n d"],
+    key: PRNGKeyArray,
+    scenario_id: Int[ArrayLike, " n"] | None = None,
+    num_samples: int = 8192,
+) -> float:
+    """Dynamics error eq. 19: ``max_i TV(law of the whitened residuals of scenario i, N(0, I))``.
+
+    Arguments:
+        next_latent: a draw of the true next latent per sample (in a world model: the posterior sample).
+        prior_mean, prior_std: the model's one-step Gaussian prediction of it.
+        key: PRNG key of the Monte Carlo TV.
+        scenario_id: scenario of each sample (max over scenarios), or None.
+        num_samples: Monte Carlo samples per scenario.
+
+    Returns:
+        epsilon_T in [0, 1] (see the module docstring for its biases).
+    """
+    r = whitened_residuals(next_latent, prior_mean, prior_std)
+    if scenario_id is None:
+        return calibration_tv(r, key, num_samples)
+    sid = np.asarray(scenario_id).reshape(-1)
+    if sid.shape[0] != r.shape[0]:
+        raise ValueError(f"scenario_id has shape {sid.shape}: must be ({r.shape[0]},)")
+    groups = [g for g in np.unique(sid) if np.sum(sid == g) >= 2]
+    if not groups:
+        raise ValueError("scenario_id: every scenario has fewer than 2 samples")
+    keys = jax.random.split(key, len(groups))
+    return max(calibration_tv(r[sid == g], k, num_samples) for g, k in zip(groups, keys, strict=True))
+
+
+def tv_prior_posterior(
     prior_mean: Float[ArrayLike, "n d"],
     prior_std: Float[ArrayLike, "n d"],
     post_mean: Float[ArrayLike, "n d"],
     post_std: Float[ArrayLike, "n d"],
     scenario_id: Int[ArrayLike, " n"] | None = None,
 ) -> float:
-    """Dynamics error eq. 19: ``max_i E[TV(prior || posterior)]`` with TV bounded from the Gaussian KL.
+    """``max_i E[TV(prior, posterior)]`` bounded from the Gaussian KL: a diagnostic, not eps_T.
 
-    Arguments:
-        prior_mean, prior_std: the one-step prediction of the latent (before seeing o_t).
-        post_mean, post_std: the filtered latent (after seeing o_t).
-        scenario_id: scenario of each sample (the max over scenarios), or None.
-
-    Returns:
-        epsilon_T in [0, 1].
+    It measures how much each observation moves the belief (near 1 for informative observations
+    even when the model is exact); the former eps_T estimator.
     """
     kl = gaussian_kl(prior_mean, prior_std, post_mean, post_std)
     return max_over_groups(np.asarray(tv_from_kl(kl)), scenario_id)
@@ -143,25 +300,63 @@ def estimate_eps_s(
     return max_over_groups(np.asarray(dist), scenario_id)
 
 
-def estimate_eps_pi(
-    policy_1: Callable[[Array], tuple[Array, Array]],
-    policy_2: Callable[[Array], tuple[Array, Array]],
-    states: Float[ArrayLike, "n s"],
-) -> float:
-    """Policy difference of Lemma 4: ``max_s TV(pi_1(.|s) || pi_2(.|s))`` over sampled states.
+def _masked(mean, log_std, mask):
+    keep = mask > 0
+    return jnp.where(keep, mean, 0.0), jnp.where(keep, jnp.exp(log_std), 1.0)
+
+
+def policy_tv_per_state(
+    policy: Callable[[Array], tuple[Array, Array]],
+    represented: Float[ArrayLike, "n s"],
+    true_states: Float[ArrayLike, "n s"],
+    key: PRNGKeyArray,
+    act_mask: Float[ArrayLike, "*n a"] | None = None,
+    num_samples: int = 1024,
+) -> Float[Array, " n"]:
+    """``TV(pi(.|represented_j), pi(.|true_j))`` per state j, for ONE policy at two inputs (Monte Carlo).
 
     Arguments:
-        policy_1, policy_2: map states (n, s) to (mean, std) of a diagonal Gaussian over
-            pre-squash actions (n, a).
-        states: sampled states.
+        policy: one input (s,) -> (mean, log_std) of a diagonal pre-squash Gaussian (a,).
+        represented: what the policy is given (e.g. the model's rendition of the state), (n, s).
+        true_states: the true input of the same states, (n, s).
+        key: PRNG key of the Monte Carlo TV (independent draws per state).
+        act_mask: (a,) or (n, a), 1 on real action dimensions (padded ones are left out), or None.
+        num_samples: Monte Carlo samples per state.
+
+    Returns:
+        (n,) TVs in [0, 1].
+    """
+    represented, true_states = jnp.asarray(represented), jnp.asarray(true_states)
+    if represented.shape != true_states.shape or represented.ndim != 2:
+        raise ValueError(
+            f"represented has shape {represented.shape}: must equal true_states {true_states.shape}, (n, s)"
+        )
+    m1, l1 = jax.vmap(policy)(represented)
+    m2, l2 = jax.vmap(policy)(true_states)
+    mask = jnp.ones_like(m1) if act_mask is None else jnp.broadcast_to(jnp.asarray(act_mask), m1.shape)
+    (m1, s1), (m2, s2) = _masked(m1, l1, mask), _masked(m2, l2, mask)
+    keys = jax.random.split(key, m1.shape[0])  # independent draws per state: the mean over states averages
+    return jax.vmap(lambda k, a, b, c, d: _tv_mc(k, a, b, c, d, num_samples=int(num_samples)))(
+        keys, m1, s1, m2, s2
+    )
+
+
+def estimate_eps_pi(
+    policy: Callable[[Array], tuple[Array, Array]],
+    represented: Float[ArrayLike, "n s"],
+    true_states: Float[ArrayLike, "n s"],
+    key: PRNGKeyArray,
+    act_mask: Float[ArrayLike, "*n a"] | None = None,
+    num_samples: int = 1024,
+) -> float:
+    """Policy difference of Lemma 4 for one policy: ``E_j TV(pi(.|represented_j), pi(.|true_j))``.
+
+    Arguments: as ``policy_tv_per_state``.
 
     Returns:
         epsilon_pi in [0, 1].
     """
-    states = jnp.asarray(states)
-    m1, s1 = policy_1(states)
-    m2, s2 = policy_2(states)
-    return float(jnp.max(tv_from_kl(gaussian_kl(m1, s1, m2, s2))))
+    return float(jnp.mean(policy_tv_per_state(policy, represented, true_states, key, act_mask, num_samples)))
 
 
 def jacobian_spectral_norms(
@@ -186,7 +381,7 @@ def jacobian_spectral_norms(
 
 
 def estimate_lipschitz(fn: Callable[[Array], Array], states: Float[ArrayLike, "n s"]) -> float:
-    """C_T / C_pi: the largest Jacobian spectral norm of ``fn`` over sampled states.
+    """The largest Jacobian spectral norm of ``fn`` over sampled states (of a mean map, not a TV).
 
     A lower bound on the Lipschitz constant of ``fn`` on the sampled region (exact for a linear map).
     """
@@ -210,5 +405,47 @@ def gaussian_tv_lipschitz(jacobian_norm: float, std: float, *, l1: bool = False)
         raise ValueError(f"std={std!r}: must be > 0")
     if not jacobian_norm >= 0:
         raise ValueError(f"jacobian_norm={jacobian_norm!r}: must be >= 0")
-    tv = jacobian_norm / (std * math.sqrt(2.0 * math.pi))
+    tv = jacobian_norm / (std * _SQRT_2PI)
     return 2.0 * tv if l1 else tv
+
+
+def gaussian_map_tv_lipschitz(
+    dist: Callable[[Array], tuple[Array, Array]],
+    states: Float[ArrayLike, "n s"],
+    out_mask: Float[ArrayLike, "*n k"] | None = None,
+) -> Float[Array, " n"]:
+    """Local TV-Lipschitz constant of ``s -> N(mean(s), diag std(s)^2)`` at each sampled state.
+
+    ``||diag(1/std) J_mean||_2 / sqrt(2 pi) + ||J_log std||_2 / sqrt(2)`` (see the module docstring):
+    exact when std does not depend on s, a first-order upper bound otherwise.
+
+    Arguments:
+        dist: one state (s,) -> (mean (k,), std (k,)), std > 0; differentiated with ``jax.jacfwd``.
+        states: (n, s) points.
+        out_mask: (k,) or (n, k), 1 on the output dimensions that belong to the distribution
+            (padded ones are dropped), or None.
+
+    Returns:
+        (n,) constants in TV per unit of L2 distance in s (double them for L1).
+    """
+    states = jnp.asarray(states)
+    if states.ndim != 2:
+        raise ValueError(f"states has shape {states.shape}: must be (n, state_dim)")
+    mask = None if out_mask is None else jnp.asarray(out_mask, jnp.float32)
+
+    def at(s, m):
+        def whitened(x):
+            mean, std = dist(x)
+            return mean, jnp.log(std)
+
+        mean, std = dist(s)
+        j_mean, j_log_std = jax.jacfwd(whitened)(s)
+        keep = jnp.ones_like(mean) if m is None else m
+        j_mean = j_mean * (keep / std)[:, None]
+        j_log_std = j_log_std * keep[:, None]
+        return jnp.linalg.norm(j_mean, ord=2) / _SQRT_2PI + jnp.linalg.norm(j_log_std, ord=2) / math.sqrt(2.0)
+
+    if mask is None:
+        return jax.vmap(lambda s: at(s, None))(states)
+    mask = jnp.broadcast_to(mask, (states.shape[0], mask.shape[-1]))
+    return jax.vmap(at)(states, mask)

@@ -3,8 +3,14 @@
 Library: Lemmas 3-5 and Theorem 6 (``analysis._bound``), gradients/elasticities
 (``analysis._sensitivity``), estimators of the constants (``analysis._estimators``).
 
-Command line: ``python -m analysis.bound --run <sacred run dir | checkpoint dir> --out <dir>``
-(see ``--help``) writes ``bound.md`` and PNG figures.
+Estimators of the constants in consistent units (``analysis._estimators``, wired to MrCoM in
+``analysis._wm_constants``), the real gap of an adapted policy (``analysis._real_gap``) and a
+report over many runs with the paper's mechanism claim tested across the ablations
+(``analysis._bound_runs``).
+
+Command line (see ``--help``): ``python -m analysis.bound --run <sacred run dir | workdir |
+checkpoint> --out <dir>`` (one run) or ``--runs <dir> [<dir> ...] --out <dir>`` (one report over
+every run found) writes ``bound.md``, ``bound.json`` and PNG figures.
 """
 
 from analysis._bound import (
@@ -20,21 +26,46 @@ from analysis._bound import (
     validate_constants,
 )
 from analysis._bound_cli import RunPaths, main, measure_run, resolve_run
+from analysis._bound_runs import find_runs, mechanism_rows, write_runs_report
 from analysis._estimators import (
+    calibration_tv,
     estimate_eps_pi,
     estimate_eps_s,
     estimate_eps_t,
     estimate_lipschitz,
     gaussian_kl,
+    gaussian_map_tv_lipschitz,
+    gaussian_tv_equal_std,
     gaussian_tv_lipschitz,
+    gaussian_tv_mc,
     jacobian_spectral_norms,
     max_over_groups,
+    null_floor,
+    policy_tv_per_state,
     tv_from_kl,
+    tv_prior_posterior,
+    whitened_residuals,
 )
+from analysis._real_gap import TargetGap, discounted_return, measure_adapted, model_returns
 from analysis._sensitivity import bound_elasticities, bound_gradients, bound_value, sensitivity_table
 
 __all__ = [
     "BoundConstants",
+    "TargetGap",
+    "calibration_tv",
+    "discounted_return",
+    "find_runs",
+    "gaussian_map_tv_lipschitz",
+    "gaussian_tv_equal_std",
+    "gaussian_tv_mc",
+    "measure_adapted",
+    "mechanism_rows",
+    "model_returns",
+    "null_floor",
+    "policy_tv_per_state",
+    "tv_prior_posterior",
+    "whitened_residuals",
+    "write_runs_report",
     "RunPaths",
     "main",
     "measure_run",

@@ -1,7 +1,9 @@
 """The bound's constants measured on mrcom.worldmodel models, and the bound report / CLI."""
 
 import json
+import math
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -9,13 +11,15 @@ import pytest
 
 from analysis._bound_report import Measured, write_bound_report, write_study_bound_report
 from analysis._wm_constants import (
-    _jacobian_norms,
-    mean_transition,
+    _transition_tv_lipschitz,
     policy_constants,
     sample_windows,
+    transition_dist,
     worldmodel_c_t,
+    worldmodel_constants,
     worldmodel_eps_s,
     worldmodel_eps_t,
+    worldmodel_eps_t_details,
 )
 from analysis.bound import BoundConstants, main, resolve_run, theorem6
 from mrcom.worldmodel import MrCoM, WorldModelConfig, synthetic_data
@@ -53,9 +57,21 @@ def test_eps_t_is_a_tv_and_deterministic_in_the_key(small):
     a = worldmodel_eps_t(model, data, jax.random.key(2), num_windows=8)
     b = worldmodel_eps_t(model, data, jax.random.key(2), num_windows=8)
     assert 0.0 < a <= 1.0 and a == b
+    d = worldmodel_eps_t_details(model, data, jax.random.key(2), num_windows=8)
+    assert d["eps_t"] == a and 0.0 < d["eps_t_floor"] < 1.0 and 0.0 <= d["prior_posterior_tv"] <= 1.0
+    with pytest.raises(ValueError, match="burn_in"):
+        worldmodel_eps_t_details(model, data, jax.random.key(2), num_windows=8, burn_in=1000)
+
+
+def test_worldmodel_constants_share_one_sample(small):
+    model, data = small
+    out = worldmodel_constants(model, data, jax.random.key(5), noise_std=0.1, num_windows=8, max_states=16)
+    assert 0 < out["eps_t"] <= 1 and out["eps_s"] > 0 and out["c_t"] >= out["c_t_median"] > 0
 
 
 def test_c_t_matches_finite_differences(small):
+    # C_T at a state = ||diag(1/std) J_mean|| / sqrt(2 pi) + ||J_log std|| / sqrt(2), Jacobians by central
+    # differences of the transition's Gaussian over (u_t, h_t)
     model, data = small
     c = model.config
     batch = sample_windows(model, data, jax.random.key(3), 2)
@@ -64,28 +80,56 @@ def test_c_t_matches_finite_differences(small):
     e = jnp.asarray(rng.normal(size=(2, c.embed_dim)), jnp.float32)
     a, m = batch.action[:, 0], batch.act_mask
     op, om = batch.obs[:, 0], batch.obs_mask
-    norms = np.asarray(_jacobian_norms(model, s, e, a, m, op, om))
+    lip = np.asarray(_transition_tv_lipschitz(model, s, e, a, m, op, om))
     h = 1e-2
     eye = h * jnp.eye(c.latent_dim)
     for i in range(2):
-        f = jax.vmap(lambda x, i=i: mean_transition(model, x, e[i], a[i], m[i], op[i], om[i]))
-        fd = (f(s[i] + eye) - f(s[i] - eye)).T / (2 * h)  # column j = d f / d s_j
-        assert norms[i] == pytest.approx(np.linalg.svd(np.asarray(fd), compute_uv=False)[0], rel=2e-2)
+        f = jax.jit(jax.vmap(lambda x, i=i: transition_dist(model, x, e[i], a[i], m[i], op[i], om[i])))
+        (mp, sp), (mm, sm) = f(s[i] + eye), f(s[i] - eye)
+        _, std = transition_dist(model, s[i], e[i], a[i], m[i], op[i], om[i])
+        j_mean = np.asarray((mp - mm).T / (2 * h)) / np.asarray(std)[:, None]
+        j_log = np.asarray((jnp.log(sp) - jnp.log(sm)).T / (2 * h))
+        svd = lambda x: np.linalg.svd(x, compute_uv=False)[0]
+        expected = svd(j_mean) / np.sqrt(2 * np.pi) + svd(j_log) / np.sqrt(2)
+        assert lip[i] == pytest.approx(expected, rel=2e-2)
     ct = worldmodel_c_t(model, data, jax.random.key(4), num_windows=4, max_states=32)
     assert np.isfinite(ct) and ct > 0
 
 
-def test_policy_constants_on_linear_policies():
+class _LinearDecoder(eqx.Module):
+    """A stand-in world model whose decoder is o^ = M s (masked)."""
+
+    m: jax.Array
+    config: object = eqx.field(static=True)
+
+    def decode_obs(self, s, o_prev, obs_mask):
+        return (self.m @ s) * obs_mask
+
+
+def test_policy_constants_of_one_linear_policy():
+    class Cfg:
+        fast_compile = False
+
+    rng = np.random.default_rng(1)
+    decoder = _LinearDecoder(jnp.asarray(rng.normal(size=(3, 4)), jnp.float32), Cfg())
     w = jnp.array([[2.0, 0.0, 0.0], [0.0, 0.5, 0.0]])
-    mask = jnp.array([1.0, 0.0])  # second action dim is padding
-    pi1 = lambda o: (w @ o, jnp.zeros(2))
-    pi2 = lambda o: (w @ o + jnp.array([0.2, 5.0]), jnp.zeros(2))  # differs by 0.2 on the real dim
-    obs = jnp.zeros((4, 3))
-    out = policy_constants(pi1, pi2, obs, mask)
-    # at o = 0, d tanh(W o)/do = W (masked): spectral norm 2; KL = 0.02 -> TV <= 0.1 (padding ignored)
-    assert out["c_pi"] == pytest.approx(2.0, rel=1e-5)
-    assert out["eps_pi"] == pytest.approx(0.1, rel=1e-4)
-    assert "eps_pi" not in policy_constants(pi1, None, obs, mask)
+    act_mask = jnp.array([1.0, 0.0])  # second action dim is padding
+    sigma = 0.5
+    policy = lambda o: (w @ o, jnp.full(2, np.log(sigma)))
+    n = 64
+    latent = jnp.asarray(rng.normal(size=(n, 4)), jnp.float32)
+    obs = jnp.asarray(rng.normal(size=(n, 3)), jnp.float32)
+    decoded = obs + jnp.array([0.1, 5.0, 0.0])  # off by 0.1 on o_0 (mean shift 0.2) and 5 on o_1
+    out = policy_constants(
+        decoder, policy, latent, jnp.zeros((n, 3)), decoded, obs, jnp.ones(3), act_mask, jax.random.key(0)
+    )
+    # eps_pi: only the real action dim counts: TV(N(0, .5^2), N(.2, .5^2)) = 2 Phi(0.2) - 1
+    assert out["eps_pi"] == pytest.approx(math.erf(0.2 / math.sqrt(2)), abs=0.01)
+    assert out["eps_pi_max"] >= out["eps_pi"]
+    # C_pi (L1): 2 ||(W M)[real rows]|| / (sigma sqrt(2 pi))
+    wm = np.asarray(w @ decoder.m)[:1]
+    expected = 2 * np.linalg.svd(wm, compute_uv=False)[0] / (sigma * math.sqrt(2 * math.pi))
+    assert out["c_pi"] == pytest.approx(expected, rel=1e-4)
 
 
 def test_bound_report_files(tmp_path):
@@ -98,11 +142,12 @@ def test_bound_report_files(tmp_path):
     md = (tmp_path / "bound.md").read_text()
     assert "**176**" in md and "| ε_T | 18 | 10.2% |" in md
     assert (tmp_path / "bound.png").read_bytes()[:4] == b"\x89PNG" and len(written) == 3
+    assert "No adapted policy" in md
     # across a "study": the bound rises with eps_s, so its rank correlation with eps_s is 1
     rows = [({"lambda_s": ls}, Measured(c._replace(eps_s=0.1 / ls), {})) for ls in (0.1, 0.3, 1.0, 3.0)]
     write_study_bound_report(rows, tmp_path)
     table = (tmp_path / "study_bound.md").read_text()
-    assert "| lambda_s | nan | -1 | nan | -1 |" in table
+    assert "| lambda_s | nan | -1 | nan | nan | nan | -1 |" in table
     assert float(theorem6(rows[0][1].constants)) > float(theorem6(rows[-1][1].constants))
 
 

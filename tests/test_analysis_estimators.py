@@ -13,10 +13,14 @@ from analysis.bound import (
     estimate_eps_t,
     estimate_lipschitz,
     gaussian_kl,
+    gaussian_map_tv_lipschitz,
+    gaussian_tv_equal_std,
     gaussian_tv_lipschitz,
+    gaussian_tv_mc,
     jacobian_spectral_norms,
     max_over_groups,
     tv_from_kl,
+    tv_prior_posterior,
 )
 
 
@@ -77,14 +81,53 @@ def test_max_over_groups():
         max_over_groups(values, group[:3])
 
 
-def test_eps_t_zero_when_prior_equals_posterior_and_grows_with_gap():
+def test_prior_posterior_tv_zero_when_equal_and_grows_with_gap():
     m = np.zeros((10, 4), np.float32)
     s = np.ones((10, 4), np.float32)
-    assert estimate_eps_t(m, s, m, s) == pytest.approx(0.0, abs=1e-6)
+    assert tv_prior_posterior(m, s, m, s) == pytest.approx(0.0, abs=1e-6)
     sid = np.array([0] * 5 + [1] * 5)
     post = m.copy()
     post[5:, 0] = 0.2  # scenario 1 is worse: KL = 0.02 -> TV <= 0.1
-    assert estimate_eps_t(m, s, post, s, sid) == pytest.approx(0.1, rel=1e-5)
+    assert tv_prior_posterior(m, s, post, s, sid) == pytest.approx(0.1, rel=1e-5)
+
+
+def test_prior_posterior_tv_is_pinned_for_an_exact_model_but_eps_t_is_not():
+    # exact model: prior N(0, 1); an informative observation gives the posterior N(z, 0.1^2) around the
+    # true draw z ~ prior. The former estimator (TV(prior, posterior)) sits near 1; eps_T near 0.
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(2000, 6)).astype(np.float32)
+    zeros, ones = np.zeros_like(z), np.ones_like(z)
+    assert tv_prior_posterior(zeros, ones, z, 0.1 * ones) > 0.99
+    assert estimate_eps_t(z, zeros, ones, jax.random.key(0)) < 0.08
+
+
+def test_gaussian_tv_exact_and_monte_carlo():
+    # equal stds: 2 Phi(delta / 2) - 1
+    for d in (0.0, 0.5, 2.0):
+        exact = math.erf(d / (2 * math.sqrt(2)))
+        tv = gaussian_tv_equal_std(jnp.array([0.0, 0.0]), jnp.array([d, 0.0]), jnp.ones(2))
+        assert float(tv) == pytest.approx(exact, abs=1e-6)
+        mc = gaussian_tv_mc(
+            jax.random.key(1), jnp.zeros(2), jnp.ones(2), jnp.array([d, 0.0]), jnp.ones(2), 50_000
+        )
+        assert float(mc) == pytest.approx(exact, abs=0.01)
+    # different stds, 1-d: TV(N(0,1), N(0,2^2)) = 2 (Phi(x) - Phi(x/2)), x = sqrt(8 ln 2 / 3)
+    x = math.sqrt(8 * math.log(2) / 3)
+    phi = lambda v: 0.5 * (1 + math.erf(v / math.sqrt(2)))
+    mc = gaussian_tv_mc(jax.random.key(2), jnp.zeros(1), jnp.ones(1), jnp.zeros(1), 2 * jnp.ones(1), 100_000)
+    assert float(mc) == pytest.approx(2 * (phi(x) - phi(x / 2)), abs=0.01)
+    with pytest.raises(ValueError, match="num_samples"):
+        gaussian_tv_mc(jax.random.key(0), jnp.zeros(1), jnp.ones(1), jnp.zeros(1), jnp.ones(1), 0)
+
+
+def test_eps_t_inputs_validated():
+    z = np.zeros((4, 2), np.float32)
+    with pytest.raises(ValueError, match="prior_mean"):
+        estimate_eps_t(z, z[:3], np.ones((4, 2)), jax.random.key(0))
+    with pytest.raises(ValueError, match="prior_std"):
+        estimate_eps_t(z, z, np.zeros((4, 2)), jax.random.key(0))
+    with pytest.raises(ValueError, match="scenario_id"):
+        estimate_eps_t(z, z, np.ones((4, 2)), jax.random.key(0), np.arange(4))
 
 
 def test_eps_s_linear_encoder():
@@ -96,13 +139,15 @@ def test_eps_s_linear_encoder():
         estimate_eps_s(lambda o: o, clean, noisy[:2])
 
 
-def test_eps_pi_between_gaussian_policies():
+def test_eps_pi_one_policy_at_two_inputs():
     states = jnp.linspace(-1, 1, 11)[:, None]
-    same = estimate_eps_pi(lambda s: (s, jnp.ones_like(s)), lambda s: (s, jnp.ones_like(s)), states)
-    assert same == pytest.approx(0.0, abs=1e-6)
-    # means differ by 0.2 * |s|, largest at |s| = 1: KL = 0.02 -> Pinsker 0.1
-    eps = estimate_eps_pi(lambda s: (s, jnp.ones_like(s)), lambda s: (1.2 * s, jnp.ones_like(s)), states)
-    assert eps == pytest.approx(0.1, rel=1e-5)
+    policy = lambda s: (2.0 * s, jnp.zeros_like(s))  # N(2 s, 1)
+    assert estimate_eps_pi(policy, states, states, jax.random.key(0)) == pytest.approx(0.0, abs=1e-6)
+    # the represented input is off by 0.25: the means differ by 0.5 everywhere, TV = 2 Phi(0.25) - 1
+    eps = estimate_eps_pi(policy, states + 0.25, states, jax.random.key(0), num_samples=20_000)
+    assert eps == pytest.approx(math.erf(0.25 / math.sqrt(2)), abs=0.01)
+    with pytest.raises(ValueError, match="represented"):
+        estimate_eps_pi(policy, states[:3], states, jax.random.key(0))
 
 
 def test_estimator_inputs_validated():
@@ -110,6 +155,18 @@ def test_estimator_inputs_validated():
         gaussian_tv_lipschitz(1.0, 0.0)
     with pytest.raises(ValueError, match="states"):
         jacobian_spectral_norms(lambda s: s, jnp.zeros(3))
+    with pytest.raises(ValueError, match="states"):
+        gaussian_map_tv_lipschitz(lambda s: (s, jnp.ones_like(s)), jnp.zeros(3))
+
+
+def test_gaussian_map_tv_lipschitz_agrees_with_gaussian_tv_lipschitz_and_masks():
+    a = jnp.array([[3.0, 0.0], [0.0, 1.0]])
+    states = jnp.ones((2, 2))
+    lip = gaussian_map_tv_lipschitz(lambda s: (a @ s, jnp.full(2, 0.5)), states)
+    np.testing.assert_allclose(np.asarray(lip), gaussian_tv_lipschitz(3.0, 0.5), rtol=1e-5)
+    # masking the first output leaves the second row: ||[0, 1]|| / (0.5 sqrt(2 pi))
+    lip = gaussian_map_tv_lipschitz(lambda s: (a @ s, jnp.full(2, 0.5)), states, jnp.array([0.0, 1.0]))
+    np.testing.assert_allclose(np.asarray(lip), gaussian_tv_lipschitz(1.0, 0.5), rtol=1e-5)
 
 
 def test_jacobian_under_jit_composes():
