@@ -13,6 +13,7 @@ import optuna
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
+from sweeps._layout import SacredRun, StudyDir
 from sweeps._plain import write_json_atomic, write_text_atomic
 
 COLUMNS = (
@@ -102,7 +103,7 @@ def best_methods_table(study: optuna.Study) -> str | None:
     """
     best = best_trial(study)
     run_dir = None if best is None else best.user_attrs.get("sacred_run_dir")
-    path = None if run_dir is None else Path(run_dir) / "results.json"
+    path = None if run_dir is None else SacredRun(run_dir).results
     if path is None or not path.is_file():
         return None
     results = json.loads(path.read_text())
@@ -124,12 +125,14 @@ def best_methods_table(study: optuna.Study) -> str | None:
     return "\n".join(lines) + "\n"
 
 
-def write_report(study: optuna.Study, out_dir: Path, summary: dict[str, Any]) -> dict[str, Path]:
-    """Write ``trials.csv``, ``trials.json``, ``trials.md`` and ``best.json`` to ``out_dir`` (atomically).
+def write_report(study: optuna.Study, out_dir: StudyDir | Path, summary: dict[str, Any]) -> dict[str, Path]:
+    """Write ``trials.csv``, ``trials.json``, ``trials.md`` and ``best.json`` to the study folder
+    (atomically).
 
     Returns:
         The written paths by name.
     """
+    out = out_dir if isinstance(out_dir, StudyDir) else StudyDir(out_dir)
     rows = trial_rows(study)
     best = best_trial(study)
     best_d = (
@@ -151,13 +154,9 @@ def write_report(study: optuna.Study, out_dir: Path, summary: dict[str, Any]) ->
     if methods is not None:
         header += methods + "\n"
     paths = {
-        "csv": write_text_atomic(out_dir / "trials.csv", buf.getvalue()),
-        "json": write_json_atomic(
-            out_dir / "trials.json", {"study": study.study_name, **summary, "trials": rows}
-        ),
-        "md": write_text_atomic(out_dir / "trials.md", header + markdown_table(rows)),
-        "best": write_json_atomic(
-            out_dir / "best.json", {"study": study.study_name, **summary, "best": best_d}
-        ),
+        "csv": write_text_atomic(out.trials_csv, buf.getvalue()),
+        "json": write_json_atomic(out.trials_json, {"study": study.study_name, **summary, "trials": rows}),
+        "md": write_text_atomic(out.trials_md, header + markdown_table(rows)),
+        "best": write_json_atomic(out.best_json, {"study": study.study_name, **summary, "best": best_d}),
     }
     return paths

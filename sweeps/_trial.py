@@ -8,19 +8,25 @@
    ``optuna_trial`` (the trial number); at the start of the run it writes the Sacred run id to the
    trial's user attribute ``sacred_run_id``;
 3. stops the run when the pruner says so (Sacred status ``PRUNED``), when a metric turns NaN/inf
-   (Sacred ``FAILED``, reason in ``info["diverged"]``), or when its worker dies (the process asks
-   the kernel for SIGTERM on the worker's death; a watchdog thread ends its Sacred run as
-   ``FAILED``, see ``watch_for_stop``);
-4. writes an outcome JSON (status, value, reason, Sacred run id) for the worker, which tells Optuna.
+   (Sacred ``FAILED``, reason in ``info["diverged"]``), on SIGINT/SIGTERM/SIGHUP, or when its worker
+   dies (the process asks the kernel for ``PARENT_DEATH_SIGNAL`` on the worker's death; a watchdog
+   thread ends its Sacred run, see ``watch_for_stop``; when the worker died it also writes the
+   reason to the trial's ``fail_reason``, since no worker is left to do it);
+4. writes an outcome JSON (status, value, reason, Sacred run id; ``stopped: true`` when a signal or
+   the worker's death ended it, so the worker retries its parameters) for the worker, which tells Optuna.
 
-The spec is written by ``sweeps.lambda_search``; its keys are documented in ``_make_spec`` there.
+What happens when this process is SIGKILLed (nothing can be written here) is in ``sweeps._recovery``.
+
+The spec is written by ``sweeps.lambda_search``; its keys are those of ``Worker._spec`` there.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import os
+import select
 import signal
 import sys
 import threading
@@ -38,25 +44,43 @@ except OSError:  # not glibc Linux
     _LIBC = None
 
 
+# Sent by the kernel when the worker dies. Not SIGTERM: the kernel signals when the worker's *thread*
+# that started the trial exits, and when the whole worker is SIGKILLed its threads die one by one, so
+# the trial may be reparented to a sibling thread of the dying worker (same pid) when the signal
+# arrives: the parent's pid alone cannot tell "worker died" from "someone sent SIGTERM".
+PARENT_DEATH_SIGNAL = signal.SIGUSR2
+
+
 def die_with_parent() -> None:
-    """Ask Linux to send SIGTERM to this process when its parent dies (``prctl(PR_SET_PDEATHSIG)``).
+    """Ask Linux to send ``PARENT_DEATH_SIGNAL`` (SIGUSR2; its default action ends the process) to this
+    process when its parent dies (``prctl(PR_SET_PDEATHSIG)``).
 
     Used as ``preexec_fn`` of the trial subprocess. A no-op where prctl is unavailable.
     """
     if _LIBC is not None:
-        _LIBC.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
+        _LIBC.prctl(1, PARENT_DEATH_SIGNAL)  # PR_SET_PDEATHSIG = 1
 
 
 StopHandler = Callable[[str, str], None]
+WORKER_DIED = "the lambda-search worker of this trial died"
+_SIGNAL_STOPS = {
+    signal.SIGINT: ("INTERRUPTED", "interrupted (SIGINT)", 130),
+    signal.SIGTERM: ("FAILED", "terminated (SIGTERM)", 143),
+    signal.SIGHUP: ("FAILED", "hung up (SIGHUP: its terminal closed)", 129),
+    PARENT_DEATH_SIGNAL: ("FAILED", WORKER_DIED, 1),
+}
 
 
 def watch_for_stop(on_stop: StopHandler, poll: float = 0.5) -> threading.Thread:
-    """End this process from a daemon thread when its parent dies or it gets SIGTERM or SIGINT.
+    """End this process from a daemon thread when its parent dies or it gets SIGTERM, SIGINT or SIGHUP.
 
     The thread calls ``on_stop(status, reason)`` once, then leaves with ``os._exit``: status
-    ``"INTERRUPTED"`` (exit 130) on SIGINT, else ``"FAILED"`` (exit 1 when the parent died, 143 on a
-    SIGTERM with the parent alive). The signal handlers only wake the thread; the parent's pid is
-    also polled, so a death is noticed even while the main thread sits in a long C call.
+    ``"INTERRUPTED"`` (exit 130) on SIGINT, else ``"FAILED"`` (exit 1 when the parent died, told by
+    ``PARENT_DEATH_SIGNAL``; 143 on a SIGTERM, 129 on a SIGHUP). The thread learns of a signal through
+    ``signal.set_wakeup_fd``, which the interpreter's C-level handler writes at once, so a signal is
+    acted on within ``poll`` seconds even while the main thread sits in a long C call (an XLA
+    compilation: Python-level handlers only run when it returns, tens of seconds later); the
+    parent's pid is polled as well.
 
     Why not an exception raised by the signal handler, as usual: Python runs handlers in the main
     thread wherever it is, and there such an exception is unsafe here. JAX's persistent-cache reads
@@ -72,25 +96,29 @@ def watch_for_stop(on_stop: StopHandler, poll: float = 0.5) -> threading.Thread:
         The started thread.
     """
     parent = os.getppid()
-    woken = threading.Event()
     received: list[int] = []
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
 
-    def on_signal(signum, frame) -> None:
+    def on_signal(signum, frame) -> None:  # the main thread, when it gets to it
         received.append(signum)
-        woken.set()
+        with contextlib.suppress(BlockingIOError):  # the watchdog is awake already
+            os.write(wake_w, bytes([signum]))
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    for signum in _SIGNAL_STOPS:
+        signal.signal(signum, on_signal)
+    signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)  # the C handler: at once
 
     def watch() -> None:
-        while not woken.wait(poll) and os.getppid() == parent:
-            pass
+        while os.getppid() == parent:
+            if select.select([wake_r], [], [], poll)[0]:
+                received.extend(b for b in os.read(wake_r, 64) if b in _SIGNAL_STOPS)
+                if received:
+                    break
         if os.getppid() != parent:
-            status, reason, code = "FAILED", "the lambda-search worker of this trial died", 1
-        elif received and received[0] == signal.SIGINT:
-            status, reason, code = "INTERRUPTED", "interrupted (SIGINT)", 130
+            status, reason, code = "FAILED", WORKER_DIED, 1
         else:
-            status, reason, code = "FAILED", "terminated (SIGTERM)", 143
+            status, reason, code = _SIGNAL_STOPS[signal.Signals(received[0])]
         try:
             on_stop(status, reason)
         finally:
@@ -199,8 +227,16 @@ def run_trial(spec: dict[str, Any]) -> dict[str, Any]:
             raise PrunedInterrupt(reason)
 
     def on_stop(status: str, reason: str) -> None:
-        end_run(current.get("run"), status, reason)
-        write_json_atomic(spec["outcome"], {**outcome, "status": "FAILED", "reason": reason})
+        try:
+            end_run(current.get("run"), status, reason)
+        finally:
+            stopped = {**outcome, "status": "FAILED", "reason": reason, "stopped": True}
+            write_json_atomic(spec["outcome"], stopped)
+            if reason == WORKER_DIED:  # no worker is left to say why the trial ended
+                try:
+                    trial.set_user_attr("fail_reason", reason)
+                except Exception as e:  # e.g. a restarted worker already failed the trial
+                    print(f"warning: could not record the reason on the trial: {e}", file=sys.stderr)
 
     watch_for_stop(on_stop)
     _hooks.clear()
@@ -210,9 +246,10 @@ def run_trial(spec: dict[str, Any]) -> dict[str, Any]:
     ex.observers[:] = make_observers(obs.get("file"), obs.get("mongo"), obs.get("sql"))
     info = {"optuna_study": spec["study"], "optuna_trial": spec["trial_number"]}
     try:
-        run = ex.run(
-            "pipeline", config_updates=spec["config_updates"], named_configs=spec["named_configs"], info=info
-        )
+        # created before it starts, so that the watchdog can end it from its very first event
+        run = ex._create_run("pipeline", spec["config_updates"], spec["named_configs"], info)
+        current["run"] = run
+        run()
         results_path = run.info.get("paths", {}).get("results")
         results = json.loads(Path(results_path).read_text())
         outcome.update(status="COMPLETED", value=objective_value(results, spec["objective"]))

@@ -37,6 +37,7 @@ from sacred.config.config_dict import ConfigDict
 from sacred.utils import SacredInterrupt, apply_backspaces_and_linefeeds
 
 from sweeps import _hooks
+from sweeps._layout import COLLECT_LOCK, DATASET_MANIFEST, MANIFEST_ARTIFACT, RESULTS_ARTIFACT, RunsDir
 from sweeps._plain import to_plain
 
 PRESETS = ("smoke", "quick", "paper")
@@ -137,7 +138,7 @@ def pipeline_config(config: dict[str, Any]):
 def default_workdir(config: dict[str, Any]) -> Path:
     """``runs/work/<preset>_<protocol>_<ablation>_seed<seed>`` relative to the current directory."""
     parts = [str(config.get(k)) for k in ("preset", "protocol", "ablation")]
-    return Path("runs") / "work" / ("_".join(parts) + f"_seed{config.get('seed')}")
+    return RunsDir().work / ("_".join(parts) + f"_seed{config.get('seed')}")
 
 
 def make_logger(run):
@@ -162,39 +163,39 @@ def make_logger(run):
 
 def _ensure_shared_dataset(cfg, shared: Path, workdir: Path, log) -> None:
     """Collect into ``shared/dataset`` once (file lock across processes) and link it into ``workdir``."""
-    from mrcom.agents import run_collect
+    from mrcom.agents import Workdir, run_collect
 
     shared.mkdir(parents=True, exist_ok=True)
-    with open(shared / ".collect.lock", "w") as lock:
+    with open(shared / COLLECT_LOCK, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             run_collect(cfg, shared, log=log)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
-    link = workdir / "dataset"
+    link = Workdir(workdir).dataset
     if not link.exists() and not link.is_symlink():
         workdir.mkdir(parents=True, exist_ok=True)
-        os.symlink((shared / "dataset").resolve(), link, target_is_directory=True)
+        os.symlink(Workdir(shared).dataset.resolve(), link, target_is_directory=True)
 
 
 def _link_baseline(shared: Path, workdir: Path) -> None:
     """Link each finished model-free baseline ``shared/adapt/<sac|sac-utd>`` into ``workdir``."""
-    from mrcom.agents import MODEL_FREE_METHODS
+    from mrcom.agents import MODEL_FREE_METHODS, Workdir
 
     for method in MODEL_FREE_METHODS:
-        src, dst = shared / "adapt" / method, workdir / "adapt" / method
-        if (src / "result.json").is_file() and not dst.exists() and not dst.is_symlink():
+        src, dst = Workdir(shared).adapt(method), Workdir(workdir).adapt(method)
+        if Workdir(shared).adapt_result(method).is_file() and not dst.exists() and not dst.is_symlink():
             dst.parent.mkdir(parents=True, exist_ok=True)
             os.symlink(src.resolve(), dst, target_is_directory=True)
 
 
 def _store_baseline(shared: Path, workdir: Path) -> None:
     """Copy each finished ``workdir/adapt/<sac|sac-utd>`` to ``shared`` (atomically; first one wins)."""
-    from mrcom.agents import MODEL_FREE_METHODS
+    from mrcom.agents import MODEL_FREE_METHODS, Workdir
 
     for method in MODEL_FREE_METHODS:
-        src, dst = workdir / "adapt" / method, shared / "adapt" / method
-        if src.is_symlink() or not (src / "result.json").is_file() or dst.exists():
+        src, dst = Workdir(workdir).adapt(method), Workdir(shared).adapt(method)
+        if src.is_symlink() or not Workdir(workdir).adapt_result(method).is_file() or dst.exists():
             continue
         dst.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=dst.parent, prefix=f".{method}-"))
@@ -213,19 +214,20 @@ def _dir_size(path: Path) -> int:
 
 def _record_outputs(run, workdir: Path) -> None:
     """Artifacts for small files, paths and sizes in ``info["paths"]`` for the large ones."""
+    from mrcom.agents import Workdir
+
+    wd = Workdir(workdir)
     paths = run.info.setdefault("paths", {})
     paths["workdir"] = str(workdir.resolve())
-    for name in ("dataset", "worldmodel"):
-        p = workdir / name
+    for name, p in (("dataset", wd.dataset), ("worldmodel", wd.worldmodel())):
         if p.exists():
             paths[name] = {"path": str(p.resolve()), "bytes": _dir_size(p)}
-    manifest = workdir / "dataset" / "manifest.json"
+    manifest = wd.dataset / DATASET_MANIFEST
     if manifest.is_file():
-        run.add_artifact(str(manifest), name="dataset_manifest.json")
-    results = workdir / "results.json"
-    if results.is_file():
-        paths["results"] = str(results.resolve())
-        run.add_artifact(str(results), name="results.json")
+        run.add_artifact(str(manifest), name=MANIFEST_ARTIFACT)
+    if wd.results.is_file():
+        paths["results"] = str(wd.results.resolve())
+        run.add_artifact(str(wd.results), name=RESULTS_ARTIFACT)
 
 
 def _summary(result: Any) -> dict[str, Any] | None:

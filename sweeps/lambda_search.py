@@ -7,11 +7,12 @@ process reports itself; a pruned trial is PRUNED in Optuna and in Sacred. A tria
 NaN fails with the reason recorded, and the search goes on.
 
 Storage: SQLite at ``runs/optuna.db`` by default; ``--storage postgresql://...`` lets workers on many
-machines share one study (start the same command on each). Workers send heartbeats; a trial whose
-worker died is failed by the next worker that notices and its parameters are retried. Running the
-same command again resumes the study (after Ctrl-C or a kill) until ``--trials`` trials have
-finished (complete or pruned). At the end it prints the best trial and the table of trials and
-writes ``trials.csv``, ``trials.json``, ``trials.md``, ``best.json`` under
+machines share one study (start the same command on each). Workers send heartbeats. However a run
+dies (Ctrl-C, SIGTERM, SIGKILL of the worker or of its whole process group, the OOM killer), no
+Sacred run stays RUNNING, the trial is failed with the reason (user attribute ``fail_reason``) and
+its parameters are retried (``sweeps._recovery``). Running the same command again resumes the study
+until ``--trials`` trials have finished (complete or pruned). At the end it prints the best trial and
+the table of trials and writes ``trials.csv``, ``trials.json``, ``trials.md``, ``best.json`` under
 ``runs/lambda_search/<study>/``.
 
 Exit codes: 0 done; 1 no trial completed, or ``--max-failures`` trials failed in a row; 2 bad
@@ -21,7 +22,7 @@ arguments or unusable storage (nothing written); 130 interrupted (resume by runn
 from __future__ import annotations
 
 import argparse
-import ast
+import contextlib
 import hashlib
 import json
 import os
@@ -35,6 +36,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sweeps._layout import RunsDir, StudyDir, TrialDir
 from sweeps._search_config import (
     OBJECTIVES,
     PARAM_PATHS,
@@ -47,7 +49,15 @@ from sweeps._search_config import (
 )
 
 _FINISHED = ("COMPLETE", "PRUNED")
-_PER_RUN_ATTRS = ("sacred_run_id", "sacred_run_dir", "fail_reason", "prune_reason")
+# how a worker starts a trial process: python -m sweeps._trial SPEC.json
+TRIAL_COMMAND = ("-m", "sweeps._trial")
+# --set keys the search sets itself, and the option to use instead
+_OWN_KEYS = {"seed": "--seed", "preset": "--preset", "protocol": "--protocol"}
+_STOP_REASONS = {
+    "SIGINT": "interrupted (SIGINT, Ctrl-C)",
+    "SIGTERM": "terminated (SIGTERM)",
+    "SIGHUP": "hung up (SIGHUP: its terminal closed)",
+}
 
 
 class UsageError(Exception):
@@ -58,8 +68,22 @@ class SweepBroken(RuntimeError):
     """Several trials in a row failed: the setup, not the hyperparameters, is wrong. Exit code 1."""
 
 
+class Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP to the worker: handled as Ctrl-C (stop the trial, record why, exit 130)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signame = signal.Signals(signum).name
+
+
+def _raise_stopped(signum, frame):
+    raise Stopped(signum)
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, exit 2 (argparse prints the usage too)
+        if "--with" in message:
+            message += " (--with is now --set, once per update, e.g. --set worldmodel.steps=50)"
         raise UsageError(message)
 
 
@@ -71,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Optuna search over MrCoM's loss weights (lambda_var, lambda_s, lambda_v) and context "
         "length m; every trial one Sacred pipeline run in its own process.",
         epilog=f"Search presets (merged on the defaults of SearchConfig): {presets}. "
-        f"Pipeline updates of every trial, per preset (--with wins): {SEARCH_PIPELINE}",
+        f"Pipeline updates of every trial, per preset (--set wins): {SEARCH_PIPELINE}",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--preset", default="quick", help=f"pipeline and search preset: {', '.join(PRESETS)}")
@@ -131,28 +155,33 @@ def build_parser() -> argparse.ArgumentParser:
         help='parameters to try first (once per study), e.g. \'{"lambda_s": 0.1, "m": 4}\'',
     )
     p.add_argument(
-        "--with",
-        dest="updates",
-        nargs="+",
+        "--set",
+        dest="overrides",
+        action="append",
         default=[],
-        metavar="KEY=VALUE",
-        help="Sacred config updates for every trial, e.g. worldmodel.steps=50",
+        metavar="SECTION.FIELD=VALUE",
+        help="pipeline config of every trial (VALUE parsed as JSON when possible), e.g. "
+        "--set worldmodel.steps=50 --set adapt.real_steps=500",
     )
     return p
 
 
 def parse_updates(items: list[str]) -> dict[str, Any]:
-    """``["a.b=3", "c=x"]`` -> ``{"a.b": 3, "c": "x"}`` (values parsed as Python literals when possible)."""
-    out: dict[str, Any] = {}
+    """``["a.b=3", "c=x"]`` -> ``{"a.b": 3, "c": "x"}``: the ``--set`` grammar of every MrCoM command
+    (``mrcom.agents``' ``parse_overrides``); a key the pipeline config does not have, or one this
+    command sets itself, is refused naming it and the allowed ones."""
+    from mrcom.agents import PipelineConfig
+    from mrcom.agents._cli import parse_overrides
+
     for item in items:
-        key, sep, raw = item.partition("=")
-        if not sep or not key or " " in key:
-            raise UsageError(f"--with {item!r}: must be KEY=VALUE")
-        try:
-            out[key] = ast.literal_eval(raw)
-        except (ValueError, SyntaxError):
-            out[key] = raw
-    return out
+        key = item.partition("=")[0].strip()
+        if key in _OWN_KEYS:
+            raise UsageError(f"--set {item!r}: {key} is set by {_OWN_KEYS[key]}")
+    allowed = {k: v for k, v in PipelineConfig().to_dict().items() if k not in _OWN_KEYS}
+    try:
+        return parse_overrides(items, allowed=allowed)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
 
 
 def _nested(flat: dict[str, Any]) -> dict[str, Any]:
@@ -189,13 +218,13 @@ def _validate(args: argparse.Namespace) -> tuple[SearchConfig, dict[str, Any], l
         raise UsageError(f"timeout={args.timeout}: must be > 0 seconds")
     if args.study is not None and not args.study.replace("-", "").replace("_", "").replace(".", "").isalnum():
         raise UsageError(f"study={args.study!r}: use letters, digits, '-', '_', '.'")
-    updates = {**SEARCH_PIPELINE[cfg.preset], **parse_updates(args.updates)}
+    updates = {**SEARCH_PIPELINE[cfg.preset], **parse_updates(args.overrides)}
     clash = [k for k in updates if k in PARAM_PATHS.values()]
     if clash:
-        raise UsageError(f"--with {clash[0]}: searched by this study; set its range instead")
+        raise UsageError(f"--set {clash[0]}: searched by this study; set its range instead")
     if updates.get("envs.target_split", SEARCH_SPLIT) != SEARCH_SPLIT:
         raise UsageError(
-            f"--with envs.target_split={updates['envs.target_split']!r}: a search scores trials on "
+            f"--set envs.target_split={updates['envs.target_split']!r}: a search scores trials on "
             f"{SEARCH_SPLIT!r} targets only (test targets are for the reported evaluation)"
         )
     enqueued = []
@@ -217,7 +246,7 @@ def _validate(args: argparse.Namespace) -> tuple[SearchConfig, dict[str, Any], l
 
 
 def _check_pipeline(cfg: SearchConfig, protocol: str | None, updates: dict[str, Any]) -> None:
-    """Build the trials' PipelineConfig at both ends of the m range, so that a bad ``--with`` value or
+    """Build the trials' PipelineConfig at both ends of the m range, so that a bad ``--set`` value or
     an m the prompt cannot fill is refused now (exit 2) rather than in every trial."""
     from mrcom.agents import preset
     from sweeps.experiment import RUN_KEYS
@@ -283,8 +312,27 @@ def _tail(path: Path, n: int = 3) -> str:
     return " / ".join(lines[-n:])
 
 
+@contextlib.contextmanager
+def _signals_held(message: str):
+    """While cleaning up after a stop, a second Ctrl-C (or SIGTERM) prints ``message`` instead of cutting
+    the cleanup short (which would leave the trial to the next run's recovery)."""
+
+    def say(signum, frame):
+        print(message, file=sys.stderr, flush=True)
+
+    held = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    old = {s: signal.signal(s, say) for s in held}
+    try:
+        yield
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+
+
 class Worker:
     """One lambda-search worker: asks trials of the study and runs each in a trial process."""
+
+    stop_wait = 3.0  # seconds a stopped trial process gets to end its Sacred run before it is killed
 
     def __init__(
         self,
@@ -293,7 +341,7 @@ class Worker:
         cfg: SearchConfig,
         args,
         updates: dict[str, Any],
-        study_dir: Path,
+        study_dir: StudyDir,
         collect_dir: Path,
         sacred_dir: Path | None,
         jax_cache: Path,
@@ -303,8 +351,7 @@ class Worker:
         self.sacred_dir, self.jax_cache = sacred_dir, jax_cache
         self.proc: subprocess.Popen | None = None
         # the model-free SAC baseline does not depend on the world model: adapted once per study
-        key = _collect_key(cfg, args.protocol, updates, ("worldmodel",))
-        self.baseline_dir = study_dir / f"baseline-{key}"
+        self.baseline_dir = study_dir.baseline(_collect_key(cfg, args.protocol, updates, ("worldmodel",)))
 
     def counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -312,12 +359,12 @@ class Worker:
             counts[t.state.name] = counts.get(t.state.name, 0) + 1
         return counts
 
-    def _spec(self, trial, params: dict[str, Any], trial_dir: Path) -> dict[str, Any]:
+    def _spec(self, trial, params: dict[str, Any], trial_dir: TrialDir) -> dict[str, Any]:
         flat = dict(self.updates)
         flat.update({PARAM_PATHS[k]: v for k, v in params.items()})
         flat.update(
             seed=self.cfg.seed,
-            workdir=str(trial_dir / "work"),
+            workdir=str(trial_dir.work.root),
             shared_collect_dir=str(self.collect_dir),
             shared_baseline_dir=str(self.baseline_dir),
         )
@@ -340,7 +387,7 @@ class Worker:
                 "sql": self.args.sql,
             },
             "jax_cache": str(self.jax_cache),
-            "outcome": str(trial_dir / "outcome.json"),
+            "outcome": str(trial_dir.outcome),
         }
 
     def run_one(self) -> tuple[int, str, float | None]:
@@ -348,47 +395,45 @@ class Worker:
         from optuna.trial import TrialState
 
         from sweeps._plain import write_json_atomic
+        from sweeps._recovery import RUN_ATTRS, describe_exit, fail_and_retry, process_key
         from sweeps._trial import die_with_parent
 
         trial = self.study.ask()
         with _Heartbeat(self.storage, trial._trial_id, self.cfg.heartbeat_interval):
-            params = _suggest(trial, self.cfg)
-            for key in _PER_RUN_ATTRS:  # a retried trial inherits the failed one's attributes: clear them
+            for key in RUN_ATTRS:  # a retry queued by an older version inherits these: clear them
                 if trial.user_attrs.get(key) is not None:
                     trial.set_user_attr(key, None)
+            # who runs the trial: a restarted worker on this machine fails it at once if this process died
             trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
-            trial_dir = self.study_dir / f"trial-{trial.number:04d}"
+            trial.set_user_attr("worker_process", process_key())
+            params = _suggest(trial, self.cfg)
+            trial_dir = self.study_dir.trial(trial.number)
             spec = self._spec(trial, params, trial_dir)
-            spec_path = write_json_atomic(trial_dir / "spec.json", spec)
-            env = dict(os.environ)
-            log_path = trial_dir / "trial.log"
-            with open(log_path, "w") as log:
+            spec_path = write_json_atomic(trial_dir.spec, spec)
+            with open(trial_dir.log, "w") as log:
                 self.proc = subprocess.Popen(
-                    [sys.executable, "-m", "sweeps._trial", str(spec_path)],
+                    [sys.executable, *TRIAL_COMMAND, str(spec_path)],
                     stdout=log,
                     stderr=subprocess.STDOUT,
-                    env=env,
+                    env=dict(os.environ),
                     preexec_fn=die_with_parent,
                 )
                 try:
-                    rc = self._wait(trial.number, log_path)
-                except BaseException:
-                    print(f"\nstopping trial {trial.number} (log: {log_path})", file=sys.stderr)
-                    self._stop_child()
-                    self._fail_and_retry(trial, "interrupted: the worker was stopped (Ctrl-C or kill)")
+                    trial.set_user_attr("trial_process", process_key(self.proc.pid))
+                    rc = self._wait(trial.number, trial_dir.log)
+                except BaseException as e:
+                    self._stopped(trial, e, trial_dir.log)
                     raise
                 finally:
                     self.proc = None
-            outcome_path = Path(spec["outcome"])
-            if outcome_path.is_file():
-                outcome = json.loads(outcome_path.read_text())
-            else:
-                outcome = {
-                    "status": "FAILED",
-                    "value": None,
-                    "sacred_run_id": None,
-                    "reason": f"trial process exited with code {rc}: {_tail(log_path)}",
-                }
+            if trial_dir.outcome.is_file():
+                outcome = json.loads(trial_dir.outcome.read_text())
+            else:  # killed (the OOM killer sends SIGKILL) or crashed before it could write anything
+                reason = describe_exit(rc)
+                tail = _tail(trial_dir.log)
+                reason += f"; its log ends: {tail}" if tail else ""
+                self._end_sacred_run(trial, "FAILED", reason)
+                outcome = {"status": "FAILED", "value": None, "reason": reason, "stopped": rc < 0}
             if outcome.get("sacred_run_id") is not None:
                 trial.set_user_attr("sacred_run_id", outcome["sacred_run_id"])
             status = outcome["status"]
@@ -399,15 +444,18 @@ class Worker:
                 trial.set_user_attr("prune_reason", outcome.get("reason"))
                 self.study.tell(trial, state=TrialState.PRUNED)
                 return trial.number, "PRUNED", outcome.get("value")
-            trial.set_user_attr("fail_reason", (outcome.get("reason") or "unknown")[:1000])
-            self.study.tell(trial, state=TrialState.FAIL)
+            reason = outcome.get("reason") or "unknown"
+            if outcome.get("stopped"):  # ended by a signal, not by its parameters: try them again
+                fail_and_retry(self.study, trial._trial_id, reason)
+                tqdm_write(f"trial {trial.number}: {reason}; its parameters are queued again")
+            else:
+                trial.set_user_attr("fail_reason", reason[:1000])
+                self.study.tell(trial, state=TrialState.FAIL)
             return trial.number, "FAIL", None
 
     def _wait(self, number: int, log_path: Path) -> int:
         """Wait for the trial process; say on the console when it enters a new stage, and where its log is."""
-        from tqdm import tqdm
-
-        tqdm.write(f"trial {number}: started, log {log_path}")
+        tqdm_write(f"trial {number}: started, log {log_path}")
         stage = None
         while True:
             try:
@@ -416,39 +464,80 @@ class Worker:
                 now = trial_stage(log_path)
                 if now is not None and now != stage:
                     stage = now
-                    tqdm.write(f"trial {number}: {stage}")
+                    tqdm_write(f"trial {number}: {stage}")
 
-    def _stop_child(self) -> None:
+    def _stopped(self, trial, error: BaseException, log_path: Path) -> None:
+        """The worker was stopped while its trial ran: stop the trial process (``stop_wait`` s, then
+        SIGKILL), end its Sacred run if the process did not, fail the trial with the reason and queue its
+        parameters again. Says what it does; a second Ctrl-C does not cut it short."""
+        from sweeps._recovery import fail_and_retry
+
+        signame = str(getattr(error, "signame", "SIGINT" if type(error) is KeyboardInterrupt else ""))
+        what = _STOP_REASONS.get(signame) or f"stopped by {type(error).__name__}: {error}"
+        number = trial.number
+        print(
+            f"\n{what}: stopping trial {number} and ending its Sacred run (at most {self.stop_wait:.0f} s; "
+            f"log {log_path})",
+            file=sys.stderr,
+            flush=True,
+        )
+        with _signals_held(f"still stopping trial {number}, a moment..."):
+            killed = self._stop_child()
+            reason = f"{what}: the lambda-search worker was stopped"
+            if killed:
+                reason += f"; its trial process was killed after {self.stop_wait:.0f} s"
+            status = "INTERRUPTED" if signame == "SIGINT" else "FAILED"
+            ended = self._end_sacred_run(trial, status, reason)
+            try:
+                failed = fail_and_retry(self.study, trial._trial_id, reason)
+            except Exception as e:
+                print(f"warning: could not mark trial {number} failed: {e}", file=sys.stderr)
+                failed = False
+        done = [f"trial {number} marked FAIL ({reason})"] if failed else []
+        done += [f"its Sacred run {'/'.join(ended)} marked {status}"] if ended else []
+        if failed:
+            done.append("its parameters are queued again")
+        if done:
+            print("; ".join(done), file=sys.stderr, flush=True)
+
+    def _stop_child(self) -> bool:
+        """Ask the trial process to stop (SIGINT: its watchdog ends its Sacred run); kill it after
+        ``stop_wait`` seconds. Returns whether it had to be killed."""
         proc = self.proc
         if proc is None or proc.poll() is not None:
-            return
+            return False
         proc.send_signal(signal.SIGINT)
         try:
-            proc.wait(timeout=4)
+            proc.wait(timeout=self.stop_wait)
+            return False
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+            return True
 
-    def _fail_and_retry(self, trial, reason: str) -> None:
-        """Fail an interrupted trial and enqueue its parameters again, as for a stale trial."""
-        import copy
-
-        from optuna.trial import TrialState
+    def _end_sacred_run(self, trial, status: str, reason: str) -> list[str]:
+        """End the trial's Sacred run if its process left it RUNNING; where it was ended."""
+        from sweeps._recovery import end_sacred_run
 
         try:
-            trial.set_user_attr("fail_reason", reason)
-            self.study.tell(trial, state=TrialState.FAIL)
-            frozen = copy.deepcopy(self.storage.get_trial(trial._trial_id))
-            callback = self.storage.get_heartbeat_stale_trial_callback()
-            if callback is not None:
-                callback(self.study, frozen)
+            attrs = self.storage.get_trial(trial._trial_id).user_attrs
+            return end_sacred_run(
+                status,
+                reason,
+                run_dir=attrs.get("sacred_run_dir"),
+                run_id=attrs.get("sacred_run_id"),
+                sql=self.args.sql,
+                mongo=self.args.mongo,
+            )
         except Exception as e:
-            print(f"warning: could not mark trial {trial.number} failed: {e}", file=sys.stderr)
+            print(f"warning: trial {trial.number}: {e}", file=sys.stderr)
+            return []
 
     def loop(self) -> None:
         """Run trials until the study has ``cfg.trials`` finished trials or the timeout passes."""
-        from optuna.storages import fail_stale_trials
         from tqdm import tqdm
+
+        from sweeps._recovery import recover_lost
 
         start = time.monotonic()
         failures = 0
@@ -458,7 +547,9 @@ class Worker:
         )
         try:
             while True:
-                fail_stale_trials(self.study)
+                # trials whose worker died (here or elsewhere): fail them with the reason, retry them
+                for line in recover_lost(self.study, self.cfg.grace_period, self.args.sql, self.args.mongo):
+                    tqdm_write(line)
                 c = self.counts()
                 finished = sum(c.get(s, 0) for s in _FINISHED)
                 bar.n = min(finished, self.cfg.trials)
@@ -466,20 +557,27 @@ class Worker:
                 if finished >= self.cfg.trials:
                     return
                 if self.args.timeout is not None and time.monotonic() - start > self.args.timeout:
-                    tqdm.write(f"timeout of {self.args.timeout} s reached; no new trial started")
+                    tqdm_write(f"timeout of {self.args.timeout} s reached; no new trial started")
                     return
                 if finished + c.get("RUNNING", 0) >= self.cfg.trials and not c.get("WAITING", 0):
                     time.sleep(poll)  # other workers' trials may still finish, or go stale and be retried
                     continue
                 number, state, value = self.run_one()
                 vtxt = "" if value is None else f" value={value:.6g}"
-                tqdm.write(f"trial {number}: {state}{vtxt}")
+                tqdm_write(f"trial {number}: {state}{vtxt}")
                 failures = failures + 1 if state == "FAIL" else 0
                 if failures >= self.args.max_failures:
                     reason = self.study.get_trials(deepcopy=False)[number].user_attrs.get("fail_reason")
                     raise SweepBroken(f"{failures} trials failed in a row (last: {reason}); stopping")
         finally:
             bar.close()
+
+
+def tqdm_write(line: str) -> None:
+    """A console line that does not break the progress bar."""
+    from tqdm import tqdm
+
+    tqdm.write(line)
 
 
 _STAGE = re.compile(r"(collect|worldmodel|adapt[ /][\w-]+|eval/[\w-]+)")
@@ -525,6 +623,16 @@ def _print_summary(study, paths: dict[str, Path]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m sweeps.lambda_search``; returns the exit code."""
+    for signum in (signal.SIGTERM, signal.SIGHUP):  # handled as Ctrl-C: stop the trial, say why, exit 130
+        signal.signal(signum, _raise_stopped)
+    try:
+        return _main(argv)
+    except KeyboardInterrupt as e:  # before or after the trials (a stop during one is handled there)
+        print(f"\nlambda_search: {_STOP_REASONS.get(getattr(e, 'signame', 'SIGINT'))}", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -532,11 +640,11 @@ def main(argv: list[str] | None = None) -> int:
         study_name = args.study or f"lambda-{cfg.preset}-{cfg.objective}-seed{cfg.seed}" + (
             f"-{args.protocol}" if args.protocol else ""
         )
-        runs = Path(args.runs)
+        runs = RunsDir(args.runs)
         from sweeps._storage import StorageError, make_storage
 
         if args.storage is None:
-            storage_url, create_runs = f"sqlite:///{(runs / 'optuna.db').as_posix()}", True
+            storage_url, create_runs = runs.storage_url, True
         else:
             storage_url, create_runs = args.storage, False
             if (
@@ -545,7 +653,7 @@ def main(argv: list[str] | None = None) -> int:
             ):
                 raise UsageError(f"storage={storage_url!r}: folder of the SQLite file does not exist")
         if create_runs:
-            runs.mkdir(parents=True, exist_ok=True)
+            runs.root.mkdir(parents=True, exist_ok=True)
         try:
             storage = make_storage(storage_url, cfg.heartbeat_interval, cfg.grace_period, cfg.max_retry)
         except StorageError as e:
@@ -556,18 +664,18 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     for params in enqueued:  # skipped when a trial with these parameters exists (e.g. on resume)
         study.enqueue_trial(params, skip_if_exists=True)
-    runs.mkdir(parents=True, exist_ok=True)
-    study_dir = runs / "lambda_search" / study_name
+    runs.root.mkdir(parents=True, exist_ok=True)
+    study_dir = runs.study(study_name)
     collect_dir = (
         Path(args.collect_dir)
         if args.collect_dir
-        else study_dir / ("collect-" + _collect_key(cfg, args.protocol, updates))
+        else study_dir.collect(_collect_key(cfg, args.protocol, updates))
     )
     if args.sacred_dir:
         sacred_dir = Path(args.sacred_dir)
     else:
-        sacred_dir = None if (args.mongo or args.sql) else runs / "sacred"
-    jax_cache = Path(args.jax_cache) if args.jax_cache else runs / "jax_cache"
+        sacred_dir = None if (args.mongo or args.sql) else runs.sacred
+    jax_cache = Path(args.jax_cache) if args.jax_cache else runs.jax_cache
     worker = Worker(study, storage, cfg, args, updates, study_dir, collect_dir, sacred_dir, jax_cache)
     summary = {
         "pipeline_updates": updates,
@@ -577,16 +685,12 @@ def main(argv: list[str] | None = None) -> int:
         "storage": _redacted(storage_url),
         "search": cfg.to_dict(),
     }
-
-    def _sigterm(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, _sigterm)
     code = 0
     try:
         worker.loop()
-    except KeyboardInterrupt:
-        print("\ninterrupted: run the same command again to resume the study", file=sys.stderr)
+    except KeyboardInterrupt as e:
+        what = _STOP_REASONS.get(getattr(e, "signame", "SIGINT"))
+        print(f"{what}: run the same command again to resume the study", file=sys.stderr, flush=True)
         code = 130
     except SweepBroken as e:
         print(f"lambda_search: {e}", file=sys.stderr)
@@ -604,7 +708,7 @@ def _redacted(url: str) -> str:
     return _redact(url)
 
 
-def _write_report(study, study_dir: Path, summary: dict[str, Any]) -> dict[str, Path]:
+def _write_report(study, study_dir: StudyDir, summary: dict[str, Any]) -> dict[str, Path]:
     from sweeps._report import write_report
 
     return write_report(study, study_dir, summary)

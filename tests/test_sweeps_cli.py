@@ -14,9 +14,13 @@ BAD_ARGS = [
     (["--objective", "reward"], "objective"),
     (["--protocol", "table9-z"], "protocol"),
     (["--trials", "0"], "trials"),
-    (["--with", "worldmodel.context_len=3"], "worldmodel.context_len"),
-    (["--with", "collect.prompt_episodes=0"], "collect.prompt_episodes=0"),
-    (["--with", "nosuch.key=1"], "nosuch"),
+    (["--set", "worldmodel.context_len=3"], "worldmodel.context_len"),
+    (["--set", "collect.prompt_episodes=0"], "collect.prompt_episodes=0"),
+    (["--set", "nosuch.key=1"], "unknown key 'nosuch'; allowed keys are ['ablation', "),
+    (["--set", "adapt.nope=1"], "unknown key 'nope' in section 'adapt'; allowed keys are ['eval_every'"),
+    (["--set", "seed=3"], "seed is set by --seed"),
+    (["--set", "adapt.real_steps"], "must be SECTION.FIELD=VALUE"),
+    (["--with", "adapt.real_steps=5"], "--with is now --set"),
     (["--m", "2", "4000"], "m=4000"),  # longer than the smoke prompt
     (["--max-failures", "0"], "max_failures"),
     (["--storage", "postgresql://nobody@127.0.0.1:1/nowhere"], "cannot connect"),
@@ -69,3 +73,53 @@ def test_worker_stops_after_failures_in_a_row(tmp_path, sweeps_run):
     rows = json.loads((tmp_path / "runs" / "lambda_search" / "broken" / "trials.json").read_text())["trials"]
     assert [r["state"] for r in rows] == ["FAIL", "FAIL"]
     assert all("dataset" in r["reason"] for r in rows)
+
+
+def test_set_reaches_the_pipeline_config_of_every_trial(tmp_path):
+    """``--set`` uses the grammar of the mrcom.agents commands (JSON values) and lands in each trial's Sacred
+    config, hence in its PipelineConfig."""
+    import optuna
+
+    from sweeps._layout import StudyDir
+    from sweeps.experiment import ex, pipeline_config
+    from sweeps.lambda_search import Worker, _validate, build_parser
+
+    args = build_parser().parse_args(
+        ["--preset", "smoke", "--set", "adapt.real_steps=60", "--set", "sac.hidden=[16, 16]"]
+    )
+    cfg, updates, _ = _validate(args)
+    assert updates["adapt.real_steps"] == 60 and updates["sac.hidden"] == [16, 16]
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'optuna.db'}")
+    study = optuna.create_study(study_name="s", storage=storage)
+    trial = study.ask()
+    study_dir = StudyDir(tmp_path / "study")
+    worker = Worker(study, storage, cfg, args, updates, study_dir, tmp_path / "c", None, tmp_path / "j")
+    params = {"lambda_var": 1.0, "lambda_s": 0.1, "lambda_v": 0.1, "m": 4}
+    spec = worker._spec(trial, params, study_dir.trial(trial.number))
+    run = ex._create_run("pipeline", spec["config_updates"], spec["named_configs"])
+    pcfg = pipeline_config(run.config)
+    assert pcfg.adapt.real_steps == 60 and tuple(pcfg.sac.hidden) == (16, 16)
+    assert pcfg.worldmodel.context_len == 4 and pcfg.envs.target_split == "validation"
+
+
+def test_sweeps_run_set_good_and_bad_key(tmp_path, sweeps_run):
+    good = sweeps_run(
+        "sweeps.run", "print_config", "with", "smoke", "--set", "adapt.real_steps=60", cwd=tmp_path
+    )
+    assert good.returncode == 0, good.stderr[-2000:]
+    assert "real_steps = 60" in good.stdout
+    bad_dir = tmp_path / "bad"
+    bad_dir.mkdir()
+    for args, needle in [
+        (["--set", "adapt.nope=1"], "unknown key 'nope' in section 'adapt'; allowed keys are ['eval_every'"),
+        (
+            ["with", "smoke", "nosuch.key=1"],
+            "with nosuch.key: unknown key 'nosuch'; allowed keys are ['ablation', ",
+        ),
+        (["--set"], "--set needs a value"),
+    ]:
+        bad = sweeps_run("sweeps.run", "print_config", *args, cwd=bad_dir)
+        lines = [line for line in bad.stderr.splitlines() if line.strip() and "pkg_resources" not in line]
+        assert bad.returncode == 2 and len(lines) == 1, bad.stderr
+        assert lines[0].startswith("python -m sweeps.run: error:") and needle in lines[0], lines[0]
+        assert list(bad_dir.iterdir()) == []

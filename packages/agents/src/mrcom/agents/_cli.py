@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from mrcom.envs import PROTOCOLS
 
@@ -63,18 +63,46 @@ def parser(description: str, *, workdir: bool = True, module: str | None = None)
     return p
 
 
-def parse_overrides(items: list[str]) -> dict:
+def parse_overrides(items: list[str], allowed: Mapping[str, Any] | None = None) -> dict:
+    """The `--set` grammar of every MrCoM command: `["adapt.real_steps=5000", "seed=3"]` ->
+    `{"adapt.real_steps": 5000, "seed": 3}` (VALUE parsed as JSON when possible, else a string).
+
+    Arguments:
+        items: the `--set` values, each `SECTION.FIELD=VALUE` or `FIELD=VALUE`.
+        allowed: the config's keys (e.g. `PipelineConfig().to_dict()`: a section maps to its fields);
+            a key outside it raises ValueError naming it and the allowed ones. `None`: the keys are
+            checked by the config they are applied to.
+
+    Returns:
+        `{key: value}` in the order given (a later item wins).
+    """
     out = {}
     for item in items:
         if "=" not in item:
             raise ValueError(f"--set {item!r}: must be SECTION.FIELD=VALUE")
         key, raw = item.split("=", 1)
+        key = key.strip()
+        if allowed is not None:
+            _check_key(key, allowed)
         try:
             value = json.loads(raw)
         except json.JSONDecodeError:
             value = raw
-        out[key.strip()] = value
+        out[key] = value
     return out
+
+
+def _check_key(key: str, allowed: Mapping[str, Any]) -> None:
+    head, dot, field = key.partition(".")
+    if head not in allowed:
+        raise ValueError(f"--set {key}: unknown key {head!r}; allowed keys are {sorted(allowed)}")
+    section = allowed[head]
+    if dot and not isinstance(section, Mapping):
+        raise ValueError(f"--set {key}: {head!r} is not a section; allowed keys are {sorted(allowed)}")
+    if dot and field not in section:
+        raise ValueError(
+            f"--set {key}: unknown key {field!r} in section {head!r}; allowed keys are {sorted(section)}"
+        )
 
 
 def config_from_args(args: argparse.Namespace, protocol: str | None = None) -> PipelineConfig:
