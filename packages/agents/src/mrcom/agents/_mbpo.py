@@ -21,6 +21,7 @@ from mrcom.worldmodel import Context, Prefix, WorldModel, jit_by_config, kind_of
 from ._buffer import EpisodeBuffer, TransitionBuffer
 from ._nets import Actor
 from ._sac import Batch, SACState
+from ._starts import StartSampler
 
 
 class PopulationPolicy(eqx.Module):
@@ -101,69 +102,25 @@ class ModelAugmenter:
         self.per_refresh = rollouts_per_step * update_every
         self.prefix_len = prefix_len
         self.start_steps = start_steps
+        self.starts = StartSampler(self.prompts, self.m, prefix_len)
         cap = max(model_buffer_steps * rollouts_per_step * rollout_length, self.per_refresh * rollout_length)
         self.buffer = TransitionBuffer(b, cap, self.obs_mask.shape[1], self.act_mask.shape[1])
         self.rollouts_done = 0
         self.last_reward_mean = float("nan")
 
-    def _prompt_tails(self, real: EpisodeBuffer):
-        """Last m prompt steps per agent (B, m, .), or None if some prompt is not available yet."""
-        tails = []
-        for b, p in enumerate(self.prompts):
-            if p is None:
-                if real.num_complete < 1:
-                    return None
-                p = (real.obs[b, 0], real.action[b, 0], real.reward[b, 0])
-            obs, act, rew = p
-            if act.shape[0] < self.m:
-                raise ValueError(
-                    f"prompt of agent {b}: {act.shape[0]} steps, must be >= context_len={self.m}"
-                )
-            tails.append((obs[-self.m - 1 : -1], act[-self.m :], rew[-self.m :]))
-        return tuple(np.stack(x) for x in zip(*tails, strict=True))
-
     def refresh(self, step: int, real: EpisodeBuffer, state: SACState, key: jax.Array) -> None:
         """Branch new model rollouts from real states into the model buffer."""
-        w, m, length = self.prefix_len, self.m, real.episode_length
-        per_episode = length - w  # branch times t in [w, L-1] of a complete episode
-        complete = real.num_complete * per_episode
-        running = max(0, real.t - w + 1)  # t in [w, real.t] of the running episode
-        if step < self.start_steps or per_episode <= 0 or complete + running == 0:
-            return
-        tails = self._prompt_tails(real)
-        if tails is None:
+        if step < self.start_steps:
             return
         b, r = real.num_agents, self.per_refresh
         rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel()[-1])
-        # Branch points (episode e, time t), uniform over real states with a full prefix of w steps.
-        idx = rng.integers(0, complete + running, size=(b, r))
-        e, t = np.divmod(idx, per_episode)
-        t = t + w
-        in_run = idx >= complete
-        e = np.where(in_run, real.episode, e)
-        t = np.where(in_run, w + idx - complete, t)
-        ag = np.arange(b)[:, None, None]
-        ee = e[..., None]
-        po = self._gather(real.obs, ag, ee, t[..., None] - w + np.arange(w + 1))
-        pa = self._gather(real.action, ag, ee, t[..., None] - w + np.arange(w))
-        pr = self._gather(real.reward, ag, ee, t[..., None] - w + np.arange(w))
-        # Context: steps t-w-m .. t-w-1 of [prompt tail (m steps) ++ episode].
-        cidx = t[..., None] - w - m + np.arange(m)  # may be negative -> prompt tail
-        from_prompt = cidx < 0
-        pidx = np.where(from_prompt, cidx + m, 0)
-        eidx = np.where(from_prompt, 0, cidx)
-        agb = np.arange(b)[:, None, None]
-
-        def ctx(ep_arr, tail):
-            x_ep = ep_arr[agb, ee, eidx]
-            x_pr = tail[agb, pidx]
-            sel = from_prompt.reshape(from_prompt.shape + (1,) * (x_ep.ndim - 3))
-            return np.where(sel, x_pr, x_ep)
-
-        c_obs, c_act, c_rew = ctx(real.obs, tails[0]), ctx(real.action, tails[1]), ctx(real.reward, tails[2])
+        # branch points uniform over real states with a full prefix (`StartSampler`)
+        starts = self.starts.sample(real, rng, (r,))
+        if starts is None:
+            return
         flat = lambda x: jnp.asarray(x.reshape(b * r, *x.shape[2:]))
-        context = Context(flat(c_obs), flat(c_act), flat(c_rew), jnp.ones((b * r, m), jnp.float32))
-        prefix = Prefix(flat(po), flat(pa), flat(pr))
+        context = Context(*(flat(x) for x in starts[0]))
+        prefix = Prefix(*(flat(x) for x in starts[1]))
         masks = (
             jnp.asarray(np.repeat(self.obs_mask, r, axis=0)),
             jnp.asarray(np.repeat(self.act_mask, r, axis=0)),
@@ -187,10 +144,6 @@ class ModelAugmenter:
         )
         self.rollouts_done += b * r
         self.last_reward_mean = float(rew.mean())
-
-    @staticmethod
-    def _gather(arr, ag, ee, tt):
-        return arr[ag, ee, tt]
 
     def batches(self, rng: np.random.Generator, real: EpisodeBuffer, shape: tuple[int, ...]) -> Batch:
         """Batches with `real_ratio` real transitions (all real until the model buffer has data)."""
