@@ -13,8 +13,9 @@ from mrcom.envs import ACT_DIM, OBS_DIM, PROTOCOLS, Scenario, make
 
 from ._config import PipelineConfig
 from ._dataset import new_manifest, read_manifest, write_shard
+from ._fused import FusedResult, fused_record_episodes, run_fused_sac
 from ._io import SEED_STREAMS, derive_seed, sha256_file, stream_seed
-from ._loop import record_episodes, run_sac
+from ._loop import LoopResult, record_episodes, run_sac
 
 Log = Callable[[str, float, int], None]
 
@@ -54,7 +55,9 @@ def collect(
     For each batch of `collect.batch_scenarios` scenarios, independent behaviour SAC agents (one per
     scenario, batched env) train for `collect.steps_per_scenario` steps (rounded up to whole episodes)
     and every transition is kept; then K = `collect.prompt_episodes` expert episodes of each final
-    deterministic policy are recorded as that scenario's prompt.
+    deterministic policy are recorded as that scenario's prompt. With `envs.engine == "mjx"` both run
+    on the device as jitted scans (`mrcom.agents._fused`: env step, replay insert and SAC updates in
+    one program, back to the host once per episode for the progress bar and the shards).
 
     Arguments:
         scenarios: training scenarios, in order (shard i is scenario i).
@@ -102,13 +105,19 @@ def collect(
         env = make(group, engine=cfg.envs.engine, episode_length=length)
         s = derive_seed(seed, g)
         label = "scenarios " + ",".join(str(i) for i in todo)
-        res = run_sac(env, cfg.sac, steps, s, desc=label, progress=progress)
         rep = lambda e, grp=group: make(
             [x for x in grp for _ in range(e)], engine=cfg.envs.engine, episode_length=length
         )
-        p_obs, p_act, p_rew = record_episodes(
-            res.state, rep, len(group), k, derive_seed(s, SEED_STREAMS["prompt_episodes"])
-        )
+        p_seed = derive_seed(s, SEED_STREAMS["prompt_episodes"])
+        res: LoopResult | FusedResult
+        if cfg.envs.engine == "mjx":  # the fused on-device loop (same schedule, same shard layout)
+            res = run_fused_sac(env.env, cfg.sac, steps, s, desc=label, progress=progress)
+            p_obs, p_act, p_rew = fused_record_episodes(
+                res.state, rep(k).env, len(group), k, p_seed, fast_compile=cfg.sac.fast_compile
+            )
+        else:
+            res = run_sac(env, cfg.sac, steps, s, desc=label, progress=progress)
+            p_obs, p_act, p_rew = record_episodes(res.state, rep, len(group), k, p_seed)
         buf = res.buffer
         for j, i in enumerate(todo):
             arrays = dict(

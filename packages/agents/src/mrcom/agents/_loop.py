@@ -19,7 +19,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ._buffer import EpisodeBuffer
-from ._sac import Batch, SACConfig, SACState, sac_act, sac_init, sac_update
+from ._fused import episode_batch, explore_actions, sample_indices
+from ._sac import Batch, HasActor, SACConfig, SACState, sac_act, sac_init, sac_update
 
 
 class Augmenter(Protocol):
@@ -36,7 +37,7 @@ class Augmenter(Protocol):
 class LoopResult:
     """Final population state, all real experience and the evaluation curve."""
 
-    state: SACState
+    state: HasActor  # SACState, or the imagination actor-critic's ACState
     buffer: EpisodeBuffer
     curve_steps: list[int]
     curve_returns: list[np.ndarray]  # each (B,) normalized returns
@@ -44,7 +45,7 @@ class LoopResult:
 
 
 def record_episodes(
-    state: SACState, make_env: Callable[[int], Any], num_agents: int, episodes: int, seed: int
+    state: HasActor, make_env: Callable[[int], Any], num_agents: int, episodes: int, seed: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Roll out each agent's deterministic policy for E whole episodes.
 
@@ -79,7 +80,7 @@ def record_episodes(
 
 
 def evaluate_policy(
-    state: SACState, make_env: Callable[[int], Any], num_agents: int, episodes: int, seed: int
+    state: HasActor, make_env: Callable[[int], Any], num_agents: int, episodes: int, seed: int
 ) -> np.ndarray:
     """Normalized return of each agent's deterministic policy, averaged over E episodes.
 
@@ -110,6 +111,7 @@ def run_sac(
     on_eval: Callable[[int, np.ndarray], None] | None = None,
     desc: str = "sac",
     progress: bool = True,
+    device_rng: bool = False,
 ) -> LoopResult:
     """Train a population of SAC agents (one per env of `env`) for `total_steps` real steps each.
 
@@ -125,10 +127,15 @@ def run_sac(
         on_eval: `on_eval(step, returns)` after each evaluation (logging; may raise to stop).
         desc: progress bar label.
         progress: show a tqdm bar.
+        device_rng: draw the exploration actions and the replay indices from the loop's JAX key, as
+            the fused mjx loop does (`mrcom.agents._fused`), instead of a numpy Generator: the two loops
+            then follow the same trajectory (model-free only).
 
     Returns:
         A `LoopResult`.
     """
+    if device_rng and augmenter is not None:
+        raise ValueError("device_rng=True: only for model-free SAC (augmenter must be None)")
     b = env.num_envs
     length = env.episode_length
     act_mask = np.asarray(env.act_mask, np.float32)
@@ -156,7 +163,9 @@ def run_sac(
 
     for step in tqdm(range(total_steps), desc=desc, disable=not progress, leave=False, mininterval=1.0):
         key, k_act = jax.random.split(key)
-        if step < cfg.learning_starts:
+        if step < cfg.learning_starts and device_rng:
+            action = np.asarray(explore_actions(k_act, jmask))
+        elif step < cfg.learning_starts:
             action = rng.uniform(-1.0, 1.0, size=act_mask.shape).astype(np.float32) * act_mask
         else:
             action = np.asarray(sac_act(state.actor, jnp.asarray(obs[:, None]), jmask, k_act))[:, 0]
@@ -176,6 +185,8 @@ def run_sac(
             if augmenter is not None:
                 augmenter.refresh(n, buffer, state, k_aug)
                 batches = augmenter.batches(rng, buffer, shape)
+            elif device_rng:
+                batches = episode_batch(buffer, np.asarray(sample_indices(k_aug, b, shape, buffer.size)))
             else:
                 batches = buffer.sample(rng, shape)
             state, m = sac_update(state, Batch(*(jnp.asarray(x) for x in batches)), jmask, k_up, cfg)
