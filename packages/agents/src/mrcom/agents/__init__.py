@@ -20,6 +20,7 @@ from ._compare import comparison_config as comparison_config
 from ._config import (
     ABLATIONS as ABLATIONS,
 )
+from ._config import AC_METHODS as AC_METHODS
 from ._config import (
     METHODS as METHODS,
 )
@@ -62,6 +63,15 @@ from ._dataset import (
 from ._dataset import (
     read_manifest as read_manifest,
 )
+from ._fused import FusedCarry as FusedCarry
+from ._fused import ReplayRing as ReplayRing
+from ._fused import fused_sac_chunk as fused_sac_chunk
+from ._fused import load_carry as load_carry
+from ._fused import run_fused_sac as run_fused_sac
+from ._fused import save_carry as save_carry
+from ._imagination_ac import ACConfig as ACConfig
+from ._imagination_ac import ImaginationAC as ImaginationAC
+from ._imagination_ac import run_imagination_ac as run_imagination_ac
 from ._io import atomic_write_bytes as atomic_write_bytes
 from ._io import atomic_write_json as atomic_write_json
 from ._io import atomic_write_text as atomic_write_text
@@ -120,4 +130,5 @@ from ._stages import (
 from ._stages import (
     summary_table as summary_table,
 )
+from ._starts import StartSampler as StartSampler
 from ._workdir import Workdir as Workdir
