@@ -48,7 +48,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         learning_rate=1e-3,
         batch_size=16,
         seq_len=32,
-        steps=1500,
+        steps=3000,  # 1500 -> 3000: every k-step error falls (docs/choices.md, "World model: accuracy")
         steps_per_call=50,
         eval_every=500,
         checkpoint_every=500,
@@ -132,7 +132,7 @@ class WorldModelConfig(ConfigBase):
     lambda_v: float = 0.1
     lambda_r: float = 1.0
     lambda_pred: float = 1.0
-    lambda_open_loop: float = 1.0
+    lambda_open_loop: float = 0.3
     open_loop_horizon: int = 8
     free_nats: float = 1.0
     kl_balance: float = 0.8
