@@ -11,7 +11,7 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 import equinox as eqx
 import jax
@@ -26,10 +26,17 @@ FILENAME = "checkpoint.eqx"
 FORMAT = 1
 
 
-class Checkpoint(NamedTuple):
-    model: MrCoM
-    config: WorldModelConfig
-    state: TrainState
+ModelT = TypeVar("ModelT")
+ConfigT = TypeVar("ConfigT")
+StateT = TypeVar("StateT")
+
+
+class Checkpoint(NamedTuple, Generic[ModelT, ConfigT, StateT]):
+    """What `load_checkpoint` (MrCoM's, and every baseline's but CaDM's) returns."""
+
+    model: ModelT
+    config: ConfigT
+    state: StateT
     step: int
 
 
@@ -94,11 +101,18 @@ def read_checkpoint(
     return config, state, int(header["step"])
 
 
-def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
+def read_train_checkpoint(
+    path: str | os.PathLike, config_type: type[ConfigBase], init_train_state: Callable
+) -> Checkpoint[Any, Any, Any]:
+    """`read_checkpoint` (same arguments) as Checkpoint(model, config, state, step)."""
+    config, state, step = read_checkpoint(path, config_type, init_train_state)
+    return Checkpoint(state.model, config, state, step)
+
+
+def load_checkpoint(path: str | os.PathLike) -> Checkpoint[MrCoM, WorldModelConfig, TrainState]:
     """Read a checkpoint file (or a directory holding `checkpoint.eqx`).
 
     Returns:
         Checkpoint(model, config, state, step); `state` resumes training exactly.
     """
-    config, state, step = read_checkpoint(path, WorldModelConfig, init_train_state)
-    return Checkpoint(state.model, config, state, step)
+    return read_train_checkpoint(path, WorldModelConfig, init_train_state)

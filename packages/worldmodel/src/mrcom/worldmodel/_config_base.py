@@ -74,6 +74,16 @@ class ConfigBase:
         self._require_ints(("steps", "eval_burn_in"), minimum=0)
         self._require_bools(("fast_compile",))
 
+    def _require_dreamer_losses(self) -> None:
+        """The fields of DreamerV3's heads, losses and optimizer (DreamerV3, MAMBA, MoW): odd
+        `reward_bins` >= 3 (a bin at 0), loss scales, free nats and clip >= 0, learning rate, Adam eps
+        and reward range > 0, `unimix` in [0, 1)."""
+        odd = lambda v: is_int(v) and v >= 3 and v % 2 == 1
+        self._require(("reward_bins",), odd, "an odd integer >= 3 (a bin at 0)")
+        self._require_numbers(("free_nats", "dyn_scale", "rep_scale", "pred_scale", "grad_clip"))
+        self._require_numbers(("learning_rate", "adam_eps", "reward_range"), positive=True)
+        self._require_unit(("unimix",), closed=False)
+
     def _require(self, names: Iterable[str], ok: Callable[[Any], bool], what: str) -> None:
         """Raise `ValueError("<name>=<value!r>: must be <what>")` for the first field not `ok`."""
         for name in names:

@@ -3,14 +3,15 @@ checkpoints, logging, evaluation, resume.
 
 A model's `train` validates its inputs (`check_train_inputs`), builds its data source, and hands
 `run_training` what differs: how to start or resume the train state, the jitted chunk of steps,
-and the evaluation.
+and the evaluation. `train_model` does all of it for a `train` whose data source is built from
+the validated data (and replicated over the devices' data sharding).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import jax
 import numpy as np
@@ -20,8 +21,10 @@ from tqdm.auto import tqdm
 from ._checkpoint import CheckpointState, checkpoint_path, save_checkpoint
 from ._data import MultiScenarioData
 from ._evaluate import HORIZON
+from ._parallel import data_sharding, replicate
 
 State = TypeVar("State", bound=CheckpointState)  # an eqx.Module with `model` (holding `config`) and `step`
+Source = TypeVar("Source")
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -152,3 +155,62 @@ def run_training(
     if not metrics and eval_data is not None:  # nothing left to train (resumed a finished run)
         metrics = evaluate(state.model, eval_data, eval_key)
     return state.model, metrics
+
+
+class TrainArgs(NamedTuple):
+    """The keyword arguments of every model's `train` that `run_training` takes as they are."""
+
+    key: PRNGKeyArray | None
+    seed: int
+    checkpoint_dir: str | os.PathLike | None
+    eval_data: MultiScenarioData | None
+    log: Callable[[str, float, int], None] | None
+    steps: int | None
+    progress: bool
+
+
+def train_model(
+    data: MultiScenarioData,
+    config: Any,
+    args: TrainArgs,
+    *,
+    setup: Callable[[MultiScenarioData], tuple[Source, Callable[[PRNGKeyArray], State]]],
+    load_state: Callable[[str | os.PathLike], State],
+    train_chunk: Callable[[State, Source, int, Any], tuple[State, dict[str, Any]]],
+    evaluate: Callable[[Any, MultiScenarioData, PRNGKeyArray], dict[str, float]],
+    desc: str,
+    shard: bool = True,
+) -> tuple[Any, dict[str, float]]:
+    """A model's `train`: `check_train_inputs`, then `run_training` with the states and the data
+    source replicated over `data_sharding(config.batch_size)` (`shard=False`: never sharded, the
+    sharding passed to `train_chunk` is None).
+
+    Arguments:
+        args: `train`'s own arguments (`steps` None: `config.steps`).
+        setup: setup(validated data) -> (data source, init_state(key) -> a fresh train state).
+        load_state: load_state(checkpoint_dir) -> the train state saved there.
+        train_chunk: train_chunk(state, source, n, sharding) -> (state, metrics stacked over n steps).
+        evaluate, desc: as `run_training`'s.
+
+    Returns:
+        `run_training`'s (model, metrics).
+    """
+    d, eval_data, steps = check_train_inputs(data, config, args.eval_data, args.steps)
+    sharding = data_sharding(config.batch_size) if shard else None
+    src, init_state = setup(d)
+    src = replicate(src, sharding)
+    return run_training(
+        config,
+        init_state=lambda key: replicate(init_state(key), sharding),
+        load_state=lambda path: replicate(load_state(path), sharding),
+        train_chunk=lambda state, n: train_chunk(state, src, n, sharding),
+        evaluate=evaluate,
+        steps=steps,
+        key=args.key,
+        seed=args.seed,
+        checkpoint_dir=args.checkpoint_dir,
+        eval_data=eval_data,
+        log=args.log,
+        progress=args.progress,
+        desc=desc,
+    )

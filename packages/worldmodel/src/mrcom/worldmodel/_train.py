@@ -12,9 +12,8 @@ from ._checkpoint import load_checkpoint
 from ._config import WorldModelConfig
 from ._data import MultiScenarioData, make_source, observation_stats
 from ._evaluate import evaluate
-from ._loop import NonFiniteLossError, check_train_inputs, run_training
+from ._loop import NonFiniteLossError, TrainArgs, train_model
 from ._model import MrCoM
-from ._parallel import data_sharding, replicate
 from ._train_step import init_train_state, train_steps
 
 __all__ = ["NonFiniteLossError", "load_model", "train"]  # NonFiniteLossError: its old home
@@ -53,22 +52,17 @@ def train(
     Raises:
         NonFiniteLossError: a loss term became NaN/inf (no checkpoint of that state is written).
     """
-    d, eval_data, steps = check_train_inputs(data, config, eval_data, steps)
-    sharding = data_sharding(config.batch_size)
-    src = replicate(make_source(d, config.context_len), sharding)
-    return run_training(
+    return train_model(
+        data,
         config,
-        init_state=lambda key: replicate(init_train_state(config, key, observation_stats(d)), sharding),
-        load_state=lambda path: replicate(load_checkpoint(path).state, sharding),
-        train_chunk=lambda state, n: train_steps(state, src, n, sharding),
+        TrainArgs(key, seed, checkpoint_dir, eval_data, log, steps, progress),
+        setup=lambda d: (
+            make_source(d, config.context_len),
+            lambda k: init_train_state(config, k, observation_stats(d)),
+        ),
+        load_state=lambda path: load_checkpoint(path).state,
+        train_chunk=train_steps,
         evaluate=evaluate,
-        steps=steps,
-        key=key,
-        seed=seed,
-        checkpoint_dir=checkpoint_dir,
-        eval_data=eval_data,
-        log=log,
-        progress=progress,
         desc="worldmodel",
     )
 

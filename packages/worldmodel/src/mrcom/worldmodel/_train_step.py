@@ -37,6 +37,7 @@ from ._model import (
     split_latent,
     with_config,
 )
+from ._train_common import scan_sampled_steps
 
 TERMS = (
     "loss",
@@ -330,16 +331,6 @@ def _map_models(f, tree):
 @jit_by_config(lambda state, *args, **kwargs: state.model.config.fast_compile)
 def _train_steps(state: TrainState, weights: LossWeights, src: SequenceSource, num_steps: int, sharding=None):
     c = state.model.config
-    params, static = eqx.partition(state, eqx.is_array)
-
-    def body(params, _):
-        st = eqx.combine(params, static)
-        key, kbatch, kstep = jax.random.split(st.key, 3)
-        batch = sample_batch(src, kbatch, c.batch_size, c.seq_len, c.context_len)
-        if sharding is not None:
-            batch = jax.lax.with_sharding_constraint(batch, sharding)
-        st, metrics = train_step(eqx.tree_at(lambda s: s.key, st, key), batch, kstep, weights=weights)
-        return eqx.partition(st, eqx.is_array)[0], metrics
-
-    params, metrics = jax.lax.scan(body, params, None, length=num_steps)
-    return eqx.combine(params, static), metrics
+    sample = lambda st, k: sample_batch(src, k, c.batch_size, c.seq_len, c.context_len)
+    step = lambda st, batch, k: train_step(st, batch, k, weights=weights)
+    return scan_sampled_steps(state, num_steps, sample, step, sharding)

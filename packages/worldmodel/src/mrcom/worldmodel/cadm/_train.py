@@ -15,27 +15,22 @@ from pathlib import Path
 
 import equinox as eqx
 import jax
-import jax.numpy as jnp
 import optax
-from jaxtyping import Array, Int, PRNGKeyArray
+from jaxtyping import Array, PRNGKeyArray
 
 from .._checkpoint import read_checkpoint
 from .._data import Batch, MultiScenarioData, SequenceSource, make_source, sample_batch
 from .._jit import jit_by_config
-from .._loop import check_train_inputs, run_training
+from .._loop import TrainArgs, train_model
+from .._train_common import ModelTrainState, fresh_train_state, gradient_step, scan_steps
 from ._config import CaDMConfig
 from ._imagine import evaluate
 from ._losses import compute_loss
 from ._model import CaDM, Normalizer, compute_normalizer, init_model
 
 
-class TrainState(eqx.Module):
+class TrainState(ModelTrainState[CaDM]):
     """Everything training needs to continue exactly: model, optimizer state, RNG, step."""
-
-    model: CaDM
-    opt_state: optax.OptState
-    key: PRNGKeyArray
-    step: Int[Array, ""]
 
 
 def _decay_mask(params):
@@ -57,10 +52,7 @@ def make_optimizer(config: CaDMConfig) -> optax.GradientTransformation:
 @jit_by_config(lambda config, key, norm=None: config.fast_compile)
 def init_train_state(config: CaDMConfig, key: PRNGKeyArray, norm: Normalizer | None = None) -> TrainState:
     """A fresh model with statistics `norm` (default identity), its optimizer state, RNG and step 0."""
-    kmodel, kstate = jax.random.split(key)
-    model = init_model(config, kmodel, norm)
-    opt_state = make_optimizer(config).init(eqx.filter(model, eqx.is_array))
-    return TrainState(model, opt_state, kstate, jnp.zeros((), jnp.int32))
+    return fresh_train_state(TrainState, lambda k: init_model(config, k, norm), make_optimizer(config), key)
 
 
 def member_batches(src: SequenceSource, key: PRNGKeyArray, config: CaDMConfig) -> Batch:
@@ -76,14 +68,7 @@ def train_step(state: TrainState, batch: Batch) -> tuple[TrainState, dict[str, A
     Returns:
         (new state with step + 1, metrics: "loss" and the terms of `compute_loss`, "grad_norm").
     """
-    optimizer = make_optimizer(state.model.config)
-    params, static = eqx.partition(state.model, eqx.is_array)
-    loss_fn = lambda p: compute_loss(eqx.combine(p, static), batch)
-    (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
-    updates, opt_state = optimizer.update(grads, state.opt_state, params)
-    model = eqx.combine(optax.apply_updates(params, updates), static)
-    metrics = {"loss": loss, **terms, "grad_norm": optax.tree.norm(grads)}
-    return TrainState(model, opt_state, state.key, state.step + 1), metrics
+    return gradient_step(state, lambda model: compute_loss(model, batch), make_optimizer(state.model.config))
 
 
 @jit_by_config(lambda state, *args: state.model.config.fast_compile)
@@ -96,16 +81,12 @@ def train_steps(
         (state, metrics stacked over the steps).
     """
     c = state.model.config
-    params, static = eqx.partition(state, eqx.is_array)
 
-    def body(params, _):
-        st = eqx.combine(params, static)
+    def step(st: TrainState) -> tuple[TrainState, dict[str, Array]]:
         key, kbatch = jax.random.split(st.key)
-        st, metrics = train_step(eqx.tree_at(lambda s: s.key, st, key), member_batches(src, kbatch, c))
-        return eqx.partition(st, eqx.is_array)[0], metrics
+        return train_step(eqx.tree_at(lambda s: s.key, st, key), member_batches(src, kbatch, c))
 
-    params, metrics = jax.lax.scan(body, params, None, length=num_steps)
-    return eqx.combine(params, static), metrics
+    return scan_steps(state, num_steps, step)
 
 
 def load_checkpoint(path: str | os.PathLike) -> TrainState:
@@ -153,20 +134,17 @@ def train(
     Raises:
         NonFiniteLossError: a loss term became NaN/inf (no checkpoint of that state is written).
     """
-    d, eval_data, steps = check_train_inputs(data, config, eval_data, steps)
-    src = make_source(d, config.context_len)
-    return run_training(
+    return train_model(
+        data,
         config,
-        init_state=lambda key: init_train_state(config, key, compute_normalizer(d)),
+        TrainArgs(key, seed, checkpoint_dir, eval_data, log, steps, progress),
+        setup=lambda d: (
+            make_source(d, config.context_len),
+            lambda k: init_train_state(config, k, compute_normalizer(d)),
+        ),
         load_state=load_checkpoint,
-        train_chunk=lambda state, n: train_steps(state, src, n),
+        train_chunk=lambda state, src, n, sharding: train_steps(state, src, n),
         evaluate=evaluate,
-        steps=steps,
-        key=key,
-        seed=seed,
-        checkpoint_dir=checkpoint_dir,
-        eval_data=eval_data,
-        log=log,
-        progress=progress,
         desc="cadm",
+        shard=False,
     )

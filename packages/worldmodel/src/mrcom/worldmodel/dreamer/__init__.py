@@ -8,8 +8,8 @@ the world-model seam (`mrcom.worldmodel.WorldModelKind`). `KIND` is not register
 from .._registry import WorldModelKind
 from ._config import PRESETS, DreamerConfig
 from ._imagine import evaluate, filter_prefix, imagine
-from ._losses import TERMS, compute_loss, kl_losses, recon_loss, sequence_terms
-from ._model import MLP, Dreamer, init_model, sequence_inputs
+from ._losses import TERMS, compute_loss, kl_losses, recon_loss, sequence_terms, weighted_loss
+from ._model import MLP, Dreamer, init_model, rssm_from_config, sequence_inputs
 from ._rssm import RSSM, BlockGRU, Dense, State, categorical_kl, unimix_probs
 from ._train import (
     Checkpoint,
@@ -59,6 +59,7 @@ __all__ = [
     "load_model",
     "make_optimizer",
     "recon_loss",
+    "rssm_from_config",
     "sequence_inputs",
     "sequence_terms",
     "symexp_bins",
@@ -69,4 +70,5 @@ __all__ = [
     "twohot_encode",
     "twohot_loss",
     "unimix_probs",
+    "weighted_loss",
 ]

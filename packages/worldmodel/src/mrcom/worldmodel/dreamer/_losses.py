@@ -85,6 +85,24 @@ def sequence_terms(
     }
 
 
+def weighted_loss(config, terms: dict[str, Array]) -> tuple[Array, dict[str, Array]]:
+    """DreamerV3's total loss (2023 paper, eq. 5) of per-sequence `terms` (recon, reward, dyn,
+    rep, ...; DreamerV3, MAMBA, MoW).
+
+    Returns:
+        (pred_scale (recon + reward) + dyn_scale dyn + rep_scale rep of the batch means, the batch
+        means of all the terms).
+    """
+    c = config
+    terms = {k: jnp.mean(v) for k, v in terms.items()}
+    loss = (
+        c.pred_scale * (terms["recon"] + terms["reward"])
+        + c.dyn_scale * terms["dyn"]
+        + c.rep_scale * terms["rep"]
+    )
+    return loss, terms
+
+
 def compute_loss(
     model: Dreamer, batch: Batch, key: PRNGKeyArray, unroll: int | bool = 1
 ) -> tuple[Array, dict[str, Array]]:
@@ -94,10 +112,4 @@ def compute_loss(
     terms = jax.vmap(sequence_terms, (None, 0, 0, 0, 0, 0, 0, 0, None))(
         model, batch.ctx, batch.obs, batch.action, batch.reward, batch.obs_mask, batch.act_mask, keys, unroll
     )
-    terms = {k: jnp.mean(v) for k, v in terms.items()}
-    loss = (
-        c.pred_scale * (terms["recon"] + terms["reward"])
-        + c.dyn_scale * terms["dyn"]
-        + c.rep_scale * terms["rep"]
-    )
-    return loss, terms
+    return weighted_loss(c, terms)

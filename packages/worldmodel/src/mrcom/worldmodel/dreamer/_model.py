@@ -62,6 +62,23 @@ class MLP(eqx.Module):
         return x if self.out is None else self.out(x)
 
 
+def rssm_from_config(c, *, extra_dim: int = 0, key: PRNGKeyArray) -> RSSM:
+    """The RSSM of a DreamerV3-style config (`DreamerConfig`, `MambaConfig`) on `c.units`-wide
+    embeddings: `deter`, `stoch` x `classes`, `rssm_hidden`, `gru_blocks`, `unimix`."""
+    return RSSM(
+        c.act_dim,
+        c.units,
+        deter=c.deter,
+        stoch=c.stoch,
+        classes=c.classes,
+        hidden=c.rssm_hidden,
+        blocks=c.gru_blocks,
+        unimix=c.unimix,
+        extra_dim=extra_dim,
+        key=key,
+    )
+
+
 class Dreamer(eqx.Module):
     """DreamerV3's world model (all parameters in one pytree). Build with `init_model(config, key)`."""
 
@@ -76,17 +93,7 @@ class Dreamer(eqx.Module):
         ks = jax.random.split(key, 4)
         self.config = c
         self.encoder = MLP(c.obs_dim, c.units, c.layers, None, key=ks[0])
-        self.rssm = RSSM(
-            c.act_dim,
-            c.units,
-            deter=c.deter,
-            stoch=c.stoch,
-            classes=c.classes,
-            hidden=c.rssm_hidden,
-            blocks=c.gru_blocks,
-            unimix=c.unimix,
-            key=ks[1],
-        )
+        self.rssm = rssm_from_config(c, key=ks[1])
         self.decoder = MLP(c.latent_dim, c.units, c.layers, c.obs_dim, key=ks[2])
         self.reward_head = MLP(c.latent_dim, c.units, c.layers, c.reward_bins, zero_out=True, key=ks[3])
 

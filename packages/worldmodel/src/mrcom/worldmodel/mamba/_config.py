@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from .._config_base import ConfigBase, is_int
+from .._config_base import ConfigBase
 
 # Preset overrides. "smoke" and "quick" have DreamerConfig's sizes; "paper" is MAMBA's default
 # (zoharri/mamba @411bdfe, configs.yaml; docs in /work/shared/baselines.md): deter 512, hidden 64,
@@ -141,12 +141,7 @@ class MambaConfig(ConfigBase):
         self._require_ints(("deter", "rssm_hidden", "stoch", "gru_blocks", "units", "layers"))
         self._require_ints(("meta_episodes", "loss_steps"))
         self._require_ints(("classes",), minimum=2)
-        bins = self.reward_bins
-        if not is_int(bins) or bins < 3 or bins % 2 == 0:
-            raise ValueError(f"reward_bins={bins!r}: must be an odd integer >= 3 (a bin at 0)")
-        self._require_numbers(("free_nats", "dyn_scale", "rep_scale", "pred_scale", "grad_clip"))
-        self._require_numbers(("learning_rate", "adam_eps", "reward_range"), positive=True)
-        self._require_unit(("unimix",), closed=False)
+        self._require_dreamer_losses()
         self._require_unit(("curriculum_fraction",))
         self._require_divisible("deter", "gru_blocks")
 

@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Int, PRNGKeyArray
 
-from ..dreamer import kl_losses, recon_loss, twohot_loss
+from ..dreamer import kl_losses, recon_loss, twohot_loss, weighted_loss
 from ._data import MetaBatch, subsample_steps
 from ._model import Mamba, meta_inputs
 
@@ -58,10 +58,4 @@ def compute_loss(
     c = model.config
     keys = jax.random.split(key, batch.obs.shape[0])
     terms = jax.vmap(sequence_terms, (None, 0, None, 0, None))(model, batch, length, keys, unroll)
-    terms = {k: jnp.mean(v) for k, v in terms.items()}
-    loss = (
-        c.pred_scale * (terms["recon"] + terms["reward"])
-        + c.dyn_scale * terms["dyn"]
-        + c.rep_scale * terms["rep"]
-    )
-    return loss, terms
+    return weighted_loss(c, terms)

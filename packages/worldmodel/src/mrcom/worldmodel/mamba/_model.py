@@ -24,7 +24,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._jit import jit_by_config
 from .._model import symlog
-from ..dreamer import MLP, RSSM, State, symexp_bins, twohot_decode
+from ..dreamer import MLP, RSSM, State, rssm_from_config, symexp_bins, twohot_decode
 from ._config import MambaConfig
 
 EXTRA_DIM = 2  # symlog(previous reward), normalized time
@@ -45,18 +45,7 @@ class Mamba(eqx.Module):
         ks = jax.random.split(key, 4)
         self.config = c
         self.encoder = MLP(c.obs_dim, c.units, c.layers, None, key=ks[0])
-        self.rssm = RSSM(
-            c.act_dim,
-            c.units,
-            deter=c.deter,
-            stoch=c.stoch,
-            classes=c.classes,
-            hidden=c.rssm_hidden,
-            blocks=c.gru_blocks,
-            unimix=c.unimix,
-            extra_dim=EXTRA_DIM,
-            key=ks[1],
-        )
+        self.rssm = rssm_from_config(c, extra_dim=EXTRA_DIM, key=ks[1])
         self.decoder = MLP(c.latent_dim, c.units, c.layers, c.obs_dim, key=ks[2])
         self.reward_head = MLP(
             c.latent_dim + c.act_dim, c.units, c.layers, c.reward_bins, zero_out=True, key=ks[3]

@@ -10,53 +10,44 @@ resumed run (whose chunks start at the same multiples) takes exactly the same st
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import NamedTuple
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
-import optax
 from jaxtyping import Array, Int, PRNGKeyArray
 
-from .._checkpoint import read_checkpoint
+from .._checkpoint import Checkpoint, read_train_checkpoint
 from .._data import MultiScenarioData
 from .._jit import jit_by_config
-from .._loop import check_train_inputs, run_training
-from .._parallel import data_sharding, replicate
+from .._loop import TrainArgs, train_model
+from .._train_common import (
+    ModelTrainState,
+    adam_optimizer,
+    fresh_train_state,
+    gradient_step,
+    scan_sampled_steps,
+)
 from ._config import MambaConfig
 from ._data import MetaBatch, MetaSource, bucket_for, curriculum_length, make_meta_source, sample_meta_batch
 from ._losses import compute_loss
 from ._model import Mamba, init_model
 
 
-class TrainState(eqx.Module):
+class TrainState(ModelTrainState[Mamba]):
     """Everything training needs to continue exactly: model, optimizer state, RNG, step."""
 
-    model: Mamba
-    opt_state: optax.OptState
-    key: PRNGKeyArray
-    step: Int[Array, ""]
 
-
-@functools.cache
-def make_optimizer(config: MambaConfig) -> optax.GradientTransformation:
-    """Adam (eps `adam_eps`) after global-norm clipping at `grad_clip` (MAMBA's world model)."""
-    return optax.chain(
-        optax.clip_by_global_norm(config.grad_clip), optax.adam(config.learning_rate, eps=config.adam_eps)
-    )
+# Adam (eps `adam_eps`) after global-norm clipping at `grad_clip` (MAMBA's world model)
+make_optimizer = adam_optimizer
 
 
 @jit_by_config(lambda config, key, horizon=1.0: config.fast_compile)
 def init_train_state(config: MambaConfig, key: PRNGKeyArray, horizon: float | Array = 1.0) -> TrainState:
     """A fresh model (time input j / `horizon`), its optimizer state, RNG and step 0."""
-    kmodel, kstate = jax.random.split(key)
-    model = init_model(config, kmodel, jnp.asarray(horizon, jnp.float32))
-    opt_state = make_optimizer(config).init(eqx.filter(model, eqx.is_array))
-    return TrainState(model, opt_state, kstate, jnp.zeros((), jnp.int32))
+    model = lambda k: init_model(config, k, jnp.asarray(horizon, jnp.float32))
+    return fresh_train_state(TrainState, model, make_optimizer(config), key)
 
 
 def step_length(config: MambaConfig, step, total: int):
@@ -68,20 +59,13 @@ def train_step(
     state: TrainState, batch: MetaBatch, length: Int[Array, ""], key: PRNGKeyArray
 ) -> tuple[TrainState, dict[str, Array]]:
     """One gradient step (pure). Returns (state with step + 1, metrics: `TERMS` and "grad_norm")."""
-    optimizer = make_optimizer(state.model.config)
-    params, static = eqx.partition(state.model, eqx.is_array)
-    loss_fn = lambda p: compute_loss(eqx.combine(p, static), batch, length, key)
-    (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
-    grads = eqx.tree_at(lambda m: m.horizon, grads, jnp.zeros_like(grads.horizon))  # a constant
-    updates, opt_state = optimizer.update(grads, state.opt_state, params)
-    model = eqx.combine(optax.apply_updates(params, updates), static)
-    metrics = {
-        "loss": loss,
-        **terms,
-        "length": length.astype(jnp.float32),
-        "grad_norm": optax.tree.norm(grads),
-    }
-    return TrainState(model, opt_state, state.key, state.step + 1), metrics
+
+    def loss_fn(model):
+        loss, terms = compute_loss(model, batch, length, key)
+        return loss, {**terms, "length": length.astype(jnp.float32)}
+
+    zero_horizon = lambda g: eqx.tree_at(lambda m: m.horizon, g, jnp.zeros_like(g.horizon))  # a constant
+    return gradient_step(state, loss_fn, make_optimizer(state.model.config), mask_grads=zero_horizon)
 
 
 @jit_by_config(lambda state, *args, **kwargs: state.model.config.fast_compile)
@@ -96,20 +80,9 @@ def train_steps(state: TrainState, src: MetaSource, num_steps: int, bucket: int,
     """
     c = state.model.config
     total = src.meta_length
-    params, static = eqx.partition(state, eqx.is_array)
-
-    def body(params, _):
-        st = eqx.combine(params, static)
-        key, kbatch, kstep = jax.random.split(st.key, 3)
-        batch = sample_meta_batch(src, kbatch, c.batch_size, bucket)
-        if sharding is not None:
-            batch = jax.lax.with_sharding_constraint(batch, sharding)
-        length = jnp.minimum(step_length(c, st.step, total), bucket)
-        st, metrics = train_step(eqx.tree_at(lambda s: s.key, st, key), batch, length, kstep)
-        return eqx.partition(st, eqx.is_array)[0], metrics
-
-    params, metrics = jax.lax.scan(body, params, None, length=num_steps)
-    return eqx.combine(params, static), metrics
+    sample = lambda st, k: sample_meta_batch(src, k, c.batch_size, bucket)
+    step = lambda st, batch, k: train_step(st, batch, jnp.minimum(step_length(c, st.step, total), bucket), k)
+    return scan_sampled_steps(state, num_steps, sample, step, sharding)
 
 
 def chunk_bucket(config: MambaConfig, step: int, num_steps: int, total: int) -> int:
@@ -117,21 +90,13 @@ def chunk_bucket(config: MambaConfig, step: int, num_steps: int, total: int) -> 
     return bucket_for(step_length(config, step + num_steps - 1, total), config.seq_len, total)
 
 
-class Checkpoint(NamedTuple):
-    model: Mamba
-    config: MambaConfig
-    state: TrainState
-    step: int
-
-
-def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
+def load_checkpoint(path: str | os.PathLike) -> Checkpoint[Mamba, MambaConfig, TrainState]:
     """Read a MAMBA checkpoint (a file, or a directory holding `checkpoint.eqx`).
 
     The file format is the shared one of `mrcom.worldmodel.save_checkpoint` (JSON header line +
     serialized `TrainState`); the header's config must be a `MambaConfig`.
     """
-    config, state, step = read_checkpoint(path, MambaConfig, init_train_state)
-    return Checkpoint(state.model, config, state, step)
+    return read_train_checkpoint(path, MambaConfig, init_train_state)
 
 
 def train(
@@ -167,28 +132,22 @@ def train(
     """
     from ._imagine import evaluate  # _imagine imports this module's neighbours only
 
-    d, eval_data, steps = check_train_inputs(data, config, eval_data, steps)
-    sharding = data_sharding(config.batch_size)
-    src = replicate(make_meta_source(d, config.meta_episodes), sharding)
-    total = src.meta_length
+    def setup(d: MultiScenarioData):
+        src = make_meta_source(d, config.meta_episodes)
+        return src, lambda k: init_train_state(config, k, float(src.meta_length))
 
-    def chunk(state, n):
-        bucket = chunk_bucket(config, int(state.step), n, total)
+    def chunk(state, src, n, sharding):
+        bucket = chunk_bucket(config, int(state.step), n, src.meta_length)
         return train_steps(state, src, n, bucket, sharding)
 
-    return run_training(
+    return train_model(
+        data,
         config,
-        init_state=lambda key: replicate(init_train_state(config, key, float(total)), sharding),
-        load_state=lambda path: replicate(load_checkpoint(path).state, sharding),
+        TrainArgs(key, seed, checkpoint_dir, eval_data, log, steps, progress),
+        setup=setup,
+        load_state=lambda path: load_checkpoint(path).state,
         train_chunk=chunk,
         evaluate=evaluate,
-        steps=steps,
-        key=key,
-        seed=seed,
-        checkpoint_dir=checkpoint_dir,
-        eval_data=eval_data,
-        log=log,
-        progress=progress,
         desc="mamba",
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from .._config_base import ConfigBase, is_int
+from .._config_base import ConfigBase
 
 # Preset overrides (sizes and budgets; everything else keeps its default). "smoke" and "quick"
 # are at the scale of DreamerConfig's presets; "paper" follows STORM's transformer (2 layers,
@@ -169,12 +169,7 @@ class MoWConfig(ConfigBase):
         )
         self._require_ints(("classes",), minimum=2)
         self._require_ints(("cluster_at", "recluster_every"), minimum=0)
-        bins = self.reward_bins
-        if not is_int(bins) or bins < 3 or bins % 2 == 0:
-            raise ValueError(f"reward_bins={bins!r}: must be an odd integer >= 3 (a bin at 0)")
-        self._require_numbers(("free_nats", "dyn_scale", "rep_scale", "pred_scale", "grad_clip"))
-        self._require_numbers(("learning_rate", "adam_eps", "reward_range"), positive=True)
-        self._require_unit(("unimix",), closed=False)
+        self._require_dreamer_losses()
         self._require_bools(("reward_input", "center_gradients"))
         self._require_divisible("d_model", "num_heads")
         # clustering happens between jitted chunks: on chunk boundaries no extra scan is compiled

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, PRNGKeyArray
 
 from .._data import Batch
-from ..dreamer._losses import kl_losses, recon_loss
+from ..dreamer._losses import kl_losses, recon_loss, weighted_loss
 from ..dreamer._twohot import twohot_loss
 from ._model import MoW, run_sequence
 
@@ -91,10 +91,4 @@ def compute_loss(
         keys,
         free_nats,
     )
-    terms = {k: jnp.mean(v) for k, v in terms.items()}
-    loss = (
-        c.pred_scale * (terms["recon"] + terms["reward"])
-        + c.dyn_scale * terms["dyn"]
-        + c.rep_scale * terms["rep"]
-    )
-    return loss, terms
+    return weighted_loss(c, terms)

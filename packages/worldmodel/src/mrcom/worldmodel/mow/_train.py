@@ -9,53 +9,45 @@ checkpoint ends bit-identical to an uninterrupted one (the allocation is part of
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import NamedTuple
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import optax
-from jaxtyping import Array, Int, PRNGKeyArray
+from jaxtyping import Array, PRNGKeyArray
 
-from .._checkpoint import read_checkpoint
+from .._checkpoint import Checkpoint, read_train_checkpoint
 from .._data import Batch, MultiScenarioData, SequenceSource, make_source, sample_batch
 from .._jit import jit_by_config
-from .._loop import check_train_inputs, run_training
-from .._parallel import data_sharding, replicate
+from .._loop import TrainArgs, train_model
+from .._train_common import (
+    ModelTrainState,
+    adam_optimizer,
+    fresh_train_state,
+    gradient_step,
+    scan_sampled_steps,
+)
 from ._cluster import cluster_model, next_cluster_step
 from ._config import MoWConfig
 from ._losses import compute_loss
 from ._model import MoW, Routing, init_model, routing_from_masks
 
 
-class TrainState(eqx.Module):
+class TrainState(ModelTrainState[MoW]):
     """Everything training needs to continue exactly: model (with its routing), optimizer state, RNG, step."""
 
-    model: MoW
-    opt_state: optax.OptState
-    key: PRNGKeyArray
-    step: Int[Array, ""]
 
-
-@functools.cache
-def make_optimizer(config: MoWConfig) -> optax.GradientTransformation:
-    """Adam (eps `adam_eps`) after global-norm clipping at `grad_clip`."""
-    return optax.chain(
-        optax.clip_by_global_norm(config.grad_clip), optax.adam(config.learning_rate, eps=config.adam_eps)
-    )
+# Adam (eps `adam_eps`) after global-norm clipping at `grad_clip`
+make_optimizer = adam_optimizer
 
 
 @jit_by_config(lambda config, key, routing=None: config.fast_compile)
 def init_train_state(config: MoWConfig, key: PRNGKeyArray, routing: Routing | None = None) -> TrainState:
     """A fresh model (routing: `empty_routing` unless given), its optimizer state, RNG and step 0."""
-    kmodel, kstate = jax.random.split(key)
-    model = init_model(config, kmodel, routing)
-    opt_state = make_optimizer(config).init(eqx.filter(model, eqx.is_inexact_array))
-    return TrainState(model, opt_state, kstate, jnp.zeros((), jnp.int32))
+    model = lambda k: init_model(config, k, routing)
+    return fresh_train_state(TrainState, model, make_optimizer(config), key, eqx.is_inexact_array)
 
 
 def train_step(state: TrainState, batch: Batch, key: PRNGKeyArray) -> tuple[TrainState, dict[str, Array]]:
@@ -64,14 +56,9 @@ def train_step(state: TrainState, batch: Batch, key: PRNGKeyArray) -> tuple[Trai
     Returns:
         (state with step + 1, metrics: `TERMS` and "grad_norm").
     """
+    loss_fn = lambda model: compute_loss(model, batch, key)
     optimizer = make_optimizer(state.model.config)
-    params, static = eqx.partition(state.model, eqx.is_inexact_array)
-    loss_fn = lambda p: compute_loss(eqx.combine(p, static), batch, key)
-    (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
-    updates, opt_state = optimizer.update(grads, state.opt_state, params)
-    model = eqx.combine(optax.apply_updates(params, updates), static)
-    metrics = {"loss": loss, **terms, "grad_norm": optax.tree.norm(grads)}
-    return TrainState(model, opt_state, state.key, state.step + 1), metrics
+    return gradient_step(state, loss_fn, optimizer, trainable=eqx.is_inexact_array)
 
 
 @jit_by_config(lambda state, *args, **kwargs: state.model.config.fast_compile)
@@ -82,19 +69,8 @@ def train_steps(state: TrainState, src: SequenceSource, num_steps: int, sharding
         (state, metrics stacked over the steps).
     """
     c = state.model.config
-    params, static = eqx.partition(state, eqx.is_array)
-
-    def body(params, _):
-        st = eqx.combine(params, static)
-        key, kbatch, kstep = jax.random.split(st.key, 3)
-        batch = sample_batch(src, kbatch, c.batch_size, c.seq_len, c.context_len)
-        if sharding is not None:
-            batch = jax.lax.with_sharding_constraint(batch, sharding)
-        st, metrics = train_step(eqx.tree_at(lambda s: s.key, st, key), batch, kstep)
-        return eqx.partition(st, eqx.is_array)[0], metrics
-
-    params, metrics = jax.lax.scan(body, params, None, length=num_steps)
-    return eqx.combine(params, static), metrics
+    sample = lambda st, k: sample_batch(src, k, c.batch_size, c.seq_len, c.context_len)
+    return scan_sampled_steps(state, num_steps, sample, train_step, sharding)
 
 
 def cluster_state(state: TrainState, src: SequenceSource) -> TrainState:
@@ -126,18 +102,10 @@ def train_chunk(
     return state, {k: jnp.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
-class Checkpoint(NamedTuple):
-    model: MoW
-    config: MoWConfig
-    state: TrainState
-    step: int
-
-
-def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
+def load_checkpoint(path: str | os.PathLike) -> Checkpoint[MoW, MoWConfig, TrainState]:
     """Read a MoW checkpoint (a file, or a directory holding `checkpoint.eqx`): the shared format of
     `mrcom.worldmodel.save_checkpoint`, whose header's config must be a `MoWConfig`."""
-    config, state, step = read_checkpoint(path, MoWConfig, init_train_state)
-    return Checkpoint(state.model, config, state, step)
+    return read_train_checkpoint(path, MoWConfig, init_train_state)
 
 
 def train(
@@ -175,23 +143,18 @@ def train(
     """
     from ._imagine import evaluate  # _imagine imports this module's neighbours only
 
-    d, eval_data, steps = check_train_inputs(data, config, eval_data, steps)
-    routing = routing_from_masks(config, d.obs_mask, d.act_mask)
-    sharding = data_sharding(config.batch_size)
-    src = replicate(make_source(d, config.context_len), sharding)
-    return run_training(
+    def setup(d: MultiScenarioData):
+        routing = routing_from_masks(config, d.obs_mask, d.act_mask)
+        return make_source(d, config.context_len), lambda k: init_train_state(config, k, routing)
+
+    return train_model(
+        data,
         config,
-        init_state=lambda key: replicate(init_train_state(config, key, routing), sharding),
-        load_state=lambda path: replicate(load_checkpoint(path).state, sharding),
-        train_chunk=lambda state, n: train_chunk(state, src, n, sharding),
+        TrainArgs(key, seed, checkpoint_dir, eval_data, log, steps, progress),
+        setup=setup,
+        load_state=lambda path: load_checkpoint(path).state,
+        train_chunk=train_chunk,
         evaluate=evaluate,
-        steps=steps,
-        key=key,
-        seed=seed,
-        checkpoint_dir=checkpoint_dir,
-        eval_data=eval_data,
-        log=log,
-        progress=progress,
         desc="mow",
     )
 
