@@ -21,7 +21,7 @@ and skips the check for JAX tracers, so the same functions work under ``jax.grad
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, TypeAlias
 
 import jax
 import jax.numpy as jnp
@@ -44,16 +44,20 @@ __all__ = [
 CONSTANT_NAMES: tuple[str, ...] = ("eps_t", "eps_s", "eps_pi", "c_t", "c_pi", "r_max", "gamma")
 
 
+RealLike: TypeAlias = float | np.ndarray | Array
+"""A real constant (scalar or batch): a Python float, a NumPy array or a JAX array (or tracer)."""
+
+
 class BoundConstants(NamedTuple):
     """The seven quantities the bound of Theorem 6 depends on (a pytree, so ``jax.grad`` works on it)."""
 
-    eps_t: ArrayLike
-    eps_s: ArrayLike
-    eps_pi: ArrayLike
-    c_t: ArrayLike
-    c_pi: ArrayLike
-    r_max: ArrayLike
-    gamma: ArrayLike
+    eps_t: RealLike
+    eps_s: RealLike
+    eps_pi: RealLike
+    c_t: RealLike
+    c_pi: RealLike
+    r_max: RealLike
+    gamma: RealLike
 
 
 def _is_concrete(x) -> bool:
@@ -230,9 +234,8 @@ def theorem6_gap(c: BoundConstants) -> Float[Array, "*b"]:
     validate_constants(c)
     c = _as_arrays(c)
     g = c.gamma
-    return 2.0 * c.r_max * g * c.eps_pi / (1.0 - g) ** 2 + c.r_max * (2.0 * c.eps_pi + c.c_pi * c.eps_s) / (
-        1.0 - g
-    )
+    first = 2.0 * c.r_max * g * c.eps_pi / (1.0 - g) ** 2
+    return jnp.asarray(first + c.r_max * (2.0 * c.eps_pi + c.c_pi * c.eps_s) / (1.0 - g))
 
 
 def _as_arrays(c: BoundConstants) -> BoundConstants:

@@ -137,7 +137,8 @@ def measure_run(
         eps_pi=eps_pi,
         c_pi=c_pi,
     )
-    sources, gaps = dict(measured.sources), ()
+    sources = dict(measured.sources)
+    gaps: tuple[dict, ...] = ()
     constants = measured.constants
     if real_gap and workdir is not None and has_policies(workdir, ("mrcom",)):
         found = measure_adapted(

@@ -92,7 +92,7 @@ def target_bound(m: Measured, gap: dict) -> BoundConstants:
 def dominant_term(c: BoundConstants) -> str:
     """The error source (``eps_t``, ``eps_s`` or ``eps_pi``) carrying the largest part of eq. 24."""
     terms = {k: float(v) for k, v in theorem6_terms(c).items()}
-    return max(terms, key=terms.get)
+    return max(terms, key=terms.__getitem__)
 
 
 def trivial_bound(c: BoundConstants) -> float:

@@ -21,6 +21,7 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -111,8 +112,7 @@ def measure_runs(
     done, skipped = [], []
     for run in tqdm(runs, desc="runs", disable=not progress):
         try:
-            key = _cache_key(run, options) if cache_dir is not None else None
-            cached = None if key is None else cache_dir / f"{key}.json"
+            cached = None if cache_dir is None else cache_dir / f"{_cache_key(run, options)}.json"
             if cached is not None and cached.is_file():
                 done.append(Measured.from_dict(json.loads(cached.read_text())))
                 continue
@@ -188,7 +188,7 @@ def mechanism_rows(measured: Sequence[Measured]) -> list[dict]:
         abl = groups.get((ablation, setting), [])
         fv = [_value(m, name) for m in full]
         av = [_value(m, name) for m in abl]
-        row = {
+        row: dict[str, Any] = {
             "claim": claim,
             "constant": name,
             "ablation": ablation,
@@ -412,7 +412,11 @@ def _figures(measured, mech, full, params, out: Path) -> list[Path]:
     written = []
     # bound vs real gap, per target
     fig, ax = plt.subplots(figsize=(7, 4))
-    xs, gap, bnd, triv, labels = [], [], [], [], []
+    xs: list[int] = []
+    gap: list[float] = []
+    bnd: list[float] = []
+    triv: list[float] = []
+    labels: list[str] = []
     for m in measured:
         for g in m.gaps:
             c = target_bound(m, g)

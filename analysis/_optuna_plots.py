@@ -10,6 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import optuna  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 from optuna.visualization import matplotlib as optuna_mpl  # noqa: E402
 
 __all__ = [
@@ -40,12 +41,19 @@ def _complete(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     return [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
 
 
-def study_history_figure(study: optuna.Study):
+def _root_figure(ax) -> Figure:
+    """The top-level Figure under Optuna's Axes (Optuna draws on a fresh ``plt.subplots`` figure)."""
+    fig = ax.figure
+    assert isinstance(fig, Figure), f"Optuna drew on a {type(fig).__name__}, not a top-level Figure"
+    return fig
+
+
+def study_history_figure(study: optuna.Study) -> Figure:
     """Optuna's ``plot_optimization_history`` (matplotlib backend) as a Figure."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         ax = optuna_mpl.plot_optimization_history(study)
-    fig = ax.figure
+    fig = _root_figure(ax)
     fig.set_size_inches(6, 4)
     fig.tight_layout()
     return fig
@@ -58,14 +66,14 @@ def study_importances(study: optuna.Study) -> dict[str, float] | None:
     return dict(optuna.importance.get_param_importances(study))
 
 
-def study_importances_figure(study: optuna.Study):
+def study_importances_figure(study: optuna.Study) -> Figure | None:
     """Optuna's ``plot_param_importances`` (matplotlib backend), or None with fewer than 2 complete trials."""
     if len(_complete(study)) < 2:
         return None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         ax = optuna_mpl.plot_param_importances(study)
-    fig = ax.figure
+    fig = _root_figure(ax)
     fig.set_size_inches(6, 4)
     fig.tight_layout()
     return fig

@@ -47,7 +47,9 @@ def ablation_data(runs: Sequence[RunRecord]) -> dict[str, dict[str, dict[str, Ce
 
     Only protocols with at least one ablation run (``ablation != "full"``) appear.
     """
-    protocols = sorted({r.protocol for r in runs if r.results is not None and r.ablation != "full"})
+    protocols = sorted(
+        {p for r in runs if r.results is not None and r.ablation != "full" if (p := r.protocol) is not None}
+    )
     out = {}
     for p in protocols:
         robots = ordered_robots(runs, [p])
@@ -175,9 +177,9 @@ def kstep_data(
         if r.results is None or r.protocol != protocol or r.ablation != ablation:
             continue
         wm = r.results.get("worldmodel") or {}
-        ks = {int(m.group(1)): float(v) for key, v in wm.items() if (m := _KSTEP.match(key))}
-        if ks:
-            per_seed.append(ks)
+        by_k = {int(m.group(1)): float(v) for key, v in wm.items() if (m := _KSTEP.match(key))}
+        if by_k:
+            per_seed.append(by_k)
     if not per_seed:
         return None
     ks = sorted(set.intersection(*(set(d) for d in per_seed)))

@@ -97,8 +97,8 @@ def model_returns(
         jnp.zeros((n, 0, a_dim), jnp.float32),
         jnp.zeros((n, 0), jnp.float32),
     )
-    masks = tuple(jnp.asarray(m, jnp.float32) for m in masks)
-    im = _imagine(model, context, prefix, masks, policy, int(horizon), key, bool(sample))
+    jmasks = tuple(jnp.asarray(m, jnp.float32) for m in masks)
+    im = _imagine(model, context, prefix, jmasks, policy, int(horizon), key, bool(sample))
     reward = np.clip(np.asarray(im.reward), *REWARD_RANGE)
     return discounted_return(reward, gamma)
 

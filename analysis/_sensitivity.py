@@ -8,13 +8,24 @@ blows up as gamma -> 1 because of the ``1/(1-gamma)^2`` factor.
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from analysis._bound import CONSTANT_NAMES, BoundConstants, _as_arrays, _theorem6, validate_constants
 
-__all__ = ["bound_gradients", "bound_elasticities", "sensitivity_table"]
+__all__ = ["SensitivityRow", "bound_gradients", "bound_elasticities", "sensitivity_table"]
+
+
+class SensitivityRow(TypedDict):
+    """One row of ``sensitivity_table``: a constant, its value, dB/dx and the elasticity of the bound."""
+
+    constant: str
+    value: float
+    gradient: float
+    elasticity: float
 
 
 def _bound_value(c: BoundConstants):
@@ -34,8 +45,8 @@ def bound_gradients(c: BoundConstants) -> dict[str, float]:
     validate_constants(c)
     c = _as_arrays(c)
     for name, v in zip(CONSTANT_NAMES, c, strict=True):
-        if v.shape != ():
-            raise ValueError(f"{name} has shape {v.shape}: bound_gradients needs scalar constants")
+        if jnp.shape(v) != ():
+            raise ValueError(f"{name} has shape {jnp.shape(v)}: bound_gradients needs scalar constants")
     grads = jax.grad(_bound_value)(c)
     return {name: float(g) for name, g in zip(CONSTANT_NAMES, grads, strict=True)}
 
@@ -53,17 +64,17 @@ def bound_elasticities(c: BoundConstants) -> dict[str, float]:
     return {name: grads[name] * float(getattr(c, name)) / value for name in CONSTANT_NAMES}
 
 
-def sensitivity_table(c: BoundConstants) -> list[dict[str, float | str]]:
+def sensitivity_table(c: BoundConstants) -> list[SensitivityRow]:
     """Rows ``{"constant", "value", "gradient", "elasticity"}`` for a report, one per constant."""
     grads = bound_gradients(c)
     elast = bound_elasticities(c)
     return [
-        {
-            "constant": name,
-            "value": float(np.asarray(getattr(c, name))),
-            "gradient": grads[name],
-            "elasticity": elast[name],
-        }
+        SensitivityRow(
+            constant=name,
+            value=float(np.asarray(getattr(c, name))),
+            gradient=grads[name],
+            elasticity=elast[name],
+        )
         for name in CONSTANT_NAMES
     ]
 

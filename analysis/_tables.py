@@ -127,7 +127,9 @@ def seed_values(
         returns = r.results.get("methods", {}).get(method, {}).get(robot)
         if returns is None or len(returns) == 0:
             continue
-        out[int(r.seed)] = float(np.mean(np.asarray(returns, dtype=np.float64)))
+        if r.seed is None:
+            raise ValueError(f"run={r.run_id!r}: seed=None: results.json needs an integer seed")
+        out[r.seed] = float(np.mean(np.asarray(returns, dtype=np.float64)))
     return dict(sorted(out.items()))
 
 

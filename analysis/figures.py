@@ -122,7 +122,14 @@ def write_preset(runs: Sequence[RunRecord], out: Path, formats: Sequence[str] = 
             written += [atomic_savefig(fig, out / f"figure3_ablation.{f}", dpi=150) for f in formats]
             plt.close(fig)
         elif step == "curves":
-            protocols = sorted({r.protocol for r in runs if r.ablation == "full" and r.results.get("curves")})
+            protocols = sorted(
+                {
+                    p
+                    for r in runs
+                    if r.ablation == "full" and r.results is not None and r.results.get("curves")
+                    if (p := r.protocol) is not None
+                }
+            )
             if not protocols:
                 notes.append("Learning curves: no run recorded `curves`; not drawn.")
             for p in protocols:
@@ -130,7 +137,14 @@ def write_preset(runs: Sequence[RunRecord], out: Path, formats: Sequence[str] = 
                 written += [atomic_savefig(fig, out / f"curves_{p}.{f}", dpi=150) for f in formats]
                 plt.close(fig)
         elif step == "kstep":
-            protocols = sorted({r.protocol for r in runs if (r.results.get("worldmodel") or {})})
+            protocols = sorted(
+                {
+                    p
+                    for r in runs
+                    if r.results is not None and (r.results.get("worldmodel") or {})
+                    if (p := r.protocol) is not None
+                }
+            )
             if not protocols:
                 notes.append("World-model k-step error: no run recorded `worldmodel`; not drawn.")
                 continue
@@ -169,9 +183,10 @@ def write_study(
     if imp is None:
         text.append("Parameter importances: fewer than 2 complete trials; not computed.")
     else:
-        fig = study_importances_figure(study)
-        written += [atomic_savefig(fig, out / f"optuna_importances.{f}", dpi=150) for f in formats]
-        plt.close(fig)
+        imp_fig = study_importances_figure(study)
+        assert imp_fig is not None  # importances exist, so the study has >= 2 complete trials
+        written += [atomic_savefig(imp_fig, out / f"optuna_importances.{f}", dpi=150) for f in formats]
+        plt.close(imp_fig)
         text += [
             "## Parameter importances (Optuna's default evaluator)",
             "",
@@ -274,6 +289,7 @@ def best_trial_runs(
                 return latest_per_key(chosen), how
 
     def mrcom_mean(r: RunRecord) -> float:
+        assert r.results is not None  # `trials` keeps runs with results only
         values = [v for vs in r.results["methods"].get("mrcom", {}).values() for v in vs]
         return sum(values) / len(values) if values else float("-inf")
 

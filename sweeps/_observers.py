@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sacred.observers import FileStorageObserver, MongoObserver, SqlObserver
+from sacred.observers import FileStorageObserver, MongoObserver, RunObserver, SqlObserver
 
 
 def make_observers(file_dir: str | None = "runs/sacred", mongo: str | None = None, sql: str | None = None):
@@ -19,7 +19,7 @@ def make_observers(file_dir: str | None = "runs/sacred", mongo: str | None = Non
     Returns:
         A list of observers to append to ``ex.observers``.
     """
-    observers = []
+    observers: list[RunObserver] = []
     if mongo:
         observers.append(MongoObserver(url=mongo))
     if sql:

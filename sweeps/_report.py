@@ -104,7 +104,7 @@ def best_methods_table(study: optuna.Study) -> str | None:
     best = best_trial(study)
     run_dir = None if best is None else best.user_attrs.get("sacred_run_dir")
     path = None if run_dir is None else SacredRun(run_dir).results
-    if path is None or not path.is_file():
+    if best is None or path is None or not path.is_file():
         return None
     results = json.loads(path.read_text())
     methods = [m for m in ("mrcom", "sac", "sac-utd") if m in results.get("methods", {})]

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
+from typing import Any, Literal
 
-OBJECTIVES = {"adapt": "maximize", "model": "minimize"}
+OBJECTIVES: dict[str, Literal["maximize", "minimize"]] = {"adapt": "maximize", "model": "minimize"}
 PRESETS = ("smoke", "quick", "paper")
 LOSS_WEIGHTS = ("lambda_var", "lambda_s", "lambda_v")
 
@@ -83,7 +83,7 @@ class SearchConfig:
             )
 
     @property
-    def direction(self) -> str:
+    def direction(self) -> Literal["maximize", "minimize"]:
         """``maximize`` or ``minimize``, from the objective."""
         return OBJECTIVES[self.objective]
 

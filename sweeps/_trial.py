@@ -38,6 +38,7 @@ from typing import Any
 from sweeps import _hooks
 from sweeps._plain import write_json_atomic
 
+_LIBC: ctypes.CDLL | None
 try:  # loaded once in the worker: the function below runs in the forked child before exec
     _LIBC = ctypes.CDLL("libc.so.6", use_errno=True)
 except OSError:  # not glibc Linux

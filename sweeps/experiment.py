@@ -50,7 +50,7 @@ sacred.SETTINGS.CAPTURE_MODE = "sys"
 sacred.SETTINGS.CONFIG.READ_ONLY_CONFIG = True
 
 ex = Experiment("mrcom")
-ex.captured_out_filter = apply_backspaces_and_linefeeds  # progress bars: keep only their final state
+ex.captured_out_filter = apply_backspaces_and_linefeeds  # type: ignore[assignment]  # sacred leaves it unannotated (None); progress bars: keep only their final state
 
 
 class PrunedInterrupt(SacredInterrupt):
@@ -316,4 +316,4 @@ def pipeline(_run, _config):
     return run_stage("pipeline", _run, _config)
 
 
-ex.default_command = "pipeline"
+ex.default_command = "pipeline"  # type: ignore[assignment]  # sacred leaves it unannotated (None)

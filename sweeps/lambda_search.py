@@ -456,10 +456,12 @@ class Worker:
     def _wait(self, number: int, log_path: Path) -> int:
         """Wait for the trial process; say on the console when it enters a new stage, and where its log is."""
         tqdm_write(f"trial {number}: started, log {log_path}")
+        proc = self.proc
+        assert proc is not None, "_wait runs only while a trial process is up"
         stage = None
         while True:
             try:
-                return self.proc.wait(timeout=2.0)
+                return proc.wait(timeout=2.0)
             except subprocess.TimeoutExpired:
                 now = trial_stage(log_path)
                 if now is not None and now != stage:
@@ -671,6 +673,7 @@ def _main(argv: list[str] | None) -> int:
         if args.collect_dir
         else study_dir.collect(_collect_key(cfg, args.protocol, updates))
     )
+    sacred_dir: Path | None
     if args.sacred_dir:
         sacred_dir = Path(args.sacred_dir)
     else:
