@@ -11,6 +11,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
+from mrcom.agents import Workdir
+from mrcom.worldmodel import checkpoint_path
+from sweeps._layout import DATASET_MANIFEST, SacredRun
+
 
 class RunPaths(NamedTuple):
     """Where a run's pieces are: world-model checkpoint, dataset (or None), pipeline workdir (or None)."""
@@ -38,27 +42,28 @@ def resolve_run(run: str | Path, dataset: str | Path | None = None) -> RunPaths:
     ckpt: Path | None = None
     data: Path | None = None
     workdir: Path | None = None
-    if run.suffix == ".eqx" or (run / "checkpoint.eqx").is_file():
+    sacred = SacredRun(run)
+    if checkpoint_path(run).is_file():
         ckpt = run
         workdir = run.parent if run.suffix != ".eqx" else run.parent.parent
-        data = workdir / "dataset"
-    elif (run / "info.json").is_file() or (run / "run.json").is_file():
-        info = json.loads((run / "info.json").read_text()) if (run / "info.json").is_file() else {}
+        data = Workdir(workdir).dataset
+    elif sacred.info_json.is_file() or sacred.run_json.is_file():
+        info = json.loads(sacred.info_json.read_text()) if sacred.info_json.is_file() else {}
         paths = info.get("paths", {})
         workdir = Path(paths["workdir"]) if "workdir" in paths else None
         wm, ds = paths.get("worldmodel"), paths.get("dataset")
-        ckpt = Path(wm["path"]) if wm else (workdir / "worldmodel" if workdir else None)
-        data = Path(ds["path"]) if ds else (workdir / "dataset" if workdir else None)
-    elif (run / "worldmodel").is_dir():
-        ckpt, data, workdir = run / "worldmodel", run / "dataset", run
-    if ckpt is None or not (ckpt.is_file() or (ckpt / "checkpoint.eqx").is_file()):
+        ckpt = Path(wm["path"]) if wm else (Workdir(workdir).worldmodel() if workdir else None)
+        data = Path(ds["path"]) if ds else (Workdir(workdir).dataset if workdir else None)
+    elif Workdir(run).worldmodel().is_dir():
+        ckpt, data, workdir = Workdir(run).worldmodel(), Workdir(run).dataset, run
+    if ckpt is None or not checkpoint_path(ckpt).is_file():
         raise ValueError(
             f"run={str(run)!r}: no world-model checkpoint found (expected a Sacred run with "
             "info.json paths, a workdir with worldmodel/, or a checkpoint directory/file)"
         )
     if dataset is not None:
         data = Path(dataset)
-    if data is not None and not (data / "manifest.json").is_file():
+    if data is not None and not (data / DATASET_MANIFEST).is_file():
         data = None
     return RunPaths(ckpt, data, workdir)
 
@@ -67,14 +72,14 @@ def run_info(run: str | Path, paths: RunPaths) -> dict:
     """What a run is, from its config: path, ablation, seed, loss weights and m (for many-run reports)."""
     run = Path(run)
     cfg = {}
-    for f in (run / "config.json", (paths.workdir or run) / "config.json"):
+    for f in (SacredRun(run).config_json, Workdir(paths.workdir or run).config):
         if f.is_file():
             cfg = json.loads(f.read_text())
             break
     wm = cfg.get("worldmodel", {})
     status = None
-    if (run / "run.json").is_file():
-        status = json.loads((run / "run.json").read_text()).get("status")
+    if SacredRun(run).run_json.is_file():
+        status = json.loads(SacredRun(run).run_json.read_text()).get("status")
     return {
         "path": str(run),
         "name": f"{run.parent.name}/{run.name}" if run.name.isdigit() else run.name,

@@ -43,6 +43,9 @@ from analysis._bound_report import (  # noqa: E402
 )
 from analysis._io import atomic_savefig, atomic_write_text  # noqa: E402
 from analysis._sensitivity import sensitivity_table  # noqa: E402
+from mrcom.agents import Workdir  # noqa: E402
+from mrcom.worldmodel import checkpoint_path  # noqa: E402
+from sweeps._layout import SacredRun  # noqa: E402
 
 __all__ = ["find_runs", "measure_runs", "mechanism_rows", "write_runs_report", "CLAIMS", "STUDY_PARAMS"]
 
@@ -69,16 +72,17 @@ def find_runs(roots: Sequence[str | Path]) -> list[Path]:
             raise ValueError(f"runs={str(root)!r}: not a directory")
         candidates = [root, *sorted(p for p in root.rglob("*") if p.is_dir() and "_sources" not in p.parts)]
         for d in candidates:
-            if (d / "run.json").is_file() or ((d / "config.json").is_file() and (d / "worldmodel").is_dir()):
+            wd = Workdir(d)
+            if SacredRun(d).run_json.is_file() or (wd.config.is_file() and wd.worldmodel().is_dir()):
                 found.append(d)
     covered = set()
     for d in found:
-        info = d / "info.json"
+        info = SacredRun(d).info_json
         if info.is_file():
             w = json.loads(info.read_text()).get("paths", {}).get("workdir")
             if w:
                 covered.add(Path(w).resolve())
-    runs = [d for d in found if (d / "run.json").is_file() or d.resolve() not in covered]
+    runs = [d for d in found if SacredRun(d).run_json.is_file() or d.resolve() not in covered]
     return sorted(dict.fromkeys(runs), key=lambda p: (str(p.parent), _natural(p.name)))
 
 
@@ -90,7 +94,7 @@ def _cache_key(run: Path, options: dict) -> str:
     from analysis._bound_cli import resolve_run
 
     ckpt = resolve_run(run).checkpoint
-    f = ckpt if ckpt.is_file() else ckpt / "checkpoint.eqx"
+    f = checkpoint_path(ckpt)
     blob = json.dumps([str(run.resolve()), str(f.resolve()), f.stat().st_mtime, options], sort_keys=True)
     return hashlib.sha1(blob.encode()).hexdigest()[:16]
 

@@ -14,20 +14,22 @@ from pathlib import Path
 import equinox as eqx
 import jax
 
+from mrcom.agents import Workdir
+
 __all__ = ["has_policies", "load_run_config", "load_population", "agent"]
 
 
 def has_policies(workdir: str | Path, methods: tuple[str, ...] = ("mrcom",)) -> bool:
     """True when ``workdir`` holds ``config.json`` and every method's ``adapt/<m>/policy.eqx``."""
-    w = Path(workdir)
-    return (w / "config.json").is_file() and all((w / "adapt" / m / "policy.eqx").is_file() for m in methods)
+    w = Workdir(workdir)
+    return w.config.is_file() and all(w.policy(m).is_file() for m in methods)
 
 
 def load_run_config(workdir: str | Path):
     """The ``PipelineConfig`` of a pipeline workdir (one-line error when it has none)."""
     from mrcom.agents import PipelineConfig
 
-    f = Path(workdir) / "config.json"
+    f = Workdir(workdir).config
     if not f.is_file():
         raise ValueError(f"workdir={str(workdir)!r}: no config.json")
     return PipelineConfig.from_dict(json.loads(f.read_text()))
@@ -48,7 +50,7 @@ def load_population(workdir: str | Path, method: str = "mrcom"):
     cfg = load_run_config(workdir)
     targets = target_scenarios(cfg)
     like = sac_init(jax.random.PRNGKey(0), len(targets), OBS_DIM, ACT_DIM, cfg.sac)
-    return cfg, targets, eqx.tree_deserialise_leaves(workdir / "adapt" / method / "policy.eqx", like)
+    return cfg, targets, eqx.tree_deserialise_leaves(Workdir(workdir).policy(method), like)
 
 
 def agent(population, i: int):

@@ -18,6 +18,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from sweeps._layout import SacredRun
+
 __all__ = ["RunRecord", "load_run", "load_runs", "latest_per_key", "evaluation_runs", "RESULTS_FORMAT"]
 
 RESULTS_FORMAT = 1
@@ -99,18 +101,19 @@ def load_run(path: str | Path) -> RunRecord:
     path = Path(path)
     if not path.is_dir():
         raise ValueError(f"run={str(path)!r}: not a directory")
-    run = _read_json(path / "run.json", {})
-    results = _read_json(path / "results.json", None)
+    files = SacredRun(path)
+    run = _read_json(files.run_json, {})
+    results = _read_json(files.results, None)
     if results is not None:
-        results = _validate_results(results, path / "results.json")
+        results = _validate_results(results, files.results)
     return RunRecord(
         run_id=path.name,
         path=path,
         status=str(run.get("status", "UNKNOWN" if results is None else "COMPLETED")),
         start_time=str(run.get("start_time", "")),
-        config=_read_json(path / "config.json", {}),
-        info=_read_json(path / "info.json", {}),
-        metrics=_read_json(path / "metrics.json", {}),
+        config=_read_json(files.config_json, {}),
+        info=_read_json(files.info_json, {}),
+        metrics=_read_json(files.metrics_json, {}),
         results=results,
     )
 
@@ -132,7 +135,7 @@ def load_runs(root: str | Path) -> list[RunRecord]:
         for d in root.iterdir()
         if d.is_dir()
         and not d.name.startswith("_")
-        and ((d / "run.json").is_file() or (d / "results.json").is_file())
+        and (SacredRun(d).run_json.is_file() or SacredRun(d).results.is_file())
     ]
 
     return [load_run(d) for d in sorted(dirs, key=lambda d: _id_order(d.name))]

@@ -51,6 +51,7 @@ from analysis._tables import (
     table_latex,
     table_markdown,
 )
+from sweeps._layout import RunsDir
 
 __all__ = [
     "TABLE_SPECS",
@@ -260,7 +261,7 @@ def write_figures(
 
 def _default_storage(runs_root: str | Path) -> str | None:
     """``sqlite:///<runs>/../optuna.db`` (where the lambda search keeps its study) if the file exists."""
-    db = Path(runs_root).parent / "optuna.db"
+    db = RunsDir(Path(runs_root).parent).optuna_db
     return f"sqlite:///{db.as_posix()}" if db.is_file() else None
 
 

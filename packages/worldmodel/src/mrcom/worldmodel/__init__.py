@@ -6,7 +6,7 @@ and DreamerV3 (`mrcom.worldmodel.dreamer`) sit behind the same seam: every world
 registered `WorldModelKind` (`get_kind("mrcom" | "cadm" | "dreamerv3")`).
 """
 
-from ._checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from ._checkpoint import Checkpoint, checkpoint_path, load_checkpoint, save_checkpoint
 from ._config import ABLATIONS, KL_DIRECTIONS, PRESETS, WorldModelConfig
 from ._data import (
     Batch,
@@ -90,6 +90,7 @@ __all__ = [
     "FAST_COMPILE_OPTIONS",
     "jit_by_config",
     "Checkpoint",
+    "checkpoint_path",
     "load_checkpoint",
     "save_checkpoint",
     "evaluate",
