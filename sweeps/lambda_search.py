@@ -625,6 +625,9 @@ def _print_summary(study, paths: dict[str, Path]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m sweeps.lambda_search``; returns the exit code."""
+    # Ctrl-C raises KeyboardInterrupt even when this process was started with SIGINT ignored (as a
+    # background job of a non-interactive shell is): a sweep must always stop cleanly on SIGINT.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     for signum in (signal.SIGTERM, signal.SIGHUP):  # handled as Ctrl-C: stop the trial, say why, exit 130
         signal.signal(signum, _raise_stopped)
     try:

@@ -43,7 +43,13 @@ def test_lambdas_do_not_recompile_but_still_weight_the_loss(data, config):
     loss_b, terms_b = compute_loss(b.model, b.target, batch, KEY)
     for name in terms:
         np.testing.assert_allclose(terms[name], terms_b[name], rtol=1e-6)
-    heads = terms["value_td"] + terms["meta_value"] + terms["prediction"]  # lambda_pred = 1 in both
+    # lambda_pred and lambda_open_loop at their defaults in both
+    heads = (
+        terms["value_td"]
+        + terms["meta_value"]
+        + terms["prediction"]
+        + config.lambda_open_loop * terms["open_loop"]
+    )
     expected_a = terms["var"] + 0.1 * terms["state"] + 0.1 * terms["value_reg"] + terms["reward"] + heads
     expected_b = 2.0 * terms["var"] + 0.7 * terms["state"] + 0.5 * terms["reward"] + heads
     np.testing.assert_allclose(loss_a, expected_a, rtol=1e-5)

@@ -148,7 +148,7 @@ def test_open_loop_loss_trains_the_prior_and_is_weighted(data, config):
         compute_loss(state.model, state.target, batch, key)[0]
         - compute_loss(off, state.target, batch, key)[0]
     )
-    assert float(diff) == pytest.approx(float(term(state.model)), rel=1e-4)
+    assert float(diff) == pytest.approx(c.lambda_open_loop * float(term(state.model)), rel=1e-4)
     # K = 0 turns the term off
     none = with_config(state.model, c.replace(open_loop_horizon=0))
     assert float(compute_loss(none, state.target, batch, key)[1]["open_loop"]) == 0.0
