@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
-from mrcom.agents import Workdir
+from mrcom.agents import DATASET_MANIFEST, Workdir
 from mrcom.worldmodel import checkpoint_path
-from sweeps._layout import DATASET_MANIFEST, SacredRun
+from sweeps._layout import SacredRun
 
 
 class RunPaths(NamedTuple):
@@ -122,14 +122,18 @@ def measure_run(
     from analysis._policies import has_policies
     from analysis._real_gap import measure_adapted
     from mrcom.agents import load_dataset
-    from mrcom.worldmodel import jit_model, load_checkpoint
+    from mrcom.worldmodel import load_checkpoint
 
     paths = resolve_run(run, dataset)
     ckpt, data_dir, workdir = paths
     if data_dir is None:
         raise ValueError(f"run={str(run)!r}: no dataset (manifest.json) found; pass --dataset DIR")
-    model = load_checkpoint(ckpt).model
-    model = jit_model(model)  # the loss weights do not change what is measured; one compile for all
+    checkpoint = load_checkpoint(ckpt)
+    model = checkpoint.model  # holds its static spec only: one compile for runs that differ in weights
+    if gamma is None:
+        gamma, gamma_source = float(checkpoint.config.gamma), "world model config (value TD, eq. 14)"
+    else:
+        gamma_source = "given"
     data = load_dataset(data_dir)
     measured = measure_constants(
         model,
@@ -139,6 +143,7 @@ def measure_run(
         num_windows=num_windows,
         r_max=r_max,
         gamma=gamma,
+        gamma_source=gamma_source,
         eps_pi=eps_pi,
         c_pi=c_pi,
     )

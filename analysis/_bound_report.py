@@ -108,7 +108,8 @@ def measure_constants(
     noise_std: float = 0.1,
     num_windows: int = 64,
     r_max: float | None = None,
-    gamma: float | None = None,
+    gamma: float,
+    gamma_source: str = "given",
     eps_pi: float | None = None,
     c_pi: float | None = None,
 ) -> Measured:
@@ -121,7 +122,8 @@ def measure_constants(
         noise_std: std of the Add-G probe for eps_S.
         num_windows: windows of the data (shared by the three estimators).
         r_max: R; default the largest |reward| in the data.
-        gamma: default the world model's ``config.gamma``.
+        gamma: the discount (the CLI takes the world model's config's, eq. 14); ``gamma_source``
+            says where it came from in the report.
         eps_pi, c_pi: policy constants when measured elsewhere (``analysis._real_gap``); default 0,
             recorded as "not measured".
 
@@ -144,10 +146,7 @@ def measure_constants(
         sources["r_max"] = "largest |reward| in the dataset"
     else:
         values["r_max"], sources["r_max"] = float(r_max), "given"
-    if gamma is None:
-        values["gamma"], sources["gamma"] = float(model.config.gamma), "world model config (value TD, eq. 14)"
-    else:
-        values["gamma"], sources["gamma"] = float(gamma), "given"
+    values["gamma"], sources["gamma"] = float(gamma), gamma_source
     for name, v in (("eps_pi", eps_pi), ("c_pi", c_pi)):
         values[name] = 0.0 if v is None else float(v)
         sources[name] = (

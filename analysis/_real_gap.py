@@ -163,7 +163,7 @@ def measure_adapted(
     if episodes < 2:
         raise ValueError(f"episodes={episodes}: must be >= 2")
     cfg, targets, state = load_population(workdir, method)
-    b, m, length = len(targets), model.config.context_len, cfg.envs.episode_length
+    b, m, length = len(targets), model.spec.context_len, cfg.envs.episode_length
     if length < m:
         raise ValueError(f"episode_length={length}: must be >= context_len={m} to prompt the model")
     env_of = lambda e: make(

@@ -43,7 +43,12 @@ from analysis._estimators import (
     policy_tv_per_state,
     tv_prior_posterior,
 )
-from mrcom.worldmodel import jit_by_config
+from mrcom.worldmodel import WorldModelConfig, jit_by_config
+
+# Windows sampled from the data: the default training window and evaluation burn-in of MrCoM (the
+# model holds only its static spec, so they cannot come from the model; the quick preset uses them).
+WINDOW_LEN = WorldModelConfig().seq_len
+BURN_IN = WorldModelConfig().eval_burn_in
 
 __all__ = [
     "sample_windows",
@@ -65,8 +70,8 @@ def sample_windows(model, data, key: PRNGKeyArray, num_windows: int, seq_len: in
 
     if num_windows < 1:
         raise ValueError(f"num_windows={num_windows}: must be >= 1")
-    c = model.config
-    seq_len = seq_len or min(c.seq_len, int(np.asarray(data.action).shape[1]))
+    c = model.spec
+    seq_len = seq_len or min(WINDOW_LEN, int(np.asarray(data.action).shape[1]))
     src = make_source(data, c.context_len)
     return _jitted(sample_batch)(src, key, num_windows, seq_len, c.context_len)
 
@@ -76,7 +81,7 @@ def _jitted(fn):
     return eqx.filter_jit(fn)
 
 
-_by_config = jit_by_config(lambda model, *args, **kwargs: model.config.fast_compile)
+_by_config = jit_by_config(lambda model, *args, **kwargs: model.spec.fast_compile)
 
 
 @_by_config
@@ -95,14 +100,14 @@ def _observe_batch(model, batch, key: PRNGKeyArray, obs=None):
 
 def _stochastic(model, x: Array) -> Array:
     """The (u, h) coordinates of latents (..., Z)."""
-    c = model.config
+    c = model.spec
     return jnp.concatenate([x[..., : c.u_dim], x[..., c.u_dim + c.d_dim :]], axis=-1)
 
 
 def _eps_t_from(model, batch, o, key: PRNGKeyArray, burn_in: int | None) -> dict[str, float]:
     kt, kf = jax.random.split(key)
     t1 = o.latent.shape[1]
-    b0 = min(model.config.eval_burn_in, t1 // 2) if burn_in is None else int(burn_in)
+    b0 = min(BURN_IN, t1 // 2) if burn_in is None else int(burn_in)
     if not 0 <= b0 < t1:
         raise ValueError(f"burn_in={burn_in}: must be in [0, {t1 - 1}]")
     sl = slice(b0, None)
@@ -140,7 +145,7 @@ def _eps_s_from(model, batch, clean, key: PRNGKeyArray, ko: PRNGKeyArray, noise_
 
 
 def _c_t_from(model, batch, o, key: PRNGKeyArray, max_states: int) -> Array:
-    c = model.config
+    c = model.spec
     t1 = o.latent.shape[1]
     # transition from s~_{t-1} (posterior latent) to step t, with e_t, a_{t-1} and o_{t-1} fixed
     prev = o.latent[:, :-1].reshape(-1, c.latent_dim)
@@ -173,7 +178,7 @@ def worldmodel_constants(
         num_windows: windows of the data.
         max_states: sampled latents for C_T.
         burn_in: first steps of each window left out of eps_T (the filter starts from the zero
-            latent); default ``min(config.eval_burn_in, T // 2)``.
+            latent); default ``min(BURN_IN, T // 2)``.
 
     Returns:
         ``{"eps_t", "eps_t_floor" (what an exactly calibrated model reads with as many residuals),
@@ -241,7 +246,7 @@ def transition_dist(model, s, e, a, act_mask, o_prev, obs_mask) -> tuple[Array, 
 
     e_t, a_{t-1} and o_{t-1} are held fixed; d_t follows deterministically from u_t.
     """
-    c = model.config
+    c = model.spec
     d, h = s[c.u_dim : c.u_dim + c.d_dim], s[c.u_dim + c.d_dim :]
     # u_{t-1} does not enter: the prior of u_t depends on d_{t-1} (eq. 6 with the GRU state)
     pu = model.u_prior(e, d, a, o_prev, act_mask, obs_mask)
@@ -253,7 +258,7 @@ def mean_transition(model, s, e, a, act_mask, o_prev, obs_mask):
     """Mean one-step latent transition s~_{t-1} -> (E[u_t], d_t(E[u_t]), E[h_t]) (a diagnostic)."""
     from mrcom.worldmodel import Latent
 
-    c = model.config
+    c = model.spec
     d, h = s[c.u_dim : c.u_dim + c.d_dim], s[c.u_dim + c.d_dim :]
     pu = model.u_prior(e, d, a, o_prev, act_mask, obs_mask)
     ph = model.h_prior(e, h)

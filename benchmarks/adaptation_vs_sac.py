@@ -23,6 +23,7 @@ import numpy as np
 
 from mrcom.agents import (
     MODEL_METHODS,
+    PipelineConfig,
     Workdir,
     adapt_method,
     atomic_write_bytes,
@@ -33,6 +34,7 @@ from mrcom.agents import (
     run_train,
     target_scenarios,
 )
+from mrcom.agents._cli import parse_overrides
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -46,13 +48,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE")
     p.add_argument("--no-progress", action="store_true", help="no tqdm bars")
     args = p.parse_args(argv)
-    overrides = {}
-    for item in args.overrides:
-        key, _, raw = item.partition("=")
-        try:
-            overrides[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            overrides[key] = raw
+    try:
+        overrides = parse_overrides(args.overrides, allowed=PipelineConfig().to_dict())
+    except ValueError as e:
+        p.error(str(e))
     progress = not args.no_progress
     runs = [("sac", None), ("sac-utd", None)] + [(args.method, k) for k in args.ks]
     label = lambda m, k: m if k is None else f"{m} k={k}"

@@ -37,14 +37,14 @@ from mrcom.worldmodel import (
     WorldModelConfig,
     data_sharding,
     init_train_state,
-    jit_model,
+    make_optimizer,
     make_source,
     replicate,
     sample_batch,
     train_step,
     train_steps,
 )
-from mrcom.worldmodel._train_step import _map_models, _train_steps
+from mrcom.worldmodel._train_step import _train_steps
 
 
 def random_data(config: WorldModelConfig, episodes: int, length: int, seed: int = 0) -> MultiScenarioData:
@@ -75,9 +75,10 @@ def flops_per_step(state, src, config) -> float:
     """XLA cost analysis of one step, time scan unrolled (lowered HLO; no compile needed)."""
     batch = sample_batch(src, jax.random.PRNGKey(1), config.batch_size, config.seq_len, config.context_len)
     params, static = eqx.partition(state, eqx.is_array)
+    weights, optimizer = LossWeights.from_config(config), make_optimizer(config)
 
     def step(p, b, k):
-        new, metrics = train_step(eqx.combine(p, static), b, k, unroll=True)
+        new, metrics = train_step(eqx.combine(p, static), b, k, weights, optimizer, unroll=True)
         return eqx.filter(new, eqx.is_array), metrics
 
     analysis = jax.jit(step).lower(params, batch, jax.random.PRNGKey(2)).cost_analysis()
@@ -106,19 +107,19 @@ def bench(
     state = replicate(init_train_state(config, jax.random.PRNGKey(0)), sharding)
     n = config.steps_per_call
 
-    jit_state = _map_models(jit_model, state)
-    weights = LossWeights.from_config(config)
+    weights, optimizer = LossWeights.from_config(config), make_optimizer(config)
+    batch_shape = (config.batch_size, config.seq_len)
     t0 = time.perf_counter()
     jitted = _train_steps.jitted[int(config.fast_compile)]  # the copy train_steps will call
-    lowered = jitted.lower(jit_state, weights, src, n, sharding)
+    lowered = jitted.lower(state, weights, optimizer, batch_shape, src, n, sharding)
     lower_s = time.perf_counter() - t0
     lowered.compile()
     compile_s = time.perf_counter() - t0 - lower_s
-    state, _ = train_steps(state, src, n, sharding)  # warm-up call (also hits the cache)
+    state, _ = train_steps(state, src, n, sharding, config=config)  # warm-up call (also hits the cache)
     jax.block_until_ready(state)
     t0 = time.perf_counter()
     for _ in tqdm(range(calls), desc=f"{name}", leave=False):
-        state, metrics = train_steps(state, src, n, sharding)
+        state, metrics = train_steps(state, src, n, sharding, config=config)
     jax.block_until_ready(metrics)
     elapsed = time.perf_counter() - t0
     steps_s = calls * n / elapsed

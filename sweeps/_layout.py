@@ -30,7 +30,6 @@ RUNS = Path("runs")  # default of --runs / the folder sweeps.run records into
 # Sacred artifacts of a run (names inside its run folder)
 RESULTS_ARTIFACT = "results.json"
 MANIFEST_ARTIFACT = "dataset_manifest.json"
-DATASET_MANIFEST = "manifest.json"  # inside a Workdir's dataset/ (written by mrcom.agents.run_collect)
 COLLECT_LOCK = ".collect.lock"  # inside a shared collect folder
 
 

@@ -37,7 +37,7 @@ from sacred.config.config_dict import ConfigDict
 from sacred.utils import SacredInterrupt, apply_backspaces_and_linefeeds
 
 from sweeps import _hooks
-from sweeps._layout import COLLECT_LOCK, DATASET_MANIFEST, MANIFEST_ARTIFACT, RESULTS_ARTIFACT, RunsDir
+from sweeps._layout import COLLECT_LOCK, MANIFEST_ARTIFACT, RESULTS_ARTIFACT, RunsDir
 from sweeps._plain import to_plain
 
 PRESETS = ("smoke", "quick", "paper")
@@ -222,7 +222,7 @@ def _record_outputs(run, workdir: Path) -> None:
     for name, p in (("dataset", wd.dataset), ("worldmodel", wd.worldmodel())):
         if p.exists():
             paths[name] = {"path": str(p.resolve()), "bytes": _dir_size(p)}
-    manifest = wd.dataset / DATASET_MANIFEST
+    manifest = wd.dataset_manifest
     if manifest.is_file():
         run.add_artifact(str(manifest), name=MANIFEST_ARTIFACT)
     if wd.results.is_file():

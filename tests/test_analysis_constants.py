@@ -73,7 +73,7 @@ def test_c_t_matches_finite_differences(small):
     # C_T at a state = ||diag(1/std) J_mean|| / sqrt(2 pi) + ||J_log std|| / sqrt(2), Jacobians by central
     # differences of the transition's Gaussian over (u_t, h_t)
     model, data = small
-    c = model.config
+    c = model.spec
     batch = sample_windows(model, data, jax.random.key(3), 2)
     rng = np.random.default_rng(0)
     s = jnp.asarray(rng.normal(size=(2, c.latent_dim)), jnp.float32)
@@ -100,7 +100,7 @@ class _LinearDecoder(eqx.Module):
     """A stand-in world model whose decoder is o^ = M s (masked)."""
 
     m: jax.Array
-    config: object = eqx.field(static=True)
+    spec: object = eqx.field(static=True)
 
     def decode_obs(self, s, o_prev, obs_mask):
         return (self.m @ s) * obs_mask

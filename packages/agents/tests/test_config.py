@@ -3,7 +3,9 @@
 import pytest
 
 from mrcom.agents import PipelineConfig, preset
+from mrcom.agents._config import PRESETS
 from mrcom.envs import ACT_DIM, OBS_DIM
+from mrcom.worldmodel import WorldModelConfig
 
 
 def test_override_forms_and_round_trip():
@@ -120,3 +122,17 @@ def test_validation_targets_are_disjoint_from_test_targets():
         preset("quick", **{"envs.target_split": "train"})
     with pytest.raises(ValueError, match="envs.ood_sampling='inside'"):
         preset("quick", **{"envs.ood_sampling": "inside"})
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_a_preset_name_means_one_world_model_everywhere(name):
+    """The pipeline's world model of preset `name` is `WorldModelConfig.preset(name)`: only the fields
+    the pipeline derives from its scenarios (widths, training scenarios, ablation) are its own."""
+    cfg = preset(name)
+    derived = ("obs_dim", "act_dim", "num_scenarios", "ablation")
+    own = WorldModelConfig.preset(name, **{k: getattr(cfg.worldmodel, k) for k in derived})
+    assert cfg.worldmodel == own
+    # every baseline trains for MrCoM's budget in the smoke and quick presets
+    for section in ("cadm", "dreamerv3", "mamba", "mow"):
+        if name != "paper":
+            assert getattr(cfg, section).steps == cfg.worldmodel.steps, section

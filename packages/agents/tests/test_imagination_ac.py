@@ -133,7 +133,7 @@ class _TargetModel(eqx.Module):
 
     (The constant keeps the target's magnitude through the actor's first LayerNorm.)"""
 
-    config: _Cfg = eqx.field(static=True)
+    spec: _Cfg = eqx.field(static=True)
 
 
 def _target_imagine(model, context, prefix, masks, policy, horizon, key, *, sample=True):
@@ -190,7 +190,7 @@ def test_actor_learns_a_one_dimensional_target_in_imagination(actor_grad):
 class _ToyEnvModel(eqx.Module):
     """A perfect world model of conftest's ToyVecEnv (v' = 0.8 v + 0.2 a, x' = x + 0.2 v')."""
 
-    config: _Cfg = eqx.field(static=True)
+    spec: _Cfg = eqx.field(static=True)
 
 
 def _toy_env_imagine(model, context, prefix, masks, policy, horizon, key, *, sample=True):

@@ -50,7 +50,7 @@ def test_prefix_and_context_alignment(monkeypatch):
         )
 
     monkeypatch.setattr(mbpo, "branch", fake_branch)
-    model = SimpleNamespace(config=SimpleNamespace(context_len=M))
+    model = SimpleNamespace(spec=SimpleNamespace(context_len=M))
     prompts = [_prompt(0), _prompt(1)]
     aug = ModelAugmenter(
         model,
@@ -99,7 +99,7 @@ def test_prefix_and_context_alignment(monkeypatch):
 
 def test_no_rollouts_before_a_prompt_exists(monkeypatch):
     monkeypatch.setattr(mbpo, "branch", lambda *a, **k: (_ for _ in ()).throw(AssertionError("called")))
-    model = SimpleNamespace(config=SimpleNamespace(context_len=M))
+    model = SimpleNamespace(spec=SimpleNamespace(context_len=M))
     aug = ModelAugmenter(
         model,
         [None, None],

@@ -1,6 +1,7 @@
 """CaDM baseline: the future loss trains the encoder, backward model, context conditioning, bounded
 log-variance, loss decrease, exact resume, imagine consistency and masks, config validation."""
 
+import dataclasses
 import functools
 
 import equinox as eqx
@@ -19,7 +20,6 @@ from mrcom.worldmodel import (
     make_source,
 )
 from mrcom.worldmodel._data import window
-from mrcom.worldmodel._model import with_config
 from mrcom.worldmodel.cadm import (
     KIND,
     CaDM,
@@ -39,6 +39,14 @@ from mrcom.worldmodel.cadm import (
 )
 
 KEY = jax.random.PRNGKey(0)
+
+
+def with_config(model: CaDM, config: CaDMConfig) -> CaDM:
+    """The same parameters under another config of the same shapes (CaDM holds its config statically)."""
+    new = object.__new__(CaDM)
+    for f in dataclasses.fields(model):
+        object.__setattr__(new, f.name, config if f.name == "config" else getattr(model, f.name))
+    return new
 
 
 @pytest.fixture(scope="module")

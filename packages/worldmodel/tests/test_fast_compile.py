@@ -20,12 +20,12 @@ def test_fast_compile_computes_the_same_training(data, config):
     for a, b in zip(leaves(fast), leaves(slow), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)  # same random draws, to the last bits
 
-    fast, m_fast = train_steps(fast, src, 10)
-    slow, m_slow = train_steps(slow, src, 10)
+    fast, m_fast = train_steps(fast, src, 10, config=config)
+    slow, m_slow = train_steps(slow, src, 10, config=slow_config)
     plain, quick = (f._cached._cache_size() for f in _train_steps.jitted)
     assert plain >= 1 and quick >= 1  # each config went to its own copy
     for name in ("loss", "recon", "kl_u", "reward"):
         np.testing.assert_allclose(m_fast[name], m_slow[name], rtol=2e-3, atol=1e-4)
     for a, b in zip(leaves(fast), leaves(slow), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-2, atol=1e-4)
-    assert fast.model.config.fast_compile and not slow.model.config.fast_compile
+    assert fast.model.spec.fast_compile and not slow.model.spec.fast_compile

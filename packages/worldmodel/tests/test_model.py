@@ -31,7 +31,7 @@ def _sequence(data, config, episode, start, length):
 
 @eqx.filter_jit
 def _observe(model, b, key=KEY):
-    return observe(model, b.ctx, b.obs, b.action, b.obs_mask, b.act_mask, key, model.config.value_samples)
+    return observe(model, b.ctx, b.obs, b.action, b.obs_mask, b.act_mask, key, model.spec.value_samples)
 
 
 def test_shapes_and_masks_for_mixed_widths(data, config):

@@ -336,7 +336,7 @@ def test_nonfinite_loss_raises_and_writes_no_checkpoint(trained, fam, mconfig, t
     _, _, ckpt = trained
     state = load_checkpoint(ckpt).state  # step 300
     big = eqx.tree_at(lambda s: s.model.encoders.out.weight, state, state.model.encoders.out.weight * 1e38)
-    save_checkpoint(tmp_path, big)  # finite, but the first forward pass overflows
+    save_checkpoint(tmp_path, big, mconfig)  # finite, but the first forward pass overflows
     with pytest.raises(NonFiniteLossError, match="step 301"):
         train(fam, mconfig, seed=0, steps=310, checkpoint_dir=tmp_path, progress=False)
     assert load_checkpoint(tmp_path).step == 300

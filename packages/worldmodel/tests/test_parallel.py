@@ -24,7 +24,7 @@ SCRIPT = textwrap.dedent(
     sharding = data_sharding(config.batch_size)
     state = replicate(init_train_state(config, jax.random.PRNGKey(0)), sharding)
     src = replicate(make_source(data, config.context_len), sharding)
-    state, metrics = train_steps(state, src, 10, sharding)
+    state, metrics = train_steps(state, src, 10, sharding, config=config)
     leaves = [np.asarray(x) for x in jax.tree.leaves(eqx.filter(state.model, eqx.is_array))]
     np.savez(sys.argv[1], n=len(jax.local_devices()), sharded=sharding is not None,
              loss=np.asarray(metrics["loss"]), *leaves)
@@ -37,7 +37,7 @@ def test_two_devices_match_one(tmp_path, data, config):
     # one device, in this process (shares the compiled chunk with the training tests)
     assert data_sharding(config.batch_size) is None and len(jax.local_devices()) == 1
     state, metrics = train_steps(
-        init_train_state(config, jax.random.PRNGKey(0)), make_source(data, 4), 10, None
+        init_train_state(config, jax.random.PRNGKey(0)), make_source(data, 4), 10, None, config=config
     )
     one = [np.asarray(x) for x in jax.tree.leaves(eqx.filter(state.model, eqx.is_array))]
     # two forced host devices, batch axis sharded, in a subprocess

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from mrcom.worldmodel import (
+    LossWeights,
     compute_loss,
     init_train_state,
     make_source,
@@ -24,7 +25,7 @@ from mrcom.worldmodel import (
     sample_batch,
     train,
 )
-from mrcom.worldmodel._model import Context, prior_step, push, split_latent, with_config
+from mrcom.worldmodel._model import Context, prior_step, push, split_latent
 
 
 def test_train_sets_observation_stats_and_keeps_them(data, config):
@@ -78,8 +79,10 @@ def test_prediction_loss_trains_the_prior(data, config):
     state = init_train_state(c, jax.random.PRNGKey(3), observation_stats(data))
     batch = sample_batch(make_source(data, c.context_len), jax.random.PRNGKey(4), 4, c.seq_len, c.context_len)
 
+    on, off = LossWeights.from_config(c), LossWeights.from_config(config)
+
     def term(model, name):
-        return compute_loss(model, state.target, batch, jax.random.PRNGKey(5))[1][name]
+        return compute_loss(model, state.target, batch, jax.random.PRNGKey(5), on)[1][name]
 
     grad = eqx.filter_grad(lambda m: term(m, "prediction"))(state.model)
     norm = lambda t: float(sum(jnp.sum(x**2) for x in jax.tree.leaves(eqx.filter(t, eqx.is_array))))
@@ -88,8 +91,8 @@ def test_prediction_loss_trains_the_prior(data, config):
     recon = eqx.filter_grad(lambda m: term(m, "recon"))(state.model)
     assert norm(recon.prior_u) == 0.0
     # the weight scales the term inside the total loss
-    loss_on = compute_loss(state.model, state.target, batch, jax.random.PRNGKey(5))
-    loss_off = compute_loss(with_config(state.model, config), state.target, batch, jax.random.PRNGKey(5))
+    loss_on = compute_loss(state.model, state.target, batch, jax.random.PRNGKey(5), on)
+    loss_off = compute_loss(state.model, state.target, batch, jax.random.PRNGKey(5), off)
     assert float(loss_on[0] - loss_off[0]) == pytest.approx(float(loss_on[1]["prediction"]), rel=1e-4)
 
 
@@ -136,19 +139,20 @@ def test_open_loop_loss_trains_the_prior_and_is_weighted(data, config):
     state = init_train_state(c, jax.random.PRNGKey(3), observation_stats(data))
     batch = sample_batch(make_source(data, c.context_len), jax.random.PRNGKey(4), 4, c.seq_len, c.context_len)
     key = jax.random.PRNGKey(5)
-    term = lambda model: compute_loss(model, state.target, batch, key)[1]["open_loop"]
+    weights = LossWeights.from_config(c)
+    term = lambda model: compute_loss(model, state.target, batch, key, weights)[1]["open_loop"]
     assert float(term(state.model)) > 0
     grad = eqx.filter_grad(term)(state.model)
     norm = lambda t: float(sum(jnp.sum(x**2) for x in jax.tree.leaves(eqx.filter(t, eqx.is_array))))
     # through the rollout: the prior of u, the GRU, the context encoder, the decoder and the reward head
     for part in ("prior_u", "gru", "context", "decoder", "reward_head"):
         assert norm(getattr(grad, part)) > 0, part
-    off = with_config(state.model, c.replace(lambda_open_loop=0.0))
+    off = LossWeights.from_config(c.replace(lambda_open_loop=0.0))
     diff = (
-        compute_loss(state.model, state.target, batch, key)[0]
-        - compute_loss(off, state.target, batch, key)[0]
+        compute_loss(state.model, state.target, batch, key, weights)[0]
+        - compute_loss(state.model, state.target, batch, key, off)[0]
     )
     assert float(diff) == pytest.approx(c.lambda_open_loop * float(term(state.model)), rel=1e-4)
     # K = 0 turns the term off
-    none = with_config(state.model, c.replace(open_loop_horizon=0))
-    assert float(compute_loss(none, state.target, batch, key)[1]["open_loop"]) == 0.0
+    none = init_train_state(c.replace(open_loop_horizon=0), jax.random.PRNGKey(3), observation_stats(data))
+    assert float(compute_loss(none.model, state.target, batch, key, weights)[1]["open_loop"]) == 0.0

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from mrcom.worldmodel import (
+    LossWeights,
     NonFiniteLossError,
     compute_loss,
     evaluate,
@@ -48,9 +49,9 @@ def test_loss_decreases_on_synthetic_multi_scenario_data(data, config):
 
 
 @eqx.filter_jit
-def _term_grads(model, target, batch, key):
+def _term_grads(model, target, batch, key, weights):
     def terms(params):
-        return compute_loss(eqx.combine(params, static), target, batch, key)[1]
+        return compute_loss(eqx.combine(params, static), target, batch, key, weights)[1]
 
     params, static = eqx.partition(model, eqx.is_array)
     return jax.jacrev(terms)(params)
@@ -61,9 +62,10 @@ def _norm(tree):
 
 
 def test_gradients_reach_the_right_parameters(data, config):
-    state = init_train_state(config.replace(free_nats=0.0), KEY)
+    c = config.replace(free_nats=0.0)
+    state = init_train_state(c, KEY)
     batch = sample_batch(make_source(data, config.context_len), KEY, 4, config.seq_len, config.context_len)
-    g = _term_grads(state.model, state.target, batch, KEY)
+    g = _term_grads(state.model, state.target, batch, KEY, LossWeights.from_config(c))
     # eq. 15: into theta through the predicted latent, never into psi (meta-value or value heads)
     assert _norm(g["value_reg"].prior_u) > 0 and _norm(g["value_reg"].gru) > 0
     assert _norm(g["value_reg"].meta_value) == 0 and _norm(g["value_reg"].value_heads) == 0
@@ -85,7 +87,7 @@ def test_without_l_s_the_posterior_still_gets_kl_pressure(data, config):
     c = config.replace(free_nats=0.0, lambda_s=0.0, ablation="wo_d")
     state = init_train_state(c, KEY)
     batch = sample_batch(make_source(data, c.context_len), KEY, 4, c.seq_len, c.context_len)
-    g = _term_grads(state.model, state.target, batch, KEY)
+    g = _term_grads(state.model, state.target, batch, KEY, LossWeights.from_config(c))
     kl_part = jax.tree.map(lambda v, r: v - r, g["var"].post_u, g["recon"].post_u)
     assert _norm(kl_part) > 1e-4 * _norm(g["recon"].post_u) > 0
     assert _norm(jax.tree.map(lambda v, r: v - r, g["var"].prior_u, g["recon"].prior_u)) > 0
@@ -96,7 +98,7 @@ def test_kl_direction_reaches_the_training_loss(data, config, direction):
     c = config.replace(kl_direction=direction)
     state = init_train_state(c, KEY)
     batch = sample_batch(make_source(data, c.context_len), KEY, 4, c.seq_len, c.context_len)
-    _, terms = eqx.filter_jit(compute_loss)(state.model, state.target, batch, KEY)
+    _, terms = eqx.filter_jit(compute_loss)(state.model, state.target, batch, KEY, LossWeights.from_config(c))
     keys = jax.random.split(KEY, 4)
     fn = lambda *x: observe(state.model, *x, c.value_samples)
     seq = eqx.filter_jit(jax.vmap(fn))(
@@ -138,7 +140,7 @@ def test_nan_loss_stops_with_step_and_terms_and_keeps_last_good_checkpoint(tmp_p
     assert ck.step == 10 and all(np.all(np.isfinite(x)) for x in _leaves(ck.state))
     broken = eqx.tree_at(lambda s: s.model.decoder.layers[0].bias, ck.state, replace_fn=lambda b: b * jnp.nan)
     with pytest.raises(ValueError, match="NaN or inf"):
-        save_checkpoint(tmp_path / "other", broken)
+        save_checkpoint(tmp_path / "other", broken, config)
     assert not (tmp_path / "other" / "checkpoint.eqx").exists()
 
 
@@ -160,10 +162,11 @@ def test_log_may_raise_to_stop_training(data, config):
 
 def test_evaluate_reports_the_interface_metrics(data, heldout, config):
     state = init_train_state(config, KEY)
-    r = evaluate(state.model, heldout, KEY)
+    windows = dict(num_windows=config.eval_windows, burn_in=config.eval_burn_in)
+    r = evaluate(state.model, heldout, KEY, **windows)
     assert set(r) == {"k1_obs_nmse", "k5_obs_nmse", "k15_obs_nmse", "reward_mse", "value_equiv"}
     assert all(np.isfinite(v) and v >= 0 for v in r.values())
-    assert evaluate(state.model, heldout, KEY) == r  # deterministic given the key
+    assert evaluate(state.model, heldout, KEY, **windows) == r  # deterministic given the key
     with pytest.raises(ValueError, match="episode length"):
         evaluate(
             state.model,
@@ -171,4 +174,5 @@ def test_evaluate_reports_the_interface_metrics(data, heldout, config):
                 obs=heldout.obs[:, :10], action=heldout.action[:, :9], reward=heldout.reward[:, :9]
             ),
             KEY,
+            **windows,
         )

@@ -51,6 +51,7 @@ from ._config import (
 from ._config import (
     preset as preset,
 )
+from ._dataset import DATASET_MANIFEST as DATASET_MANIFEST
 from ._dataset import (
     dataset_scenarios as dataset_scenarios,
 )

@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 from mrcom.envs import ACT_DIM, OBS_DIM, PROTOCOLS, Scenario, make
 
 from ._config import PipelineConfig
-from ._dataset import new_manifest, read_manifest, write_shard
+from ._dataset import DATASET_MANIFEST, new_manifest, read_manifest, write_shard
 from ._fused import FusedResult, fused_record_episodes, run_fused_sac
 from ._io import SEED_STREAMS, derive_seed, sha256_file, stream_seed
 from ._loop import LoopResult, record_episodes, run_sac
@@ -74,7 +74,7 @@ def collect(
     length = cfg.envs.episode_length
     k = cfg.collect.prompt_episodes
     planned = [s.to_dict() for s in scenarios]
-    if (out / "manifest.json").exists():
+    if (out / DATASET_MANIFEST).exists():
         manifest = read_manifest(out)
         if manifest["scenarios"] != planned or manifest["episode_length"] != length:
             raise ValueError(

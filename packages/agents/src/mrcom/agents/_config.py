@@ -329,9 +329,13 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 
 # The baselines train for the budget MrCoM trains for in each preset (same steps, same data).
-_SMOKE_BUDGET = dict(
-    steps=40, steps_per_call=20, eval_every=40, checkpoint_every=40, eval_windows=8, eval_burn_in=2
-)
+_BUDGET_FIELDS = ("steps", "steps_per_call", "eval_every", "checkpoint_every", "eval_windows", "eval_burn_in")
+
+
+def _budget(name: str) -> dict[str, Any]:
+    """MrCoM's training budget and evaluation cadence in world-model preset `name`."""
+    wm = WorldModelConfig.preset(name)
+    return {field: getattr(wm, field) for field in _BUDGET_FIELDS}
 
 
 def _baselines(name: str, **budget) -> dict[str, dict[str, Any]]:
@@ -349,13 +353,8 @@ _PRESETS: dict[str, dict[str, Any]] = {
         "envs": dict(episode_length=20, num_train_scenarios=4, num_heldout_scenarios=1, num_targets=4),
         "collect": dict(steps_per_scenario=100, prompt_episodes=1, batch_scenarios=4),
         "sac": dict(hidden=(32, 32), batch_size=32, learning_starts=40, update_every=20, fast_compile=True),
-        "worldmodel": {
-            **dict(context_len=4, u_dim=4, d_dim=8, h_dim=4, embed_dim=12, num_heads=3, hidden=32),
-            **dict(value_hidden=16, batch_size=8, seq_len=8, steps=40, steps_per_call=20),
-            "open_loop_horizon": 4,
-            **dict(eval_every=40, checkpoint_every=40, eval_windows=8, eval_burn_in=2, fast_compile=True),
-        },
-        **_baselines("smoke", **_SMOKE_BUDGET, seq_len=8),
+        "worldmodel": WorldModelConfig.preset("smoke").to_dict(),
+        **_baselines("smoke", **_budget("smoke")),
         "adapt": dict(
             real_steps=80,
             rollout_length=2,

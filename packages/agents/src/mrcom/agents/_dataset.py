@@ -29,7 +29,7 @@ from mrcom.worldmodel import MultiScenarioData
 from ._io import atomic_savez, atomic_write_json, sha256_file
 
 FORMAT_VERSION = 1
-MANIFEST = "manifest.json"
+DATASET_MANIFEST = "manifest.json"
 _SHARD_KEYS = (
     "obs",
     "action",
@@ -70,9 +70,9 @@ def new_manifest(
 
 def read_manifest(path: Path) -> dict[str, Any]:
     """Read and check `<path>/manifest.json`."""
-    f = Path(path) / MANIFEST
+    f = Path(path) / DATASET_MANIFEST
     if not f.exists():
-        raise ValueError(f"dataset={str(path)!r}: no {MANIFEST}; run mrcom.agents.collect first")
+        raise ValueError(f"dataset={str(path)!r}: no {DATASET_MANIFEST}; run mrcom.agents.collect first")
     try:
         m = json.loads(f.read_text())
     except json.JSONDecodeError as e:
@@ -102,7 +102,7 @@ def write_shard(path: Path, manifest: dict[str, Any], index: int, scenario: Scen
     manifest["shards"] = sorted(
         [e for e in manifest["shards"] if e["index"] != index] + [entry], key=lambda e: e["index"]
     )
-    atomic_write_json(path / MANIFEST, manifest)
+    atomic_write_json(path / DATASET_MANIFEST, manifest)
 
 
 def _check_arrays(arrays: dict, manifest: dict, name: str) -> None:

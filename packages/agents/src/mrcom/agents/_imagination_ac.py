@@ -408,7 +408,7 @@ def _update_one(
 
 
 def _fast_compile(state, model, *args, **kwargs) -> bool:
-    return bool(getattr(model.config, "fast_compile", False))
+    return bool(getattr(model.spec, "fast_compile", False))
 
 
 @jit_by_config(_fast_compile)
@@ -488,7 +488,7 @@ class ImaginationAC:
         self.imagine = kind_of(model).imagine if imagine is None else imagine
         self.obs_mask = np.asarray(obs_mask, np.float32)
         self.act_mask = np.asarray(act_mask, np.float32)
-        self.sampler = StartSampler(prompts, model.config.context_len, prefix_len)
+        self.sampler = StartSampler(prompts, model.spec.context_len, prefix_len)
         self.start_steps = int(start_steps)
         self.sample = bool(sample)
         self.rollouts_done = 0
@@ -496,7 +496,7 @@ class ImaginationAC:
 
     def _latent_dim(self) -> int:
         """Width of the model's `Imagined.latent`, from an abstract evaluation of its imagine."""
-        m, w = self.model.config.context_len, self.sampler.w
+        m, w = self.model.spec.context_len, self.sampler.w
         o, a = self.obs_mask.shape[1], self.act_mask.shape[1]
         z = lambda *s: jnp.zeros(s, jnp.float32)
         context, prefix = (

@@ -45,7 +45,7 @@ class PopulationPolicy(eqx.Module):
         return eqx.filter_vmap(one)(self.actor, o, self.act_mask, keys).reshape(obs.shape[0], -1)
 
 
-@jit_by_config(lambda model, *args, **kwargs: model.config.fast_compile)
+@jit_by_config(lambda model, *args, **kwargs: model.spec.fast_compile)
 def branch(
     model: WorldModel,
     context: Context,
@@ -92,7 +92,7 @@ class ModelAugmenter:
     ):
         self.model = model
         self.sample = bool(sample)
-        self.m = model.config.context_len
+        self.m = model.spec.context_len
         self.prompts = list(prompts)
         self.obs_mask = np.asarray(obs_mask, np.float32)
         self.act_mask = np.asarray(act_mask, np.float32)

@@ -88,7 +88,10 @@ def run_train(
         data, wm_cfg, seed=seed, checkpoint_dir=out, eval_data=eval_data, log=log, progress=progress
     )
     if eval_data is not None and not all(k in metrics for k in WM_METRICS[:4]):
-        metrics.update(kind.evaluate(model, eval_data, jax.random.PRNGKey(seed)))
+        windows, burn_in = wm_cfg.eval_windows, wm_cfg.eval_burn_in
+        metrics.update(
+            kind.evaluate(model, eval_data, jax.random.PRNGKey(seed), num_windows=windows, burn_in=burn_in)
+        )
     atomic_write_json(wd.worldmodel_metrics(method), {k: float(v) for k, v in metrics.items()})
     return out
 

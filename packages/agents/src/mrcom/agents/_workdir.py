@@ -38,6 +38,13 @@ class Workdir:
     def dataset(self) -> Path:
         return self.root / "dataset"
 
+    @property
+    def dataset_manifest(self) -> Path:
+        """Done-marker of the dataset: its manifest (shards and their checksums)."""
+        from ._dataset import DATASET_MANIFEST
+
+        return self.dataset / DATASET_MANIFEST
+
     def worldmodel(self, method: str = "mrcom") -> Path:
         """The world-model directory of `method` (MrCoM's keeps its historical place)."""
         return self.root / "worldmodel" if method == "mrcom" else self.root / "worldmodels" / method

@@ -6,8 +6,8 @@ and DreamerV3 (`mrcom.worldmodel.dreamer`) sit behind the same seam: every world
 registered `WorldModelKind` (`get_kind("mrcom" | "cadm" | "dreamerv3")`).
 """
 
-from ._checkpoint import Checkpoint, checkpoint_path, load_checkpoint, save_checkpoint
-from ._config import ABLATIONS, KL_DIRECTIONS, PRESETS, WorldModelConfig
+from ._checkpoint import Checkpoint, checkpoint_config, checkpoint_path, load_checkpoint, save_checkpoint
+from ._config import ABLATIONS, KL_DIRECTIONS, PRESETS, ModelSpec, TrainSettings, WorldModelConfig
 from ._data import (
     Batch,
     MultiScenarioData,
@@ -46,7 +46,6 @@ from ._model import (
     Observed,
     ObsNorm,
     init_model,
-    jit_model,
     observe,
     prior_step,
     push,
@@ -90,6 +89,7 @@ __all__ = [
     "FAST_COMPILE_OPTIONS",
     "jit_by_config",
     "Checkpoint",
+    "checkpoint_config",
     "checkpoint_path",
     "load_checkpoint",
     "save_checkpoint",
@@ -140,7 +140,8 @@ __all__ = [
     "gaussian_kl",
     "init_model",
     "init_train_state",
-    "jit_model",
+    "ModelSpec",
+    "TrainSettings",
     "latent_kl",
     "loss_meta_value",
     "loss_recon",

@@ -47,14 +47,15 @@ def checkpoint_path(path: str | os.PathLike) -> Path:
 
 
 class CheckpointState(Protocol):
-    """What a checkpoint holds of any world model's train state: its model (with `config`) and step."""
+    """What a checkpoint holds of any world model's train state: its model and step."""
 
     model: Any
     step: Any
 
 
-def save_checkpoint(path: str | os.PathLike, state: CheckpointState) -> Path:
-    """Write `state` (config, params, optimizer state, RNG, step) atomically; returns the file.
+def save_checkpoint(path: str | os.PathLike, state: CheckpointState, config: ConfigBase) -> Path:
+    """Write `state` (params, optimizer state, RNG, step) and the run's `config` atomically; returns
+    the file.
 
     Raises:
         ValueError: if any parameter or optimizer value is NaN or inf (nothing is written).
@@ -67,7 +68,7 @@ def save_checkpoint(path: str | os.PathLike, state: CheckpointState) -> Path:
         raise ValueError(f"state: {len(bad)} arrays hold NaN or inf; refusing to write a checkpoint")
     file = checkpoint_path(path)
     file.parent.mkdir(parents=True, exist_ok=True)
-    header = {"format": FORMAT, "config": state.model.config.to_dict(), "step": int(state.step)}
+    header = {"format": FORMAT, "config": config.to_dict(), "step": int(state.step)}
     fd, tmp = tempfile.mkstemp(dir=file.parent, prefix=".tmp-", suffix=".eqx")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -78,6 +79,12 @@ def save_checkpoint(path: str | os.PathLike, state: CheckpointState) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return file
+
+
+def checkpoint_config(path: str | os.PathLike) -> dict[str, Any]:
+    """The config (as a dict) in the header of a checkpoint file (or a directory holding one)."""
+    with open(checkpoint_path(path), "rb") as f:
+        return json.loads(f.readline())["config"]
 
 
 def read_checkpoint(

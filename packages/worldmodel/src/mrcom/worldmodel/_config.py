@@ -33,6 +33,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         eval_every=50,
         checkpoint_every=50,
         eval_windows=16,
+        eval_burn_in=2,  # the pipeline's smoke episodes are 20 steps: burn-in + 15 must fit
         fast_compile=True,
     ),
     "quick": dict(
@@ -75,9 +76,114 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+# Every field of WorldModelConfig is in exactly one of the three parts (a test checks the partition).
+# The model's static spec: its shapes and the structure of the programs that run it or its loss.
+SPEC_FIELDS = (
+    ("obs_dim", "act_dim", "num_scenarios", "context_len", "context_reward", "obs_skip", "obs_transform")
+    + ("embed_dim", "num_layers", "num_heads", "u_dim", "d_dim", "h_dim", "hidden", "value_hidden")
+    + ("min_std", "obs_std", "value_samples", "open_loop_horizon", "kl_direction", "state_reg", "ablation")
+    + ("fast_compile",)
+)
+# The loss's coefficients, traced (`LossWeights`): changing them reuses the compiled programs.
+WEIGHT_FIELDS = ("lambda_var", "lambda_s", "lambda_v", "lambda_r", "lambda_pred", "lambda_open_loop") + (
+    "free_nats",
+    "kl_balance",
+    "gamma",
+    "target_tau",
+)
+# The training loop's settings (`TrainSettings`): optimizer, batch shapes, budget, cadence.
+TRAIN_FIELDS = (
+    "learning_rate",
+    "grad_clip",
+    "batch_size",
+    "seq_len",
+    "steps",
+    "steps_per_call",
+    "eval_every",
+) + ("checkpoint_every", "eval_windows", "eval_burn_in")
+
+
+class _Switches:
+    """What the model and the losses derive from the spec's fields (shared by `ModelSpec` and
+    `WorldModelConfig`): the ablation switches and the latent width."""
+
+    ablation: str
+    u_dim: int
+    d_dim: int
+    h_dim: int
+
+    @property
+    def use_d(self) -> bool:
+        return self.ablation != "wo_d"
+
+    @property
+    def use_context(self) -> bool:
+        return self.ablation != "wo_c"
+
+    @property
+    def latent_dim(self) -> int:
+        return self.u_dim + self.d_dim + self.h_dim
+
+
 @dataclasses.dataclass(frozen=True)
-class WorldModelConfig(ConfigBase):
-    """Everything that defines a MrCoM world model and its training.
+class ModelSpec(_Switches):
+    """The static part of a `WorldModelConfig`: what the model's shapes and the structure of its
+    programs depend on (`SPEC_FIELDS`). A model holds only this (`MrCoM.spec`), so two configs that
+    differ in loss weights or training settings share one model structure and one compiled program.
+
+    Build with `config.spec` (the fields are validated there); field meanings: `WorldModelConfig`.
+    """
+
+    obs_dim: int
+    act_dim: int
+    num_scenarios: int
+    context_len: int
+    context_reward: bool
+    obs_skip: bool
+    obs_transform: str
+    embed_dim: int
+    num_layers: int
+    num_heads: int
+    u_dim: int
+    d_dim: int
+    h_dim: int
+    hidden: int
+    value_hidden: int
+    min_std: float
+    obs_std: float
+    value_samples: int
+    open_loop_horizon: int
+    kl_direction: str
+    state_reg: str
+    ablation: str
+    fast_compile: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainSettings:
+    """The training part of a `WorldModelConfig` (`TRAIN_FIELDS`): Adam's rate and clip, the batch's
+    shape, the budget and the cadence of evaluation and checkpoints. Build with `config.training`."""
+
+    learning_rate: float
+    grad_clip: float
+    batch_size: int
+    seq_len: int
+    steps: int
+    steps_per_call: int
+    eval_every: int
+    checkpoint_every: int
+    eval_windows: int
+    eval_burn_in: int
+
+
+@dataclasses.dataclass(frozen=True)
+class WorldModelConfig(_Switches, ConfigBase):
+    """Everything that defines a MrCoM world model and its training, as one flat, serializable config
+    (presets, `--set worldmodel.<field>=...`, checkpoint headers).
+
+    Three parts of it reach the code, each in its own form: `spec` (`ModelSpec`, static: what the
+    model holds), `LossWeights.from_config(config)` (traced loss coefficients) and `training`
+    (`TrainSettings`, the loop's settings).
 
     Sizes and loss weights follow DESIGN.md section 5; the choices the paper leaves open
     are documented in docs/choices.md.
@@ -182,14 +288,15 @@ class WorldModelConfig(ConfigBase):
         self._require_choice("ablation", ABLATIONS)
         self._require_bools(("context_reward", "obs_skip"))
 
-    # Ablation switches, read by the model and the losses.
     @property
-    def use_d(self) -> bool:
-        return self.ablation != "wo_d"
+    def spec(self) -> ModelSpec:
+        """The static part: what the model holds."""
+        return ModelSpec(**{name: getattr(self, name) for name in SPEC_FIELDS})
 
     @property
-    def use_context(self) -> bool:
-        return self.ablation != "wo_c"
+    def training(self) -> TrainSettings:
+        """The training loop's part."""
+        return TrainSettings(**{name: getattr(self, name) for name in TRAIN_FIELDS})
 
     @property
     def effective_lambda_s(self) -> float:
@@ -198,7 +305,3 @@ class WorldModelConfig(ConfigBase):
     @property
     def effective_lambda_v(self) -> float:
         return 0.0 if self.ablation == "wo_lv" else float(self.lambda_v)
-
-    @property
-    def latent_dim(self) -> int:
-        return self.u_dim + self.d_dim + self.h_dim

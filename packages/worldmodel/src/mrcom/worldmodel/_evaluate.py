@@ -18,7 +18,7 @@ from jaxtyping import Array, PRNGKeyArray
 from ._data import Batch, MultiScenarioData, SequenceSource, make_source, window
 from ._imagine import Imagined, OpenLoop, Prefix, imagine
 from ._jit import jit_by_config
-from ._model import Context, MrCoM, jit_model, observe
+from ._model import Context, MrCoM, observe
 
 HORIZON = 15
 KS = (1, 5, 15)
@@ -77,9 +77,9 @@ def _summary(nmse, reward_mse) -> dict[str, float]:
     return result
 
 
-@jit_by_config(lambda imagine_fn, model, *args: model.config.fast_compile)
+@jit_by_config(lambda imagine_fn, model, *args: model.spec.fast_compile)
 def _score(imagine_fn, model, src: SequenceSource, scale, key, windows: int, burn_in: int):
-    m = model.config.context_len
+    m = model.spec.context_len
     b = eval_windows(src, key, windows, burn_in + HORIZON, m)
     nmse, reward_mse, _ = _open_loop(imagine_fn, model, b, scale, jax.random.split(key, 5)[4], m, burn_in)
     return nmse, reward_mse
@@ -99,14 +99,14 @@ def open_loop_errors(
         ahead divided by the per-dimension variance of `data` (`obs_scale`), averaged over the real
         dims of all windows; "reward_mse": predicted vs real reward over the 15 steps.
     """
-    d = _check(data, model.config.context_len, num_windows, burn_in)
-    src = make_source(d, model.config.context_len)
+    d = _check(data, model.spec.context_len, num_windows, burn_in)
+    src = make_source(d, model.spec.context_len)
     return _summary(*_score(imagine_fn, model, src, _scale(d), key, num_windows, burn_in))
 
 
-@jit_by_config(lambda model, *args, **kwargs: model.config.fast_compile)
+@jit_by_config(lambda model, *args, **kwargs: model.spec.fast_compile)
 def _evaluate(model: MrCoM, src: SequenceSource, scale: Array, key: PRNGKeyArray, windows: int, burn_in: int):
-    m, w = model.config.context_len, burn_in
+    m, w = model.spec.context_len, burn_in
     b = eval_windows(src, key, windows, w + HORIZON, m)
     kf, kr = jax.random.split(key, 5)[2], jax.random.split(key, 5)[4]
     nmse, reward_mse, out = _open_loop(imagine, model, b, scale, kr, m, w)
@@ -124,24 +124,21 @@ def evaluate(
     data: MultiScenarioData,
     key: PRNGKeyArray,
     *,
-    num_windows: int | None = None,
-    burn_in: int | None = None,
+    num_windows: int,
+    burn_in: int,
 ) -> dict[str, float]:
     """MrCoM's metrics on `data` (usually held-out scenarios): `open_loop_errors` plus value equivalence.
 
     Arguments:
-        num_windows, burn_in: default the config's `eval_windows` and `eval_burn_in`.
+        num_windows, burn_in: windows scored and real steps filtered before each (in training:
+            the config's `eval_windows` and `eval_burn_in`).
 
     Returns:
         The keys of `open_loop_errors` (on the same windows and predictions) and "value_equiv":
         squared gap between the meta-value of imagined latents and of posterior latents of the
         real steps.
     """
-    c = model.config
-    num_windows = c.eval_windows if num_windows is None else num_windows
-    burn_in = c.eval_burn_in if burn_in is None else burn_in
-    d = _check(data, c.context_len, num_windows, burn_in)
-    nmse, reward_mse, value_equiv = _evaluate(
-        jit_model(model), make_source(d, c.context_len), _scale(d), key, num_windows, burn_in
-    )
+    m = model.spec.context_len
+    d = _check(data, m, num_windows, burn_in)
+    nmse, reward_mse, value_equiv = _evaluate(model, make_source(d, m), _scale(d), key, num_windows, burn_in)
     return {**_summary(nmse, reward_mse), "value_equiv": float(value_equiv)}

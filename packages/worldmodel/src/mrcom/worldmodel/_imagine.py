@@ -98,7 +98,7 @@ def filter_prefix(
     Returns:
         (s~_W split into (u, d, h), context of step W: the last m of context + prefix steps).
     """
-    m, w = model.config.context_len, prefix.action.shape[0]
+    m, w = model.spec.context_len, prefix.action.shape[0]
     ext = Context(
         jnp.concatenate([context.obs, prefix.obs[:w]]),
         jnp.concatenate([context.action, prefix.action]),
@@ -174,7 +174,7 @@ def imagine(
     Returns:
         Imagined(obs (B, H+1, O), action (B, H, A), reward (B, H), latent (B, H+1, Z)).
     """
-    context, prefix, obs_mask, act_mask = branch_inputs(model.config.context_len, context, prefix, masks)
+    context, prefix, obs_mask, act_mask = branch_inputs(model.spec.context_len, context, prefix, masks)
     kf, kr = jax.random.split(key)
     keys = jax.random.split(kf, prefix.obs.shape[0])
     state, fifo = jax.vmap(filter_prefix, (None, 0, 0, 0, 0, 0))(

@@ -18,12 +18,12 @@ import numpy as np
 from jaxtyping import PRNGKeyArray
 from tqdm.auto import tqdm
 
-from ._checkpoint import CheckpointState, checkpoint_path, save_checkpoint
+from ._checkpoint import CheckpointState, checkpoint_config, checkpoint_path, save_checkpoint
 from ._data import MultiScenarioData
 from ._evaluate import HORIZON
 from ._parallel import data_sharding, replicate
 
-State = TypeVar("State", bound=CheckpointState)  # an eqx.Module with `model` (holding `config`) and `step`
+State = TypeVar("State", bound=CheckpointState)  # an eqx.Module with `model` and `step`
 Source = TypeVar("Source")
 
 
@@ -96,8 +96,8 @@ def run_training(
 
     Arguments:
         init_state: init_state(key) -> a fresh train state (at step 0).
-        load_state: load_state(checkpoint_dir) -> the state saved there (its model's config must
-            equal `config`).
+        load_state: load_state(checkpoint_dir) -> the state saved there (the checkpoint's config
+            must equal `config`).
         evaluate: evaluate(model, eval_data, key) -> metrics.
         key / seed: PRNG key, or a seed to make one; the evaluation key is `fold_in(key, 1)`.
         desc: the progress bar's label (`progress`: show it).
@@ -111,11 +111,11 @@ def run_training(
 
     state = None
     if checkpoint_dir is not None and checkpoint_path(checkpoint_dir).is_file():
-        state = load_state(checkpoint_dir)
-        if state.model.config != config:
+        if type(config).from_dict(checkpoint_config(checkpoint_dir)) != config:
             raise ValueError(
                 f"checkpoint_dir={str(checkpoint_dir)!r}: holds a checkpoint of a different config"
             )
+        state = load_state(checkpoint_dir)
     if state is None:
         state = init_state(key)
 
@@ -138,7 +138,7 @@ def run_training(
             bar.update(n)
             bar.set_postfix(loss=f"{metrics['loss']:.3f}")
             if checkpoint_dir is not None and (step % config.checkpoint_every == 0 or step == steps):
-                save_checkpoint(checkpoint_dir, state)
+                save_checkpoint(checkpoint_dir, state, config)
             if log is not None:
                 for name, value in metrics.items():
                     log(f"wm/{name}", value, step)
@@ -151,7 +151,7 @@ def run_training(
     finally:
         bar.close()
     if checkpoint_dir is not None and not checkpoint_path(checkpoint_dir).is_file():
-        save_checkpoint(checkpoint_dir, state)
+        save_checkpoint(checkpoint_dir, state, config)
     if not metrics and eval_data is not None:  # nothing left to train (resumed a finished run)
         metrics = evaluate(state.model, eval_data, eval_key)
     return state.model, metrics

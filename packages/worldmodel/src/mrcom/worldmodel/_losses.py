@@ -31,7 +31,7 @@ def _stop(d: Normal) -> Normal:
     return Normal(sg(d.mean), sg(d.std))
 
 
-def _free(kl: Array, free_nats: float) -> Array:
+def _free(kl: Array, free_nats: float | Array) -> Array:
     """Free nats: no pressure on a KL already below `free_nats` (per step)."""
     return jnp.maximum(kl, free_nats)
 
@@ -53,8 +53,8 @@ def balanced_kl(
     prior: Normal,
     post: Normal,
     *,
-    free_nats: float = 1.0,
-    kl_balance: float = 0.8,
+    free_nats: float | Array = 1.0,
+    kl_balance: float | Array = 0.8,
     direction: str = "posterior_prior",
 ) -> Array:
     """One KL of eq. 10 with DreamerV3's balance, mean over steps.
@@ -93,8 +93,8 @@ def loss_var(
     obs: Float[Array, "*batch O"],
     obs_mask: Float[Array, "*batch O"],
     *,
-    free_nats: float = 1.0,
-    kl_balance: float = 0.8,
+    free_nats: float | Array = 1.0,
+    kl_balance: float | Array = 0.8,
     kl_direction: str = "posterior_prior",
     obs_std: float = 1.0,
 ) -> tuple[Array, dict[str, Array]]:
@@ -124,7 +124,7 @@ def loss_state(
     prior_u: Normal,
     post_u: Normal,
     *,
-    free_nats: float = 1.0,
+    free_nats: float | Array = 1.0,
     kl_direction: str = "posterior_prior",
     literal: bool = False,
 ) -> Array:
@@ -141,7 +141,7 @@ def loss_state(
 
 
 def td_target(
-    reward: Float[Array, "*batch"], next_value: Float[Array, "*batch"], gamma: float
+    reward: Float[Array, "*batch"], next_value: Float[Array, "*batch"], gamma: float | Array
 ) -> Float[Array, "*batch"]:
     """Normalized one-step target (1 - gamma) r_t + gamma v(s~_{t+1}), stop-gradient.
 
@@ -154,7 +154,7 @@ def loss_value_td(
     value: Float[Array, "*batch"],
     reward: Float[Array, "*batch"],
     next_value: Float[Array, "*batch"],
-    gamma: float,
+    gamma: float | Array,
 ) -> Array:
     """Eq. 14: || v_psi_i(s~_t) - ((1 - gamma) r_t + gamma v_target_i(s~_{t+1})) ||^2 (mean)."""
     return jnp.mean((value - td_target(reward, next_value, gamma)) ** 2)
@@ -217,9 +217,12 @@ def loss_reward(pred: Float[Array, "*batch"], reward: Float[Array, "*batch"]) ->
 
 
 class LossWeights(eqx.Module):
-    """The weights of eq. 16 as traced float32 scalars (changing them does not recompile).
+    """The loss's coefficients as traced float32 scalars (changing them does not recompile): the
+    weights of eq. 16, the free nats and KL balance of L_var and L_s, the value heads' discount
+    (eq. 14) and the target heads' EMA rate.
 
-    Build with `LossWeights.from_config(config)`: the ablations wo_ls / wo_lv give weight 0.
+    Build with `LossWeights.from_config(config)` (`WEIGHT_FIELDS` of a `WorldModelConfig`): the
+    ablations wo_ls / wo_lv give weight 0.
     """
 
     lambda_var: Float[Array, ""]
@@ -228,6 +231,10 @@ class LossWeights(eqx.Module):
     lambda_r: Float[Array, ""]
     lambda_pred: Float[Array, ""]
     lambda_open_loop: Float[Array, ""]
+    free_nats: Float[Array, ""]
+    kl_balance: Float[Array, ""]
+    gamma: Float[Array, ""]
+    target_tau: Float[Array, ""]
 
     @classmethod
     def from_config(cls, config) -> LossWeights:
@@ -239,6 +246,10 @@ class LossWeights(eqx.Module):
             f(config.lambda_r),
             f(config.lambda_pred),
             f(config.lambda_open_loop),
+            f(config.free_nats),
+            f(config.kl_balance),
+            f(config.gamma),
+            f(config.target_tau),
         )
 
 

@@ -28,7 +28,6 @@ All functions here act on ONE sequence; callers vmap over the batch.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import NamedTuple
 
 import equinox as eqx
@@ -36,7 +35,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
-from ._config import WorldModelConfig
+from ._config import ModelSpec, WorldModelConfig
 from ._jit import jit_by_config
 
 # ----------------------------------------------------------------------------- small pieces
@@ -176,14 +175,14 @@ class ContextEncoder(eqx.Module):
     norm: eqx.nn.LayerNorm
     use_reward: bool = eqx.field(static=True)
 
-    def __init__(self, config: WorldModelConfig, *, key: PRNGKeyArray):
-        keys = jax.random.split(key, config.num_layers + 2)
-        token = 2 * config.obs_dim + 2 * config.act_dim + 2
-        self.embed = eqx.nn.Linear(token, config.embed_dim, key=keys[0])
-        self.position = 0.02 * jax.random.normal(keys[1], (config.context_len, config.embed_dim))
-        self.blocks = [_Block(config.embed_dim, config.num_heads, key=k) for k in keys[2:]]
-        self.norm = eqx.nn.LayerNorm(config.embed_dim)
-        self.use_reward = config.context_reward
+    def __init__(self, spec: ModelSpec, *, key: PRNGKeyArray):
+        keys = jax.random.split(key, spec.num_layers + 2)
+        token = 2 * spec.obs_dim + 2 * spec.act_dim + 2
+        self.embed = eqx.nn.Linear(token, spec.embed_dim, key=keys[0])
+        self.position = 0.02 * jax.random.normal(keys[1], (spec.context_len, spec.embed_dim))
+        self.blocks = [_Block(spec.embed_dim, spec.num_heads, key=k) for k in keys[2:]]
+        self.norm = eqx.nn.LayerNorm(spec.embed_dim)
+        self.use_reward = spec.context_reward
 
     def __call__(
         self, ctx: Context, obs_mask: Float[Array, " O"], act_mask: Float[Array, " A"], norm: ObsNorm
@@ -216,10 +215,12 @@ class ContextEncoder(eqx.Module):
 class MrCoM(eqx.Module):
     """Meta-Regularized Contextual World-Model (all parameters theta and psi in one pytree).
 
-    Build with `init_model(config, key)`. Methods act on one sequence (vmap for batches).
+    Build with `init_model(config, key)`. Methods act on one sequence (vmap for batches). The model
+    holds only the static part of its config (`spec`, a `ModelSpec`): loss weights and training
+    settings reach the loss and the training step as arguments.
     """
 
-    config: WorldModelConfig = eqx.field(static=True)
+    spec: ModelSpec = eqx.field(static=True)
     obs_norm: ObsNorm
     context: ContextEncoder
     prior_u: GaussianHead
@@ -232,11 +233,11 @@ class MrCoM(eqx.Module):
     value_heads: eqx.nn.MLP  # stacked: one MLP per training scenario (leading axis S)
     meta_value: eqx.nn.MLP
 
-    def __init__(self, config: WorldModelConfig, *, key: PRNGKeyArray):
-        c = config
+    def __init__(self, spec: ModelSpec, *, key: PRNGKeyArray):
+        c = spec
         ks = jax.random.split(key, 10)
         a_in, o_in, e, z = 2 * c.act_dim, 2 * c.obs_dim, c.embed_dim, c.latent_dim
-        self.config = c
+        self.spec = c
         self.obs_norm = ObsNorm(jnp.zeros(c.obs_dim), jnp.ones(c.obs_dim), c.obs_transform)
         self.context = ContextEncoder(c, key=ks[0])
         skip = o_in if c.obs_skip else 0  # the previous observation o_{t-1}, read directly
@@ -256,8 +257,8 @@ class MrCoM(eqx.Module):
     def embed_context(
         self, ctx: Context, obs_mask: Float[Array, " O"], act_mask: Float[Array, " A"]
     ) -> Float[Array, " E"]:
-        if not self.config.use_context:
-            return jnp.zeros(self.config.embed_dim)
+        if not self.spec.use_context:
+            return jnp.zeros(self.spec.embed_dim)
         return self.context(ctx, obs_mask, act_mask, self.obs_norm)
 
     # --- eq. 6 and eq. 9 (u): prior and posterior of the stochastic state
@@ -273,14 +274,14 @@ class MrCoM(eqx.Module):
 
     def _skip(self, o_prev: Float[Array, " O"], obs_mask: Float[Array, " O"]) -> Float[Array, " S"]:
         """The previous observation's input (2O values), or nothing without `obs_skip`."""
-        return self._obs(o_prev, obs_mask) if self.config.obs_skip else jnp.zeros(0)
+        return self._obs(o_prev, obs_mask) if self.spec.obs_skip else jnp.zeros(0)
 
     def _obs(self, o: Float[Array, " O"], obs_mask: Float[Array, " O"]) -> Float[Array, " 2O"]:
         return _obs_in(o, obs_mask, self.obs_norm)
 
     # --- eq. 7: deterministic state (all zeros under the w/o d ablation)
     def deterministic(self, d_prev, u, a_prev, act_mask) -> Float[Array, " D"]:
-        if not self.config.use_d:
+        if not self.spec.use_d:
             return jnp.zeros_like(d_prev)
         return self.gru(jnp.concatenate([u, _act_in(a_prev, act_mask)]), d_prev)
 
@@ -296,7 +297,7 @@ class MrCoM(eqx.Module):
         self, s: Float[Array, " Z"], o_prev: Float[Array, " O"], obs_mask: Float[Array, " O"]
     ) -> Float[Array, " O"]:
         """The mean of norm(o_t) given s~_t; with `obs_skip`, norm(o_{t-1}) plus a decoded change."""
-        if not self.config.obs_skip:
+        if not self.spec.obs_skip:
             return self.decoder(s) * obs_mask
         base = self.obs_norm.forward(o_prev) * obs_mask
         return (base + self.decoder(jnp.concatenate([s, self._obs(o_prev, obs_mask)]))) * obs_mask
@@ -329,7 +330,7 @@ class MrCoM(eqx.Module):
         return self.meta_value(s)[0]
 
     def initial_latent(self) -> Latent:
-        c = self.config
+        c = self.spec
         return Latent(jnp.zeros(c.u_dim), jnp.zeros(c.d_dim), jnp.zeros(c.h_dim))
 
 
@@ -340,38 +341,19 @@ def apply_value_head(heads: eqx.nn.MLP, s: Float[Array, " Z"], scenario_id: Int[
     return eqx.combine(one, static)(s)[0]
 
 
-def with_config(model: MrCoM, config: WorldModelConfig) -> MrCoM:
-    """The same parameters under another (static) config; only for configs of the same shapes."""
-    new = object.__new__(type(model))
-    for f in dataclasses.fields(model):
-        object.__setattr__(new, f.name, config if f.name == "config" else getattr(model, f.name))
-    return new
+def init_model(config: WorldModelConfig | ModelSpec, key: PRNGKeyArray) -> MrCoM:
+    """A freshly initialized MrCoM for `config` (a whole config or its `spec`).
 
-
-_WEIGHT_FIELDS = ("lambda_var", "lambda_s", "lambda_v", "lambda_r", "lambda_pred", "lambda_open_loop")
-_DEFAULT_WEIGHTS = {
-    f.name: f.default for f in dataclasses.fields(WorldModelConfig) if f.name in _WEIGHT_FIELDS
-}
-
-
-def jit_model(model: MrCoM) -> MrCoM:
-    """`model` with the loss weights of its static config reset to the defaults.
-
-    The lambdas never change what the model computes; jitted entry points see this model (and get
-    the weights as traced `LossWeights`), so configs differing only in lambdas share one compiled
-    program instead of recompiling per Optuna trial.
+    Jitted on the spec alone: run eagerly, each layer's initializer would be compiled as its own
+    small program (about 10 s in all for the smoke model on a CPU); configs that differ only in
+    loss weights or training settings share the compiled initializer.
     """
-    return with_config(model, model.config.replace(**_DEFAULT_WEIGHTS))
+    return _init_model(config.spec if isinstance(config, WorldModelConfig) else config, key)
 
 
-@jit_by_config(lambda config, key: config.fast_compile)
-def init_model(config: WorldModelConfig, key: PRNGKeyArray) -> MrCoM:
-    """A freshly initialized MrCoM for `config`.
-
-    Jitted: run eagerly, each layer's initializer would be compiled as its own small program
-    (about 10 s in all for the smoke model on a CPU).
-    """
-    return MrCoM(config, key=key)
+@jit_by_config(lambda spec, key: spec.fast_compile)
+def _init_model(spec: ModelSpec, key: PRNGKeyArray) -> MrCoM:
+    return MrCoM(spec, key=key)
 
 
 # ----------------------------------------------------------------------------- filtering a sequence
@@ -420,7 +402,7 @@ def observe(
     Returns:
         `Observed` with per-step prior/posterior Gaussians, posterior latents and prior predictions.
     """
-    c = model.config
+    c = model.spec
     m, steps = c.context_len, obs.shape[0]
     windows = context_windows(ctx, m, steps)
     e = jax.vmap(model.embed_context, (0, None, None))(windows, obs_mask, act_mask)
@@ -456,7 +438,7 @@ def observe(
 
 
 def split_latent(model: MrCoM, s: Float[Array, "... Z"]) -> Latent:
-    c = model.config
+    c = model.spec
     return Latent(s[..., : c.u_dim], s[..., c.u_dim : c.u_dim + c.d_dim], s[..., c.u_dim + c.d_dim :])
 
 

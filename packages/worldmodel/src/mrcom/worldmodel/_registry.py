@@ -14,7 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 
 @runtime_checkable
 class WorldModelConfigLike(Protocol):
-    """What the harness reads of a world model's config."""
+    """What the harness reads of a world model's static settings (`WorldModel.spec`)."""
 
     obs_dim: int
     act_dim: int
@@ -25,9 +25,12 @@ class WorldModelConfigLike(Protocol):
 
 @runtime_checkable
 class WorldModel(Protocol):
-    """A trained world model: an Equinox module with a static `config`."""
+    """A trained world model: an Equinox module whose `spec` (static) has at least the fields of
+    `WorldModelConfigLike`. MrCoM's is its `ModelSpec` (loss weights and training settings are not
+    part of the model); a baseline's is its whole config."""
 
-    config: Any
+    @property
+    def spec(self) -> Any: ...
 
 
 @dataclasses.dataclass(frozen=True)

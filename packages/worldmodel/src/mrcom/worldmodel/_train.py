@@ -61,8 +61,10 @@ def train(
             lambda k: init_train_state(config, k, observation_stats(d)),
         ),
         load_state=lambda path: load_checkpoint(path).state,
-        train_chunk=train_steps,
-        evaluate=evaluate,
+        train_chunk=lambda state, src, n, sharding: train_steps(state, src, n, sharding, config=config),
+        evaluate=lambda model, d, key: evaluate(
+            model, d, key, num_windows=config.eval_windows, burn_in=config.eval_burn_in
+        ),
         desc="worldmodel",
     )
 

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
-from ._config import WorldModelConfig
+from ._config import ModelSpec, WorldModelConfig
 from ._data import Batch, SequenceSource, sample_batch
 from ._imagine import rollout
 from ._jit import jit_by_config
@@ -32,10 +32,8 @@ from ._model import (
     MrCoM,
     apply_value_head,
     init_model,
-    jit_model,
     observe,
     split_latent,
-    with_config,
 )
 from ._train_common import scan_sampled_steps
 
@@ -65,25 +63,36 @@ class TrainState(eqx.Module):
     step: Int[Array, ""]
 
 
-@functools.cache
 def make_optimizer(config: WorldModelConfig) -> optax.GradientTransformation:
-    """Adam with global-norm gradient clipping (cached per config so jit sees the same object)."""
-    return optax.chain(optax.clip_by_global_norm(config.grad_clip), optax.adam(config.learning_rate))
+    """Adam at `config.learning_rate` after global-norm clipping at `config.grad_clip` (one object
+    per (rate, clip), so jit sees the same one for every config that shares them)."""
+    return _optimizer(float(config.learning_rate), float(config.grad_clip))
 
 
-@jit_by_config(lambda config, key, obs_stats=None: config.fast_compile)
+@functools.cache
+def _optimizer(learning_rate: float, grad_clip: float) -> optax.GradientTransformation:
+    return optax.chain(optax.clip_by_global_norm(grad_clip), optax.adam(learning_rate))
+
+
 def init_train_state(config: WorldModelConfig, key: PRNGKeyArray, obs_stats=None) -> TrainState:
     """A fresh model, its target value heads (a copy), optimizer state, RNG and step 0.
 
     `obs_stats`: (mean (O,), std (O,)) of the training observations for the model's `ObsNorm`
-    (`observation_stats`); None keeps 0 and 1.
+    (`observation_stats`); None keeps 0 and 1. Jitted on `config.spec` alone (Adam's state does
+    not depend on its rate), so configs that differ in weights or settings share the program.
     """
+    return _init_train_state(config.spec, key, obs_stats)
+
+
+@jit_by_config(lambda spec, key, obs_stats=None: spec.fast_compile)
+def _init_train_state(spec: ModelSpec, key: PRNGKeyArray, obs_stats=None) -> TrainState:
     kmodel, kstate = jax.random.split(key)
-    model = init_model(config, kmodel)
+    model = init_model(spec, kmodel)
     if obs_stats is not None:
         loc, scale = (jnp.asarray(x, jnp.float32) for x in obs_stats)
         model = eqx.tree_at(lambda m: (m.obs_norm.loc, m.obs_norm.scale), model, (loc, scale))
-    opt_state = make_optimizer(config).init(eqx.filter(model, eqx.is_array))
+    # the optimizer state's structure and initial values depend on neither rate nor clip
+    opt_state = _optimizer(1.0, 1.0).init(eqx.filter(model, eqx.is_array))
     return TrainState(model, model.value_heads, opt_state, kstate, jnp.zeros((), jnp.int32))
 
 
@@ -109,7 +118,7 @@ def open_loop_predictions(
         (predicted o^_{t0+1..t0+K} in the decoder space, zero on padded dims; imagined rewards
         r^_{t0..t0+K-1}; t0 per window).
     """
-    c = model.config
+    c = model.spec
     k, m = c.open_loop_horizon, c.context_len
     batch_size, steps = batch.action.shape[:2]
     t0 = jax.random.randint(key, (batch_size,), 0, steps - k + 1)
@@ -147,12 +156,12 @@ def open_loop_term(
 ) -> Array:
     """`loss_open_loop` of `open_loop_predictions` against the real o_{t0+1..t0+K} and r_{t0..t0+K-1};
     0 when K = 0."""
-    k = model.config.open_loop_horizon
+    k = model.spec.open_loop_horizon
     if k == 0:
         return jnp.zeros(())
     pred, pred_reward, t0 = open_loop_predictions(model, batch, latent, key)
     obs, reward = _take(obs_target, t0 + 1, k), _take(batch.reward, t0, k)
-    return loss_open_loop(pred, obs, obs_mask[:, :k], model.config.obs_std, pred_reward, reward)
+    return loss_open_loop(pred, obs, obs_mask[:, :k], model.spec.obs_std, pred_reward, reward)
 
 
 def compute_loss(
@@ -160,21 +169,22 @@ def compute_loss(
     target: eqx.nn.MLP,
     batch: Batch,
     key: PRNGKeyArray,
+    weights: LossWeights,
     unroll: int | bool = 1,
-    weights: LossWeights | None = None,
 ) -> tuple[Array, dict[str, Array]]:
     """Total loss (eq. 16 plus heads) of a batch and its named terms.
 
     Arguments:
         model: the world model (theta and psi). target: target value heads.
-        batch: windows of T steps (see `Batch`). key: sampling key. unroll: of the scan over time.
-        weights: traced loss weights (default: from `model.config`). L_v is computed unless the
-            ablation is wo_lv, even when lambda_v = 0, so that the program does not depend on it.
+        batch: windows of T steps (see `Batch`). key: sampling key.
+        weights: the traced loss coefficients (`LossWeights.from_config(config)`). L_v is computed
+            unless the ablation is wo_lv, even when lambda_v = 0, so the program does not depend on it.
+        unroll: of the scan over time.
 
     Returns:
         (loss, terms) with terms named as in `TERMS` (without "loss").
     """
-    c = model.config
+    c, w = model.spec, weights
     keys = jax.random.split(key, batch.obs.shape[0])
     seq = jax.vmap(observe, (None, 0, 0, 0, 0, 0, 0, None, None))(
         model,
@@ -201,15 +211,15 @@ def compute_loss(
         pred,
         obs_target,
         obs_mask,
-        free_nats=c.free_nats,
-        kl_balance=c.kl_balance,
+        free_nats=w.free_nats,
+        kl_balance=w.kl_balance,
         kl_direction=c.kl_direction,
         obs_std=c.obs_std,
     )
     l_s = loss_state(
         seq.prior_u,
         seq.post_u,
-        free_nats=c.free_nats,
+        free_nats=w.free_nats,
         kl_direction=c.kl_direction,
         literal=c.state_reg == "literal",
     )
@@ -233,7 +243,7 @@ def compute_loss(
     sid = jnp.broadcast_to(batch.scenario_id[:, None], s.shape[:2])
     v = over_bt(model.scenario_value, 0, 0)(s, sid)
     v_target = over_bt(functools.partial(apply_value_head, target), 0, 0)(s, sid)
-    l_td = loss_value_td(v[:, :-1], batch.reward, v_target[:, 1:], c.gamma)
+    l_td = loss_value_td(v[:, :-1], batch.reward, v_target[:, 1:], w.gamma)
     l_meta = loss_meta_value(over_bt(model.meta, 0)(s), v)
 
     # eq. 15: psi frozen, gradient into theta through the predicted latents s^_t (t >= 1)
@@ -256,7 +266,6 @@ def compute_loss(
         "value_td": l_td,
         "meta_value": l_meta,
     }
-    w = LossWeights.from_config(c) if weights is None else weights
     loss = total_loss(
         terms,
         lambda_var=w.lambda_var,
@@ -273,28 +282,26 @@ def train_step(
     state: TrainState,
     batch: Batch,
     key: PRNGKeyArray,
+    weights: LossWeights,
+    optimizer: optax.GradientTransformation,
     unroll: int | bool = 1,
-    weights: LossWeights | None = None,
 ) -> tuple[TrainState, dict[str, Array]]:
-    """One gradient step (pure): clipped Adam on the total loss, then EMA of the target heads.
-
-    `weights`: traced loss weights (default: from the model's config).
+    """One gradient step (pure): `optimizer` (`make_optimizer(config)`) on the total loss, then the
+    EMA (rate `weights.target_tau`) of the target heads.
 
     Returns:
         (new state with step + 1, metrics: the loss terms and "grad_norm").
     """
-    c = state.model.config
-    optimizer = make_optimizer(c)
 
     def loss_fn(params):
         model = eqx.combine(params, static)
-        return compute_loss(model, state.target, batch, key, unroll, weights)
+        return compute_loss(model, state.target, batch, key, weights, unroll)
 
     params, static = eqx.partition(state.model, eqx.is_array)
     (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
     updates, opt_state = optimizer.update(grads, state.opt_state, params)
     model = eqx.combine(optax.apply_updates(params, updates), static)
-    tau = c.target_tau
+    tau = weights.target_tau
     target_params, target_static = eqx.partition(state.target, eqx.is_array)
     target_params = jax.tree.map(
         lambda t, o: (1 - tau) * t + tau * o, target_params, eqx.filter(model.value_heads, eqx.is_array)
@@ -304,33 +311,39 @@ def train_step(
     return TrainState(model, target, opt_state, state.key, state.step + 1), metrics
 
 
-def train_steps(state: TrainState, src: SequenceSource, num_steps: int, sharding=None):
+def train_steps(
+    state: TrainState, src: SequenceSource, num_steps: int, sharding=None, *, config: WorldModelConfig
+):
     """`num_steps` training steps in one `lax.scan`, sampling each batch from `src` with the state's key.
 
-    The loss weights travel as traced `LossWeights`; the jitted program sees the config with
-    default lambdas (`jit_model`), so changing only the lambdas reuses the compiled program.
+    The loss coefficients travel as traced `LossWeights` and the model holds only its static spec,
+    so configs that differ only in loss weights (an Optuna study's trials) share one compiled program.
 
     Arguments:
+        config: the run's config (weights, optimizer, batch shape; its `spec` must be the model's).
         sharding: optional `jax.sharding.Sharding` for the batch axis (data parallel); None on one device.
 
     Returns:
         (state, metrics stacked over the steps).
     """
-    config = state.model.config
+    if config.spec != state.model.spec:
+        raise ValueError("config: its spec differs from the model's (another model's config?)")
     weights = LossWeights.from_config(config)
-    new, metrics = _train_steps(_map_models(jit_model, state), weights, src, num_steps, sharding)
-    return _map_models(lambda m: with_config(m, config), new), metrics
+    batch_shape = (config.batch_size, config.seq_len)
+    return _train_steps(state, weights, make_optimizer(config), batch_shape, src, num_steps, sharding)
 
 
-def _map_models(f, tree):
-    """Apply `f` to every `MrCoM` in `tree` (the model and the optimizer's model-shaped moments)."""
-    is_model = lambda x: isinstance(x, MrCoM)
-    return jax.tree.map(lambda x: f(x) if is_model(x) else x, tree, is_leaf=is_model)
-
-
-@jit_by_config(lambda state, *args, **kwargs: state.model.config.fast_compile)
-def _train_steps(state: TrainState, weights: LossWeights, src: SequenceSource, num_steps: int, sharding=None):
-    c = state.model.config
-    sample = lambda st, k: sample_batch(src, k, c.batch_size, c.seq_len, c.context_len)
-    step = lambda st, batch, k: train_step(st, batch, k, weights=weights)
+@jit_by_config(lambda state, *args, **kwargs: state.model.spec.fast_compile)
+def _train_steps(
+    state: TrainState,
+    weights: LossWeights,
+    optimizer: optax.GradientTransformation,
+    batch_shape: tuple[int, int],
+    src: SequenceSource,
+    num_steps: int,
+    sharding=None,
+):
+    m = state.model.spec.context_len
+    sample = lambda st, k: sample_batch(src, k, *batch_shape, m)
+    step = lambda st, batch, k: train_step(st, batch, k, weights, optimizer)
     return scan_sampled_steps(state, num_steps, sample, step, sharding)

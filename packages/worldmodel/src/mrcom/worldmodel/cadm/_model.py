@@ -167,6 +167,12 @@ class CaDM(eqx.Module):
     norm: Normalizer
     config: CaDMConfig = eqx.field(static=True)
 
+    @property
+    def spec(self) -> CaDMConfig:
+        """The static settings every world model exposes (`context_len`, `obs_dim`, `act_dim`,
+        `fast_compile`): this baseline holds its whole config (its loss weights are not swept)."""
+        return self.config
+
     def __init__(self, config: CaDMConfig, norm: Normalizer | None = None, *, key: PRNGKeyArray):
         c = config
         o, a, z, e = c.obs_dim, c.act_dim, c.context_dim, c.ensemble_size

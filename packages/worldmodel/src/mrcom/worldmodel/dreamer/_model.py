@@ -88,6 +88,12 @@ class Dreamer(eqx.Module):
     decoder: MLP
     reward_head: MLP
 
+    @property
+    def spec(self) -> DreamerConfig:
+        """The static settings every world model exposes (`context_len`, `obs_dim`, `act_dim`,
+        `fast_compile`): this baseline holds its whole config (its loss weights are not swept)."""
+        return self.config
+
     def __init__(self, config: DreamerConfig, *, key: PRNGKeyArray):
         c = config
         ks = jax.random.split(key, 4)

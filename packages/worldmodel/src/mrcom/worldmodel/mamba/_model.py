@@ -40,6 +40,12 @@ class Mamba(eqx.Module):
     reward_head: MLP
     horizon: Float[Array, ""]  # T of the normalized time (transitions of a training meta-episode)
 
+    @property
+    def spec(self) -> MambaConfig:
+        """The static settings every world model exposes (`context_len`, `obs_dim`, `act_dim`,
+        `fast_compile`): this baseline holds its whole config (its loss weights are not swept)."""
+        return self.config
+
     def __init__(self, config: MambaConfig, horizon: float | Array = 1.0, *, key: PRNGKeyArray):
         c = config
         ks = jax.random.split(key, 4)

@@ -286,6 +286,12 @@ class MoW(eqx.Module):
     reward_head: MLP
     routing: Routing
 
+    @property
+    def spec(self) -> MoWConfig:
+        """The static settings every world model exposes (`context_len`, `obs_dim`, `act_dim`,
+        `fast_compile`): this baseline holds its whole config (its loss weights are not swept)."""
+        return self.config
+
     def __init__(self, config: MoWConfig, *, key: PRNGKeyArray, routing: Routing | None = None):
         c = config
         ks = jax.random.split(key, 5)
