@@ -1,43 +1,16 @@
-"""Atomic file writes and small hashing/seeding helpers."""
+"""Atomic file writes (on top of `mrcom.worldmodel.atomic_write_bytes`, the one writer) and small
+hashing/seeding helpers."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-
-def _umask_mode() -> int:
-    """The mode a plain ``open(path, "w")`` would give a new file (0o666 less the process umask)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to a temp file in the same directory, then `os.replace` it onto `path`.
-
-    The file gets the umask's mode (``mkstemp`` alone would leave it 0600, unreadable to others).
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, _umask_mode())
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+from mrcom.worldmodel import atomic_write_bytes as atomic_write_bytes  # the one atomic writer
 
 
 def atomic_write_text(path: Path, text: str) -> None:

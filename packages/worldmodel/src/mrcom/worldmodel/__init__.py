@@ -6,6 +6,7 @@ and DreamerV3 (`mrcom.worldmodel.dreamer`) sit behind the same seam: every world
 registered `WorldModelKind` (`get_kind("mrcom" | "cadm" | "dreamerv3")`).
 """
 
+from ._atomic import atomic_write_bytes, atomic_writer
 from ._checkpoint import Checkpoint, checkpoint_config, checkpoint_path, load_checkpoint, save_checkpoint
 from ._config import ABLATIONS, KL_DIRECTIONS, PRESETS, ModelSpec, TrainSettings, WorldModelConfig
 from ._data import (
@@ -89,6 +90,8 @@ __all__ = [
     "FAST_COMPILE_OPTIONS",
     "jit_by_config",
     "Checkpoint",
+    "atomic_write_bytes",
+    "atomic_writer",
     "checkpoint_config",
     "checkpoint_path",
     "load_checkpoint",

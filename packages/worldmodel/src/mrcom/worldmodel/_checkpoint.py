@@ -1,14 +1,13 @@
 """Checkpoints: one file = a JSON header line (format, config, step) + the serialized TrainState.
 
-Written to a temporary file in the same directory and moved into place with os.replace, so a
-reader never sees a half-written checkpoint. Non-finite parameters are refused.
+Written by the one atomic writer (`atomic_writer`: a temporary file moved into place with os.replace,
+with the umask's mode), so a reader never sees a half-written checkpoint. Non-finite parameters are refused.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Generic, NamedTuple, Protocol, TypeVar
@@ -17,6 +16,7 @@ import equinox as eqx
 import jax
 import numpy as np
 
+from ._atomic import atomic_writer
 from ._config import WorldModelConfig
 from ._config_base import ConfigBase
 from ._model import MrCoM
@@ -69,15 +69,9 @@ def save_checkpoint(path: str | os.PathLike, state: CheckpointState, config: Con
     file = checkpoint_path(path)
     file.parent.mkdir(parents=True, exist_ok=True)
     header = {"format": FORMAT, "config": config.to_dict(), "step": int(state.step)}
-    fd, tmp = tempfile.mkstemp(dir=file.parent, prefix=".tmp-", suffix=".eqx")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write((json.dumps(header) + "\n").encode())
-            eqx.tree_serialise_leaves(f, state)
-        os.replace(tmp, file)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_writer(file) as f:
+        f.write((json.dumps(header) + "\n").encode())
+        eqx.tree_serialise_leaves(f, state)
     return file
 
 
