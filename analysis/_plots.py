@@ -19,6 +19,7 @@ import numpy as np  # noqa: E402
 
 from analysis._runs import RunRecord  # noqa: E402
 from analysis._tables import METHOD_LABELS, CellStats, cell_stats, ordered_methods, ordered_robots  # noqa: E402
+from sweeps._layout import ABLATIONS  # noqa: E402
 
 __all__ = [
     "ABLATIONS",
@@ -31,7 +32,6 @@ __all__ = [
     "plot_kstep",
 ]
 
-ABLATIONS: tuple[str, ...] = ("full", "wo_d", "wo_c", "wo_ls", "wo_lv")
 ABLATION_LABELS: dict[str, str] = {
     "full": "MrCoM",
     "wo_d": "w/o d",

@@ -23,6 +23,7 @@ import numpy as np
 
 from mrcom.agents import (
     MODEL_METHODS,
+    PRESETS,
     PipelineConfig,
     Workdir,
     adapt_method,
@@ -40,7 +41,7 @@ from mrcom.agents._cli import parse_overrides
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--workdir", type=Path, default=Path("runs/bench_adaptation"), help="data, models, tables")
-    p.add_argument("--preset", default="quick", choices=["smoke", "quick", "paper"], help="pipeline preset")
+    p.add_argument("--preset", default="quick", choices=PRESETS, help="pipeline preset")
     p.add_argument("--protocols", nargs="+", default=["table1-a", "table2-a"], help="protocols")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="seeds")
     p.add_argument("--ks", nargs="+", type=int, default=[1, 3, 5], help="MBPO rollout lengths")

@@ -20,7 +20,7 @@ import numpy as np
 
 from mrcom.agents import Batch, adapt_method, preset, run_sac, sac_init, sac_update, target_scenarios
 from mrcom.envs import ACT_DIM, OBS_DIM, PROTOCOLS, make
-from mrcom.worldmodel import init_model
+from mrcom.worldmodel import PRESET_NAMES, init_model
 
 
 def _timed(fn):
@@ -101,9 +101,7 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
     )
-    p.add_argument(
-        "--preset", default="quick", choices=["smoke", "quick", "paper"], help="sizes of nets and batches"
-    )
+    p.add_argument("--preset", default="quick", choices=PRESET_NAMES, help="sizes of nets and batches")
     p.add_argument("--agents", type=int, default=4, help="population size B (scenarios / targets per batch)")
     p.add_argument(
         "--steps", type=int, default=1000, help="env steps per agent in the collection/adaptation rows"

@@ -32,6 +32,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from mrcom.worldmodel import (
+    PRESET_NAMES,
     LossWeights,
     MultiScenarioData,
     WorldModelConfig,
@@ -179,9 +180,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument(
-        "--presets", nargs="+", default=["quick", "paper"], choices=["smoke", "quick", "paper"]
-    )
+    parser.add_argument("--presets", nargs="+", default=["quick", "paper"], choices=PRESET_NAMES)
     parser.add_argument("--obs-dim", type=int, default=24, help="padded observation width")
     parser.add_argument("--act-dim", type=int, default=6, help="padded action width")
     parser.add_argument("--scenarios", type=int, default=30, help="training scenarios (value heads)")

@@ -35,7 +35,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from mrcom.agents import WORLDMODEL_SECTIONS, atomic_write_json, load_dataset, preset, run_collect
+from mrcom.agents import PRESETS, WORLDMODEL_SECTIONS, atomic_write_json, load_dataset, preset, run_collect
 from mrcom.agents._io import stream_seed
 from mrcom.agents._stages import split_indices
 from mrcom.worldmodel import (
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument(
         "--workdir", type=Path, default=Path("runs/bench_worldmodel_accuracy"), help="data + models"
     )
-    p.add_argument("--preset", default="quick", choices=["smoke", "quick", "paper"], help="pipeline preset")
+    p.add_argument("--preset", default="quick", choices=PRESETS, help="pipeline preset")
     p.add_argument("--protocol", default="table1-a", help="a key of mrcom.envs.PROTOCOLS")
     p.add_argument("--seed", type=int, default=0, help="pipeline seed (dataset, models, windows)")
     p.add_argument("--wm-steps", type=int, default=None, help="world-model steps (default: the preset's)")

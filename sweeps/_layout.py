@@ -25,6 +25,11 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # imported where used: mrcom.agents loads JAX
     from mrcom.agents import Workdir
 
+# Names the packages define (mrcom.worldmodel.PRESET_NAMES, ABLATIONS), mirrored here because sweeps/ and
+# analysis/ read them without importing JAX; tests/test_sweeps_config.py checks the mirror.
+PRESETS = ("smoke", "quick", "paper")
+ABLATIONS = ("full", "wo_d", "wo_c", "wo_ls", "wo_lv")
+
 RUNS = Path("runs")  # default of --runs / the folder sweeps.run records into
 
 # Sacred artifacts of a run (names inside its run folder)

@@ -12,8 +12,9 @@ import dataclasses
 import math
 from typing import Any, Literal
 
+from sweeps._layout import PRESETS
+
 OBJECTIVES: dict[str, Literal["maximize", "minimize"]] = {"adapt": "maximize", "model": "minimize"}
-PRESETS = ("smoke", "quick", "paper")
 LOSS_WEIGHTS = ("lambda_var", "lambda_s", "lambda_v")
 
 # Where each searched parameter lives in PipelineConfig.to_dict() (dotted path).

@@ -37,11 +37,9 @@ from sacred.config.config_dict import ConfigDict
 from sacred.utils import SacredInterrupt, apply_backspaces_and_linefeeds
 
 from sweeps import _hooks
-from sweeps._layout import COLLECT_LOCK, MANIFEST_ARTIFACT, RESULTS_ARTIFACT, RunsDir
+from sweeps._layout import ABLATIONS, COLLECT_LOCK, MANIFEST_ARTIFACT, PRESETS, RESULTS_ARTIFACT, RunsDir
 from sweeps._plain import to_plain
 
-PRESETS = ("smoke", "quick", "paper")
-ABLATIONS = ("full", "wo_d", "wo_c", "wo_ls", "wo_lv")
 STAGES = ("collect", "train", "adapt", "evaluate", "pipeline")
 # config keys that are not PipelineConfig fields
 RUN_KEYS = ("command", "workdir", "shared_collect_dir", "shared_baseline_dir")

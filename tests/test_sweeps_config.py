@@ -177,3 +177,15 @@ def test_trial_stage_reads_the_last_stage_of_a_log(tmp_path):
     with log.open("a") as f:
         f.write("eval/mrcom/hopper/normalized_return = 3.10 (step 1500)\n")
     assert trial_stage(log) == "evaluate"
+
+
+def test_the_jax_free_names_mirror_the_packages():
+    """sweeps/ and analysis/ read preset and ablation names without importing JAX: the mirror in
+    sweeps._layout must equal the packages' one definition."""
+    from mrcom import agents, worldmodel
+    from sweeps import _layout
+
+    assert _layout.PRESETS == worldmodel.PRESET_NAMES == agents.PRESETS == tuple(worldmodel.PRESETS)
+    assert _layout.ABLATIONS == worldmodel.ABLATIONS == agents.ABLATIONS
+    for name in worldmodel.world_model_names():  # every world model has exactly these presets
+        assert tuple(worldmodel.get_kind(name).config_type.PRESETS) == worldmodel.PRESET_NAMES, name

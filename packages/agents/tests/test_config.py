@@ -2,8 +2,7 @@
 
 import pytest
 
-from mrcom.agents import PipelineConfig, preset
-from mrcom.agents._config import PRESETS
+from mrcom.agents import PRESETS, PipelineConfig, preset
 from mrcom.envs import ACT_DIM, OBS_DIM
 from mrcom.worldmodel import WorldModelConfig
 

@@ -30,6 +30,7 @@ from ._config import (
 from ._config import (
     MODEL_METHODS as MODEL_METHODS,
 )
+from ._config import PRESETS as PRESETS
 from ._config import (
     WORLDMODEL_SECTIONS as WORLDMODEL_SECTIONS,
 )

@@ -13,6 +13,8 @@ import json
 from typing import Any
 
 from mrcom.envs import ACT_DIM, ENGINES, OBS_DIM, OOD_SAMPLING, PROTOCOLS, ROBOTS
+from mrcom.worldmodel import ABLATIONS as ABLATIONS  # defined once, in mrcom.worldmodel
+from mrcom.worldmodel import PRESET_NAMES as PRESETS
 from mrcom.worldmodel import WorldModelConfig
 from mrcom.worldmodel.cadm import CaDMConfig
 from mrcom.worldmodel.dreamer import DreamerConfig
@@ -24,8 +26,6 @@ from ._imagination_ac import ACConfig, ac_base, ac_method
 from ._sac import SACConfig
 from ._validate import check_choice, check_positive, check_range
 
-ABLATIONS = ("full", "wo_d", "wo_c", "wo_ls", "wo_lv")
-PRESETS = ("smoke", "quick", "paper")
 # Model-based methods adapt by MBPO with their world model (one registry name each, mrcom.worldmodel);
 # "sac-utd": model-free SAC at MBPO's update-to-data ratio (adapt.updates_per_step), the control that
 # separates what the model's data add from what the higher update ratio adds.

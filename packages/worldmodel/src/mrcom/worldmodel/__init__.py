@@ -8,7 +8,15 @@ registered `WorldModelKind` (`get_kind("mrcom" | "cadm" | "dreamerv3")`).
 
 from ._atomic import atomic_write_bytes, atomic_writer
 from ._checkpoint import Checkpoint, checkpoint_config, checkpoint_path, load_checkpoint, save_checkpoint
-from ._config import ABLATIONS, KL_DIRECTIONS, PRESETS, ModelSpec, TrainSettings, WorldModelConfig
+from ._config import (
+    ABLATIONS,
+    KL_DIRECTIONS,
+    PRESET_NAMES,
+    PRESETS,
+    ModelSpec,
+    TrainSettings,
+    WorldModelConfig,
+)
 from ._data import (
     Batch,
     MultiScenarioData,
@@ -124,6 +132,7 @@ __all__ = [
     "ABLATIONS",
     "KL_DIRECTIONS",
     "PRESETS",
+    "PRESET_NAMES",
     "TERMS",
     "Batch",
     "Context",

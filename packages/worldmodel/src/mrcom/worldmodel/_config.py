@@ -8,6 +8,7 @@ from typing import Any
 from ._config_base import ConfigBase
 
 ABLATIONS = ("full", "wo_d", "wo_c", "wo_ls", "wo_lv")
+PRESET_NAMES = ("smoke", "quick", "paper")  # every preset table of every package has exactly these
 STATE_REG = ("posterior", "literal")
 OBS_TRANSFORMS = ("standardize", "symlog")
 KL_DIRECTIONS = ("posterior_prior", "prior_posterior")
