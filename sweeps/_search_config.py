@@ -104,7 +104,7 @@ SEARCH_PRESETS: dict[str, dict[str, Any]] = {
 
 
 # Pipeline settings every trial of a search preset uses on top of the pipeline preset of the same name
-# (the user's ``--with`` updates win). The quick search shortens each trial's world-model training and
+# (the user's ``--set`` updates win). The quick search shortens each trial's world-model training and
 # adaptation so that a few trials fit in minutes on a 2-core CPU; collection (shared by all trials) and
 # the rest of the quick pipeline stay as they are. Every search scores its trials on validation targets
 # (a seed stream disjoint from the test targets that the reported tables use), so the lambdas are never

@@ -52,14 +52,15 @@ except OSError:  # not glibc Linux
 PARENT_DEATH_SIGNAL = signal.SIGUSR2
 
 
-def die_with_parent() -> None:
-    """Ask Linux to send ``PARENT_DEATH_SIGNAL`` (SIGUSR2; its default action ends the process) to this
-    process when its parent dies (``prctl(PR_SET_PDEATHSIG)``).
+def die_with_parent(signum: int = PARENT_DEATH_SIGNAL) -> None:
+    """Ask Linux to send ``signum`` (default ``PARENT_DEATH_SIGNAL``, SIGUSR2, whose default action ends
+    the process) to this process when its parent dies (``prctl(PR_SET_PDEATHSIG)``).
 
-    Used as ``preexec_fn`` of the trial subprocess. A no-op where prctl is unavailable.
+    Used as ``preexec_fn`` of the trial subprocess (and, with SIGTERM, of ``sweeps.gpu_workers``'
+    workers). A no-op where prctl is unavailable.
     """
     if _LIBC is not None:
-        _LIBC.prctl(1, PARENT_DEATH_SIGNAL)  # PR_SET_PDEATHSIG = 1
+        _LIBC.prctl(1, int(signum))  # PR_SET_PDEATHSIG = 1
 
 
 StopHandler = Callable[[str, str], None]
