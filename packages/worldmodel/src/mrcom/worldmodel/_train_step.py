@@ -64,9 +64,10 @@ class TrainState(eqx.Module):
 
 
 def make_optimizer(config: WorldModelConfig) -> optax.GradientTransformation:
-    """Adam at `config.learning_rate` after global-norm clipping at `config.grad_clip` (one object
-    per (rate, clip), so jit sees the same one for every config that shares them)."""
-    return _optimizer(float(config.learning_rate), float(config.grad_clip))
+    """Adam at the training settings' `learning_rate` after global-norm clipping at `grad_clip` (one
+    object per (rate, clip), so jit sees the same one for every config that shares them)."""
+    settings = config.training
+    return _optimizer(float(settings.learning_rate), float(settings.grad_clip))
 
 
 @functools.cache
@@ -328,8 +329,8 @@ def train_steps(
     """
     if config.spec != state.model.spec:
         raise ValueError("config: its spec differs from the model's (another model's config?)")
-    weights = LossWeights.from_config(config)
-    batch_shape = (config.batch_size, config.seq_len)
+    weights, settings = LossWeights.from_config(config), config.training
+    batch_shape = (settings.batch_size, settings.seq_len)
     return _train_steps(state, weights, make_optimizer(config), batch_shape, src, num_steps, sharding)
 
 
