@@ -204,3 +204,35 @@ def test_imagine_pushes_generated_steps_into_context(data, config):
     # without pushing the generated step the prediction is different (the context matters)
     _, stale = step(fifo._replace(obs=fifo.obs.at[:, -1].set(0.0)), state, out.action[:, 0], *masks, keys)
     assert not np.allclose(stale, o1, atol=1e-4)
+
+
+@pytest.mark.parametrize("bound", [5.0, 0.0])
+def test_bounded_h_means_keep_an_expansive_recurrence_finite(data, config, bound):
+    """h_t reads h_{t-1}: with an expansive h head (its weights scaled up, as a run of training that
+    diverged had them) the unbounded posterior mean explodes over a window; the bounded one stays
+    within the bound."""
+    model = init_model(config.replace(h_mean_bound=bound), KEY)
+    blow_up = lambda head: eqx.tree_at(lambda h: h.mlp.layers[-1].weight, head, replace_fn=lambda w: 50.0 * w)
+    model = eqx.tree_at(lambda m: (m.post_h, m.prior_h), model, replace_fn=blow_up)
+    seq = _observe(model, _sequence(data, config, 0, 0, 30))
+    h = np.asarray(seq.post_h.mean)
+    if bound:
+        assert np.all(np.isfinite(h)) and np.abs(h).max() <= bound
+    else:
+        assert not np.all(np.isfinite(h)) or np.abs(h).max() > 1e3  # what the bound prevents
+
+
+def test_a_checkpoint_without_the_h_bound_loads_unbounded(tmp_path, config):
+    """Checkpoints written before `h_mean_bound` existed keep computing what they were trained to."""
+    import json
+
+    from mrcom.worldmodel import init_train_state, load_checkpoint, save_checkpoint
+
+    old = config.replace(h_mean_bound=0.0)
+    file = save_checkpoint(tmp_path, init_train_state(old, KEY), old)
+    header, rest = file.read_bytes().split(b"\n", 1)
+    meta = json.loads(header)
+    del meta["config"]["h_mean_bound"]
+    file.write_bytes(json.dumps(meta).encode() + b"\n" + rest)
+    ck = load_checkpoint(tmp_path)
+    assert ck.config.h_mean_bound == 0.0 and ck.model.post_h.mean_bound == 0.0

@@ -81,6 +81,12 @@ def checkpoint_config(path: str | os.PathLike) -> dict[str, Any]:
         return json.loads(f.readline())["config"]
 
 
+def checkpoint_config_of(config_type: type[ConfigBase], header: dict[str, Any]) -> Any:
+    """A header's config as a `config_type`; fields it lacks (written before they existed) take the
+    class's `CHECKPOINT_DEFAULTS`, so an old checkpoint keeps computing what it was trained to."""
+    return config_type.from_dict({**config_type.CHECKPOINT_DEFAULTS, **header})
+
+
 def read_checkpoint(
     path: str | os.PathLike, config_type: type[ConfigBase], init_train_state: Callable
 ) -> tuple[Any, Any, int]:
@@ -96,7 +102,7 @@ def read_checkpoint(
         header = json.loads(f.readline())
         if header.get("format") != FORMAT:
             raise ValueError(f"format={header.get('format')!r}: must be {FORMAT}")
-        config = config_type.from_dict(header["config"])
+        config = checkpoint_config_of(config_type, header["config"])
         skeleton = eqx.filter_eval_shape(init_train_state, config, jax.random.PRNGKey(0))
         state = eqx.tree_deserialise_leaves(f, skeleton)
     return config, state, int(header["step"])

@@ -82,7 +82,16 @@ PRESETS: dict[str, dict[str, Any]] = {
 SPEC_FIELDS = (
     ("obs_dim", "act_dim", "num_scenarios", "context_len", "context_reward", "obs_skip", "obs_transform")
     + ("embed_dim", "num_layers", "num_heads", "u_dim", "d_dim", "h_dim", "hidden", "value_hidden")
-    + ("min_std", "obs_std", "value_samples", "open_loop_horizon", "kl_direction", "state_reg", "ablation")
+    + (
+        "min_std",
+        "h_mean_bound",
+        "obs_std",
+        "value_samples",
+        "open_loop_horizon",
+        "kl_direction",
+        "state_reg",
+        "ablation",
+    )
     + ("fast_compile",)
 )
 # The loss's coefficients, traced (`LossWeights`): changing them reuses the compiled programs.
@@ -151,6 +160,7 @@ class ModelSpec(_Switches):
     hidden: int
     value_hidden: int
     min_std: float
+    h_mean_bound: float
     obs_std: float
     value_samples: int
     open_loop_horizon: int
@@ -194,7 +204,9 @@ class WorldModelConfig(_Switches, ConfigBase):
     `embed_dim` and encoded by `num_layers` transformer layers of `num_heads` heads;
     `context_reward` puts the reward in the token, lagged one slot so that C_t holds no function
     of o_t (False matches eq. 4 literally).
-    Latent: `u_dim` (stochastic, eq. 6), `d_dim` (GRU, eq. 7), `h_dim` (auxiliary, eq. 8).
+    Latent: `u_dim` (stochastic, eq. 6), `d_dim` (GRU, eq. 7), `h_dim` (auxiliary, eq. 8);
+    `h_mean_bound` b: the means of h's prior and posterior are b * tanh(x / b), since h_t reads
+    h_{t-1} and an unbounded mean lets that recurrence run away (0: unbounded).
     `obs_skip`: the prior and posterior of u, the decoder and the reward head also read the
     previous observation o_{t-1} (the newest step of C_t), and the decoder predicts the change
     norm(o_t) - norm(o_{t-1}) (False: the decoder reads s~_t alone, as printed in eq. 9).
@@ -233,6 +245,7 @@ class WorldModelConfig(_Switches, ConfigBase):
     hidden: int = 128
     value_hidden: int = 64
     min_std: float = 0.1
+    h_mean_bound: float = 5.0
     obs_std: float = 0.1
     lambda_var: float = 1.0
     lambda_s: float = 0.1
@@ -262,6 +275,7 @@ class WorldModelConfig(_Switches, ConfigBase):
     fast_compile: bool = False
 
     PRESETS = PRESETS
+    CHECKPOINT_DEFAULTS = {"h_mean_bound": 0.0}  # unbounded h means before the field existed
 
     def __post_init__(self):
         self._require_shared()
@@ -271,7 +285,7 @@ class WorldModelConfig(_Switches, ConfigBase):
         )
         self._require_numbers(
             ("lambda_var", "lambda_s", "lambda_v", "lambda_r", "lambda_pred", "lambda_open_loop")
-            + ("free_nats", "grad_clip")
+            + ("free_nats", "grad_clip", "h_mean_bound")
         )
         self._require_numbers(("min_std", "obs_std", "learning_rate"), positive=True)
         self._require_unit(("kl_balance", "gamma", "target_tau"))

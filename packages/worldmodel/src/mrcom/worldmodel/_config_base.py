@@ -31,6 +31,9 @@ class ConfigBase:
     """
 
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {}
+    # Fields added after checkpoints were written without them, with the value those checkpoints were
+    # trained under (read by `checkpoint_config_of`; a config written today has every field).
+    CHECKPOINT_DEFAULTS: ClassVar[dict[str, Any]] = {}
     __dataclass_fields__: ClassVar[dict[str, Any]]  # set by @dataclass on each subclass
 
     def replace(self, **changes) -> Self:

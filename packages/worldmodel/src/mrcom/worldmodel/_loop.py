@@ -18,7 +18,13 @@ import numpy as np
 from jaxtyping import PRNGKeyArray
 from tqdm.auto import tqdm
 
-from ._checkpoint import CheckpointState, checkpoint_config, checkpoint_path, save_checkpoint
+from ._checkpoint import (
+    CheckpointState,
+    checkpoint_config,
+    checkpoint_config_of,
+    checkpoint_path,
+    save_checkpoint,
+)
 from ._data import MultiScenarioData
 from ._evaluate import HORIZON
 from ._parallel import data_sharding, replicate
@@ -111,7 +117,7 @@ def run_training(
 
     state = None
     if checkpoint_dir is not None and checkpoint_path(checkpoint_dir).is_file():
-        if type(config).from_dict(checkpoint_config(checkpoint_dir)) != config:
+        if checkpoint_config_of(type(config), checkpoint_config(checkpoint_dir)) != config:
             raise ValueError(
                 f"checkpoint_dir={str(checkpoint_dir)!r}: holds a checkpoint of a different config"
             )

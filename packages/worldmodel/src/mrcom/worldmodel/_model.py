@@ -121,17 +121,31 @@ def _act_in(a: Float[Array, " A"], act_mask: Float[Array, " A"]) -> Float[Array,
 
 
 class GaussianHead(eqx.Module):
-    """MLP -> diagonal Gaussian with std = 2 * sigmoid(x / 2) + min_std (bounded both ways)."""
+    """MLP -> diagonal Gaussian with std = 2 * sigmoid(x / 2) + min_std (bounded both ways) and, with
+    `mean_bound` b > 0, mean = b * tanh(x / b) (the identity near 0, bounded by b)."""
 
     mlp: eqx.nn.MLP
     min_std: float = eqx.field(static=True)
+    mean_bound: float = eqx.field(static=True)
 
-    def __init__(self, in_size: int, out_size: int, width: int, min_std: float, *, key: PRNGKeyArray):
+    def __init__(
+        self,
+        in_size: int,
+        out_size: int,
+        width: int,
+        min_std: float,
+        *,
+        key: PRNGKeyArray,
+        mean_bound: float = 0.0,
+    ):
         self.mlp = _mlp(in_size, 2 * out_size, width, key)
         self.min_std = min_std
+        self.mean_bound = mean_bound
 
     def __call__(self, x: Float[Array, " I"]) -> Normal:
         mean, raw = jnp.split(self.mlp(x), 2)
+        if self.mean_bound > 0:
+            mean = self.mean_bound * jnp.tanh(mean / self.mean_bound)
         return Normal(mean, 2.0 * jax.nn.sigmoid(raw / 2.0) + self.min_std)
 
 
@@ -244,8 +258,12 @@ class MrCoM(eqx.Module):
         self.prior_u = GaussianHead(e + c.d_dim + a_in + skip, c.u_dim, c.hidden, c.min_std, key=ks[1])
         self.post_u = GaussianHead(e + c.d_dim + a_in + skip + o_in, c.u_dim, c.hidden, c.min_std, key=ks[2])
         self.gru = eqx.nn.GRUCell(c.u_dim + a_in, c.d_dim, key=ks[3])
-        self.prior_h = GaussianHead(e + c.h_dim, c.h_dim, c.hidden, c.min_std, key=ks[4])
-        self.post_h = GaussianHead(e + c.h_dim + o_in, c.h_dim, c.hidden, c.min_std, key=ks[5])
+        # h_t reads h_{t-1}: bounded means keep the recurrence from running away (docs/choices.md)
+        bound = c.h_mean_bound
+        self.prior_h = GaussianHead(e + c.h_dim, c.h_dim, c.hidden, c.min_std, key=ks[4], mean_bound=bound)
+        self.post_h = GaussianHead(
+            e + c.h_dim + o_in, c.h_dim, c.hidden, c.min_std, key=ks[5], mean_bound=bound
+        )
         self.decoder = _mlp(z + skip, c.obs_dim, c.hidden, ks[6])
         self.reward_head = _mlp(z + skip + a_in + e, 1, c.hidden, ks[7])
         self.value_heads = eqx.filter_vmap(lambda k: _mlp(z, 1, c.value_hidden, k))(
