@@ -206,7 +206,8 @@ class WorldModelConfig(_Switches, ConfigBase):
     of o_t (False matches eq. 4 literally).
     Latent: `u_dim` (stochastic, eq. 6), `d_dim` (GRU, eq. 7), `h_dim` (auxiliary, eq. 8);
     `h_mean_bound` b: the means of h's prior and posterior are b * tanh(x / b), since h_t reads
-    h_{t-1} and an unbounded mean lets that recurrence run away (0: unbounded).
+    h_{t-1} and an unbounded mean lets that recurrence run away (0: unbounded; 20 clips little of what
+    a trained model uses, docs/choices.md).
     `obs_skip`: the prior and posterior of u, the decoder and the reward head also read the
     previous observation o_{t-1} (the newest step of C_t), and the decoder predicts the change
     norm(o_t) - norm(o_{t-1}) (False: the decoder reads s~_t alone, as printed in eq. 9).
@@ -245,7 +246,7 @@ class WorldModelConfig(_Switches, ConfigBase):
     hidden: int = 128
     value_hidden: int = 64
     min_std: float = 0.1
-    h_mean_bound: float = 5.0
+    h_mean_bound: float = 20.0
     obs_std: float = 0.1
     lambda_var: float = 1.0
     lambda_s: float = 0.1
