@@ -1,4 +1,4 @@
-"""Fused mjx collection vs the host mjx loop: env-steps/s with SAC updates, same run, and their ratio.
+"""Fused mjx loop vs the host mjx loop: env-steps/s with SAC updates (or MBPO), same run, and their ratio.
 
 The fused loop (`mrcom.agents._fused.run_fused_sac`: MJX step, on-device replay insert and SAC updates in one
 jitted `lax.scan`, back to the host once per chunk) and the host loop (`run_sac` over `MjxVecEnv`: one jitted
@@ -8,8 +8,14 @@ warm-up call of the same size (compilation excluded). Wall-clock and CPU seconds
 printed (the CPU figure is robust on a shared machine). MJX on CPU is slow: keep sizes tiny, the point is
 the ratio; on a GPU raise --agents.
 
+`--mbpo` runs adaptation instead: MBPO with a (smoke-size, untrained: the work is what is timed) MrCoM world
+model, k-step rollouts branched before every update call. Three loops then: "host" (`run_sac` with the numpy
+`ModelAugmenter`, the default host path), "host-dev" (`run_sac` with `DeviceModelAugmenter`, the fused loop's
+own augmentation called from the host) and "fused" (rollouts inside the scan); parity is host-dev vs fused.
+
     uv run python benchmarks/fused.py
     uv run python benchmarks/fused.py --agents 4 --steps 400 --episode-length 100
+    uv run python benchmarks/fused.py --mbpo --rollout-length 5
 """
 
 from __future__ import annotations
@@ -43,6 +49,9 @@ def main() -> None:
     p.add_argument("--learning-starts", type=int, default=50)
     p.add_argument("--chunk", type=int, default=0, help="fused steps per device call (0: episode length)")
     p.add_argument("--fast-compile", action="store_true", help="XLA backend optimisation level 0 (both)")
+    p.add_argument("--mbpo", action="store_true", help="MBPO adaptation with a smoke MrCoM world model")
+    p.add_argument("--rollout-length", type=int, default=3, help="MBPO's k")
+    p.add_argument("--rollouts-per-step", type=int, default=4, help="MBPO's rollouts per real step")
     a = p.parse_args()
     cfg = SACConfig(
         hidden=(a.hidden, a.hidden),
@@ -58,25 +67,71 @@ def main() -> None:
 
         vec._step = jax.jit(vec.env.step, compiler_options=FAST_COMPILE_OPTIONS)
     chunk = a.chunk or a.episode_length
-    host = lambda seed: run_sac(vec, cfg, a.steps, seed, progress=False, device_rng=True)
-    fused = lambda seed: run_fused_sac(vec.env, cfg, a.steps, seed, chunk=chunk, progress=False)
+    loops = {
+        "host": lambda seed: run_sac(vec, cfg, a.steps, seed, progress=False, device_rng=True),
+        "fused": lambda seed: run_fused_sac(vec.env, cfg, a.steps, seed, chunk=chunk, progress=False),
+    }
+    if a.mbpo:
+        loops = _mbpo_loops(a, cfg, vec, chunk)
     print(f"device: {jax.devices()[0].device_kind}  agents={a.agents} steps={a.steps} L={a.episode_length}")
     print(f"sac: hidden={cfg.hidden} batch={cfg.batch_size} update_every={cfg.update_every} chunk={chunk}")
     rows, runs = {}, {}
-    for name, fn in (("host", host), ("fused", fused)):
+    for name, fn in loops.items():
         w0, _, _ = _timed(lambda fn=fn: fn(0))  # warm-up: compiles
         wall, cpu, runs[name] = _timed(lambda fn=fn: fn(1))
         n = a.steps * a.agents
         rows[name] = (n / wall, n / cpu)
-        print(f"{name:6s} warm-up {w0:7.1f} s | {n / wall:9.1f} env-steps/s wall | {n / cpu:9.1f} /CPU-s")
-    print(
-        f"ratio fused/host: {rows['fused'][0] / rows['host'][0]:.2f}x wall, "
-        f"{rows['fused'][1] / rows['host'][1]:.2f}x CPU"
-    )
+        print(f"{name:8s} warm-up {w0:7.1f} s | {n / wall:9.1f} env-steps/s wall | {n / cpu:9.1f} /CPU-s")
+    for peer in [k for k in loops if k != "fused"]:
+        print(
+            f"ratio fused/{peer}: {rows['fused'][0] / rows[peer][0]:.2f}x wall, "
+            f"{rows['fused'][1] / rows[peer][1]:.2f}x CPU"
+        )
     # same seeds and RNG streams: the two runs should be one trajectory up to float rounding
-    hb, fb = runs["host"].buffer, runs["fused"].buffer
+    twin = "host-dev" if a.mbpo else "host"
+    hb, fb = runs[twin].buffer, runs["fused"].buffer
     d_act, d_obs = np.abs(hb.action - fb.action).max(), np.abs(hb.obs - fb.obs).max()
-    print(f"parity (same seed): max |action diff| {d_act:.2e}, max |obs diff| {d_obs:.2e}")
+    print(f"parity {twin} vs fused (same seed): max |action diff| {d_act:.2e}, max |obs diff| {d_obs:.2e}")
+
+
+def _mbpo_loops(a, cfg: SACConfig, vec, chunk: int) -> dict:
+    """The three MBPO loops of `--mbpo` (the smoke preset's adapt settings; k and rollouts from the flags)."""
+    from mrcom.agents import ModelAugmenter, preset
+    from mrcom.agents._device_mbpo import DeviceModelAugmenter, FusedAugment, MBPOSettings, prompt_tails
+    from mrcom.worldmodel import init_model
+
+    pipe = preset(
+        "smoke",
+        **{
+            "adapt.rollout_length": a.rollout_length,
+            "adapt.rollouts_per_step": a.rollouts_per_step,
+            "adapt.start_steps": a.learning_starts,
+            "adapt.real_steps": a.steps,
+        },
+    )
+    ad = pipe.adapt
+    model = init_model(pipe.worldmodel, jax.random.PRNGKey(0))
+    settings = MBPOSettings.from_adapt(ad, model, a.episode_length, cfg.update_every)
+    prompts = [None] * vec.num_envs  # the first real episode
+    obs_mask, act_mask = np.asarray(vec.obs_mask, np.float32), np.asarray(vec.act_mask, np.float32)
+    tails = prompt_tails(prompts, settings.context_len, obs_mask.shape[1], act_mask.shape[1])
+    aug = FusedAugment(model, tails, jax.numpy.asarray(obs_mask), settings)
+    host_aug = lambda: ModelAugmenter(
+        model, prompts, obs_mask, act_mask, real_ratio=ad.real_ratio, rollout_length=ad.rollout_length,
+        rollouts_per_step=ad.rollouts_per_step, model_buffer_steps=ad.model_buffer_steps,
+        prefix_len=ad.prefix_len, start_steps=ad.start_steps, update_every=cfg.update_every,
+    )  # fmt: skip
+    dev_aug = lambda: DeviceModelAugmenter(model, prompts, obs_mask, act_mask, settings)
+    print(f"mbpo: k={ad.rollout_length} rollouts/step={ad.rollouts_per_step} world model: smoke MrCoM")
+    return {
+        "host": lambda seed: run_sac(vec, cfg, a.steps, seed, augmenter=host_aug(), progress=False),
+        "host-dev": lambda seed: run_sac(
+            vec, cfg, a.steps, seed, augmenter=dev_aug(), device_rng=True, progress=False
+        ),
+        "fused": lambda seed: run_fused_sac(
+            vec.env, cfg, a.steps, seed, chunk=chunk, aug=aug, progress=False
+        ),
+    }
 
 
 if __name__ == "__main__":

@@ -1,17 +1,21 @@
-"""The fused mjx SAC loop (`mrcom.agents._fused`): exact resume, parity with the host loop, shard layout.
+"""The fused mjx SAC loop (`mrcom.agents._fused`): exact resume, parity with the host loop, shard layout; the
+same with MBPO inside the loop (`mrcom.agents._device_mbpo`), and the mjx engine's adaptation path.
 
 One tiny setting throughout (two hopper scenarios, episodes of 20 steps, 60 steps, nets of width 8), so
 the jitted chunk (MJX physics + SAC updates in one scan, a long compile on CPU) compiles once per module.
 """
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mrcom.agents import EpisodeBuffer, preset, run_sac
+from mrcom.agents import EpisodeBuffer, adapt_method, preset, run_sac
 from mrcom.agents._collect import collect
 from mrcom.agents._dataset import load_shard, read_manifest
+from mrcom.agents._device_mbpo import DeviceModelAugmenter, FusedAugment, MBPOSettings, prompt_tails
 from mrcom.agents._fused import (
+    FusedResult,
     episode_batch,
     fused_init,
     fused_sac_chunk,
@@ -23,6 +27,7 @@ from mrcom.agents._fused import (
     save_carry,
 )
 from mrcom.envs import Scenario, make
+from mrcom.worldmodel import init_model
 from mrcom.worldmodel._jit import FAST_COMPILE_OPTIONS
 
 L, STEPS, SEED = 20, 60, 3
@@ -36,6 +41,10 @@ TINY = {
     "sac.batch_size": 8,
     "sac.learning_starts": 20,
     "sac.update_every": 10,
+    "adapt.start_steps": 20,
+    "adapt.rollout_length": 2,
+    "adapt.rollouts_per_step": 1,
+    "adapt.prefix_len": 2,
 }
 
 
@@ -156,3 +165,78 @@ def test_collect_writes_the_same_layout_with_both_engines(cfg, tmp_path):
             assert zn[k].shape == zm[k].shape and zn[k].dtype == zm[k].dtype, k
         assert zm["obs"].shape == (STEPS // L, L + 1, zm["obs"].shape[-1])
         assert np.abs(zm["prompt_reward"]).max() > 0 and np.isfinite(zm["obs"]).all()
+
+
+# ---------------------------------------------------------------- MBPO in the fused loop
+@pytest.fixture(scope="module")
+def setting(cfg, vec):
+    """An untrained smoke world model (its rollouts mean nothing, but every draw, window and update
+    does, so the host and fused loops must agree on them) and MBPO's device augmentation."""
+    model = init_model(cfg.worldmodel, jax.random.PRNGKey(0))
+    s = MBPOSettings.from_adapt(cfg.adapt, model, L, cfg.sac.update_every)
+    rng = np.random.default_rng(0)
+    o, a = vec.obs_mask.shape[1], vec.act_mask.shape[1]
+    prompt = (rng.normal(size=(L + 1, o)).astype(np.float32), rng.uniform(-1, 1, (L, a)).astype(np.float32),
+              rng.uniform(0, 1, L).astype(np.float32))  # fmt: skip
+    prompts = [None, prompt]  # agent 0: its first real episode; agent 1: a given prompt
+    tails = prompt_tails(prompts, s.context_len, o, a)
+    aug = FusedAugment(model, tails, jnp.asarray(vec.obs_mask, jnp.float32), s)
+    return cfg, vec, model, s, prompts, aug
+
+
+@pytest.mark.slow
+def test_fused_mbpo_matches_host_loop(setting):
+    """The host loop with the device augmenter and the fused loop: the same trajectory, model data and
+    agents up to float rounding."""
+    cfg, vec, model, s, prompts, aug = setting
+    vec._step = jax.jit(vec.env.step, compiler_options=FAST_COMPILE_OPTIONS)
+    host_aug = DeviceModelAugmenter(model, prompts, vec.obs_mask, vec.act_mask, s)
+    host = run_sac(vec, cfg.sac, STEPS, SEED, augmenter=host_aug, device_rng=True, progress=False)
+    fused = run_fused_sac(vec.env, cfg.sac, STEPS, SEED, aug=aug, progress=False)
+    hb, fb = host.buffer, fused.buffer
+    np.testing.assert_allclose(fb.action, hb.action, atol=1e-4)
+    np.testing.assert_allclose(fb.obs, hb.obs, atol=1e-3)
+    # rollouts from start_steps on: refreshes at steps 20 (agent 0 waits for its first episode) .. 60
+    data = fused.carry.model_data
+    assert fused.rollouts_done == host_aug.rollouts_done > 0
+    assert int(data.ring.size) == int(host_aug.data.ring.size) > 0
+    for a, b in zip(_leaves(data), _leaves(host_aug.data), strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-3, rtol=1e-3)
+    for a, b in zip(_leaves(fused.state), _leaves(host.state), strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-3, rtol=1e-3)
+    # MBPO changed the agents: model-free SAC from the same seed ends elsewhere
+    free = run_fused_sac(vec.env, cfg.sac, STEPS, SEED, progress=False)
+    assert not np.allclose(_leaves(free.state)[0], _leaves(fused.state)[0], atol=1e-4)
+
+
+@pytest.mark.slow
+def test_fused_mbpo_checkpoint_resumes_exactly(setting, tmp_path):
+    cfg, vec, _, _, _, aug = setting
+    env = vec.env
+    start = fused_init(env, cfg.sac, STEPS, SEED, aug=aug)
+    c = start
+    for _ in range(3):
+        c, _ = fused_sac_chunk(env, cfg.sac, c, L, aug)
+    r, _ = fused_sac_chunk(env, cfg.sac, start, L, aug)
+    save_carry(tmp_path / "carry.eqx", r)
+    r = load_carry(tmp_path / "carry.eqx", fused_init(env, cfg.sac, STEPS, SEED + 1, aug=aug))
+    for _ in range(2):
+        r, _ = fused_sac_chunk(env, cfg.sac, r, L, aug)
+    for a, b in zip(_leaves(c), _leaves(r), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert int(c.model_data.ring.size) > 0
+    with pytest.raises(ValueError, match="aug"):
+        fused_sac_chunk(env, cfg.sac, c, L)  # an MBPO carry without its augmentation
+
+
+@pytest.mark.slow
+def test_adapt_method_runs_mbpo_fused_with_the_mjx_engine(setting):
+    """`adapt_method` on the mjx engine: MBPO inside the device loop, its curve evaluated on the device."""
+    cfg, _, model, _, _, _ = setting
+    cfg = cfg.replace(**{"envs.engine": "mjx", "adapt.real_steps": STEPS, "adapt.eval_every": 40})
+    res, aug = adapt_method(cfg, "mrcom", SCENARIOS, model=model, progress=False)
+    assert isinstance(res, FusedResult) and aug is res
+    assert res.curve_steps == [40, STEPS]
+    curve = np.asarray(res.curve_returns)
+    assert curve.shape == (2, len(SCENARIOS)) and np.isfinite(curve).all()
+    assert res.rollouts_done > 0 and res.buffer.size == STEPS

@@ -1,13 +1,25 @@
-"""MBPO augmenter: branch prefixes and prompt-filled contexts line up with the real episodes; batch mixing."""
+"""MBPO augmenters (host `ModelAugmenter`, device `_device_mbpo`): branch prefixes and prompt-filled contexts
+line up with the real episodes; batch mixing."""
 
 from types import SimpleNamespace
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 import mrcom.agents._mbpo as mbpo
 from mrcom.agents import EpisodeBuffer, ModelAugmenter, SACConfig, sac_init
+from mrcom.agents._device_mbpo import (
+    MBPOSettings,
+    mixed_batch,
+    prompt_tails,
+    real_starts,
+    ring_add_many,
+    ring_of_episodes,
+)
+from mrcom.agents._ring import ring_init
+from mrcom.agents._sac import Batch
 from mrcom.worldmodel import Imagined
 
 B, L, OD, A, M, W = 2, 10, 3, 2, 4, 2
@@ -119,3 +131,76 @@ def test_no_rollouts_before_a_prompt_exists(monkeypatch):
     assert aug.buffer.size == 0
     batch = aug.batches(np.random.default_rng(0), real, (2, 4))
     assert batch.obs.shape == (B, 2, 4, OD)  # all real until the model buffer has data
+
+
+# ---------------------------------------------------------------- the device augmentation (`_device_mbpo`)
+def _settings(**kw):
+    base = dict(
+        episode_length=L, context_len=M, prefix_len=W, rollout_length=2, per_refresh=50,
+        real_ratio=0.5, start_steps=0, sample=False, capacity=100,
+    )  # fmt: skip
+    return MBPOSettings(**{**base, **kw})
+
+
+@pytest.mark.parametrize("given", [True, False])
+def test_branch_windows_line_up_with_the_real_episodes(given):
+    """Prefixes are W+1 consecutive real steps of one episode of the agent's own; the context is the m
+    steps before, from the prompt's tail (or the first real episode's) where the episode has none."""
+    prompts = [_prompt(0), _prompt(1)] if given else [None, None]
+    real = _buffer(episodes_done=1, t_running=6)
+    tails = prompt_tails(prompts, M, OD, A)
+    ctx, pre, ok = real_starts(jax.random.PRNGKey(3), ring_of_episodes(real), tails, (300,), _settings())
+    assert bool(ok)
+    ctx, pre = jax.tree.map(np.asarray, (ctx, pre))
+    seen_prompt, seen_run = False, False
+    for b in range(B):
+        for i in range(300):
+            last = float(pre.obs[b, i, -1, 0])
+            e, t = int(last - 1000 * b) // 100, int(last - 1000 * b) % 100
+            assert W <= t <= (L - 1 if e == 0 else 6)
+            seen_run |= e == 1
+            np.testing.assert_array_equal(pre.obs[b, i, :, 0], [_code(b, e, s) for s in range(t - W, t + 1)])
+            np.testing.assert_array_equal(pre.reward[b, i], [_code(b, e, s) for s in range(t - W, t)])
+            for j, s in enumerate(range(t - W - M, t - W)):
+                if s >= 0:
+                    want_o = want_r = _code(b, e, s)
+                elif given:
+                    po, _, pr = prompts[b]
+                    want_o, want_r = po[pr.shape[0] + s, 0], pr[pr.shape[0] + s]
+                    seen_prompt = True
+                else:  # the first real episode's last m steps
+                    want_o = want_r = _code(b, 0, L + s)
+                    seen_prompt = True
+                assert float(ctx.obs[b, i, j, 0]) == want_o and float(ctx.reward[b, i, j]) == want_r
+    assert seen_prompt and seen_run
+    # no start while a needed prompt (the first episode) is incomplete, or no step has a full prefix
+    running = ring_of_episodes(_buffer(episodes_done=0, t_running=8))
+    assert not bool(
+        real_starts(jax.random.PRNGKey(0), running, prompt_tails([None, None], M, OD, A), (4,), _settings())[
+            2
+        ]
+    )
+    early = ring_of_episodes(_buffer(episodes_done=0, t_running=1))
+    assert not bool(real_starts(jax.random.PRNGKey(0), early, tails, (4,), _settings())[2])
+
+
+def test_model_ring_and_batch_mixing():
+    ring = ring_init(B, 5, OD, A)
+    batch = lambda v, n: Batch(
+        jnp.full((B, n, OD), v), jnp.zeros((B, n, A)), jnp.full((B, n), v), jnp.full((B, n, OD), v + 1)
+    )
+    ring = ring_add_many(ring, batch(-1.0, 3))
+    ring = ring_add_many(ring, batch(-2.0, 3))  # wraps: the oldest -1 is overwritten
+    assert int(ring.size) == 5 and int(ring.ptr) == 1
+    np.testing.assert_array_equal(ring.reward[0], [-2, -1, -1, -2, -2])
+    real = ring_of_episodes(_buffer(episodes_done=1, t_running=6))  # real rewards are codes >= 0
+    mixed = mixed_batch(jax.random.PRNGKey(0), real, ring, (7, 8), 0.5)
+    assert mixed.obs.shape == (B, 7, 8, OD)
+    is_model = np.asarray(mixed.reward) < 0
+    np.testing.assert_array_equal(is_model[..., :4], False)  # real_ratio 0.5 of 8: the first 4 real
+    np.testing.assert_array_equal(is_model[..., 4:], True)
+    # rows stay whole transitions; each agent sees only its own real data
+    np.testing.assert_array_equal(np.asarray(mixed.next_obs[..., 0] - mixed.obs[..., 0]), 1)
+    assert np.all(np.asarray(mixed.reward[1, ..., :4]) >= 1000) and np.all(np.asarray(mixed.reward[0]) < 1000)
+    empty = mixed_batch(jax.random.PRNGKey(0), real, ring_init(B, 5, OD, A), (7, 8), 0.5)
+    assert np.all(np.asarray(empty.reward) >= 0)  # all real while the model ring is empty

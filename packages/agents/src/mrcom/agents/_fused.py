@@ -33,6 +33,15 @@ from tqdm.auto import tqdm
 from mrcom.worldmodel._jit import FAST_COMPILE_OPTIONS
 
 from ._buffer import EpisodeBuffer
+from ._ring import (
+    ReplayRing,
+    episode_batch,
+    explore_actions,
+    ring_add,
+    ring_init,
+    ring_sample,
+    sample_indices,
+)
 from ._sac import Batch, SACConfig, SACState, sac_act, sac_init, sac_update
 
 __all__ = [
@@ -54,96 +63,6 @@ __all__ = [
 ]
 
 
-# ----------------------------------------------------------------------------- on-device replay ring
-class ReplayRing(eqx.Module):
-    """Ring buffer of flat transitions for B agents, on the device (slot i holds the i-th transition
-    until it is overwritten, i.e. while fewer than `capacity` were added)."""
-
-    obs: Float[Array, "B C O"]
-    action: Float[Array, "B C A"]
-    reward: Float[Array, "B C"]
-    next_obs: Float[Array, "B C O"]
-    ptr: Int[Array, ""]
-    size: Int[Array, ""]
-
-
-def ring_init(num_agents: int, capacity: int, obs_dim: int, act_dim: int) -> ReplayRing:
-    """An empty ring of `capacity` transitions per agent.
-
-    Arguments:
-        num_agents: B.
-        capacity: C transitions per agent (>= 1).
-        obs_dim, act_dim: padded widths.
-
-    Returns:
-        A `ReplayRing` of zeros with size 0.
-    """
-    if isinstance(capacity, bool) or int(capacity) < 1:
-        raise ValueError(f"capacity={capacity!r}: must be an integer >= 1")
-    b, c = int(num_agents), int(capacity)
-    return ReplayRing(
-        obs=jnp.zeros((b, c, obs_dim), jnp.float32),
-        action=jnp.zeros((b, c, act_dim), jnp.float32),
-        reward=jnp.zeros((b, c), jnp.float32),
-        next_obs=jnp.zeros((b, c, obs_dim), jnp.float32),
-        ptr=jnp.zeros((), jnp.int32),
-        size=jnp.zeros((), jnp.int32),
-    )
-
-
-def ring_add(
-    ring: ReplayRing,
-    obs: Float[Array, "B O"],
-    action: Float[Array, "B A"],
-    reward: Float[Array, " B"],
-    next_obs: Float[Array, "B O"],
-) -> ReplayRing:
-    """Insert one transition per agent at the write pointer (overwriting the oldest when full)."""
-    c = ring.reward.shape[1]
-    put = lambda buf, x: jax.lax.dynamic_update_index_in_dim(buf, x.astype(buf.dtype), ring.ptr, axis=1)
-    return ReplayRing(
-        obs=put(ring.obs, obs),
-        action=put(ring.action, action),
-        reward=put(ring.reward, reward),
-        next_obs=put(ring.next_obs, next_obs),
-        ptr=(ring.ptr + 1) % c,
-        size=jnp.minimum(ring.size + 1, c),
-    )
-
-
-def sample_indices(key: PRNGKeyArray, num_agents: int, shape: tuple[int, ...], size) -> Int[Array, "B ..."]:
-    """Uniform transition indices in [0, size) per agent, shaped (B, *shape) (host and fused loops)."""
-    return jax.random.randint(key, (num_agents, *shape), 0, size)
-
-
-def ring_sample(ring: ReplayRing, key: PRNGKeyArray, shape: tuple[int, ...]) -> Batch:
-    """Uniform transitions per agent, shaped (B, *shape, ...); the ring must not be empty."""
-    b = ring.reward.shape[0]
-    idx = sample_indices(key, b, shape, ring.size)
-    ag = jnp.arange(b).reshape((b,) + (1,) * len(shape))
-    return Batch(ring.obs[ag, idx], ring.action[ag, idx], ring.reward[ag, idx], ring.next_obs[ag, idx])
-
-
-def episode_batch(buffer: EpisodeBuffer, idx: np.ndarray) -> Batch:
-    """The transitions of a host `EpisodeBuffer` at flat indices `idx` (B, ...) (episode-major order)."""
-    idx = np.asarray(idx)
-    ep, t = np.divmod(idx, buffer.episode_length)
-    b = buffer.num_agents
-    ag = np.arange(b).reshape((b,) + (1,) * (idx.ndim - 1))
-    parts = (
-        buffer.obs[ag, ep, t],
-        buffer.action[ag, ep, t],
-        buffer.reward[ag, ep, t],
-        buffer.obs[ag, ep, t + 1],
-    )
-    return Batch(*(jnp.asarray(x) for x in parts))
-
-
-def explore_actions(key: PRNGKeyArray, act_mask: Float[Array, "B A"]) -> Float[Array, "B A"]:
-    """Uniform random actions in [-1, 1] on the real action dimensions (before `learning_starts`)."""
-    return jax.random.uniform(key, act_mask.shape, jnp.float32, -1.0, 1.0) * act_mask
-
-
 # ----------------------------------------------------------------------------- the fused loop
 class FusedCarry(eqx.Module):
     """Everything the fused loop carries between steps and chunks (one pytree; checkpoint = its leaves).
@@ -156,6 +75,8 @@ class FusedCarry(eqx.Module):
         key: the loop's PRNG key (split as in `run_sac`).
         step: environment steps taken so far.
         metrics: metrics of the last update call, each (B,) (zeros before the first).
+        model_data: MBPO's model ring and counters (`mrcom.agents._device_mbpo.ModelData`), or None
+            for model-free SAC.
     """
 
     env_state: Any
@@ -165,6 +86,7 @@ class FusedCarry(eqx.Module):
     key: PRNGKeyArray
     step: Int[Array, ""]
     metrics: dict[str, Array]
+    model_data: Any = None
 
 
 class Transitions(NamedTuple):
@@ -188,16 +110,19 @@ def _physics_dtype(env_state) -> Any:
     return env_state.pipeline_state[0].qpos.dtype
 
 
-def fused_init(env, cfg: SACConfig, capacity: int, seed: int, *, state: SACState | None = None) -> FusedCarry:
+def fused_init(
+    env, cfg: SACConfig, capacity: int, seed: int, *, state: SACState | None = None, aug: Any = None
+) -> FusedCarry:
     """The carry at step 0: env reset and fresh agents from `seed`, as `run_sac` draws them.
 
     Arguments:
         env: an `mrcom.envs.MjxEnv` (the `.env` of an mjx `VecEnv`).
         cfg: SAC hyperparameters.
         capacity: replay capacity per agent (>= the total steps to sample from everything, as
-            `run_sac` does).
+            `run_sac` does; MBPO's branch points need it, since they read the ring as episodes).
         seed: seeds the env reset, the networks and the loop key.
         state: initial population state (fresh agents when None).
+        aug: MBPO's `FusedAugment` (an empty model ring is added to the carry), or None.
 
     Returns:
         A `FusedCarry`.
@@ -216,12 +141,19 @@ def fused_init(env, cfg: SACConfig, capacity: int, seed: int, *, state: SACState
     shapes = eqx.filter_eval_shape(sac_update, state, dummy, mask, key, cfg)[1]
     metrics = {k: jnp.zeros(v.shape, v.dtype) for k, v in shapes.items()}
     ring = ring_init(b, capacity, obs_dim, mask.shape[-1])
-    return FusedCarry(env_state, state, ring, mask, key, jnp.zeros((), jnp.int32), metrics)
+    model_data = None
+    if aug is not None:
+        from ._device_mbpo import model_data_init
+
+        model_data = model_data_init(b, aug.settings, obs_dim, mask.shape[-1])
+    return FusedCarry(env_state, state, ring, mask, key, jnp.zeros((), jnp.int32), metrics, model_data)
 
 
-def _chunk(env, cfg: SACConfig, n_steps: int, carry: FusedCarry) -> tuple[FusedCarry, Transitions]:
+def _chunk(env, cfg: SACConfig, n_steps: int, carry: FusedCarry, aug: Any) -> tuple[FusedCarry, Transitions]:
     params, static = eqx.partition(carry, eqx.is_array)
     shape = (cfg.update_every * cfg.updates_per_step, cfg.batch_size)
+    if aug is not None:
+        from ._device_mbpo import mbpo_batches
 
     def body(p, _):
         c = eqx.combine(p, static)
@@ -240,16 +172,21 @@ def _chunk(env, cfg: SACConfig, n_steps: int, carry: FusedCarry) -> tuple[FusedC
         sac_p, sac_static = eqx.partition(c.sac, eqx.is_array)
 
         def update(args):
-            key, sac_p, _ = args
+            key, sac_p, _, data = args
             key, k_aug, k_up = jax.random.split(key, 3)
             sac = eqx.combine(sac_p, sac_static)
-            sac, m = sac_update(sac, ring_sample(ring, k_aug, shape), c.act_mask, k_up, cfg)
-            return key, eqx.filter(sac, eqx.is_array), m
+            if aug is None:
+                batch = ring_sample(ring, k_aug, shape)
+            else:
+                data, batch = mbpo_batches(k_aug, n, ring, data, sac, c.act_mask, aug, shape)
+            sac, m = sac_update(sac, batch, c.act_mask, k_up, cfg)
+            return key, eqx.filter(sac, eqx.is_array), m, data
 
         pred = (n % cfg.update_every == 0) & (n >= cfg.learning_starts)
-        key, sac_p, metrics = jax.lax.cond(pred, update, lambda a: a, (key, sac_p, c.metrics))
+        args = (key, sac_p, c.metrics, c.model_data)
+        key, sac_p, metrics, data = jax.lax.cond(pred, update, lambda a: a, args)
         sac = eqx.combine(sac_p, sac_static)
-        new = FusedCarry(env_state, sac, ring, c.act_mask, key, n, metrics)
+        new = FusedCarry(env_state, sac, ring, c.act_mask, key, n, metrics, data)
         out = Transitions(obs, action, env_state.reward.astype(jnp.float32), final, done)
         return eqx.filter(new, eqx.is_array), out
 
@@ -291,7 +228,7 @@ def _jitted(env, kind: str, fast: bool, *static) -> Callable:
             fn = env.reset
         elif kind == "chunk":
             cfg, n_steps = static
-            fn = lambda carry: _chunk(env, cfg, n_steps, carry)
+            fn = lambda carry, aug: _chunk(env, cfg, n_steps, carry, aug)
         else:
             num_agents, episodes = static
             fn = lambda actor, reset_key: _record(env, num_agents, episodes, actor, reset_key)
@@ -300,7 +237,9 @@ def _jitted(env, kind: str, fast: bool, *static) -> Callable:
     return _CACHE[key]
 
 
-def fused_sac_chunk(env, cfg: SACConfig, carry: FusedCarry, n_steps: int) -> tuple[FusedCarry, Transitions]:
+def fused_sac_chunk(
+    env, cfg: SACConfig, carry: FusedCarry, n_steps: int, aug: Any = None
+) -> tuple[FusedCarry, Transitions]:
     """Run `n_steps` fused environment steps (with the SAC updates they schedule) in one jitted scan.
 
     Arguments:
@@ -308,13 +247,17 @@ def fused_sac_chunk(env, cfg: SACConfig, carry: FusedCarry, n_steps: int) -> tup
         cfg: SAC hyperparameters (static; `fast_compile` picks XLA's fast-compile options).
         carry: the loop state (`fused_init` or a previous chunk).
         n_steps: environment steps of this chunk (static: each new value compiles once).
+        aug: MBPO's `FusedAugment` (the world model and prompts; the carry must hold a model ring),
+            or None for model-free SAC.
 
     Returns:
         (carry after the chunk, the chunk's `Transitions`).
     """
     if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1:
         raise ValueError(f"n_steps={n_steps!r}: must be an integer >= 1")
-    return _jitted(env, "chunk", cfg.fast_compile, cfg, n_steps)(carry)
+    if (aug is None) != (carry.model_data is None):
+        raise ValueError("aug: MBPO needs a carry made with fused_init(..., aug=aug), and only it")
+    return _jitted(env, "chunk", cfg.fast_compile, cfg, n_steps)(carry, aug)
 
 
 def fused_record_episodes(
@@ -341,17 +284,35 @@ def fused_record_episodes(
     return tuple(np.asarray(x, np.float32) for x in out)  # type: ignore[return-value]
 
 
+def fused_policy_returns(
+    state: SACState, env, num_agents: int, episodes: int, seed: int, *, fast_compile: bool = False
+) -> np.ndarray:
+    """`evaluate_policy` on the device: (B,) mean normalized return 100 * return / L over E episodes
+    of each agent's deterministic policy (`fused_record_episodes` on an `MjxEnv` of B*E envs)."""
+    reward = fused_record_episodes(state, env, num_agents, episodes, seed, fast_compile=fast_compile)[2]
+    return 100.0 * reward.astype(np.float64).mean(axis=(1, 2))
+
+
 @dataclasses.dataclass
 class FusedResult:
-    """Final carry, all real experience in episodes (host) and the last update's metrics."""
+    """Final carry, all real experience in episodes (host), the last update's metrics and the
+    evaluation curve (as `LoopResult`'s)."""
 
     carry: FusedCarry
     buffer: EpisodeBuffer
     metrics: dict[str, np.ndarray]
+    curve_steps: list[int] = dataclasses.field(default_factory=list)
+    curve_returns: list[np.ndarray] = dataclasses.field(default_factory=list)
 
     @property
     def state(self) -> SACState:
         return self.carry.sac
+
+    @property
+    def rollouts_done(self) -> int:
+        """MBPO rollouts branched, summed over agents (0 for model-free SAC)."""
+        data = self.carry.model_data
+        return 0 if data is None else int(data.rollouts)
 
 
 def append_transitions(buffer: EpisodeBuffer, tr: Transitions) -> None:
@@ -375,15 +336,19 @@ def run_fused_sac(
     *,
     chunk: int | None = None,
     state: SACState | None = None,
+    aug: Any = None,
+    eval_fn: Callable[[SACState], np.ndarray] | None = None,
+    eval_every: int = 0,
+    on_eval: Callable[[int, np.ndarray], None] | None = None,
     on_chunk: Callable[[FusedCarry, Transitions], None] | None = None,
     desc: str = "sac",
     progress: bool = True,
 ) -> FusedResult:
-    """Train a population of SAC agents for `total_steps` steps each with the fused loop.
+    """Train a population of SAC agents (MBPO with `aug`) for `total_steps` steps each with the fused loop.
 
-    The device runs `chunk` steps per call; between calls the host appends the transitions to an
-    `EpisodeBuffer` (every transition kept, as `run_sac` keeps them), moves the progress bar and calls
-    `on_chunk` (logging, checkpoints).
+    The device runs `chunk` steps per call (chunks end at every evaluation step); between calls the
+    host appends the transitions to an `EpisodeBuffer` (every transition kept, as `run_sac` keeps
+    them), moves the progress bar, evaluates and calls `on_chunk` (logging, checkpoints).
 
     Arguments:
         env: an `mrcom.envs.MjxEnv`.
@@ -392,6 +357,9 @@ def run_fused_sac(
         seed: as `run_sac`'s.
         chunk: steps per device call (default: the episode length; the last chunk may be shorter).
         state: initial population state (fresh agents when None).
+        aug: MBPO's `mrcom.agents._device_mbpo.FusedAugment` (model rollouts in every update call),
+            or None for model-free SAC.
+        eval_fn, eval_every, on_eval: the learning curve, as in `run_sac`.
         on_chunk: `on_chunk(carry, transitions)` after every chunk.
         desc: progress bar label.
         progress: show a tqdm bar.
@@ -406,21 +374,38 @@ def run_fused_sac(
     if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
         raise ValueError(f"chunk={chunk!r}: must be an integer >= 1")
     episodes = max(1, math.ceil(total_steps / length))
-    carry = fused_init(env, cfg, episodes * length, seed, state=state)
+    carry = fused_init(env, cfg, episodes * length, seed, state=state, aug=aug)
     b, obs_dim = carry.env_state.obs.shape
     buffer = EpisodeBuffer(b, episodes, length, obs_dim, carry.act_mask.shape[-1])
+    result = FusedResult(carry, buffer, {})
+
+    def evaluate(step: int) -> None:
+        ret = eval_fn(result.carry.sac)  # type: ignore[misc]
+        result.curve_steps.append(step)
+        result.curve_returns.append(ret)
+        if on_eval is not None:
+            on_eval(step, ret)
+
+    periodic = eval_fn is not None and eval_every > 0
     bar = tqdm(total=total_steps, desc=desc, disable=not progress, leave=False, mininterval=1.0)
     done = 0
     while done < total_steps:
         n = min(chunk, total_steps - done)
-        carry, tr = fused_sac_chunk(env, cfg, carry, n)
+        if periodic:
+            n = min(n, eval_every - done % eval_every)
+        result.carry, tr = fused_sac_chunk(env, cfg, result.carry, n, aug)
         append_transitions(buffer, tr)
         if on_chunk is not None:
-            on_chunk(carry, tr)
+            on_chunk(result.carry, tr)
         done += n
         bar.update(n)
+        if periodic and done % eval_every == 0 and done < total_steps:
+            evaluate(done)
     bar.close()
-    return FusedResult(carry, buffer, {k: np.asarray(v) for k, v in carry.metrics.items()})
+    if eval_fn is not None:
+        evaluate(total_steps)
+    result.metrics = {k: np.asarray(v) for k, v in result.carry.metrics.items()}
+    return result
 
 
 # ----------------------------------------------------------------------------- checkpoints

@@ -19,7 +19,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ._buffer import EpisodeBuffer
-from ._fused import episode_batch, explore_actions, sample_indices
+from ._ring import episode_batch, explore_actions, sample_indices
 from ._sac import Batch, HasActor, SACConfig, SACState, sac_act, sac_init, sac_update
 
 
@@ -129,13 +129,14 @@ def run_sac(
         progress: show a tqdm bar.
         device_rng: draw the exploration actions and the replay indices from the loop's JAX key, as
             the fused mjx loop does (`mrcom.agents._fused`), instead of a numpy Generator: the two loops
-            then follow the same trajectory (model-free only).
+            then follow the same trajectory (MBPO with a `DeviceModelAugmenter`, the fused loop's
+            own augmentation).
 
     Returns:
         A `LoopResult`.
     """
-    if device_rng and augmenter is not None:
-        raise ValueError("device_rng=True: only for model-free SAC (augmenter must be None)")
+    if device_rng and augmenter is not None and not hasattr(augmenter, "device_batches"):
+        raise ValueError("device_rng=True: the augmenter must draw on the device (a DeviceModelAugmenter)")
     b = env.num_envs
     length = env.episode_length
     act_mask = np.asarray(env.act_mask, np.float32)
@@ -182,7 +183,9 @@ def run_sac(
         if n % cfg.update_every == 0 and n >= cfg.learning_starts:
             key, k_aug, k_up = jax.random.split(key, 3)
             shape = (cfg.update_every * cfg.updates_per_step, cfg.batch_size)
-            if augmenter is not None:
+            if augmenter is not None and device_rng:
+                batches = augmenter.device_batches(n, buffer, state, k_aug, shape)  # type: ignore[attr-defined]
+            elif augmenter is not None:
                 augmenter.refresh(n, buffer, state, k_aug)
                 batches = augmenter.batches(rng, buffer, shape)
             elif device_rng:

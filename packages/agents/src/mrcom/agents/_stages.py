@@ -16,6 +16,7 @@ from typing import Any
 
 import equinox as eqx
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from mrcom.envs import ACT_DIM, OBS_DIM, Scenario, make
@@ -24,6 +25,8 @@ from mrcom.worldmodel import get_kind
 from ._collect import dataset_problem, run_collect, target_scenarios
 from ._config import AC_METHODS, METHODS, MODEL_METHODS, WORLDMODEL_SECTIONS, PipelineConfig
 from ._dataset import find_prompt, load_dataset, read_manifest
+from ._device_mbpo import FusedAugment, MBPOSettings, prompt_tails
+from ._fused import fused_policy_returns, run_fused_sac
 from ._imagination_ac import ACPolicy, ImaginationAC, ac_base, policy_like, run_imagination_ac
 from ._io import atomic_write_bytes, atomic_write_json, stream_seed
 from ._loop import evaluate_policy, run_sac
@@ -157,7 +160,8 @@ def adapt_method(
     actor-critic with the world model `model` of <kind> (`run_imagination_ac`, section `ac`). All
     methods use the same seed, so they see the same resets (the SAC ones start from the same
     networks). MBPO and sac-utd run `adapt.updates_per_step` gradient steps per real step; "sac"
-    keeps `sac.updates_per_step`.
+    keeps `sac.updates_per_step`. With `envs.engine == "mjx"`, sac, sac-utd and MBPO run as the
+    fused device loop (`run_fused_sac`; MBPO's rollouts inside the scan, `_device_mbpo`).
 
     Returns:
         (LoopResult, augmenter or None).
@@ -189,9 +193,16 @@ def adapt_method(
         raise ValueError(f"method={method!r}: must be one of {METHODS}")
 
     eval_seed = stream_seed(cfg.seed, "curve_eval")
-    eval_fn = lambda state: evaluate_policy(
-        state, lambda e: _target_env(cfg, targets, e), len(targets), cfg.eval.episodes, eval_seed
-    )
+    fused = cfg.envs.engine == "mjx" and method not in AC_METHODS
+    if fused:  # the device loop (`_fused`): evaluation episodes as one jitted scan too
+        eval_env = _target_env(cfg, targets, cfg.eval.episodes).env
+        eval_fn = lambda state: fused_policy_returns(
+            state, eval_env, len(targets), cfg.eval.episodes, eval_seed, fast_compile=cfg.sac.fast_compile
+        )
+    else:
+        eval_fn = lambda state: evaluate_policy(
+            state, lambda e: _target_env(cfg, targets, e), len(targets), cfg.eval.episodes, eval_seed
+        )
 
     def on_eval(step: int, returns: np.ndarray) -> None:
         if log is not None:
@@ -232,18 +243,20 @@ def adapt_method(
     sac_cfg = cfg.sac
     if method in MODEL_METHODS or method == "sac-utd":
         sac_cfg = dataclasses.replace(cfg.sac, updates_per_step=a.updates_per_step)
-    res = run_sac(
-        env,
-        sac_cfg,
-        a.real_steps,
-        stream_seed(cfg.seed, "adapt"),
-        augmenter=augmenter,
-        eval_fn=eval_fn,
-        eval_every=a.eval_every,
-        on_eval=on_eval,
-        desc=f"adapt {method}",
-        progress=progress,
+    common: dict[str, Any] = dict(
+        eval_fn=eval_fn, eval_every=a.eval_every, on_eval=on_eval, desc=f"adapt {method}"
     )
+    seed = stream_seed(cfg.seed, "adapt")
+    if fused:
+        fused_aug = None
+        if augmenter is not None:
+            settings = MBPOSettings.from_adapt(a, model, env.episode_length, cfg.sac.update_every)
+            o, k = env.obs_mask.shape[1], env.act_mask.shape[1]
+            tails = prompt_tails(augmenter.prompts, settings.context_len, o, k)
+            fused_aug = FusedAugment(model, tails, jnp.asarray(env.obs_mask, jnp.float32), settings)
+        fres = run_fused_sac(env.env, sac_cfg, a.real_steps, seed, aug=fused_aug, progress=progress, **common)
+        return fres, (None if augmenter is None else fres)
+    res = run_sac(env, sac_cfg, a.real_steps, seed, augmenter=augmenter, progress=progress, **common)
     return res, augmenter
 
 
