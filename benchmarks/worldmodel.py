@@ -96,8 +96,8 @@ def bench(
     calls: int,
     steps_per_call: int | None,
     fast_compile: bool | None = None,
-) -> tuple[float, float]:
-    """Measure one preset; returns (XLA compile seconds, train steps/s)."""
+) -> tuple[float, float, float]:
+    """Measure one preset; returns (XLA compile seconds, train steps/s, FLOPs per step)."""
     extra = {} if steps_per_call is None else {"steps_per_call": steps_per_call}
     if fast_compile is not None:
         extra["fast_compile"] = fast_compile
@@ -134,7 +134,7 @@ def bench(
     print(f"  peak memory: {peak_memory()}")
     print(f"  FLOPs/step (XLA cost analysis, unrolled): {flops / 1e9:.3f} GFLOP")
     print(f"  achieved: {flops * steps_s / 1e9:.2f} GFLOP/s")
-    return compile_s, steps_s
+    return compile_s, steps_s, flops
 
 
 def bench_kinds(name: str, models: list[str], obs_dim: int, act_dim: int, scenarios: int, steps: int) -> None:
@@ -210,7 +210,7 @@ def main() -> None:
         if not args.fast_compile:
             bench(name, *common)
             continue
-        (c_off, s_off), (c_on, s_on) = bench(name, *common, False), bench(name, *common, True)
+        (c_off, s_off, _), (c_on, s_on, _) = bench(name, *common, False), bench(name, *common, True)
         print(
             f"  fast_compile on/off [{name}]: compile x{c_on / c_off:.2f}, train steps/s x{s_on / s_off:.2f}"
         )
