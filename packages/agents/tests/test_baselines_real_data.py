@@ -1,9 +1,13 @@
-"""The baselines learn on real MuJoCo smoke data: every baseline's loss falls, through the registry."""
+"""The baselines learn on real MuJoCo smoke data: every baseline's loss falls, through the registry, and its
+trained model branches MBPO rollouts inside the fused loop's device augmentation (`_device_mbpo`)."""
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mrcom.agents import WORLDMODEL_SECTIONS, load_dataset, preset, run_collect
+from mrcom.agents import WORLDMODEL_SECTIONS, EpisodeBuffer, load_dataset, preset, run_collect, sac_init
+from mrcom.agents._device_mbpo import DeviceModelAugmenter, MBPOSettings
 from mrcom.agents._stages import split_indices
 from mrcom.worldmodel import get_kind
 
@@ -30,6 +34,29 @@ def test_baseline_loss_decreases_on_real_smoke_data(smoke_data, method, steps, t
     log = lambda name, value, step: seen.setdefault(name, []).append((step, value))
     kind.train(data, wm_cfg, seed=0, steps=20, checkpoint_dir=tmp_path, log=log, progress=False)
     first = seen["wm/loss"][-1][1]
-    kind.train(data, wm_cfg, seed=0, steps=20 + steps, checkpoint_dir=tmp_path, log=log, progress=False)
+    model, _ = kind.train(
+        data, wm_cfg, seed=0, steps=20 + steps, checkpoint_dir=tmp_path, log=log, progress=False
+    )
     last = seen["wm/loss"][-1][1]
     assert np.isfinite(last) and last < first, (first, last)
+    _check_device_mbpo(cfg, data, model)
+
+
+def _check_device_mbpo(cfg, data, model):
+    """Real data: two whole dataset episodes per agent (the first is its prompt); one update call's draws."""
+    b, (length, o), a = 2, data.obs.shape[-2:], data.action.shape[-1]
+    length -= 1
+    obs, act, rew = (np.asarray(x) for x in (data.obs, data.action, data.reward))
+    real = EpisodeBuffer(b, 3, length, o, a)
+    for e in range(2):
+        ep = np.arange(b) * 2 + e  # agent i: episodes 2i, 2i + 1
+        real.start(obs[ep, 0])
+        for t in range(length):
+            real.add(act[ep, t], rew[ep, t], obs[ep, t + 1])
+    settings = MBPOSettings.from_adapt(cfg.adapt, model, length, cfg.sac.update_every)
+    aug = DeviceModelAugmenter(model, [None] * b, np.ones((b, o)), np.ones((b, a)), settings)
+    state = sac_init(jax.random.PRNGKey(0), b, o, a, cfg.sac)
+    batch = aug.device_batches(2 * length, real, state, jax.random.PRNGKey(1), (2, 8))
+    assert aug.rollouts_done == b * settings.per_refresh  # the refresh was kept: finite rollouts
+    assert int(aug.data.ring.size) == settings.per_refresh * settings.rollout_length
+    assert batch.obs.shape == (b, 2, 8, o) and bool(jnp.isfinite(batch.obs).all())
