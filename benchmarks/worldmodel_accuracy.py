@@ -22,6 +22,7 @@ The last line printed is the summary
 `k1 mrcom=... wo_c=... cadm=... dreamerv3=... persistence=... mlp=... | k5 ... | k15 ...`.
 
     uv run python benchmarks/worldmodel_accuracy.py --workdir /tmp/wm_acc
+    uv run python benchmarks/worldmodel_accuracy.py --workdir /tmp/wm_acc_s1 --seed 1 --models mrcom wo_c
     uv run python benchmarks/worldmodel_accuracy.py --workdir /tmp/wm_acc_smoke --preset smoke
 """
 
@@ -49,10 +50,14 @@ KS = (1, 5, 15)
 MODELS = ("mrcom", "wo_c", "cadm", "dreamerv3", "mamba", "mow", "persistence", "mlp")
 
 
+TRAINED = MODELS[:-2]  # the models this script trains (persistence and the MLP are always scored)
+
+
 def summary_line(results: dict[str, dict[str, float]]) -> str:
     """`k1 mrcom=X wo_c=X cadm=X dreamerv3=X persistence=X mlp=X | k5 ... | k15 ...` (3 decimals)."""
     return " | ".join(
-        f"k{k} " + " ".join(f"{m}={results[m][f'k{k}_obs_nmse']:.3f}" for m in MODELS) for k in KS
+        f"k{k} " + " ".join(f"{m}={results[m][f'k{k}_obs_nmse']:.3f}" for m in MODELS if m in results)
+        for k in KS
     )
 
 
@@ -67,6 +72,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--wm-steps", type=int, default=None, help="world-model steps (default: the preset's)")
     p.add_argument("--eval-windows", type=int, default=256, help="evaluation windows (the same for all)")
     p.add_argument("--mlp-max-steps", type=int, default=20_000, help="MLP ensemble step cap (early-stopped)")
+    p.add_argument(
+        "--models", nargs="+", default=list(TRAINED), choices=TRAINED, help="world models to train and score"
+    )
     p.add_argument("--no-progress", action="store_true", help="no tqdm bars")
     args = p.parse_args(argv)
     progress = not args.no_progress
@@ -106,6 +114,8 @@ def main(argv: list[str] | None = None) -> None:
         ("mamba", "mamba", None),
         ("mow", "mow", None),
     ):
+        if name not in args.models:
+            continue
         kind = get_kind(method)
         wm_cfg = getattr(cfg.replace(ablation=ablation or "full"), WORLDMODEL_SECTIONS[method])
         wm_cfg = wm_cfg.replace(steps=wm_steps)
@@ -134,7 +144,7 @@ def main(argv: list[str] | None = None) -> None:
     print("time: " + ", ".join(f"{k} {v:.0f} s" for k, v in times.items()))
     print(f"\nheld-out scenarios {held_idx}, {windows} windows, burn-in {burn_in}, 15-step open loop")
     print(f"{'model':<12}" + "".join(f"{f'k{k} NMSE':>10}" for k in KS) + f"{'reward MSE':>12}")
-    for m in MODELS:
+    for m in (m for m in MODELS if m in results):
         r = results[m]
         rmse = f"{r['reward_mse']:12.4f}" if "reward_mse" in r else f"{'-':>12}"
         print(f"{m:<12}" + "".join(f"{r[f'k{k}_obs_nmse']:10.3f}" for k in KS) + rmse)
