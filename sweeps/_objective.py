@@ -54,6 +54,22 @@ def objective_value(results: dict[str, Any], objective: str) -> float:
     return value
 
 
+def uninformative_until(pcfg: Any) -> int:
+    """The real step up to which (inclusive) the learning curve says nothing about the lambdas.
+
+    Before ``adapt.start_steps`` the model has not been used; before ``sac.learning_starts`` no update
+    has run (at it, one burst). Every trial's curve up to there is the same initial policy within
+    noise, and a median pruner fed those points would prune on noise.
+
+    Arguments:
+        pcfg: the trial's ``mrcom.agents.PipelineConfig``.
+
+    Returns:
+        ``max(adapt.start_steps, sac.learning_starts)``: the ``after_step`` of ``IntermediateValues``.
+    """
+    return max(int(pcfg.adapt.start_steps), int(pcfg.sac.learning_starts))
+
+
 class IntermediateValues:
     """Turns the stream of logged metrics into ``(step, value)`` pairs to report to Optuna.
 
@@ -61,9 +77,11 @@ class IntermediateValues:
         objective: ``adapt`` or ``model``.
         robots: for ``adapt``, the robots of the target scenarios (a step is complete when each is
             logged); ``None`` until known (then nothing is reported).
-        after_step: for ``adapt``, curve points at or before this real step are not reported: before
-            ``adapt.start_steps`` the model has not been used, every trial's curve is the same
-            model-free SAC, and the value carries no signal about the lambdas.
+        after_step: for ``adapt``, curve points at or before this real step are not reported. The
+            trial passes ``max(adapt.start_steps, sac.learning_starts)``: before ``start_steps`` the
+            model has not been used, before ``learning_starts`` no update has run (at it, one burst),
+            so every trial's curve there is the same initial policy, within noise, and the value carries
+            no signal about the lambdas (the median pruner would prune on noise).
     """
 
     def __init__(self, objective: str, robots: frozenset[str] | None = None, after_step: int = 0):

@@ -184,7 +184,7 @@ def run_trial(spec: dict[str, Any]) -> dict[str, Any]:
     import optuna
 
     from sweeps._jaxcache import enable_compilation_cache
-    from sweeps._objective import IntermediateValues, objective_value
+    from sweeps._objective import IntermediateValues, objective_value, uninformative_until
     from sweeps._observers import make_observers
     from sweeps._storage import load_study, make_storage
     from sweeps.experiment import DivergedError, PrunedInterrupt, ex, is_divergence
@@ -205,7 +205,7 @@ def run_trial(spec: dict[str, Any]) -> dict[str, Any]:
 
         pcfg = pipeline_config(run.config)
         intermediate.robots = frozenset(s.robot for s in target_scenarios(pcfg))
-        intermediate.after_step = pcfg.adapt.start_steps  # the model is used only after start_steps
+        intermediate.after_step = uninformative_until(pcfg)
         outcome["sacred_run_id"] = run._id
         run.info["optuna_study"] = spec["study"]
         run.info["optuna_trial"] = spec["trial_number"]

@@ -11,9 +11,9 @@ from sacred.initialize import create_run
 
 from mrcom.agents import PipelineConfig, preset
 from mrcom.envs import PROTOCOLS
-from sweeps._objective import IntermediateValues, model_error, objective_value
+from sweeps._objective import IntermediateValues, model_error, objective_value, uninformative_until
 from sweeps._plain import to_plain, write_json_atomic
-from sweeps._search_config import PARAM_PATHS, SearchConfig, search_config
+from sweeps._search_config import PARAM_PATHS, SEARCH_PIPELINE, SearchConfig, search_config
 from sweeps.experiment import ABLATIONS, RUN_KEYS, ex, pipeline_config
 
 
@@ -128,6 +128,22 @@ def test_intermediate_values():
     assert model("wm/k15_obs_nmse", 0.6, 40) is None
     assert model("wm/value_equiv", 0.05, 80) is None  # another step: not complete
     assert model("wm/value_equiv", 0.05, 40) == (40, pytest.approx(0.35))
+
+
+def test_quick_search_adapts_the_presets_budget_and_prunes_only_after_learning_starts():
+    """A quick-search trial adapts the quick preset's 3000 real steps (1500 left SAC 500 steps of updates
+    after its 1000 learning starts) and reports to the pruner only curve points after learning starts."""
+    trial = preset("quick", **SEARCH_PIPELINE["quick"])
+    quick = preset("quick")
+    assert trial.adapt == quick.adapt and trial.sac == quick.sac
+    after = uninformative_until(trial)
+    assert after == max(quick.adapt.start_steps, quick.sac.learning_starts) == 1000
+    points = range(trial.adapt.eval_every, trial.adapt.real_steps + 1, trial.adapt.eval_every)
+    values = IntermediateValues("adapt", robots=frozenset({"hopper"}), after_step=after)
+    reported = [s for s in points if values("adapt/mrcom/hopper/normalized_return", 1.0, s) is not None]
+    assert reported == [2000, 3000]
+    # at least one point before the final one, or the median pruner could never stop a trial early
+    assert reported[0] < trial.adapt.real_steps
 
 
 def test_report_shows_best_trial_beside_sac_and_sac_utd_and_labels_pruned_values(tmp_path):
