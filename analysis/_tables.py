@@ -23,7 +23,9 @@ __all__ = [
     "TableSpec",
     "TABLE_SPECS",
     "METHOD_LABELS",
+    "MEAN_ROW",
     "cell_stats",
+    "robot_mean_stats",
     "table_data",
     "table_markdown",
     "table_latex",
@@ -94,6 +96,9 @@ TABLE_SPECS: dict[str, TableSpec] = {
 }
 
 
+MEAN_ROW = "mean"
+
+
 @dataclasses.dataclass(frozen=True)
 class CellStats:
     """Mean and sample std (NaN for one seed) of the per-seed values of one table cell."""
@@ -137,7 +142,25 @@ def cell_stats(
     runs: Sequence[RunRecord], protocol: str, method: str, robot: str, ablation: str = "full"
 ) -> CellStats | None:
     """Mean +- std over seeds of one cell, or None when no run recorded it."""
-    per_seed = seed_values(runs, protocol, method, robot, ablation)
+    return _stats(seed_values(runs, protocol, method, robot, ablation))
+
+
+def robot_mean_stats(
+    runs: Sequence[RunRecord], protocol: str, method: str, robots: Sequence[str], ablation: str = "full"
+) -> CellStats | None:
+    """Mean +- std over seeds of the per-seed mean over ``robots`` (the tables' "Mean" row).
+
+    The spread is over seeds of the robot average, not over robots; a seed that lacks any of
+    ``robots`` for this method is left out, so the row never mixes seeds with different robots.
+    """
+    per_robot = [seed_values(runs, protocol, method, r, ablation) for r in robots]
+    if not per_robot:
+        return None
+    seeds = sorted(set.intersection(*(set(p) for p in per_robot)))
+    return _stats({s: float(np.mean([p[s] for p in per_robot])) for s in seeds})
+
+
+def _stats(per_seed: dict[int, float]) -> CellStats | None:
     if not per_seed:
         return None
     values = np.array(list(per_seed.values()))
@@ -173,13 +196,21 @@ def ordered_robots(runs: Sequence[RunRecord], protocols: Sequence[str]) -> list[
 def table_data(
     runs: Sequence[RunRecord], spec: TableSpec
 ) -> dict[str, dict[str, dict[str, CellStats | None]]]:
-    """``{protocol: {robot: {method: CellStats | None}}}`` for one paper table."""
+    """``{protocol: {row: {method: CellStats | None}}}`` for one paper table.
+
+    The rows are the robots, then ``MEAN_ROW``: per method, the mean over the robots this protocol
+    recorded for any method (see ``robot_mean_stats``).
+    """
     protocols = [p for p, _ in spec.parts]
     methods = ordered_methods(runs, protocols)
     robots = ordered_robots(runs, protocols)
-    return {
-        p: {robot: {m: cell_stats(runs, p, m, robot) for m in methods} for robot in robots} for p in protocols
-    }
+    out = {}
+    for p in protocols:
+        rows = {robot: {m: cell_stats(runs, p, m, robot) for m in methods} for robot in robots}
+        recorded = [r for r, row in rows.items() if any(c is not None for c in row.values())]
+        rows[MEAN_ROW] = {m: robot_mean_stats(runs, p, m, recorded) for m in methods}
+        out[p] = rows
+    return out
 
 
 def _best(row: dict[str, CellStats | None]) -> set[str]:
@@ -223,7 +254,12 @@ def table_markdown(runs: Sequence[RunRecord], spec: TableSpec) -> str:
             best = _best(row)
             cells = [_fmt(row[m], m in best, tex=False) for m in methods]
             lines.append(f"| {robot.capitalize()} | " + " | ".join(cells) + " |")
-        lines += ["", f"Seeds: {_seeds_note(data, protocol)}. Normalized return, mean ± std over seeds.", ""]
+        lines += [
+            "",
+            f"Seeds: {_seeds_note(data, protocol)}. Normalized return, mean ± std over seeds"
+            "; Mean: the robots' average per seed.",
+            "",
+        ]
     return "\n".join(lines)
 
 

@@ -43,10 +43,12 @@ from analysis._plots import (
 )
 from analysis._runs import RunRecord, evaluation_runs, latest_per_key, load_run, load_runs
 from analysis._tables import (
+    MEAN_ROW,
     TABLE_SPECS,
     CellStats,
     TableSpec,
     cell_stats,
+    robot_mean_stats,
     table_data,
     table_latex,
     table_markdown,
@@ -62,7 +64,9 @@ __all__ = [
     "load_runs",
     "latest_per_key",
     "evaluation_runs",
+    "MEAN_ROW",
     "cell_stats",
+    "robot_mean_stats",
     "table_data",
     "table_markdown",
     "table_latex",

@@ -186,6 +186,15 @@ def test_table1_markdown_has_exactly_the_recorded_numbers(recorded):
                 line for line in sections[p].splitlines() if line.startswith(f"| {robot.capitalize()} ")
             )
             assert [c.strip() for c in row_m.strip("|").split("|")][1:] == ["—", "—"]
+    # the Mean row: per seed the robots' average, then mean +- std over those seeds (not over robots)
+    mean_row = next(line for line in sections["table1-a"].splitlines() if line.startswith("| Mean "))
+    mean_cells = [c.strip().strip("*") for c in mean_row.strip("|").split("|")][1:]
+    for method, cell in zip(("sac", "mrcom"), mean_cells, strict=True):
+        per_seed = np.mean([_per_seed(expected, "table1-a", method, r) for r in ROBOTS], axis=0)
+        assert cell == f"{np.mean(per_seed):.1f}±{np.std(per_seed, ddof=1):.1f}"
+    row_b = next(line for line in sections["table1-b"].splitlines() if line.startswith("| Mean "))
+    (v,) = np.mean([_per_seed(expected, "table1-b", "mrcom", r) for r in ROBOTS], axis=0)
+    assert [c.strip() for c in row_b.strip("|").split("|")][1:] == ["—", f"**{v:.1f} (n=1)**"]
     assert "Seeds: 0, 1, 2." in sections["table1-a"]
     assert "Seeds: none recorded." in sections["table1-c"]
 
@@ -198,9 +207,12 @@ def test_latex_tables_match_markdown_numbers(recorded):
     for robot in ROBOTS:
         vals = _per_seed(expected, "table1-a", "mrcom", robot)
         assert f"{np.mean(vals):.1f}$\\pm${np.std(vals, ddof=1):.1f}" in tex
-    # 3 robots x (2 methods of table1-c + 2 of table1-d) + 3 sac cells of table1-b are missing
+    # (3 robots + Mean) x (2 methods of table1-c + 2 of table1-d) + 4 sac cells of table1-b are missing
     assert tex.count(" -- ") + tex.count(" --\\\\") + tex.count("& -- ") >= 1
-    assert len(re.findall(r"(?<=& )--(?= [&\\])", tex)) == 3 * 4 + 3
+    assert len(re.findall(r"(?<=& )--(?= [&\\])", tex)) == 4 * 4 + 4
+    per_seed = np.mean([_per_seed(expected, "table1-a", "mrcom", r) for r in ROBOTS], axis=0)
+    mean_line = next(line for line in tex.splitlines() if line.startswith("Mean & "))
+    assert f"{np.mean(per_seed):.1f}$\\pm${np.std(per_seed, ddof=1):.1f}" in mean_line
     tex3 = table_latex(runs, TABLE_SPECS["table3"])
     assert "Add-G" in tex3 and "Msk-F" in tex3
 
