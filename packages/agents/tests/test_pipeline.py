@@ -108,6 +108,27 @@ def test_workdir_of_another_config_is_refused(smoke):
         run_pipeline(cfg.replace(seed=1), wd, progress=False)
 
 
+def test_a_run_takes_more_methods_later(smoke, tmp_path):
+    """A run of fewer methods, then the full list: only the new method is adapted and evaluated, the
+    results equal those of one run of the full list, and a subset of the methods done reruns nothing."""
+    cfg, wd, results, _ = smoke
+    run = tmp_path / "run"
+    shutil.copytree(wd, run)
+    shutil.rmtree(run / "adapt" / "sac-utd")
+    (run / "results.json").unlink()
+    first = cfg.replace(**{"adapt.methods": ["mrcom", "sac"]})
+    config = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps(first.to_dict()))
+    assert config == cfg.to_dict()
+    part = run_pipeline(first, run, progress=False)
+    assert set(part["methods"]) == {"mrcom", "sac"}
+    assert part["methods"]["mrcom"] == results["methods"]["mrcom"]
+
+    assert run_pipeline(cfg, run, progress=False) == results
+    assert json.loads((run / "config.json").read_text())["adapt"]["methods"] == ["mrcom", "sac", "sac-utd"]
+    assert run_pipeline(first, run, progress=False) == results
+
+
 def test_log_callback_can_stop_world_model_training(smoke, tmp_path):
     """A pruner raising from log() stops run_train; nothing is marked finished, a rerun resumes."""
     cfg, wd, _, _ = smoke

@@ -39,16 +39,30 @@ WM_METRICS = ("k1_obs_nmse", "k5_obs_nmse", "k15_obs_nmse", "reward_mse", "value
 RESULTS_FORMAT = 1
 
 
+def _without_methods(config: dict) -> dict:
+    """A config dict without `adapt.methods`."""
+    return {**config, "adapt": {k: v for k, v in config.get("adapt", {}).items() if k != "methods"}}
+
+
 def _check_config(cfg: PipelineConfig, workdir: Path) -> None:
-    """Write workdir/config.json, or check that an existing one is the same config."""
+    """Write workdir/config.json, or check that an existing one is the same config.
+
+    `adapt.methods` may differ: every method is adapted and evaluated on its own, so a run can take
+    more methods later. The stored config then lists the union, in the order they were first asked.
+    """
     f = Workdir(workdir).config
-    if f.exists():
-        old = json.loads(f.read_text())
-        if old != cfg.to_dict():
-            diff = sorted(k for k in set(old) | set(cfg.to_dict()) if old.get(k) != cfg.to_dict().get(k))
-            raise ValueError(f"workdir={str(workdir)!r}: holds a run of another config (differs in {diff})")
-    else:
-        atomic_write_json(f, cfg.to_dict())
+    new = cfg.to_dict()
+    if not f.exists():
+        atomic_write_json(f, new)
+        return
+    old = json.loads(f.read_text())
+    a, b = _without_methods(old), _without_methods(new)
+    if a != b:
+        diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+        raise ValueError(f"workdir={str(workdir)!r}: holds a run of another config (differs in {diff})")
+    union = list(dict.fromkeys([*old["adapt"]["methods"], *new["adapt"]["methods"]]))
+    if union != old["adapt"]["methods"]:
+        atomic_write_json(f, {**old, "adapt": {**old["adapt"], "methods": union}})
 
 
 def split_indices(cfg: PipelineConfig) -> tuple[list[int], list[int]]:
@@ -295,18 +309,23 @@ def run_adapt(
 def run_evaluate(cfg: PipelineConfig, workdir: Path, log: Log | None = None, progress: bool = True) -> dict:
     """Normalized return of every adapted deterministic policy over `eval.episodes` episodes.
 
-    Writes `workdir/results.json` (schema of docs/interfaces.md) and `workdir/summary.md`.
+    Writes `workdir/results.json` (schema of docs/interfaces.md) and `workdir/summary.md`. Methods
+    already in an existing `results.json` are kept as they are; only the new ones are evaluated.
 
     Returns:
         The results dict.
     """
     wd = Workdir(workdir)
-    if wd.results.exists():
-        return json.loads(wd.results.read_text())
+    done = json.loads(wd.results.read_text()) if wd.results.exists() else None
+    if done is not None and set(cfg.adapt.methods) <= set(done["methods"]):
+        return done
     targets = target_scenarios(cfg)
-    methods: dict[str, dict[str, list[float]]] = {}
-    curves: dict[str, dict[str, dict[str, list[float]]]] = {}
+    # A run that takes more methods later keeps the ones already evaluated (evaluation is deterministic).
+    methods: dict[str, dict[str, list[float]]] = {} if done is None else dict(done["methods"])
+    curves: dict[str, dict[str, dict[str, list[float]]]] = {} if done is None else dict(done["curves"])
     for method in cfg.adapt.methods:
+        if method in methods:
+            continue
         if not wd.adapt_result(method).exists():
             raise ValueError(f"adapt result {str(wd.adapt(method))!r}: missing; run run_adapt first")
         state = _load_policy(wd.policy(method), cfg, len(targets), method)
