@@ -6,6 +6,11 @@ sample standard deviation (ddof=1) of those seed values. A cell with one seed sh
 ``(n=1)`` (no standard deviation is invented); a cell without any run shows ``—`` in Markdown and
 ``--`` in LaTeX. Only runs of the full model (``ablation == "full"``) enter Tables 1-3. The best mean
 of each robot and sub-table is in bold (ties all bold).
+
+Headroom: where runs recorded their target scenarios, a first column ``Still`` shows the analytic
+return of a robot that stands perfectly upright and does not move (``mrcom.envs.still_upright_return``
+of the seed's targets, averaged like a method). It is a reference, never bold: a method at or below it
+has learned nothing that standing still would not earn, and a target near speed 0 leaves no headroom.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from analysis._runs import RunRecord
+from mrcom.envs import Scenario, still_upright_return
 
 __all__ = [
     "CellStats",
@@ -24,6 +30,7 @@ __all__ = [
     "TABLE_SPECS",
     "METHOD_LABELS",
     "MEAN_ROW",
+    "STILL",
     "cell_stats",
     "robot_mean_stats",
     "table_data",
@@ -49,6 +56,9 @@ METHOD_LABELS: dict[str, str] = {
     "mrcom": "Ours",
 }
 METHOD_LABELS.update({m: f"{METHOD_LABELS[m[:-3]]} (AC)" for m in AC_ORDER})
+# the headroom reference: an upright robot that does not move, computed from each run's targets
+STILL = "still"
+METHOD_LABELS[STILL] = "Still"
 MISSING_MD = "—"
 MISSING_TEX = "--"
 
@@ -129,13 +139,30 @@ def seed_values(
     for r in runs:
         if r.results is None or r.protocol != protocol or r.ablation != ablation:
             continue
-        returns = r.results.get("methods", {}).get(method, {}).get(robot)
+        returns = (
+            _still_returns(r, robot)
+            if method == STILL
+            else r.results.get("methods", {}).get(method, {}).get(robot)
+        )
         if returns is None or len(returns) == 0:
             continue
         if r.seed is None:
             raise ValueError(f"run={r.run_id!r}: seed=None: results.json needs an integer seed")
         out[r.seed] = float(np.mean(np.asarray(returns, dtype=np.float64)))
     return dict(sorted(out.items()))
+
+
+def _still_returns(run: RunRecord, robot: str) -> list[float] | None:
+    """The analytic still-upright return of each of ``run``'s target scenarios of ``robot``."""
+    assert run.results is not None
+    targets = [t for t in run.results.get("targets", []) if t.get("robot") == robot]
+    if not targets:
+        return None
+    try:
+        scenarios = [Scenario(**t) for t in targets]
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"run={run.run_id!r}: results.json targets: {e}") from None
+    return [float(v) for v in still_upright_return(scenarios)]
 
 
 def cell_stats(
@@ -178,7 +205,11 @@ def ordered_methods(runs: Sequence[RunRecord], protocols: Sequence[str]) -> list
     }
     found.add("mrcom")
     known = [m for m in METHOD_ORDER if m in found and m != "mrcom"]
-    return known + sorted(found - set(METHOD_ORDER)) + ["mrcom"]
+    with_targets = any(
+        r.results is not None and r.protocol in protocols and r.results.get("targets") for r in runs
+    )
+    still = [STILL] if with_targets else []
+    return still + known + sorted(found - set(METHOD_ORDER)) + ["mrcom"]
 
 
 def ordered_robots(runs: Sequence[RunRecord], protocols: Sequence[str]) -> list[str]:
@@ -214,7 +245,7 @@ def table_data(
 
 
 def _best(row: dict[str, CellStats | None]) -> set[str]:
-    means = {m: c.mean for m, c in row.items() if c is not None}
+    means = {m: c.mean for m, c in row.items() if c is not None and m != STILL}
     if not means:
         return set()
     top = max(means.values())
@@ -257,7 +288,12 @@ def table_markdown(runs: Sequence[RunRecord], spec: TableSpec) -> str:
         lines += [
             "",
             f"Seeds: {_seeds_note(data, protocol)}. Normalized return, mean ± std over seeds"
-            "; Mean: the robots' average per seed.",
+            "; Mean: the robots' average per seed."
+            + (
+                " Still: an upright robot that does not move (the headroom reference)."
+                if STILL in methods
+                else ""
+            ),
             "",
         ]
     return "\n".join(lines)

@@ -14,6 +14,7 @@ import pytest
 import sacred
 from sacred.observers import FileStorageObserver
 
+from analysis._runs import RunRecord
 from analysis.figures import (
     TABLE_SPECS,
     curve_data,
@@ -26,6 +27,7 @@ from analysis.figures import (
     table_markdown,
     write_figures,
 )
+from mrcom.envs import V_MAX
 
 ROBOTS = ("hopper", "walker", "cheetah")
 
@@ -353,3 +355,53 @@ def test_only_trial_runs_show_the_best_trial_with_its_baselines(tmp_path, capsys
     with pytest.raises(ValueError, match="no such SQLite file"):
         write_figures(base, out, study_storage=f"sqlite:///{missing}")
     assert not missing.exists()
+
+
+def _still(target: float, v_max: float) -> float:
+    """An upright robot at speed 0, from the reward's definition (docs/choices.md), not from the code."""
+    s = np.sqrt(-2.0 * np.log(0.1))
+    gauss = lambda margin: np.exp(-0.5 * (target / margin * s) ** 2)
+    return 100.0 * (0.9 * gauss(0.07 * v_max) + 0.1 * gauss(v_max))
+
+
+def test_still_column_shows_the_headroom_of_each_seeds_targets():
+    """The Still reference is computed from every run's targets, averaged like a method, never bold."""
+    speeds = {0: {"hopper": [0.3, 0.5], "cheetah": [0.0]}, 1: {"hopper": [0.1], "cheetah": [0.05]}}
+    runs = []
+    for seed, per_robot in speeds.items():
+        targets = [
+            {"robot": robot, "target_speed": v, "length_scale": 1.0, "size_scale": 1.0, "seed": seed}
+            for robot, vs in per_robot.items()
+            for v in vs
+        ]
+        methods = {"sac": {"hopper": [50.0] * len(per_robot["hopper"]), "cheetah": [60.0]}}
+        methods["mrcom"] = {"hopper": [40.0] * len(per_robot["hopper"]), "cheetah": [70.0]}
+        results = {
+            "protocol": "table1-a",
+            "seed": seed,
+            "ablation": "full",
+            "methods": methods,
+            "targets": targets,
+        }
+        runs.append(RunRecord(str(seed), Path("."), "COMPLETED", "", {}, {}, {}, results))
+    md = table_markdown(runs, TABLE_SPECS["table1"])
+    section = md.split("(`table1-a`)")[1].split("###")[0]
+    assert section.strip().splitlines()[0] == "| Robot | Still | SAC | Ours |"
+    still = {
+        seed: {r: float(np.mean([_still(v, V_MAX[r]) for v in vs])) for r, vs in per_robot.items()}
+        for seed, per_robot in speeds.items()
+    }
+    rows = {
+        line.split("|")[1].strip(): [c.strip() for c in line.strip("|").split("|")[1:]]
+        for line in section.splitlines()
+        if line.startswith("| ") and "Robot" not in line
+    }
+    for robot, label in (("hopper", "Hopper"), ("cheetah", "Cheetah")):
+        vals = [still[0][robot], still[1][robot]]
+        assert rows[label][0] == f"{np.mean(vals):.1f}±{np.std(vals, ddof=1):.1f}"
+    # cheetah's target 0 gives Still 100 on seed 0, above every method, yet the bold goes to a method
+    assert still[0]["cheetah"] == pytest.approx(100.0)
+    assert not rows["Cheetah"][0].startswith("**") and rows["Cheetah"][2] == "**70.0±0.0**"
+    per_seed = [np.mean(list(still[s].values())) for s in (0, 1)]
+    assert rows["Mean"][0] == f"{np.mean(per_seed):.1f}±{np.std(per_seed, ddof=1):.1f}"
+    assert "Still: an upright robot that does not move" in section

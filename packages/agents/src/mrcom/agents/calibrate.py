@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mrcom.envs import PROTOCOLS, ROBOTS, Scenario, make
-from mrcom.envs._calibrate import POLICIES, policy_returns, still_upright_return
+from mrcom.envs import PROTOCOLS, ROBOTS, Scenario, make, still_upright_return
+from mrcom.envs._calibrate import POLICIES, policy_returns
 
 from ._cli import prog_name, run_cli
 from ._config import preset

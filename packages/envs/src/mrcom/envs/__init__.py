@@ -4,6 +4,7 @@ Scenarios randomize the torso (dynamics), the target speed (reward) and the obse
 `make` steps a batch of them on C MuJoCo (`native`) or MJX (`mjx`) with one padded layout.
 """
 
+from ._calibrate import still_upright_return
 from ._gym import GymEnv
 from ._layout import (
     ACT_DIM,
@@ -66,6 +67,7 @@ __all__ = [
     "pad_action",
     "pad_obs",
     "reward_fn",
+    "still_upright_return",
     "tolerance",
     "unpad_action",
     "unpad_obs",
