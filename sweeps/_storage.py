@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import time
 import warnings
 
 import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from sqlalchemy.exc import IntegrityError
 
 # We drive heartbeats ourselves (ask/tell with a heartbeat thread, fail_stale_trials before each ask),
 # which is what Study.optimize does internally; these two notices do not apply.
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
+
+
+# Two processes that open a fresh database at once both create its schema and both insert its version
+# row; the slower one fails on the unique key although the schema is complete. Opening again succeeds.
+SCHEMA_RACE_ATTEMPTS = 3
 
 
 class StorageError(RuntimeError):
@@ -54,6 +61,11 @@ def make_storage(
             heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=max_retry),
         )
     try:
+        for attempt in range(SCHEMA_RACE_ATTEMPTS - 1):
+            try:
+                return RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
+            except IntegrityError:  # another process created the schema at the same moment
+                time.sleep(0.2 * (attempt + 1))
         return RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
     except Exception as e:  # sqlalchemy / driver errors differ by backend
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__

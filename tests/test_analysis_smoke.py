@@ -14,6 +14,7 @@ import pytest
 from analysis.bound import BoundConstants, theorem6
 from analysis.bound import main as bound_main
 from analysis.figures import main as figures_main
+from mrcom.envs import Scenario, still_upright_return
 
 pytestmark = pytest.mark.slow
 
@@ -46,11 +47,15 @@ def test_tables_and_figures_of_a_smoke_run(smoke_run, tmp_path):
     header = section.strip().splitlines()[0]
     labels = {"sac": "SAC", "sac-utd": "SAC (MBPO's UTD)", "mrcom": "Ours"}
     methods = [m for m in labels if m in results["methods"]]
-    assert header == "| Robot | " + " | ".join(labels[m] for m in methods) + " |"
+    assert header == "| Robot | Still | " + " | ".join(labels[m] for m in methods) + " |"
     for robot in ("hopper", "walker", "cheetah"):
         row = next(line for line in section.splitlines() if line.startswith(f"| {robot.capitalize()} "))
         cells = [c.strip().strip("*") for c in row.strip("|").split("|")][1:]
-        for m, cell in zip(methods, cells, strict=True):
+        # Still: the env's analytic still-upright return of this run's targets of the robot
+        targets = [Scenario(**t) for t in results["targets"] if t["robot"] == robot]
+        still = "—" if not targets else f"{np.mean(still_upright_return(targets)):.1f} (n=1)"
+        assert cells[0] == still
+        for m, cell in zip(methods, cells[1:], strict=True):
             returns = results["methods"][m].get(robot)
             expected = "—" if not returns else f"{np.mean(returns):.1f} (n=1)"
             assert cell == expected

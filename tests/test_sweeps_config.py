@@ -205,3 +205,32 @@ def test_the_jax_free_names_mirror_the_packages():
     assert _layout.ABLATIONS == worldmodel.ABLATIONS == agents.ABLATIONS
     for name in worldmodel.world_model_names():  # every world model has exactly these presets
         assert tuple(worldmodel.get_kind(name).config_type.PRESETS) == worldmodel.PRESET_NAMES, name
+
+
+def test_storage_survives_two_processes_creating_the_schema_at_once(tmp_path, monkeypatch):
+    """The loser of the schema race (unique key on the version row) opens the finished database again."""
+    import optuna
+    from sqlalchemy.exc import IntegrityError
+
+    import sweeps._storage as storage
+
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    optuna.create_study(storage=storage.make_storage(url), study_name="s").enqueue_trial({"x": 1.0})
+    real, calls = storage.RDBStorage, []
+
+    def losing_first(*args, **kwargs):  # the state the slower process sees: schema complete, insert refused
+        calls.append(1)
+        if len(calls) == 1:
+            raise IntegrityError("INSERT INTO alembic_version", {}, Exception("UNIQUE constraint failed"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(storage, "RDBStorage", losing_first)
+    study = optuna.load_study(storage=storage.make_storage(url), study_name="s")
+    assert len(calls) == 2 and len(study.get_trials()) == 1
+
+    def always_losing(*args, **kwargs):
+        raise IntegrityError("INSERT INTO alembic_version", {}, Exception("UNIQUE constraint failed"))
+
+    monkeypatch.setattr(storage, "RDBStorage", always_losing)
+    with pytest.raises(storage.StorageError, match="cannot connect"):
+        storage.make_storage(url)
