@@ -2,10 +2,12 @@
 
 Scenarios randomize the torso (dynamics), the target speed (reward) and the observation function;
 `make` steps a batch of them on C MuJoCo (`native`) or MJX (`mjx`) with one padded layout.
+Importing this package registers the Gymnasium ids ``mrcom/Hopper-v0``, ``mrcom/Walker-v0`` and
+``mrcom/Cheetah-v0`` (`GYM_IDS`; keyword arguments: see `make_gym_env`).
 """
 
 from ._calibrate import still_upright_return
-from ._gym import GymEnv
+from ._gym import GYM_IDS, GymEnv, make_gym_env, register_gym_envs
 from ._layout import (
     ACT_DIM,
     BASE_ACT_DIM,
@@ -36,6 +38,7 @@ __all__ = [
     "BASE_OBS_DIM",
     "DEFAULT_OBS_NOISE",
     "ENGINES",
+    "GYM_IDS",
     "MAX_SCALE",
     "MIN_SCALE",
     "OBS_DIM",
@@ -60,15 +63,19 @@ __all__ = [
     "extra_dims",
     "fixed_mask",
     "make",
+    "make_gym_env",
     "normalized_return",
     "obs_dim",
     "obs_mask",
     "obs_params",
     "pad_action",
     "pad_obs",
+    "register_gym_envs",
     "reward_fn",
     "still_upright_return",
     "tolerance",
     "unpad_action",
     "unpad_obs",
 ]
+
+register_gym_envs()

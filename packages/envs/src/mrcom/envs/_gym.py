@@ -1,7 +1,22 @@
-"""Gymnasium adapter: one scenario as a `gymnasium.Env` (unpadded spaces, native engine)."""
+"""Gymnasium adapter: one scenario as a `gymnasium.Env` (unpadded spaces, native engine).
+
+Importing `mrcom.envs` registers one Gymnasium id per robot (`GYM_IDS`)::
+
+    import gymnasium as gym
+    import mrcom.envs
+
+    gym.register_envs(mrcom.envs)  # a no-op that marks the import as used
+    env = gym.make("mrcom/Hopper-v0", target_speed=0.5, length_scale=1.2, obs_fn="add_g")
+
+or, without importing it yourself, ``gym.make("mrcom.envs:mrcom/Hopper-v0", ...)`` (Gymnasium imports the
+module before the "``:``"). The keyword arguments are the `Scenario` fields other than ``robot`` (the id
+names it) plus ``episode_length``; see `make_gym_env` for the defaults. Gymnasium >= 1.0 no longer loads
+the "gymnasium.envs" entry-point plugins of older releases, so registration happens on import.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -11,9 +26,13 @@ import numpy as np
 from ._common import check_action
 from ._layout import ACT_DIM, act_dim, obs_dim
 from ._native import NativeVecEnv
-from ._scenario import Scenario
+from ._robots import ROBOTS
+from ._scenario import Scenario, default_scenario
 
-__all__ = ["GymEnv"]
+__all__ = ["GYM_IDS", "GymEnv", "make_gym_env", "register_gym_envs"]
+
+GYM_IDS: dict[str, str] = {robot: f"mrcom/{robot.capitalize()}-v0" for robot in ROBOTS}
+"""Gymnasium id of each robot: ``{"hopper": "mrcom/Hopper-v0", ...}``."""
 
 
 class GymEnv(gym.Env):
@@ -65,3 +84,42 @@ class GymEnv(gym.Env):
             self._started = False
         reward = float(np.float32(reward))  # the engine's float32 reward, as a float
         return obs[0, : self._n].copy(), reward, False, truncated, {"speed": speed}
+
+
+_ENTRY_POINT = f"{__name__}:make_gym_env"
+_DEFAULT_EPISODE_LENGTH = 1000
+
+
+def make_gym_env(robot: str, episode_length: int = _DEFAULT_EPISODE_LENGTH, **fields: Any) -> GymEnv:
+    """The creator behind the registered ids: a `GymEnv` of ``robot`` with the given `Scenario` fields.
+
+    Unspecified fields keep `default_scenario` (``robot``): default dynamics (``length_scale`` =
+    ``size_scale`` = 1), ``target_speed`` = 0.5 * ``V_MAX[robot]`` (the paper's fixed target),
+    ``obs_fn="identity"``, ``obs_noise=DEFAULT_OBS_NOISE``, ``seed=0``; ``episode_length`` is 1000.
+
+    Arguments:
+        robot: one of ``ROBOTS`` (the registered id sets it).
+        episode_length: control steps per episode (the env truncates itself; no TimeLimit is needed).
+        **fields: `Scenario` fields: length_scale, size_scale, target_speed, obs_fn, obs_noise, seed.
+
+    Raises:
+        ValueError: an unknown keyword (naming it and the allowed ones) or an invalid field value.
+    """
+    allowed = [f.name for f in dataclasses.fields(Scenario) if f.name != "robot"]
+    unknown = sorted(set(fields) - set(allowed))
+    if unknown:
+        raise ValueError(
+            f"{GYM_IDS.get(robot, robot)}: unknown keyword(s) {unknown}; allowed are "
+            f"{sorted([*allowed, 'episode_length'])}"
+        )
+    scenario = dataclasses.replace(default_scenario(robot), **fields)
+    return GymEnv(scenario, episode_length=episode_length)
+
+
+def register_gym_envs() -> None:
+    """Register `GYM_IDS` with Gymnasium; idempotent (ids already registered by this module are kept)."""
+    for robot, env_id in GYM_IDS.items():
+        spec = gym.registry.get(env_id)
+        if spec is not None and spec.entry_point == _ENTRY_POINT and spec.kwargs == {"robot": robot}:
+            continue
+        gym.register(id=env_id, entry_point=_ENTRY_POINT, kwargs={"robot": robot})
