@@ -1,4 +1,4 @@
-"""`python -m mrcom.agents.evaluate`: the protocol runner (DESIGN.md section 6), N targets x S seeds."""
+"""`python -m mrcom.agents.evaluate`: the protocol runner (docs/design.md, section 7), N targets x S seeds."""
 
 from __future__ import annotations
 

@@ -196,7 +196,7 @@ class WorldModelConfig(_Switches, ConfigBase):
     model holds), `LossWeights.from_config(config)` (traced loss coefficients) and `training`
     (`TrainSettings`, the loop's settings).
 
-    Sizes and loss weights follow DESIGN.md section 5; the choices the paper leaves open
+    The equations they serve are mapped in docs/design.md, section 5; the choices the paper leaves open
     are documented in docs/choices.md.
 
     Data shapes: `obs_dim`, `act_dim` (padded widths), `num_scenarios` (training scenarios,

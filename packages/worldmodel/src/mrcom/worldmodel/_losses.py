@@ -1,4 +1,4 @@
-"""The MrCoM losses, one named function per equation (DESIGN.md section 5).
+"""The MrCoM losses, one named function per equation (docs/design.md, section 5).
 
 Each function takes plain arrays (any leading batch/time dims) and returns the mean over them,
 so each can be checked against a hand computation. `sg` is `jax.lax.stop_gradient`.
