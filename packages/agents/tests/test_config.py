@@ -1,5 +1,8 @@
 """PipelineConfig: presets, override forms, round trip, validation messages."""
 
+import subprocess
+import sys
+
 import pytest
 
 from mrcom.agents import PRESETS, PipelineConfig, preset
@@ -135,3 +138,25 @@ def test_a_preset_name_means_one_world_model_everywhere(name):
     for section in ("cadm", "dreamerv3", "mamba", "mow"):
         if name != "paper":
             assert getattr(cfg, section).steps == cfg.worldmodel.steps, section
+
+
+def test_the_config_layer_imports_no_jax():
+    """Configs, presets, `--set` overrides, workdirs and writers load without JAX (a fresh interpreter)."""
+    code = (
+        "import sys\n"
+        "from mrcom.agents import (ABLATIONS, METHODS, PRESETS, PipelineConfig, Workdir, atomic_write_json,\n"
+        "    parse_overrides, preset)\n"
+        "preset('smoke').to_json()\n"
+        "assert 'jax' not in sys.modules, sorted(m for m in sys.modules if m.startswith('jax'))[:5]\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_every_public_name_resolves():
+    import mrcom.agents as agents
+
+    assert set(agents.__all__) <= set(dir(agents))
+    for name in agents.__all__:
+        assert getattr(agents, name) is not None
+    with pytest.raises(AttributeError, match="no_such_name"):
+        _ = agents.no_such_name

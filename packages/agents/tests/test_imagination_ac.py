@@ -8,25 +8,27 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mrcom.agents import EpisodeBuffer, evaluate_policy
-from mrcom.agents._ac_nets import BoundedNormalActor, Critic
-from mrcom.agents._imagination_ac import (
+from mrcom.agents import (
     ACConfig,
+    EpisodeBuffer,
     ImaginationAC,
-    ReturnNorm,
     StartSampler,
-    ac_init,
-    ac_update,
-    ema_update,
-    return_scale,
+    evaluate_policy,
     run_imagination_ac,
 )
-from mrcom.agents._imagination_ac import (
+from mrcom.agents._ac_nets import BoundedNormalActor, Critic
+from mrcom.agents._ac_returns import (
+    ReturnNorm,
+    ema_update,
+    return_scale,
+)
+from mrcom.agents._ac_returns import (
     lambda_returns as _lambda_returns,
 )
-from mrcom.agents._imagination_ac import (
+from mrcom.agents._ac_returns import (
     update_return_norm as _update_return_norm,
 )
+from mrcom.agents._imagination_ac import ac_init, ac_update
 from mrcom.worldmodel import Context, Imagined, Prefix, act_at
 
 

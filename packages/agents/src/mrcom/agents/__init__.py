@@ -1,136 +1,170 @@
-"""mrcom.agents: SAC behaviour policies, multi-scenario datasets, scenario adaptation and evaluation."""
+"""mrcom.agents: SAC behaviour policies, multi-scenario datasets, scenario adaptation and evaluation.
 
-from ._buffer import EpisodeBuffer as EpisodeBuffer
-from ._buffer import TransitionBuffer as TransitionBuffer
-from ._collect import (
-    collect as collect,
-)
-from ._collect import (
-    run_collect as run_collect,
-)
-from ._collect import (
-    target_scenarios as target_scenarios,
-)
-from ._collect import (
-    train_scenarios as train_scenarios,
-)
-from ._compare import Comparison as Comparison
-from ._compare import compare_mbpo_sac as compare_mbpo_sac
-from ._compare import comparison_config as comparison_config
-from ._config import (
-    ABLATIONS as ABLATIONS,
-)
-from ._config import AC_METHODS as AC_METHODS
-from ._config import (
-    METHODS as METHODS,
-)
-from ._config import (
-    MODEL_FREE_METHODS as MODEL_FREE_METHODS,
-)
-from ._config import (
-    MODEL_METHODS as MODEL_METHODS,
-)
-from ._config import PRESETS as PRESETS
-from ._config import (
-    WORLDMODEL_SECTIONS as WORLDMODEL_SECTIONS,
-)
-from ._config import (
-    AdaptConfig as AdaptConfig,
-)
-from ._config import (
-    CollectConfig as CollectConfig,
-)
-from ._config import (
-    EnvsConfig as EnvsConfig,
-)
-from ._config import (
-    EvalConfig as EvalConfig,
-)
-from ._config import (
-    PipelineConfig as PipelineConfig,
-)
-from ._config import (
-    preset as preset,
-)
-from ._dataset import DATASET_MANIFEST as DATASET_MANIFEST
-from ._dataset import (
-    dataset_scenarios as dataset_scenarios,
-)
-from ._dataset import (
-    find_prompt as find_prompt,
-)
-from ._dataset import (
-    load_dataset as load_dataset,
-)
-from ._dataset import (
-    read_manifest as read_manifest,
-)
-from ._fused import FusedCarry as FusedCarry
-from ._fused import ReplayRing as ReplayRing
-from ._fused import fused_sac_chunk as fused_sac_chunk
-from ._fused import load_carry as load_carry
-from ._fused import run_fused_sac as run_fused_sac
-from ._fused import save_carry as save_carry
-from ._imagination_ac import ACConfig as ACConfig
-from ._imagination_ac import ImaginationAC as ImaginationAC
-from ._imagination_ac import run_imagination_ac as run_imagination_ac
-from ._io import atomic_write_bytes as atomic_write_bytes
-from ._io import atomic_write_json as atomic_write_json
-from ._io import atomic_write_text as atomic_write_text
-from ._loop import (
-    LoopResult as LoopResult,
-)
-from ._loop import (
-    evaluate_policy as evaluate_policy,
-)
-from ._loop import (
-    record_episodes as record_episodes,
-)
-from ._loop import (
-    run_sac as run_sac,
-)
-from ._mbpo import ModelAugmenter as ModelAugmenter
-from ._sac import (
-    Batch as Batch,
-)
-from ._sac import (
-    SACConfig as SACConfig,
-)
-from ._sac import (
-    SACState as SACState,
-)
-from ._sac import (
-    sac_act as sac_act,
-)
-from ._sac import (
-    sac_init as sac_init,
-)
-from ._sac import (
-    sac_update as sac_update,
-)
-from ._stages import (
-    adapt_method as adapt_method,
-)
-from ._stages import (
-    load_worldmodel as load_worldmodel,
-)
-from ._stages import (
-    run_adapt as run_adapt,
-)
-from ._stages import (
-    run_evaluate as run_evaluate,
-)
-from ._stages import (
-    run_pipeline as run_pipeline,
-)
-from ._stages import (
-    run_protocol as run_protocol,
-)
-from ._stages import (
-    run_train as run_train,
-)
-from ._stages import (
-    summary_table as summary_table,
-)
-from ._starts import StartSampler as StartSampler
-from ._workdir import Workdir as Workdir
+Names load on first use (PEP 562): the configuration layer (`PipelineConfig`, `preset`, `PRESETS`,
+`ABLATIONS`, `METHODS`, `parse_overrides`, `Workdir`, the atomic writers) imports no JAX, so sweeps and
+analysis can read configs and run folders without loading it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._ac_config import ACConfig as ACConfig
+    from ._ac_config import ac_base as ac_base
+    from ._ac_config import ac_method as ac_method
+    from ._ac_loop import ImaginationAC as ImaginationAC
+    from ._ac_loop import run_imagination_ac as run_imagination_ac
+    from ._buffer import EpisodeBuffer as EpisodeBuffer
+    from ._buffer import TransitionBuffer as TransitionBuffer
+    from ._cli import parse_overrides as parse_overrides
+    from ._collect import collect as collect
+    from ._collect import run_collect as run_collect
+    from ._collect import target_scenarios as target_scenarios
+    from ._collect import train_scenarios as train_scenarios
+    from ._config import ABLATIONS as ABLATIONS
+    from ._config import AC_METHODS as AC_METHODS
+    from ._config import METHODS as METHODS
+    from ._config import MODEL_FREE_METHODS as MODEL_FREE_METHODS
+    from ._config import MODEL_METHODS as MODEL_METHODS
+    from ._config import PRESETS as PRESETS
+    from ._config import PROMPT_KINDS as PROMPT_KINDS
+    from ._config import WORLDMODEL_SECTIONS as WORLDMODEL_SECTIONS
+    from ._config import AdaptConfig as AdaptConfig
+    from ._config import CollectConfig as CollectConfig
+    from ._config import EnvsConfig as EnvsConfig
+    from ._config import EvalConfig as EvalConfig
+    from ._config import PipelineConfig as PipelineConfig
+    from ._config import preset as preset
+    from ._dataset import DATASET_MANIFEST as DATASET_MANIFEST
+    from ._dataset import dataset_scenarios as dataset_scenarios
+    from ._dataset import find_prompt as find_prompt
+    from ._dataset import load_dataset as load_dataset
+    from ._dataset import read_manifest as read_manifest
+    from ._device_mbpo import DeviceModelAugmenter as DeviceModelAugmenter
+    from ._device_mbpo import FusedAugment as FusedAugment
+    from ._device_mbpo import MBPOSettings as MBPOSettings
+    from ._device_mbpo import prompt_tails as prompt_tails
+    from ._fused import FusedCarry as FusedCarry
+    from ._fused import ReplayRing as ReplayRing
+    from ._fused import fused_init as fused_init
+    from ._fused import fused_policy_returns as fused_policy_returns
+    from ._fused import fused_sac_chunk as fused_sac_chunk
+    from ._fused import load_carry as load_carry
+    from ._fused import run_fused_sac as run_fused_sac
+    from ._fused import save_carry as save_carry
+    from ._io import atomic_write_bytes as atomic_write_bytes
+    from ._io import atomic_write_json as atomic_write_json
+    from ._io import atomic_write_text as atomic_write_text
+    from ._io import stream_seed as stream_seed
+    from ._loop import LoopResult as LoopResult
+    from ._loop import evaluate_policy as evaluate_policy
+    from ._loop import record_episodes as record_episodes
+    from ._loop import run_sac as run_sac
+    from ._mbpo import ModelAugmenter as ModelAugmenter
+    from ._sac import Batch as Batch
+    from ._sac import SACState as SACState
+    from ._sac import sac_act as sac_act
+    from ._sac import sac_init as sac_init
+    from ._sac import sac_update as sac_update
+    from ._sac_config import SACConfig as SACConfig
+    from ._stages import adapt_method as adapt_method
+    from ._stages import load_worldmodel as load_worldmodel
+    from ._stages import run_adapt as run_adapt
+    from ._stages import run_evaluate as run_evaluate
+    from ._stages import run_pipeline as run_pipeline
+    from ._stages import run_protocol as run_protocol
+    from ._stages import run_train as run_train
+    from ._stages import split_indices as split_indices
+    from ._stages import summary_table as summary_table
+    from ._starts import StartSampler as StartSampler
+    from ._workdir import Workdir as Workdir
+
+# public name -> the submodule that defines it
+_EXPORTS: dict[str, str] = {
+    "ACConfig": "_ac_config",
+    "ac_base": "_ac_config",
+    "ac_method": "_ac_config",
+    "ImaginationAC": "_ac_loop",
+    "run_imagination_ac": "_ac_loop",
+    "EpisodeBuffer": "_buffer",
+    "TransitionBuffer": "_buffer",
+    "parse_overrides": "_cli",
+    "collect": "_collect",
+    "run_collect": "_collect",
+    "target_scenarios": "_collect",
+    "train_scenarios": "_collect",
+    "ABLATIONS": "_config",
+    "AC_METHODS": "_config",
+    "METHODS": "_config",
+    "MODEL_FREE_METHODS": "_config",
+    "MODEL_METHODS": "_config",
+    "PRESETS": "_config",
+    "PROMPT_KINDS": "_config",
+    "WORLDMODEL_SECTIONS": "_config",
+    "AdaptConfig": "_config",
+    "CollectConfig": "_config",
+    "EnvsConfig": "_config",
+    "EvalConfig": "_config",
+    "PipelineConfig": "_config",
+    "preset": "_config",
+    "DATASET_MANIFEST": "_dataset",
+    "dataset_scenarios": "_dataset",
+    "find_prompt": "_dataset",
+    "load_dataset": "_dataset",
+    "read_manifest": "_dataset",
+    "DeviceModelAugmenter": "_device_mbpo",
+    "FusedAugment": "_device_mbpo",
+    "MBPOSettings": "_device_mbpo",
+    "prompt_tails": "_device_mbpo",
+    "FusedCarry": "_fused",
+    "ReplayRing": "_fused",
+    "fused_init": "_fused",
+    "fused_policy_returns": "_fused",
+    "fused_sac_chunk": "_fused",
+    "load_carry": "_fused",
+    "run_fused_sac": "_fused",
+    "save_carry": "_fused",
+    "atomic_write_bytes": "_io",
+    "atomic_write_json": "_io",
+    "atomic_write_text": "_io",
+    "stream_seed": "_io",
+    "LoopResult": "_loop",
+    "evaluate_policy": "_loop",
+    "record_episodes": "_loop",
+    "run_sac": "_loop",
+    "ModelAugmenter": "_mbpo",
+    "Batch": "_sac",
+    "SACState": "_sac",
+    "sac_act": "_sac",
+    "sac_init": "_sac",
+    "sac_update": "_sac",
+    "SACConfig": "_sac_config",
+    "adapt_method": "_stages",
+    "load_worldmodel": "_stages",
+    "run_adapt": "_stages",
+    "run_evaluate": "_stages",
+    "run_pipeline": "_stages",
+    "run_protocol": "_stages",
+    "run_train": "_stages",
+    "split_indices": "_stages",
+    "summary_table": "_stages",
+    "StartSampler": "_starts",
+    "Workdir": "_workdir",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    """Import the submodule defining `name` on first access and cache the name here."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

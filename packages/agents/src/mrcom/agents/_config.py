@@ -21,9 +21,8 @@ from mrcom.worldmodel.dreamer import DreamerConfig
 from mrcom.worldmodel.mamba import MambaConfig
 from mrcom.worldmodel.mow import MoWConfig
 
-from ._dataset import PROMPT_KINDS
-from ._imagination_ac import ACConfig, ac_base, ac_method
-from ._sac import SACConfig
+from ._ac_config import ACConfig, ac_base, ac_method
+from ._sac_config import SACConfig
 from ._validate import check_choice, check_positive, check_range
 
 # Model-based methods adapt by MBPO with their world model (one registry name each, mrcom.worldmodel);
@@ -45,6 +44,8 @@ WORLDMODEL_SECTIONS = {
     "mow": "mow",
 }
 TARGET_SPLITS = ("test", "validation")
+# how a training scenario is prompted (`collect.train_prompt`, `mrcom.agents.find_prompt`)
+PROMPT_KINDS = ("first_episode", "expert")
 
 
 @dataclasses.dataclass(frozen=True)

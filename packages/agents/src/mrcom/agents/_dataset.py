@@ -26,6 +26,7 @@ import numpy as np
 from mrcom.envs import Scenario
 from mrcom.worldmodel import MultiScenarioData
 
+from ._config import PROMPT_KINDS
 from ._io import atomic_savez, atomic_write_json, sha256_file
 
 FORMAT_VERSION = 1
@@ -157,9 +158,6 @@ def load_shard(path: Path, entry: dict[str, Any], manifest: dict[str, Any]) -> d
 def dataset_scenarios(path: Path) -> list[Scenario]:
     """The scenarios of the finished shards, in index order."""
     return [Scenario.from_dict(e["scenario"]) for e in read_manifest(path)["shards"]]
-
-
-PROMPT_KINDS = ("first_episode", "expert")
 
 
 def load_dataset(

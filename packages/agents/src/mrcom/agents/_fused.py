@@ -42,7 +42,8 @@ from ._ring import (
     ring_sample,
     sample_indices,
 )
-from ._sac import Batch, SACConfig, SACState, sac_act, sac_init, sac_update
+from ._sac import Batch, SACState, sac_act, sac_init, sac_update
+from ._sac_config import SACConfig
 
 __all__ = [
     "ReplayRing",

@@ -20,7 +20,8 @@ from tqdm.auto import tqdm
 
 from ._buffer import EpisodeBuffer
 from ._ring import episode_batch, explore_actions, sample_indices
-from ._sac import Batch, HasActor, SACConfig, SACState, sac_act, sac_init, sac_update
+from ._sac import Batch, HasActor, SACState, sac_act, sac_init, sac_update
+from ._sac_config import SACConfig
 
 
 class Augmenter(Protocol):

@@ -22,12 +22,14 @@ import numpy as np
 from mrcom.envs import ACT_DIM, OBS_DIM, Scenario, make
 from mrcom.worldmodel import get_kind
 
+from ._ac_config import ac_base
+from ._ac_loop import ImaginationAC, run_imagination_ac
 from ._collect import dataset_problem, run_collect, target_scenarios
 from ._config import AC_METHODS, METHODS, MODEL_METHODS, WORLDMODEL_SECTIONS, PipelineConfig
 from ._dataset import find_prompt, load_dataset, read_manifest
 from ._device_mbpo import FusedAugment, MBPOSettings, prompt_tails
 from ._fused import fused_policy_returns, run_fused_sac
-from ._imagination_ac import ACPolicy, ImaginationAC, ac_base, policy_like, run_imagination_ac
+from ._imagination_ac import ACPolicy, policy_like
 from ._io import atomic_write_bytes, atomic_write_json, stream_seed
 from ._loop import evaluate_policy, run_sac
 from ._mbpo import ModelAugmenter
