@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 from mrcom.agents import DATASET_MANIFEST, Workdir
 from mrcom.worldmodel import checkpoint_path
-from sweeps._layout import SacredRun
+from sweeps.layout import SacredRun
 
 
 class RunPaths(NamedTuple):

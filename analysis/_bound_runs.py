@@ -45,7 +45,7 @@ from analysis._io import atomic_savefig, atomic_write_text  # noqa: E402
 from analysis._sensitivity import sensitivity_table  # noqa: E402
 from mrcom.agents import Workdir  # noqa: E402
 from mrcom.worldmodel import checkpoint_path  # noqa: E402
-from sweeps._layout import SacredRun  # noqa: E402
+from sweeps.layout import SacredRun  # noqa: E402
 
 __all__ = ["find_runs", "measure_runs", "mechanism_rows", "write_runs_report", "CLAIMS", "STUDY_PARAMS"]
 

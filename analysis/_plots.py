@@ -19,7 +19,7 @@ import numpy as np  # noqa: E402
 
 from analysis._runs import RunRecord  # noqa: E402
 from analysis._tables import METHOD_LABELS, CellStats, cell_stats, ordered_methods, ordered_robots  # noqa: E402
-from sweeps._layout import ABLATIONS  # noqa: E402
+from mrcom.agents import ABLATIONS  # noqa: E402
 
 __all__ = [
     "ABLATIONS",

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from sweeps._layout import SacredRun
+from sweeps.layout import SacredRun
 
 __all__ = ["RunRecord", "load_run", "load_runs", "latest_per_key", "evaluation_runs", "RESULTS_FORMAT"]
 

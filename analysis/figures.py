@@ -53,7 +53,7 @@ from analysis._tables import (
     table_latex,
     table_markdown,
 )
-from sweeps._layout import RunsDir
+from sweeps.layout import RunsDir
 
 __all__ = [
     "TABLE_SPECS",

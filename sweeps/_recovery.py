@@ -34,8 +34,8 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
-from sweeps._layout import SacredRun
 from sweeps._plain import write_json_atomic
+from sweeps.layout import SacredRun
 
 # user attributes that describe one execution of a trial (not inherited by its retry)
 RUN_ATTRS = (

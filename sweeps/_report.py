@@ -13,8 +13,8 @@ import optuna
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
-from sweeps._layout import SacredRun, StudyDir
 from sweeps._plain import write_json_atomic, write_text_atomic
+from sweeps.layout import SacredRun, StudyDir
 
 COLUMNS = (
     "number",

@@ -12,7 +12,7 @@ import dataclasses
 import math
 from typing import Any, Literal
 
-from sweeps._layout import PRESETS
+from mrcom.agents import PRESETS
 
 OBJECTIVES: dict[str, Literal["maximize", "minimize"]] = {"adapt": "maximize", "model": "minimize"}
 LOSS_WEIGHTS = ("lambda_var", "lambda_s", "lambda_v")

@@ -36,9 +36,10 @@ from sacred import Experiment
 from sacred.config.config_dict import ConfigDict
 from sacred.utils import SacredInterrupt, apply_backspaces_and_linefeeds
 
+from mrcom.agents import ABLATIONS, PRESETS
 from sweeps import _hooks
-from sweeps._layout import ABLATIONS, COLLECT_LOCK, MANIFEST_ARTIFACT, PRESETS, RESULTS_ARTIFACT, RunsDir
 from sweeps._plain import to_plain
+from sweeps.layout import COLLECT_LOCK, MANIFEST_ARTIFACT, RESULTS_ARTIFACT, RunsDir
 
 STAGES = ("collect", "train", "adapt", "evaluate", "pipeline")
 # config keys that are not PipelineConfig fields

@@ -24,8 +24,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from sweeps._layout import RunsDir
 from sweeps._trial import die_with_parent
+from sweeps.layout import RunsDir
 
 WORKER = "sweeps.lambda_search"
 

@@ -36,7 +36,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sweeps._layout import RunsDir, StudyDir, TrialDir
 from sweeps._search_config import (
     OBJECTIVES,
     PARAM_PATHS,
@@ -47,6 +46,7 @@ from sweeps._search_config import (
     SearchConfig,
     search_config,
 )
+from sweeps.layout import RunsDir, StudyDir, TrialDir
 
 _FINISHED = ("COMPLETE", "PRUNED")
 # how a worker starts a trial process: python -m sweeps._trial SPEC.json

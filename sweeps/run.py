@@ -27,7 +27,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from sweeps._layout import RunsDir
+from sweeps.layout import RunsDir
 
 _VALUE_FLAGS = {
     "--file": "file",

@@ -80,9 +80,9 @@ def test_set_reaches_the_pipeline_config_of_every_trial(tmp_path):
     config, hence in its PipelineConfig."""
     import optuna
 
-    from sweeps._layout import StudyDir
     from sweeps.experiment import ex, pipeline_config
     from sweeps.lambda_search import Worker, _validate, build_parser
+    from sweeps.layout import StudyDir
 
     args = build_parser().parse_args(
         ["--preset", "smoke", "--set", "adapt.real_steps=60", "--set", "sac.hidden=[16, 16]"]

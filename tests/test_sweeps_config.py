@@ -195,14 +195,16 @@ def test_trial_stage_reads_the_last_stage_of_a_log(tmp_path):
     assert trial_stage(log) == "evaluate"
 
 
-def test_the_jax_free_names_mirror_the_packages():
-    """sweeps/ and analysis/ read preset and ablation names without importing JAX: the mirror in
-    sweeps._layout must equal the packages' one definition."""
+def test_sweeps_and_analysis_read_the_packages_names():
+    """sweeps/ and analysis/ read preset and ablation names from the packages' one definition (JAX-free)."""
+    from analysis import _plots
     from mrcom import agents, worldmodel
-    from sweeps import _layout
+    from sweeps import _search_config, experiment
 
-    assert _layout.PRESETS == worldmodel.PRESET_NAMES == agents.PRESETS == tuple(worldmodel.PRESETS)
-    assert _layout.ABLATIONS == worldmodel.ABLATIONS == agents.ABLATIONS
+    assert _search_config.PRESETS is experiment.PRESETS is agents.PRESETS
+    assert experiment.ABLATIONS is _plots.ABLATIONS is agents.ABLATIONS
+    assert agents.PRESETS == worldmodel.PRESET_NAMES == tuple(worldmodel.PRESETS)
+    assert agents.ABLATIONS == worldmodel.ABLATIONS
     for name in worldmodel.world_model_names():  # every world model has exactly these presets
         assert tuple(worldmodel.get_kind(name).config_type.PRESETS) == worldmodel.PRESET_NAMES, name
 

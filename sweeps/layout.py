@@ -20,15 +20,8 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # imported where used: mrcom.agents loads JAX
-    from mrcom.agents import Workdir
-
-# Names the packages define (mrcom.worldmodel.PRESET_NAMES, ABLATIONS), mirrored here because sweeps/ and
-# analysis/ read them without importing JAX; tests/test_sweeps_config.py checks the mirror.
-PRESETS = ("smoke", "quick", "paper")
-ABLATIONS = ("full", "wo_d", "wo_c", "wo_ls", "wo_lv")
+from mrcom.agents import Workdir
 
 RUNS = Path("runs")  # default of --runs / the folder sweeps.run records into
 
@@ -97,8 +90,6 @@ class TrialDir:
     @property
     def work(self) -> Workdir:
         """The trial's pipeline workdir."""
-        from mrcom.agents import Workdir
-
         return Workdir(self.root / "work")
 
 
