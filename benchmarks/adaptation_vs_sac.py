@@ -30,12 +30,12 @@ from mrcom.agents import (
     atomic_write_bytes,
     atomic_write_json,
     load_worldmodel,
+    parse_overrides,
     preset,
     run_collect,
     run_train,
     target_scenarios,
 )
-from mrcom.agents._cli import parse_overrides
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -96,10 +96,8 @@ def bench_mjx(robot: str, batch: int, steps: int, seed: int, device) -> dict:
     import jax
     import jax.numpy as jnp
 
-    from mrcom.envs._mjx import MjxEnv
-
     with jax.default_device(device):
-        env = MjxEnv([Scenario(robot, target_speed=1.0)] * batch, episode_length=1000)
+        env = make([Scenario(robot, target_speed=1.0)] * batch, engine="mjx", episode_length=1000).env
         step = jax.jit(env.step)
         state = jax.jit(env.reset)(jax.random.PRNGKey(seed))
         a = jnp.asarray(np.random.default_rng(seed).uniform(-1, 1, (batch, ACT_DIM)), jnp.float32)

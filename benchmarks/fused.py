@@ -1,6 +1,6 @@
 """Fused mjx loop vs the host mjx loop: env-steps/s with SAC updates (or MBPO), same run, and their ratio.
 
-The fused loop (`mrcom.agents._fused.run_fused_sac`: MJX step, on-device replay insert and SAC updates in one
+The fused loop (`mrcom.agents.run_fused_sac`: MJX step, on-device replay insert and SAC updates in one
 jitted `lax.scan`, back to the host once per chunk) and the host loop (`run_sac` over `MjxVecEnv`: one jitted
 env step, numpy conversion, numpy replay and one jitted update call every `update_every` steps) run the same
 work: B agents (hopper scenarios), the same SAC schedule and sizes. Each is timed on a second call after a
@@ -26,8 +26,7 @@ import time
 import jax
 import numpy as np
 
-from mrcom.agents import SACConfig, run_sac
-from mrcom.agents._fused import run_fused_sac
+from mrcom.agents import SACConfig, run_fused_sac, run_sac
 from mrcom.envs import Scenario, make
 
 
@@ -63,7 +62,7 @@ def main() -> None:
     scenarios = [Scenario("hopper", 1.0 + 0.05 * i, 1.0 - 0.03 * i, 1.0) for i in range(a.agents)]
     vec = make(scenarios, engine="mjx", episode_length=a.episode_length)
     if a.fast_compile:
-        from mrcom.worldmodel._jit import FAST_COMPILE_OPTIONS
+        from mrcom.worldmodel import FAST_COMPILE_OPTIONS
 
         vec._step = jax.jit(vec.env.step, compiler_options=FAST_COMPILE_OPTIONS)
     chunk = a.chunk or a.episode_length
@@ -96,8 +95,14 @@ def main() -> None:
 
 def _mbpo_loops(a, cfg: SACConfig, vec, chunk: int) -> dict:
     """The three MBPO loops of `--mbpo` (the smoke preset's adapt settings; k and rollouts from the flags)."""
-    from mrcom.agents import ModelAugmenter, preset
-    from mrcom.agents._device_mbpo import DeviceModelAugmenter, FusedAugment, MBPOSettings, prompt_tails
+    from mrcom.agents import (
+        DeviceModelAugmenter,
+        FusedAugment,
+        MBPOSettings,
+        ModelAugmenter,
+        preset,
+        prompt_tails,
+    )
     from mrcom.worldmodel import init_model
 
     pipe = preset(

@@ -31,11 +31,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mrcom.agents import preset, target_scenarios, train_scenarios
-from mrcom.agents._device_mbpo import FusedAugment, MBPOSettings, prompt_tails
-from mrcom.agents._fused import fused_init, fused_policy_returns, fused_sac_chunk
+from mrcom.agents import (
+    FusedAugment,
+    MBPOSettings,
+    fused_init,
+    fused_policy_returns,
+    fused_sac_chunk,
+    preset,
+    prompt_tails,
+    target_scenarios,
+    train_scenarios,
+)
 from mrcom.envs import ACT_DIM, OBS_DIM, PROTOCOLS, Scenario, make
-from mrcom.envs._mjx import MjxEnv
 from mrcom.worldmodel import PRESET_NAMES, init_model
 
 # dense float32 peak TFLOP/s (no tensor-core TF32) by `device_kind`; bf16 tensor-core peaks are far higher
@@ -48,7 +55,7 @@ def _sync(tree) -> None:
 
 def mjx_rate(robot: str, batch: int, scan: int, calls: int) -> tuple[float, float]:
     """(env-steps/s, compile s) of `scan` MJX steps per jitted call at B = `batch`."""
-    env = MjxEnv([Scenario(robot, target_speed=1.0)] * batch, episode_length=1000)
+    env = make([Scenario(robot, target_speed=1.0)] * batch, engine="mjx", episode_length=1000).env
     a = jnp.asarray(np.random.default_rng(0).uniform(-1, 1, (batch, ACT_DIM)), jnp.float32)
 
     @jax.jit

@@ -36,9 +36,16 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from mrcom.agents import PRESETS, WORLDMODEL_SECTIONS, atomic_write_json, load_dataset, preset, run_collect
-from mrcom.agents._io import stream_seed
-from mrcom.agents._stages import split_indices
+from mrcom.agents import (
+    PRESETS,
+    WORLDMODEL_SECTIONS,
+    atomic_write_json,
+    load_dataset,
+    preset,
+    run_collect,
+    split_indices,
+    stream_seed,
+)
 from mrcom.worldmodel import (
     get_kind,
     mlp_ensemble_nmse,

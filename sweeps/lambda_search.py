@@ -170,8 +170,7 @@ def parse_updates(items: list[str]) -> dict[str, Any]:
     """``["a.b=3", "c=x"]`` -> ``{"a.b": 3, "c": "x"}``: the ``--set`` grammar of every MrCoM command
     (``mrcom.agents``' ``parse_overrides``); a key the pipeline config does not have, or one this
     command sets itself, is refused naming it and the allowed ones."""
-    from mrcom.agents import PipelineConfig
-    from mrcom.agents._cli import parse_overrides
+    from mrcom.agents import PipelineConfig, parse_overrides
 
     for item in items:
         key = item.partition("=")[0].strip()

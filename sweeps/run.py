@@ -27,6 +27,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from mrcom.agents import PipelineConfig, parse_overrides
 from sweeps.layout import RunsDir
 
 _VALUE_FLAGS = {
@@ -98,14 +99,11 @@ def set_updates(items: list[str]) -> list[str]:
     """
     if not items:
         return []
-    from mrcom.agents._cli import parse_overrides
-
     return [f"{key}={value!r}" for key, value in parse_overrides(items, allowed=_allowed()).items()]
 
 
 def _allowed() -> dict[str, Any]:
     """The keys of the experiment's config: ``PipelineConfig.to_dict()`` plus the run keys."""
-    from mrcom.agents import PipelineConfig
     from sweeps.experiment import RUN_KEYS
 
     return {**PipelineConfig().to_dict(), **{k: None for k in RUN_KEYS if k != "command"}}
@@ -116,8 +114,6 @@ def check_with_keys(rest: list[str]) -> None:
     itself would answer with its ConfigAddedError and exit 1)."""
     if "with" not in rest:
         return
-    from mrcom.agents._cli import parse_overrides
-
     keys = []
     for token in rest[rest.index("with") + 1 :]:
         if token.startswith("-"):
