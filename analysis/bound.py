@@ -25,8 +25,10 @@ from analysis._bound import (
     theorem6_terms,
     validate_constants,
 )
-from analysis._bound_cli import RunPaths, main, measure_run, resolve_run
-from analysis._bound_runs import find_runs, mechanism_rows, write_runs_report
+from analysis._bound_cli import main
+from analysis._bound_one_run import RunPaths, measure_run, resolve_run
+from analysis._bound_runs import find_runs, mechanism_rows
+from analysis._bound_runs_report import write_runs_report
 from analysis._estimators import (
     calibration_tv,
     estimate_eps_pi,

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from analysis._bound_report import Measured, dominant_term, target_bound, trivial_bound
-from analysis._bound_runs import find_runs, measure_runs, mechanism_rows, write_runs_report
+from analysis._bound_runs import find_runs, measure_runs, mechanism_rows
+from analysis._bound_runs_report import write_runs_report
 from analysis._policies import agent
 from analysis._real_gap import DeterministicPopulation, discounted_return
 from analysis.bound import BoundConstants, main, theorem6
