@@ -17,7 +17,7 @@
 
 What happens when this process is SIGKILLed (nothing can be written here) is in ``sweeps._recovery``.
 
-The spec is written by ``sweeps.lambda_search``; its keys are those of ``Worker._spec`` there.
+The spec is written by ``sweeps.lambda_search``; its keys are those of ``Worker._spec`` (``sweeps._worker``).
 """
 
 from __future__ import annotations

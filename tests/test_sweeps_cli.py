@@ -80,14 +80,15 @@ def test_set_reaches_the_pipeline_config_of_every_trial(tmp_path):
     config, hence in its PipelineConfig."""
     import optuna
 
+    from sweeps._search_args import build_parser, validate_args
+    from sweeps._worker import Worker
     from sweeps.experiment import ex, pipeline_config
-    from sweeps.lambda_search import Worker, _validate, build_parser
     from sweeps.layout import StudyDir
 
     args = build_parser().parse_args(
         ["--preset", "smoke", "--set", "adapt.real_steps=60", "--set", "sac.hidden=[16, 16]"]
     )
-    cfg, updates, _ = _validate(args)
+    cfg, updates, _ = validate_args(args)
     assert updates["adapt.real_steps"] == 60 and updates["sac.hidden"] == [16, 16]
     storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'optuna.db'}")
     study = optuna.create_study(study_name="s", storage=storage)

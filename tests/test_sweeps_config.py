@@ -181,7 +181,7 @@ def test_report_shows_best_trial_beside_sac_and_sac_utd_and_labels_pruned_values
 
 
 def test_trial_stage_reads_the_last_stage_of_a_log(tmp_path):
-    from sweeps.lambda_search import trial_stage
+    from sweeps._trial_watch import trial_stage
 
     log = tmp_path / "trial.log"
     assert trial_stage(log) is None  # no log yet
