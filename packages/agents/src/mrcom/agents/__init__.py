@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from ._buffer import EpisodeBuffer as EpisodeBuffer
     from ._buffer import TransitionBuffer as TransitionBuffer
     from ._cli import parse_overrides as parse_overrides
+    from ._cli import run_cli as run_cli
     from ._collect import collect as collect
     from ._collect import run_collect as run_collect
     from ._collect import target_scenarios as target_scenarios
@@ -91,6 +92,7 @@ _EXPORTS: dict[str, str] = {
     "EpisodeBuffer": "_buffer",
     "TransitionBuffer": "_buffer",
     "parse_overrides": "_cli",
+    "run_cli": "_cli",
     "collect": "_collect",
     "run_collect": "_collect",
     "target_scenarios": "_collect",

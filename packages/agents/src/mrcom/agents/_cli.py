@@ -19,10 +19,12 @@ def prog_name(module: str) -> str:
     return f"python -m {module}"
 
 
-def run_cli(main: Callable[[], int | None], module: str) -> NoReturn:
+def run_cli(
+    main: Callable[[], int | None], module: str | None = None, *, prog: str | None = None
+) -> NoReturn:
     """Run a command's `main()`: bad input (ValueError, FileNotFoundError) is one line on stderr and
-    exit 2, never a traceback; Ctrl-C says so and exits 130."""
-    prog = prog_name(module)
+    exit 2, never a traceback; Ctrl-C says so and exits 130. The command is `python -m <module>` or `prog`."""
+    prog = prog or prog_name(str(module))
     try:
         code = main()
     except (ValueError, FileNotFoundError) as err:

@@ -6,7 +6,7 @@ Importing this package registers the Gymnasium ids ``mrcom/Hopper-v0``, ``mrcom/
 ``mrcom/Cheetah-v0`` (`GYM_IDS`; keyword arguments: see `make_gym_env`).
 """
 
-from ._calibrate import still_upright_return
+from ._calibrate import POLICIES, policy_returns, still_upright_return
 from ._gym import GYM_IDS, GymEnv, make_gym_env, register_gym_envs
 from ._layout import (
     ACT_DIM,
@@ -44,6 +44,7 @@ __all__ = [
     "OBS_DIM",
     "OBS_FNS",
     "OOD_SAMPLING",
+    "POLICIES",
     "PROTOCOLS",
     "ROBOTS",
     "ROBOT_INFO",
@@ -70,6 +71,7 @@ __all__ = [
     "obs_params",
     "pad_action",
     "pad_obs",
+    "policy_returns",
     "register_gym_envs",
     "reward_fn",
     "still_upright_return",

@@ -7,7 +7,7 @@
   speed 0: ``100 * move(0, target)``. It is the most any non-moving policy can earn.
 - ``tracking`` (analytic): upright and exactly at the target speed: ``100 * move(target, target) = 100``.
 
-`policy_returns` runs the first three on the native engine; `mrcom.agents.calibrate` prints them per
+`policy_returns` runs the first three on the native engine; `scripts/calibrate.py` prints them per
 protocol and robot beside SAC.
 """
 

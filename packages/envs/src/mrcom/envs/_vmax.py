@@ -3,8 +3,8 @@
 Two measurements, both reproducible, and per robot the faster one is kept (docs/choices.md, "v_max"):
 
 - SAC trained on ``stand * (1 + speed)`` for 120k real steps, mean speed of its last 3 evaluations
-  (``python -m mrcom.agents.measure_vmax --steps 120000 --seeds 1``): hopper 1.19, walker 0.76, cheetah 4.77;
-- CEM over PD and torque gait controllers (``python -m mrcom.envs.measure_gait_vmax``): hopper 1.28,
+  (``python scripts/measure_vmax.py --steps 120000 --seeds 1``): hopper 1.19, walker 0.76, cheetah 4.77;
+- CEM over PD and torque gait controllers (``python scripts/measure_gait_vmax.py``): hopper 1.28,
   walker 1.17, cheetah 3.62.
 
 Both are lower bounds of the true top speed (the SAC curves were still rising at 120k steps).

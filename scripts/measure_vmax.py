@@ -1,8 +1,8 @@
-"""`python -m mrcom.agents.measure_vmax`: v_max per robot, measured by SAC trained to run as fast as it can.
+"""`python scripts/measure_vmax.py`: v_max per robot, measured by SAC trained to run as fast as it can.
 
-v_max is "the fastest forward speed under default dynamics". We train model-free SAC (this package's
-`run_sac`, the same learner as every baseline) on the default scenario of each robot with a run-fast
-reward that keeps the benchmark's own standing term::
+v_max is "the fastest forward speed under default dynamics". We train model-free SAC
+(`mrcom.agents.run_sac`, the same learner as every baseline) on the default scenario of each robot
+with a run-fast reward that keeps the benchmark's own standing term::
 
     r_run = stand * (1 + speed)          # stand in [0, 1] is the tracking reward's standing/upright term
 
@@ -27,14 +27,12 @@ from pathlib import Path
 
 import numpy as np
 
+from mrcom.agents import SACConfig, atomic_write_json, record_episodes, run_cli, run_sac
 from mrcom.envs import ROBOTS, Scenario, make
 
-from ._cli import prog_name, run_cli
-from ._io import atomic_write_json
-from ._loop import record_episodes, run_sac
-from ._sac import SACConfig
-
 __all__ = ["RunFastEnv", "measure_vmax", "main"]
+
+PROG = "python scripts/measure_vmax.py"
 
 
 class RunFastEnv:
@@ -151,7 +149,7 @@ def _plot(results: dict, path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(
-        prog=prog_name("mrcom.agents.measure_vmax"),
+        prog=PROG,
         description="Measure v_max per robot: SAC trained on stand * (1 + speed) under default dynamics; "
         "writes <workdir>/vmax.json (figures, curves, command) and vmax.png.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -179,8 +177,7 @@ def main(argv: list[str] | None = None) -> None:
             progress=not args.no_progress,
         )
         record = {
-            "command": "python -m mrcom.agents.measure_vmax "
-            + " ".join(sys.argv[1:] if argv is None else argv),
+            "command": f"{PROG} " + " ".join(sys.argv[1:] if argv is None else argv),
             "seconds": time.time() - t0,
             "statistic": f"per agent, mean forward speed over its last {args.last} evaluations of "
             f"{args.eval_episodes} episodes; v_max = the best of {args.seeds} agents",
@@ -199,4 +196,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    run_cli(main, "mrcom.agents.measure_vmax")
+    run_cli(main, prog=PROG)

@@ -6,9 +6,9 @@ from four torso features (height, pitch, forward velocity, pitch rate); see `Gai
 maximise the mean forward speed over an episode, counting speed only while the robot is up (hopper/walker:
 torso height > 0.7 m and |pitch| < 1 rad; cheetah: not flipped). The best controller is then run on fresh
 1000-step episodes with the native engine; v_max is its mean counted speed.
-The constants in `_vmax.py` come from::
+The constants in `mrcom.envs.V_MAX` come from::
 
-    python -m mrcom.envs.measure_gait_vmax            # all robots, default budget (a few minutes on 2 cores)
+    python scripts/measure_gait_vmax.py            # all robots, default budget (a few minutes on 2 cores)
 """
 
 from __future__ import annotations
@@ -19,10 +19,7 @@ import sys
 
 import numpy as np
 
-from ._layout import ACT_DIM, BASE_ACT_DIM, BASE_OBS_DIM
-from ._make import make
-from ._robots import ROBOT_INFO, ROBOTS, build_model
-from ._scenario import Scenario
+from mrcom.envs import ACT_DIM, BASE_ACT_DIM, BASE_OBS_DIM, ROBOT_INFO, ROBOTS, Scenario, build_model, make
 
 __all__ = ["CONTROLLERS", "GaitController", "measure", "measure_best", "main"]
 
@@ -193,7 +190,7 @@ def measure_best(robot: str, modes: tuple[str, ...] = CONTROLLERS, **kw) -> dict
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
-        prog="python -m mrcom.envs.measure_gait_vmax",
+        prog="python scripts/measure_gait_vmax.py",
         description="Measure v_max (fastest forward speed under default dynamics) per robot with a CEM "
         "search over a periodic gait + linear feedback controller on the native engine.",
     )

@@ -1,4 +1,4 @@
-"""`python -m mrcom.agents.calibrate`: how much headroom the reward leaves, per protocol and robot.
+"""`python scripts/calibrate.py`: how much headroom the reward leaves, per protocol and robot.
 
 For the target scenarios of every Table 1 and Table 2 protocol (drawn from the protocol's evaluation
 distribution) it measures the normalized return of:
@@ -22,15 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
-from mrcom.envs import PROTOCOLS, ROBOTS, Scenario, make, still_upright_return
-from mrcom.envs._calibrate import POLICIES, policy_returns
-
-from ._cli import prog_name, run_cli
-from ._config import preset
-from ._io import atomic_write_json, atomic_write_text
-from ._loop import evaluate_policy, run_sac
+from mrcom.agents import atomic_write_json, atomic_write_text, evaluate_policy, preset, run_cli, run_sac
+from mrcom.envs import POLICIES, PROTOCOLS, ROBOTS, Scenario, make, policy_returns, still_upright_return
 
 __all__ = ["TABLE_PROTOCOLS", "calibration_targets", "reference_returns", "sac_returns", "main"]
+
+PROG = "python scripts/calibrate.py"
 
 TABLE_PROTOCOLS: tuple[str, ...] = tuple(n for n in PROTOCOLS if n.startswith(("table1", "table2")))
 
@@ -101,7 +98,7 @@ def _table(rows: list[dict], budgets: list[int]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(
-        prog=prog_name("mrcom.agents.calibrate"),
+        prog=PROG,
         description="Normalized return of zero, pose-holding, random, still-upright and SAC policies per "
         "protocol x robot (the reward's headroom); writes <workdir>/calibration.{json,md}.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -156,7 +153,7 @@ def main(argv: list[str] | None = None) -> None:
                 row[f"sac_{b}"] = float(r[owned == i].mean())
     table = _table(rows, sorted(args.budgets) if args.sac_targets else [])
     record = {
-        "command": "python -m mrcom.agents.calibrate " + " ".join(sys.argv[1:] if argv is None else argv),
+        "command": f"{PROG} " + " ".join(sys.argv[1:] if argv is None else argv),
         "seconds": time.time() - t0,
         "episode_length": args.episode_length,
         "targets_per_cell": args.targets,
@@ -170,4 +167,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    run_cli(main, "mrcom.agents.calibrate")
+    run_cli(main, prog=PROG)

@@ -1,8 +1,25 @@
+"""The gait search of `scripts/measure_gait_vmax.py` (v_max by CEM over gait controllers)."""
+
+import importlib.util
 import json
+from pathlib import Path
 
 import numpy as np
 
-from mrcom.envs.measure_gait_vmax import GaitController, main, measure, rollout_speed
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "measure_gait_vmax.py"
+
+
+def _load_script():
+    spec = importlib.util.spec_from_file_location("measure_gait_vmax", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_gait = _load_script()
+GaitController, main = _gait.GaitController, _gait.main
+measure, rollout_speed = _gait.measure, _gait.rollout_speed
 
 
 def test_controller_shapes_and_padding():
