@@ -17,11 +17,11 @@ from mrcom.worldmodel import (
     OpenLoop,
     Prefix,
     eval_windows,
+    get_kind,
     make_source,
 )
 from mrcom.worldmodel._data import window
 from mrcom.worldmodel.cadm import (
-    KIND,
     CaDM,
     CaDMConfig,
     History,
@@ -38,6 +38,7 @@ from mrcom.worldmodel.cadm import (
     train,
 )
 
+KIND = get_kind("cadm")
 KEY = jax.random.PRNGKey(0)
 
 

@@ -60,3 +60,27 @@ def test_ablation_switches():
     assert not full.replace(ablation="wo_d").use_d
     assert full.replace(ablation="wo_ls").effective_lambda_s == 0.0
     assert full.replace(ablation="wo_lv").effective_lambda_v == 0.0
+
+
+def test_every_registered_config_shares_one_budget_per_preset_and_loads_no_jax():
+    """One preset name means one training budget for every world model: the budget fields come from
+    `TRAINING_BUDGETS` alone (no model's preset restates them), every config class has the shared
+    fields, and the configs and the registry's names are reachable without importing JAX."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from mrcom.worldmodel import BUILTIN_KINDS, SharedConfig, TRAINING_BUDGETS, world_model_names\n"
+        "import importlib\n"
+        "for name, (pkg, _, config) in BUILTIN_KINDS.items():\n"
+        "    cls = getattr(importlib.import_module(pkg), config)\n"
+        "    assert issubclass(cls, SharedConfig), name\n"
+        "    for preset, budget in TRAINING_BUDGETS.items():\n"
+        "        assert not set(budget) & set(cls.PRESETS[preset]), (name, preset)\n"
+        "        c = cls.preset(preset)\n"
+        "        assert all(getattr(c, k) == v for k, v in budget.items()), (name, preset)\n"
+        "assert world_model_names()[:5] == ('mrcom', 'cadm', 'dreamerv3', 'mow', 'mamba')\n"
+        "assert 'jax' not in sys.modules, 'configs loaded JAX'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -6,9 +6,16 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mrcom.worldmodel import FAST_COMPILE_OPTIONS, Context, OpenLoop, Prefix, make_source, sample_batch
+from mrcom.worldmodel import (
+    FAST_COMPILE_OPTIONS,
+    Context,
+    OpenLoop,
+    Prefix,
+    get_kind,
+    make_source,
+    sample_batch,
+)
 from mrcom.worldmodel.dreamer import (
-    KIND,
     RSSM,
     DreamerConfig,
     compute_loss,
@@ -25,6 +32,7 @@ from mrcom.worldmodel.dreamer import (
     unimix_probs,
 )
 
+KIND = get_kind("dreamerv3")
 KEY = jax.random.PRNGKey(0)
 
 

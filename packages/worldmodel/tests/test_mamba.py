@@ -23,7 +23,6 @@ from mrcom.worldmodel import (
     synthetic_data,
 )
 from mrcom.worldmodel.mamba import (
-    KIND,
     Mamba,
     MambaConfig,
     chunk_bucket,
@@ -45,6 +44,7 @@ from mrcom.worldmodel.mamba import (
     train,
 )
 
+KIND = get_kind("mamba")
 KEY = jax.random.PRNGKey(0)
 
 
@@ -371,6 +371,6 @@ def test_config_presets_and_serialization():
     assert (paper.deter, paper.rssm_hidden, paper.stoch, paper.classes, paper.units) == (512, 64, 16, 16, 128)
     assert (paper.seq_len, paper.loss_steps, paper.learning_rate, paper.batch_size) == (50, 64, 1e-4, 16)
     assert (paper.dyn_scale, paper.rep_scale, paper.free_nats) == (0.5, 0.1, 1.0)
-    assert MambaConfig.preset("quick").curriculum_steps == 500
+    assert MambaConfig.preset("quick").curriculum_steps == 750  # 0.25 of the quick budget's 3000 steps
     with pytest.raises(ValueError, match="preset="):
         MambaConfig.preset("huge")

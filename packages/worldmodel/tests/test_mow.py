@@ -20,7 +20,6 @@ from mrcom.worldmodel import (
     save_checkpoint,
 )
 from mrcom.worldmodel.mow import (
-    KIND,
     MoWConfig,
     cluster_tasks,
     evaluate,
@@ -36,6 +35,7 @@ from mrcom.worldmodel.mow import (
     train,
 )
 
+KIND = get_kind("mow")
 KEY = jax.random.PRNGKey(0)
 CLUSTER_AT = 200  # the two families separate once the shared model has learned (about 200 smoke steps)
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from ._config_base import ConfigBase
+from ._config_base import PRESET_NAMES as PRESET_NAMES
+from ._config_base import SharedConfig
 
 ABLATIONS = ("full", "wo_d", "wo_c", "wo_ls", "wo_lv")
-PRESET_NAMES = ("smoke", "quick", "paper")  # every preset table of every package has exactly these
 STATE_REG = ("posterior", "literal")
 OBS_TRANSFORMS = ("standardize", "symlog")
 KL_DIRECTIONS = ("posterior_prior", "prior_posterior")
 
-# Preset overrides. Sizes only; everything else keeps its default.
+# Preset overrides: sizes and MrCoM's learning rate and batch; the budget is `TRAINING_BUDGETS`.
 PRESETS: dict[str, dict[str, Any]] = {
     "smoke": dict(
         context_len=4,
@@ -29,13 +29,6 @@ PRESETS: dict[str, dict[str, Any]] = {
         batch_size=8,
         seq_len=12,
         open_loop_horizon=4,
-        steps=100,
-        steps_per_call=10,
-        eval_every=50,
-        checkpoint_every=50,
-        eval_windows=16,
-        eval_burn_in=2,  # the pipeline's smoke episodes are 20 steps: burn-in + 15 must fit
-        fast_compile=True,
     ),
     "quick": dict(
         context_len=8,
@@ -50,11 +43,6 @@ PRESETS: dict[str, dict[str, Any]] = {
         learning_rate=1e-3,
         batch_size=16,
         seq_len=32,
-        steps=3000,  # 1500 -> 3000: every k-step error falls (docs/choices.md, "World model: accuracy")
-        steps_per_call=50,
-        eval_every=500,
-        checkpoint_every=500,
-        eval_windows=64,
     ),
     "paper": dict(
         context_len=16,
@@ -68,11 +56,6 @@ PRESETS: dict[str, dict[str, Any]] = {
         value_hidden=256,
         batch_size=32,
         seq_len=64,
-        steps=100_000,
-        steps_per_call=100,
-        eval_every=5000,
-        checkpoint_every=5000,
-        eval_windows=256,
     ),
 }
 
@@ -188,7 +171,7 @@ class TrainSettings:
 
 
 @dataclasses.dataclass(frozen=True)
-class WorldModelConfig(_Switches, ConfigBase):
+class WorldModelConfig(_Switches, SharedConfig):
     """Everything that defines a MrCoM world model and its training, as one flat, serializable config
     (presets, `--set worldmodel.<field>=...`, checkpoint headers).
 
@@ -199,8 +182,8 @@ class WorldModelConfig(_Switches, ConfigBase):
     The equations they serve are mapped in docs/design.md, section 5; the choices the paper leaves open
     are documented in docs/choices.md.
 
-    Data shapes: `obs_dim`, `act_dim` (padded widths), `num_scenarios` (training scenarios,
-    one value head each). Context (eq. 4): `context_len` (m) steps, tokens embedded in
+    Shared fields (data shapes, optimizer, training loop): `SharedConfig`; `num_scenarios` is the
+    number of value heads here. Context (eq. 4): `context_len` (m) steps, tokens embedded in
     `embed_dim` and encoded by `num_layers` transformer layers of `num_heads` heads;
     `context_reward` puts the reward in the token, lagged one slot so that C_t holds no function
     of o_t (False matches eq. 4 literally).
@@ -225,15 +208,9 @@ class WorldModelConfig(_Switches, ConfigBase):
     `state_reg` ("posterior": L_s = KL(q_u || sg p_u) trains only the posterior, on top of L_var;
     "literal": eq. 12 with gradients into both sides), `gamma` and `target_tau` for the value
     heads (eq. 14), `value_samples` (samples of the predicted next latent in eq. 15).
-    `ablation` is one of "full", "wo_d", "wo_c", "wo_ls", "wo_lv". `fast_compile`: compile the
-    jitted programs with XLA's backend optimization level 0 (about 2x faster to compile, 2.5x
-    slower to run on a CPU; for smoke-sized runs).
+    `ablation` is one of "full", "wo_d", "wo_c", "wo_ls", "wo_lv".
     """
 
-    obs_dim: int = 8
-    act_dim: int = 2
-    num_scenarios: int = 1
-    context_len: int = 8
     context_reward: bool = True
     obs_skip: bool = True
     obs_transform: str = "standardize"
@@ -263,32 +240,21 @@ class WorldModelConfig(_Switches, ConfigBase):
     target_tau: float = 0.02
     value_samples: int = 4
     ablation: str = "full"
-    learning_rate: float = 3e-4
-    grad_clip: float = 100.0
-    batch_size: int = 16
-    seq_len: int = 32
-    steps: int = 2000
-    steps_per_call: int = 50
-    eval_every: int = 500
-    checkpoint_every: int = 500
-    eval_windows: int = 64
-    eval_burn_in: int = 8
-    fast_compile: bool = False
 
     PRESETS = PRESETS
     CHECKPOINT_DEFAULTS = {"h_mean_bound": 0.0}  # unbounded h means before the field existed
 
-    def __post_init__(self):
-        self._require_shared()
+    def __post_init__(self) -> None:
+        super().__post_init__()
         self._require_ints(
             ("embed_dim", "num_layers", "num_heads", "u_dim", "d_dim", "h_dim")
             + ("hidden", "value_hidden", "value_samples")
         )
         self._require_numbers(
             ("lambda_var", "lambda_s", "lambda_v", "lambda_r", "lambda_pred", "lambda_open_loop")
-            + ("free_nats", "grad_clip", "h_mean_bound")
+            + ("free_nats", "h_mean_bound")
         )
-        self._require_numbers(("min_std", "obs_std", "learning_rate"), positive=True)
+        self._require_numbers(("min_std", "obs_std"), positive=True)
         self._require_unit(("kl_balance", "gamma", "target_tau"))
         if self.gamma >= 1:
             raise ValueError(f"gamma={self.gamma!r}: must be in [0, 1)")

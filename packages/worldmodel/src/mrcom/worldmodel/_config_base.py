@@ -1,8 +1,9 @@
 """ConfigBase: what every world-model config (a frozen dataclass) shares.
 
 Serialization (`replace`, `to_dict` / `from_dict`, `to_json` / `from_json`), named presets merged
-on top of the defaults (`preset`, reading the class's `PRESETS`), and the checks `__post_init__`
-runs, each raising `ValueError("<name>=<value!r>: must be ...")`.
+on top of the defaults (`preset`: the shared `TRAINING_BUDGETS` of the preset, then the class's own
+`PRESETS`), the checks `__post_init__` runs, each raising `ValueError("<name>=<value!r>: must be ...")`,
+and `SharedConfig`, the fields every world model's config has.
 """
 
 from __future__ import annotations
@@ -21,6 +22,22 @@ def is_int(value: Any) -> bool:
 def is_number(value: Any) -> bool:
     """An int or float that is not a bool."""
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+PRESET_NAMES = ("smoke", "quick", "paper")  # every preset table of every package has exactly these
+
+# The training budget of each preset, the same for every world model (one budget, one meaning of a preset
+# name): gradient steps, the jitted chunk, the cadence of held-out evaluation and checkpoints, the evaluation
+# windows. A model's own `PRESETS` hold its sizes and may not restate these fields (a test checks it).
+TRAINING_BUDGETS: dict[str, dict[str, Any]] = {
+    # the pipeline's smoke episodes are 20 steps: burn-in + 15 must fit
+    "smoke": dict(steps=100, steps_per_call=10, eval_every=50, checkpoint_every=50, eval_windows=16)
+    | dict(eval_burn_in=2, fast_compile=True),
+    # 1500 -> 3000 steps: every k-step error of MrCoM falls (docs/choices.md, "World model: accuracy")
+    "quick": dict(steps=3000, steps_per_call=50, eval_every=500, checkpoint_every=500, eval_windows=64),
+    "paper": dict(steps=100_000, steps_per_call=100, eval_every=5000, checkpoint_every=5000)
+    | dict(eval_windows=256),
+}
 
 
 class ConfigBase:
@@ -62,10 +79,11 @@ class ConfigBase:
 
     @classmethod
     def preset(cls, name: str, **overrides) -> Self:
-        """The default config with preset `name` ("smoke", "quick", "paper") and `overrides` on top."""
+        """The default config with preset `name` ("smoke", "quick", "paper"): its training budget, the
+        class's sizes, then `overrides` on top."""
         if name not in cls.PRESETS:
             raise ValueError(f"preset={name!r}: must be one of {sorted(cls.PRESETS)}")
-        return cls.from_dict({**cls.PRESETS[name], **overrides})
+        return cls.from_dict({**TRAINING_BUDGETS[name], **cls.PRESETS[name], **overrides})
 
     # Checks for `__post_init__`; each raises on the first of `names` that fails.
     def _require_shared(self) -> None:
@@ -120,3 +138,69 @@ class ConfigBase:
     def _require_divisible(self, name: str, by: str) -> None:
         """Field `name` a multiple of field `by`."""
         self._require((name,), lambda v: not v % getattr(self, by), f"divisible by {by}={getattr(self, by)}")
+
+
+@dataclasses.dataclass(frozen=True)
+class SharedConfig(ConfigBase):
+    """The fields every world model's config has, with their meaning for all of them.
+
+    Data shapes: `obs_dim`, `act_dim` (padded widths), `num_scenarios` (training scenarios),
+    `context_len` (m: the real steps before every training window and every prefix that the model
+    may read). Optimizer: Adam at `learning_rate`, global-norm clip `grad_clip`. Batches of
+    `batch_size` windows of `seq_len` steps. Training loop (`TRAINING_BUDGETS`): `steps` gradient steps
+    run `steps_per_call` at a time in one jitted scan, a held-out evaluation every `eval_every` and a
+    checkpoint every `checkpoint_every` steps; evaluation on `eval_windows` windows after `eval_burn_in`
+    filtered steps. `fast_compile`: XLA backend optimization level 0 (about 2x faster to compile, 2.5x
+    slower to run on a CPU; for smoke sizes).
+    """
+
+    obs_dim: int = 8
+    act_dim: int = 2
+    num_scenarios: int = 1
+    context_len: int = 8
+    learning_rate: float = 3e-4
+    grad_clip: float = 100.0
+    batch_size: int = 16
+    seq_len: int = 32
+    steps: int = 2000
+    steps_per_call: int = 50
+    eval_every: int = 500
+    checkpoint_every: int = 500
+    eval_windows: int = 64
+    eval_burn_in: int = 8
+    fast_compile: bool = False
+
+    def __post_init__(self) -> None:
+        self._require_shared()
+        self._require_numbers(("grad_clip",))
+        self._require_numbers(("learning_rate",), positive=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class DreamerHeadsConfig(SharedConfig):
+    """The fields of DreamerV3's categorical latents, reward head, losses and optimizer, shared by the
+    models built on them (DreamerV3, MAMBA, MoW).
+
+    Latent: `stoch` categoricals of `classes` classes, each mixed with `unimix` of the uniform.
+    Reward: two-hot over `reward_bins` bins = symexp(linspace(-r, r)), r = `reward_range`.
+    Losses (DreamerV3's eq. 5): `pred_scale` (decoder + reward), `dyn_scale` KL(sg(post) || prior),
+    `rep_scale` KL(post || sg(prior)), each KL floored at `free_nats` per step. Adam's `adam_eps`.
+    """
+
+    stoch: int = 16
+    classes: int = 4
+    unimix: float = 0.01
+    reward_bins: int = 255
+    reward_range: float = 20.0
+    free_nats: float = 1.0
+    dyn_scale: float = 0.5
+    rep_scale: float = 0.1
+    pred_scale: float = 1.0
+    adam_eps: float = 1e-8
+    grad_clip: float = 1000.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._require_ints(("stoch",))
+        self._require_ints(("classes",), minimum=2)
+        self._require_dreamer_losses()

@@ -8,6 +8,7 @@ and never import a model's module directly. docs/interfaces.md documents the pro
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
@@ -61,32 +62,62 @@ class WorldModelKind:
     evaluate: Callable[..., dict[str, float]]
 
 
+# The built-in kinds: method name -> (package, model class, config class). Each package exports
+# `train`, `load_model`, `imagine` and `evaluate` with the signatures of `WorldModelKind`; it is imported
+# (and JAX with it) only when its kind is first looked up, so listing the names loads no JAX.
+BUILTIN_KINDS: dict[str, tuple[str, str, str]] = {
+    "mrcom": ("mrcom.worldmodel", "MrCoM", "WorldModelConfig"),
+    "cadm": ("mrcom.worldmodel.cadm", "CaDM", "CaDMConfig"),
+    "dreamerv3": ("mrcom.worldmodel.dreamer", "Dreamer", "DreamerConfig"),
+    "mow": ("mrcom.worldmodel.mow", "MoW", "MoWConfig"),
+    "mamba": ("mrcom.worldmodel.mamba", "Mamba", "MambaConfig"),
+}
+
 _REGISTRY: dict[str, WorldModelKind] = {}
+
+
+def kind_of_package(name: str, package: str, model_class: str, config_class: str) -> WorldModelKind:
+    """The kind `name` whose model, config and functions are the public names of `package`."""
+    pkg = importlib.import_module(package)
+    return WorldModelKind(
+        name=name,
+        model_type=getattr(pkg, model_class),
+        config_type=getattr(pkg, config_class),
+        train=pkg.train,
+        load_model=pkg.load_model,
+        imagine=pkg.imagine,
+        evaluate=pkg.evaluate,
+    )
 
 
 def register(kind: WorldModelKind) -> WorldModelKind:
     """Add `kind` to the registry (a second kind of the same name is refused)."""
     if kind.name in _REGISTRY and _REGISTRY[kind.name] != kind:
         raise ValueError(f"world model {kind.name!r}: already registered")
+    if kind.name in BUILTIN_KINDS and kind.name not in _REGISTRY:
+        raise ValueError(f"world model {kind.name!r}: a built-in name")
     _REGISTRY[kind.name] = kind
     return kind
 
 
 def world_model_names() -> tuple[str, ...]:
-    """The registered world-model names, in registration order."""
-    return tuple(_REGISTRY)
+    """The registered world-model names: the built-in ones first, then those `register`ed (no import)."""
+    return tuple(BUILTIN_KINDS) + tuple(n for n in _REGISTRY if n not in BUILTIN_KINDS)
 
 
 def get_kind(name: str) -> WorldModelKind:
     """The registered kind `name`; a one-line error lists the allowed names."""
+    if name not in _REGISTRY and name in BUILTIN_KINDS:
+        _REGISTRY[name] = kind_of_package(name, *BUILTIN_KINDS[name])
     if name not in _REGISTRY:
-        raise ValueError(f"world model {name!r}: unknown; must be one of {list(_REGISTRY)}")
+        raise ValueError(f"world model {name!r}: unknown; must be one of {list(world_model_names())}")
     return _REGISTRY[name]
 
 
 def kind_of(model: Any) -> WorldModelKind:
     """The registered kind of a trained model (by its type)."""
-    for kind in _REGISTRY.values():
+    for name in world_model_names():
+        kind = get_kind(name)
         if isinstance(model, kind.model_type):
             return kind
     raise TypeError(f"model of type {type(model).__name__}: no registered world model has this type")

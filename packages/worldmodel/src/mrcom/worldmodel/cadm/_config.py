@@ -5,11 +5,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from .._config_base import ConfigBase, is_int
+from .._config_base import SharedConfig, is_int
 
-# Preset overrides (sizes and budgets; everything else keeps its default). "paper" is the
-# published CaDM architecture and batch (Lee et al. 2020, younggyoseo/CaDM); the training budget
-# follows MrCoM's "paper" preset.
+# Preset overrides (sizes and batches; the budget is `TRAINING_BUDGETS`). "paper" is the
+# published CaDM architecture and batch (Lee et al. 2020, younggyoseo/CaDM).
 PRESETS: dict[str, dict[str, Any]] = {
     "smoke": dict(
         context_len=4,
@@ -22,13 +21,6 @@ PRESETS: dict[str, dict[str, Any]] = {
         ensemble_size=2,
         batch_size=16,
         seq_len=8,
-        steps=100,
-        steps_per_call=10,
-        eval_every=50,
-        checkpoint_every=50,
-        eval_windows=16,
-        eval_burn_in=4,
-        fast_compile=True,
     ),
     "quick": dict(
         context_len=10,
@@ -41,11 +33,6 @@ PRESETS: dict[str, dict[str, Any]] = {
         ensemble_size=5,
         batch_size=64,
         seq_len=16,
-        steps=2000,
-        steps_per_call=50,
-        eval_every=500,
-        checkpoint_every=500,
-        eval_windows=64,
     ),
     "paper": dict(
         context_len=10,
@@ -58,21 +45,16 @@ PRESETS: dict[str, dict[str, Any]] = {
         ensemble_size=5,
         batch_size=256,
         seq_len=10,
-        steps=100_000,
-        steps_per_call=100,
-        eval_every=5000,
-        checkpoint_every=5000,
-        eval_windows=256,
     ),
 }
 
 
 @dataclasses.dataclass(frozen=True)
-class CaDMConfig(ConfigBase):
+class CaDMConfig(SharedConfig):
     """Everything that defines a CaDM world model (Lee et al. 2020) and its training.
 
-    Data shapes: `obs_dim`, `act_dim` (padded widths), `num_scenarios` (training scenarios; only
-    checked against the data: CaDM never reads a scenario id).
+    Shared fields (data shapes, optimizer, training loop): `SharedConfig`; CaDM never reads a scenario
+    id, so `num_scenarios` is only checked against the data.
     History: `context_len` = K past transitions, taken from the harness's m-step context and the
     prefix; each transition j is encoded as [normalized delta s_j, normalized a_j] plus, when
     `context_state`, the normalized s_j and, when `context_reward`, the normalized r_j (both False:
@@ -83,13 +65,9 @@ class CaDMConfig(ConfigBase):
     `ensemble_size` members; `probabilistic`: Gaussian NLL with PETS soft-bounded log-variance
     (False: MSE on the mean). Loss = forward + `backward_weight` backward + `reward_weight` reward
     (per member, summed over members). Adam (`learning_rate`), L2 `weight_decay` on the weight
-    matrices, global-norm clipping at `grad_clip`. Training loop, checkpoints and evaluation as
-    `WorldModelConfig`'s. `fast_compile`: XLA backend optimization level 0 (smoke sizes).
+    matrices, global-norm clipping at `grad_clip`.
     """
 
-    obs_dim: int = 8
-    act_dim: int = 2
-    num_scenarios: int = 1
     context_len: int = 10
     future_len: int = 10
     context_dim: int = 10
@@ -105,32 +83,23 @@ class CaDMConfig(ConfigBase):
     reward_weight: float = 1.0
     weight_decay: float = 2.5e-5
     learning_rate: float = 1e-3
-    grad_clip: float = 100.0
     batch_size: int = 64
     seq_len: int = 16
-    steps: int = 2000
-    steps_per_call: int = 50
-    eval_every: int = 500
-    checkpoint_every: int = 500
-    eval_windows: int = 64
-    eval_burn_in: int = 8
-    fast_compile: bool = False
 
     PRESETS = PRESETS
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         hidden = self.encoder_hidden
         if isinstance(hidden, list):  # from JSON
             object.__setattr__(self, "encoder_hidden", tuple(hidden))
             hidden = self.encoder_hidden
         if not isinstance(hidden, tuple) or not hidden or not all(is_int(h) and h >= 1 for h in hidden):
             raise ValueError(f"encoder_hidden={hidden!r}: must be a non-empty tuple of integers >= 1")
-        self._require_shared()
+        super().__post_init__()
         self._require_ints(
             ("future_len", "context_dim", "hidden", "num_layers", "reward_hidden", "ensemble_size")
         )
-        self._require_numbers(("backward_weight", "reward_weight", "weight_decay", "grad_clip"))
-        self._require_numbers(("learning_rate",), positive=True)
+        self._require_numbers(("backward_weight", "reward_weight", "weight_decay"))
         self._require_bools(("context_state", "context_reward", "probabilistic"))
         if self.seq_len < self.future_len:
             raise ValueError(f"seq_len={self.seq_len}: must be >= future_len={self.future_len}")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from .._config_base import ConfigBase
+from .._config_base import DreamerHeadsConfig
 
-# Preset overrides (sizes and budgets; everything else keeps its default). "smoke" and "quick"
+# Preset overrides (sizes; the budget is `TRAINING_BUDGETS`). "smoke" and "quick"
 # are at the scale of DreamerConfig's presets; "paper" follows STORM's transformer (2 layers,
 # width 512 -> here 256 with 8 heads) with 32 x 16 categorical latents, at MrCoM's paper budget.
 PRESETS: dict[str, dict[str, Any]] = {
@@ -28,14 +28,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         learning_rate=1e-3,
         batch_size=8,
         seq_len=12,
-        steps=100,
-        steps_per_call=10,
-        eval_every=50,
-        checkpoint_every=50,
-        eval_windows=16,
         cluster_at=20,
         cluster_windows=8,
-        fast_compile=True,
     ),
     "quick": dict(
         context_len=8,
@@ -54,11 +48,6 @@ PRESETS: dict[str, dict[str, Any]] = {
         learning_rate=3e-4,
         batch_size=16,
         seq_len=32,
-        steps=2000,
-        steps_per_call=50,
-        eval_every=500,
-        checkpoint_every=500,
-        eval_windows=64,
         cluster_at=500,
         cluster_windows=32,
     ),
@@ -79,11 +68,6 @@ PRESETS: dict[str, dict[str, Any]] = {
         learning_rate=1e-4,
         batch_size=16,
         seq_len=64,
-        steps=100_000,
-        steps_per_call=100,
-        eval_every=5000,
-        checkpoint_every=5000,
-        eval_windows=256,
         cluster_at=5000,
         recluster_every=20_000,
         cluster_windows=64,
@@ -92,12 +76,12 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 @dataclasses.dataclass(frozen=True)
-class MoWConfig(ConfigBase):
+class MoWConfig(DreamerHeadsConfig):
     """Everything that defines a Mixture-of-World-Models world model (vector observations) and its training.
 
-    Data shapes: `obs_dim`, `act_dim` (padded widths), `num_scenarios` (training scenarios: the
-    clustering allocates an expert to each), `context_len` (m: history tokens before every window
-    and prefix).
+    Shared fields: `SharedConfig` and `DreamerHeadsConfig` (latents, reward head, losses); the
+    clustering allocates an expert to each of the `num_scenarios` training scenarios; `context_len` (m)
+    is the history tokens before every window and prefix.
     Modular VAEs: `num_groups` encoder/decoder modules, one per observation/action layout of the
     training data (its mask pattern); each an MLP of `vae_layers` x `vae_units` (LayerNorm + SiLU)
     to `stoch` categoricals of `classes` classes (`unimix` uniform mix, straight-through samples).
@@ -114,18 +98,10 @@ class MoWConfig(ConfigBase):
     compared by cosine similarity (after subtracting their mean over scenarios when
     `center_gradients`), and average-linkage clustering groups the scenarios into
     `num_experts` clusters, one expert each. Before the first clustering no expert is used.
-    Optimizer: Adam (`learning_rate`, `adam_eps`) after global-norm clipping at `grad_clip`.
-    Training loop, checkpoints and evaluation as `WorldModelConfig`'s.
     """
 
-    obs_dim: int = 8
-    act_dim: int = 2
-    num_scenarios: int = 1
-    context_len: int = 8
     num_groups: int = 3
-    stoch: int = 16
     classes: int = 8
-    unimix: float = 0.01
     vae_units: int = 128
     vae_layers: int = 2
     d_model: int = 128
@@ -136,40 +112,20 @@ class MoWConfig(ConfigBase):
     expert_hidden: int = 128
     head_units: int = 128
     reward_input: bool = True
-    reward_bins: int = 255
-    reward_range: float = 20.0
-    free_nats: float = 1.0
-    dyn_scale: float = 0.5
-    rep_scale: float = 0.1
-    pred_scale: float = 1.0
     cluster_at: int = 500
     recluster_every: int = 0
     cluster_windows: int = 32
     center_gradients: bool = True
-    learning_rate: float = 3e-4
-    adam_eps: float = 1e-8
-    grad_clip: float = 1000.0
-    batch_size: int = 16
-    seq_len: int = 32
-    steps: int = 2000
-    steps_per_call: int = 50
-    eval_every: int = 500
-    checkpoint_every: int = 500
-    eval_windows: int = 64
-    eval_burn_in: int = 8
-    fast_compile: bool = False
 
     PRESETS = PRESETS
 
-    def __post_init__(self):
-        self._require_shared()
+    def __post_init__(self) -> None:
+        super().__post_init__()
         self._require_ints(
-            ("num_groups", "stoch", "vae_units", "vae_layers", "d_model", "num_layers", "num_heads")
+            ("num_groups", "vae_units", "vae_layers", "d_model", "num_layers", "num_heads")
             + ("ffn_hidden", "num_experts", "expert_hidden", "head_units", "cluster_windows")
         )
-        self._require_ints(("classes",), minimum=2)
         self._require_ints(("cluster_at", "recluster_every"), minimum=0)
-        self._require_dreamer_losses()
         self._require_bools(("reward_input", "center_gradients"))
         self._require_divisible("d_model", "num_heads")
         # clustering happens between jitted chunks: on chunk boundaries no extra scan is compiled
