@@ -37,12 +37,12 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from analysis._estimators import (
     estimate_eps_t,
-    gaussian_map_tv_lipschitz,
     max_over_groups,
     null_floor,
     policy_tv_per_state,
     tv_prior_posterior,
 )
+from analysis._lipschitz import gaussian_map_tv_lipschitz
 from mrcom.worldmodel import WorldModelConfig, jit_by_config
 
 # Windows sampled from the data: the default training window and evaluation burn-in of MrCoM (the

@@ -34,19 +34,21 @@ from analysis._estimators import (
     estimate_eps_pi,
     estimate_eps_s,
     estimate_eps_t,
-    estimate_lipschitz,
     gaussian_kl,
-    gaussian_map_tv_lipschitz,
     gaussian_tv_equal_std,
-    gaussian_tv_lipschitz,
     gaussian_tv_mc,
-    jacobian_spectral_norms,
     max_over_groups,
     null_floor,
     policy_tv_per_state,
     tv_from_kl,
     tv_prior_posterior,
     whitened_residuals,
+)
+from analysis._lipschitz import (
+    estimate_lipschitz,
+    gaussian_map_tv_lipschitz,
+    gaussian_tv_lipschitz,
+    jacobian_spectral_norms,
 )
 from analysis._real_gap import TargetGap, discounted_return, measure_adapted, model_returns
 from analysis._sensitivity import bound_elasticities, bound_gradients, bound_value, sensitivity_table

@@ -78,8 +78,8 @@ if TYPE_CHECKING:
     from ._stages import run_protocol as run_protocol
     from ._stages import run_train as run_train
     from ._stages import split_indices as split_indices
-    from ._stages import summary_table as summary_table
     from ._starts import StartSampler as StartSampler
+    from ._summary import summary_table as summary_table
     from ._workdir import Workdir as Workdir
 
 # public name -> the submodule that defines it
@@ -151,8 +151,8 @@ _EXPORTS: dict[str, str] = {
     "run_protocol": "_stages",
     "run_train": "_stages",
     "split_indices": "_stages",
-    "summary_table": "_stages",
     "StartSampler": "_starts",
+    "summary_table": "_summary",
     "Workdir": "_workdir",
 }
 __all__ = sorted(_EXPORTS)

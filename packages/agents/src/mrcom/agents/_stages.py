@@ -34,6 +34,7 @@ from ._io import atomic_write_bytes, atomic_write_json, stream_seed
 from ._loop import evaluate_policy, run_sac
 from ._mbpo import ModelAugmenter
 from ._sac import SACState, sac_init
+from ._summary import summary_table
 from ._workdir import Workdir
 
 Log = Callable[[str, float, int], None]
@@ -397,29 +398,6 @@ def run_pipeline(cfg: PipelineConfig, workdir: Path, log: Log | None = None, pro
         run_train(cfg, workdir, log=log, progress=progress, method=method)
     run_adapt(cfg, workdir, log=log, progress=progress)
     return run_evaluate(cfg, workdir, log=log, progress=progress)
-
-
-def summary_table(results: list[dict]) -> str:
-    """Markdown table: normalized return mean +- std per robot and method, pooled over seeds and targets."""
-    if not results:
-        raise ValueError("results=[]: need at least one results dict")
-    methods = list(results[0]["methods"])
-    robots = sorted({r for res in results for m in res["methods"].values() for r in m})
-    first = results[0]
-    seeds = sorted({res["seed"] for res in results})
-    head = (
-        f"protocol {first['protocol']}, preset {first['preset']}, ablation {first['ablation']}, "
-        f"seeds {seeds}, {first['real_steps']} real steps; "
-        "normalized return mean +- std over seeds x targets\n\n"
-    )
-    lines = ["| robot | " + " | ".join(methods) + " |", "|---|" + "---|" * len(methods)]
-    for robot in robots:
-        cells = []
-        for m in methods:
-            v = [x for res in results for x in res["methods"].get(m, {}).get(robot, [])]
-            cells.append(f"{np.mean(v):.1f} +- {np.std(v):.1f}" if v else "-")
-        lines.append(f"| {robot} | " + " | ".join(cells) + " |")
-    return head + "\n".join(lines) + "\n"
 
 
 def run_protocol(
