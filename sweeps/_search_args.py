@@ -11,11 +11,12 @@ from sweeps._search_config import (
     OBJECTIVES,
     PARAM_PATHS,
     PRESETS,
-    SEARCH_PIPELINE,
+    SEARCH_DELTA,
     SEARCH_PRESETS,
     SEARCH_SPLIT,
     SearchConfig,
     search_config,
+    trial_updates,
 )
 
 # --set keys the search sets itself, and the option to use instead
@@ -41,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Optuna search over MrCoM's loss weights (lambda_var, lambda_s, lambda_v) and context "
         "length m; every trial one Sacred pipeline run in its own process.",
         epilog=f"Search presets (merged on the defaults of SearchConfig): {presets}. "
-        f"Pipeline updates of every trial, per preset (--set wins): {SEARCH_PIPELINE}",
+        f"What a trial changes in its pipeline preset (SEARCH_DELTA; --set wins): {SEARCH_DELTA}",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--preset", default="quick", help=f"pipeline and search preset: {', '.join(PRESETS)}")
@@ -152,7 +153,7 @@ def validate_args(args: argparse.Namespace) -> tuple[SearchConfig, dict[str, Any
         raise UsageError(f"timeout={args.timeout}: must be > 0 seconds")
     if args.study is not None and not args.study.replace("-", "").replace("_", "").replace(".", "").isalnum():
         raise UsageError(f"study={args.study!r}: use letters, digits, '-', '_', '.'")
-    updates = {**SEARCH_PIPELINE[cfg.preset], **parse_updates(args.overrides)}
+    updates = trial_updates(cfg.preset, parse_updates(args.overrides))
     clash = [k for k in updates if k in PARAM_PATHS.values()]
     if clash:
         raise UsageError(f"--set {clash[0]}: searched by this study; set its range instead")

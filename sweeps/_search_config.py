@@ -103,24 +103,30 @@ SEARCH_PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-# Pipeline settings every trial of a search preset uses on top of the pipeline preset of the same name
-# (the user's ``--set`` updates win). The quick search shortens each trial's world-model training so that
-# a few trials fit in minutes on a 2-core CPU; collection (shared by all trials), the adaptation budget
-# and the rest of the quick pipeline stay as they are. The adaptation is not shortened: with SAC's
-# 1000 learning starts, a 1500-step adaptation gave every agent 500 steps of updates, and at that budget
-# sac-utd scored above MBPO on the validation targets, while at the preset's 3000 steps MBPO is above it
-# (docs/choices.md, "Sweeps: per-trial budget of the quick search"). Every search scores its trials on
+# SEARCH_DELTA: the one difference between a lambda-search trial and a pipeline run of the same preset,
+# named and applied in one place (`trial_updates`), so a preset name (`mrcom.agents.preset`, every world
+# model's `Config.preset`) means the same budget everywhere else. Every search scores its trials on
 # validation targets (a seed stream disjoint from the test targets that the reported tables use), so the
-# lambdas are never selected on the scenarios they are then evaluated on.
+# lambdas are never selected on the scenarios they are then evaluated on. The quick search also shortens
+# each trial's world-model training (500 steps instead of the preset's 3000) so that a few trials fit in
+# minutes on a 2-core CPU; collection (shared by all trials), the adaptation budget and the rest of the
+# quick pipeline stay as they are. The adaptation is not shortened: with SAC's 1000 learning starts, a
+# 1500-step adaptation gave every agent 500 steps of updates, and at that budget sac-utd scored above
+# MBPO on the validation targets, while at the preset's 3000 steps MBPO is above it (docs/choices.md,
+# "Sweeps: per-trial budget of the quick search"). The study records the delta it ran with (user
+# attribute `search_delta`).
 SEARCH_SPLIT = "validation"
-SEARCH_PIPELINE: dict[str, dict[str, Any]] = {
+SEARCH_DELTA: dict[str, dict[str, Any]] = {
     "smoke": {"envs.target_split": SEARCH_SPLIT},
-    "quick": {
-        "envs.target_split": SEARCH_SPLIT,
-        "worldmodel.steps": 500,
-    },
+    "quick": {"envs.target_split": SEARCH_SPLIT, "worldmodel.steps": 500},
     "paper": {"envs.target_split": SEARCH_SPLIT},
 }
+
+
+def trial_updates(preset: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    """The pipeline updates of every trial of a ``preset`` search: ``SEARCH_DELTA[preset]``, then the
+    user's ``--set`` ``overrides`` (which win)."""
+    return {**SEARCH_DELTA[preset], **overrides}
 
 
 def search_config(preset: str, **overrides: Any) -> SearchConfig:

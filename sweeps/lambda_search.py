@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from sweeps._search_args import UsageError, build_parser, validate_args
-from sweeps._search_config import SEARCH_SPLIT, SearchConfig
+from sweeps._search_config import SEARCH_DELTA, SEARCH_SPLIT, SearchConfig
 from sweeps._worker import STOP_REASONS, SweepBroken, Worker, collect_key, raise_stopped
 from sweeps.layout import RunsDir, StudyDir
 
@@ -186,6 +186,7 @@ def _open_study(storage, name: str, cfg: SearchConfig, args):
         study.set_user_attr("objective", cfg.objective)
         study.set_user_attr("preset", cfg.preset)
         study.set_user_attr("split", SEARCH_SPLIT)
+        study.set_user_attr("search_delta", SEARCH_DELTA[cfg.preset])
         study.set_user_attr("search", cfg.to_dict())
     return study
 

@@ -13,7 +13,7 @@ from mrcom.agents import PipelineConfig, preset
 from mrcom.envs import PROTOCOLS
 from sweeps._objective import IntermediateValues, model_error, objective_value, uninformative_until
 from sweeps._plain import to_plain, write_json_atomic
-from sweeps._search_config import PARAM_PATHS, SEARCH_PIPELINE, SearchConfig, search_config
+from sweeps._search_config import PARAM_PATHS, SEARCH_DELTA, SearchConfig, search_config
 from sweeps.experiment import ABLATIONS, RUN_KEYS, ex, pipeline_config
 
 
@@ -133,7 +133,7 @@ def test_intermediate_values():
 def test_quick_search_adapts_the_presets_budget_and_prunes_only_after_learning_starts():
     """A quick-search trial adapts the quick preset's 3000 real steps (1500 left SAC 500 steps of updates
     after its 1000 learning starts) and reports to the pruner only curve points after learning starts."""
-    trial = preset("quick", **SEARCH_PIPELINE["quick"])
+    trial = preset("quick", **SEARCH_DELTA["quick"])
     quick = preset("quick")
     assert trial.adapt == quick.adapt and trial.sac == quick.sac
     after = uninformative_until(trial)

@@ -5,9 +5,9 @@ import sys
 
 import pytest
 
-from mrcom.agents import PRESETS, PipelineConfig, preset
+from mrcom.agents import PRESETS, WORLDMODEL_SECTIONS, PipelineConfig, preset
 from mrcom.envs import ACT_DIM, OBS_DIM
-from mrcom.worldmodel import WorldModelConfig
+from mrcom.worldmodel import TRAINING_BUDGETS, WorldModelConfig
 
 
 def test_override_forms_and_round_trip():
@@ -134,10 +134,10 @@ def test_a_preset_name_means_one_world_model_everywhere(name):
     derived = ("obs_dim", "act_dim", "num_scenarios", "ablation")
     own = WorldModelConfig.preset(name, **{k: getattr(cfg.worldmodel, k) for k in derived})
     assert cfg.worldmodel == own
-    # every baseline trains for MrCoM's budget in the smoke and quick presets
-    for section in ("cadm", "dreamerv3", "mamba", "mow"):
-        if name != "paper":
-            assert getattr(cfg, section).steps == cfg.worldmodel.steps, section
+    # every world model trains for the one budget of the preset (mrcom.worldmodel.TRAINING_BUDGETS)
+    for section in WORLDMODEL_SECTIONS.values():
+        wm = getattr(cfg, section).to_dict()
+        assert {k: wm[k] for k in TRAINING_BUDGETS[name]} == TRAINING_BUDGETS[name], section
 
 
 def test_the_config_layer_imports_no_jax():

@@ -329,23 +329,11 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-# The baselines train for the budget MrCoM trains for in each preset (same steps, same data).
-_BUDGET_FIELDS = ("steps", "steps_per_call", "eval_every", "checkpoint_every", "eval_windows", "eval_burn_in")
-
-
-def _budget(name: str) -> dict[str, Any]:
-    """MrCoM's training budget and evaluation cadence in world-model preset `name`."""
-    wm = WorldModelConfig.preset(name)
-    return {field: getattr(wm, field) for field in _BUDGET_FIELDS}
-
-
-def _baselines(name: str, **budget) -> dict[str, dict[str, Any]]:
-    return {
-        "cadm": {**CaDMConfig.preset(name).to_dict(), **budget},
-        "dreamerv3": {**DreamerConfig.preset(name).to_dict(), **budget},
-        "mamba": {**MambaConfig.preset(name).to_dict(), **budget},
-        "mow": {**MoWConfig.preset(name).to_dict(), **budget},
-    }
+def _worldmodels(name: str) -> dict[str, dict[str, Any]]:
+    """Every world-model section of preset `name`: each model's own `preset(name)`, which holds the one
+    training budget of the preset (`mrcom.worldmodel.TRAINING_BUDGETS`) under the model's sizes."""
+    configs: dict[str, Any] = {s: _SECTIONS[s] for s in WORLDMODEL_SECTIONS.values()}
+    return {section: cls.preset(name).to_dict() for section, cls in configs.items()}
 
 
 # Preset overrides on top of the defaults (which are the paper scale).
@@ -354,8 +342,7 @@ _PRESETS: dict[str, dict[str, Any]] = {
         "envs": dict(episode_length=20, num_train_scenarios=4, num_heldout_scenarios=1, num_targets=4),
         "collect": dict(steps_per_scenario=100, prompt_episodes=1, batch_scenarios=4),
         "sac": dict(hidden=(32, 32), batch_size=32, learning_starts=40, update_every=20, fast_compile=True),
-        "worldmodel": WorldModelConfig.preset("smoke").to_dict(),
-        **_baselines("smoke", **_budget("smoke")),
+        **_worldmodels("smoke"),
         "adapt": dict(
             real_steps=80,
             rollout_length=2,
@@ -373,8 +360,7 @@ _PRESETS: dict[str, dict[str, Any]] = {
         "envs": dict(episode_length=200, num_train_scenarios=9, num_heldout_scenarios=3, num_targets=3),
         "collect": dict(steps_per_scenario=4000, prompt_episodes=1, batch_scenarios=9),
         "sac": dict(hidden=(128, 128), batch_size=128, learning_starts=1000, update_every=50),
-        "worldmodel": WorldModelConfig.preset("quick").to_dict(),
-        **_baselines("quick", steps=WorldModelConfig.preset("quick").steps),
+        **_worldmodels("quick"),
         "adapt": dict(
             real_steps=3000,
             rollout_length=5,  # k = 1, 3, 5 measured: docs/choices.md, "Adaptation with the improved model""
@@ -390,8 +376,7 @@ _PRESETS: dict[str, dict[str, Any]] = {
     },
     "paper": {
         "envs": dict(engine="mjx"),
-        "worldmodel": WorldModelConfig.preset("paper").to_dict(),
-        **_baselines("paper"),
+        **_worldmodels("paper"),
     },
 }
 
