@@ -90,7 +90,7 @@ def bench_adapt(cfg, agents: int, steps: int) -> tuple[float, float, float]:
     t = {}
 
     def run():
-        t["res"], t["aug"] = adapt_method(c, "mrcom", targets, model=model, progress=False)
+        t["res"] = adapt_method(c, "mrcom", targets, model=model, progress=False)
 
     wall, cpu = _timed(run)
     n = agents * (steps + length)

@@ -9,9 +9,8 @@ printed (the CPU figure is robust on a shared machine). MJX on CPU is slow: keep
 the ratio; on a GPU raise --agents.
 
 `--mbpo` runs adaptation instead: MBPO with a (smoke-size, untrained: the work is what is timed) MrCoM world
-model, k-step rollouts branched before every update call. Three loops then: "host" (`run_sac` with the numpy
-`ModelAugmenter`, the default host path), "host-dev" (`run_sac` with `DeviceModelAugmenter`, the fused loop's
-own augmentation called from the host) and "fused" (rollouts inside the scan); parity is host-dev vs fused.
+model, k-step rollouts branched before every update call: "host" (`run_sac` with the `MBPOAugment`, the one
+JAX augmentation, called from the host loop's update step) and "fused" (the same step inside the scan).
 
     uv run python benchmarks/fused.py
     uv run python benchmarks/fused.py --agents 4 --steps 400 --episode-length 100
@@ -67,7 +66,7 @@ def main() -> None:
         vec._step = jax.jit(vec.env.step, compiler_options=FAST_COMPILE_OPTIONS)
     chunk = a.chunk or a.episode_length
     loops = {
-        "host": lambda seed: run_sac(vec, cfg, a.steps, seed, progress=False, device_rng=True),
+        "host": lambda seed: run_sac(vec, cfg, a.steps, seed, progress=False),
         "fused": lambda seed: run_fused_sac(vec.env, cfg, a.steps, seed, chunk=chunk, progress=False),
     }
     if a.mbpo:
@@ -87,22 +86,14 @@ def main() -> None:
             f"{rows['fused'][1] / rows[peer][1]:.2f}x CPU"
         )
     # same seeds and RNG streams: the two runs should be one trajectory up to float rounding
-    twin = "host-dev" if a.mbpo else "host"
-    hb, fb = runs[twin].buffer, runs["fused"].buffer
+    hb, fb = runs["host"].buffer, runs["fused"].buffer
     d_act, d_obs = np.abs(hb.action - fb.action).max(), np.abs(hb.obs - fb.obs).max()
-    print(f"parity {twin} vs fused (same seed): max |action diff| {d_act:.2e}, max |obs diff| {d_obs:.2e}")
+    print(f"parity host vs fused (same seed): max |action diff| {d_act:.2e}, max |obs diff| {d_obs:.2e}")
 
 
 def _mbpo_loops(a, cfg: SACConfig, vec, chunk: int) -> dict:
-    """The three MBPO loops of `--mbpo` (the smoke preset's adapt settings; k and rollouts from the flags)."""
-    from mrcom.agents import (
-        DeviceModelAugmenter,
-        FusedAugment,
-        MBPOSettings,
-        ModelAugmenter,
-        preset,
-        prompt_tails,
-    )
+    """The two MBPO loops of `--mbpo` (the smoke preset's adapt settings; k and rollouts from the flags)."""
+    from mrcom.agents import MBPOAugment, MBPOSettings, preset, prompt_tails
     from mrcom.worldmodel import init_model
 
     pipe = preset(
@@ -120,19 +111,10 @@ def _mbpo_loops(a, cfg: SACConfig, vec, chunk: int) -> dict:
     prompts = [None] * vec.num_envs  # the first real episode
     obs_mask, act_mask = np.asarray(vec.obs_mask, np.float32), np.asarray(vec.act_mask, np.float32)
     tails = prompt_tails(prompts, settings.context_len, obs_mask.shape[1], act_mask.shape[1])
-    aug = FusedAugment(model, tails, jax.numpy.asarray(obs_mask), settings)
-    host_aug = lambda: ModelAugmenter(
-        model, prompts, obs_mask, act_mask, real_ratio=ad.real_ratio, rollout_length=ad.rollout_length,
-        rollouts_per_step=ad.rollouts_per_step, model_buffer_steps=ad.model_buffer_steps,
-        prefix_len=ad.prefix_len, start_steps=ad.start_steps, update_every=cfg.update_every,
-    )  # fmt: skip
-    dev_aug = lambda: DeviceModelAugmenter(model, prompts, obs_mask, act_mask, settings)
+    aug = MBPOAugment(model, tails, jax.numpy.asarray(obs_mask), settings)
     print(f"mbpo: k={ad.rollout_length} rollouts/step={ad.rollouts_per_step} world model: smoke MrCoM")
     return {
-        "host": lambda seed: run_sac(vec, cfg, a.steps, seed, augmenter=host_aug(), progress=False),
-        "host-dev": lambda seed: run_sac(
-            vec, cfg, a.steps, seed, augmenter=dev_aug(), device_rng=True, progress=False
-        ),
+        "host": lambda seed: run_sac(vec, cfg, a.steps, seed, aug=aug, progress=False),
         "fused": lambda seed: run_fused_sac(
             vec.env, cfg, a.steps, seed, chunk=chunk, aug=aug, progress=False
         ),

@@ -6,9 +6,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mrcom.agents import WORLDMODEL_SECTIONS, EpisodeBuffer, load_dataset, preset, run_collect, sac_init
-from mrcom.agents._device_mbpo import DeviceModelAugmenter, MBPOSettings
+from mrcom.agents import WORLDMODEL_SECTIONS, load_dataset, preset, run_collect, sac_init
+from mrcom.agents._mbpo import MBPOAugment, MBPOSettings, mbpo_batches, model_data_init
+from mrcom.agents._ring import ring_add, ring_init
 from mrcom.agents._stages import split_indices
+from mrcom.agents._starts import prompt_tails
 from mrcom.worldmodel import get_kind
 
 
@@ -47,16 +49,19 @@ def _check_device_mbpo(cfg, data, model):
     b, (length, o), a = 2, data.obs.shape[-2:], data.action.shape[-1]
     length -= 1
     obs, act, rew = (np.asarray(x) for x in (data.obs, data.action, data.reward))
-    real = EpisodeBuffer(b, 3, length, o, a)
+    real = ring_init(b, 3 * length, o, a)
     for e in range(2):
         ep = np.arange(b) * 2 + e  # agent i: episodes 2i, 2i + 1
-        real.start(obs[ep, 0])
         for t in range(length):
-            real.add(act[ep, t], rew[ep, t], obs[ep, t + 1])
+            real = ring_add(real, obs[ep, t], act[ep, t], rew[ep, t], obs[ep, t + 1])
     settings = MBPOSettings.from_adapt(cfg.adapt, model, length, cfg.sac.update_every)
-    aug = DeviceModelAugmenter(model, [None] * b, np.ones((b, o)), np.ones((b, a)), settings)
+    tails = prompt_tails([None] * b, settings.context_len, o, a)
+    aug = MBPOAugment(model, tails, jnp.ones((b, o)), settings)
     state = sac_init(jax.random.PRNGKey(0), b, o, a, cfg.sac)
-    batch = aug.device_batches(2 * length, real, state, jax.random.PRNGKey(1), (2, 8))
-    assert aug.rollouts_done == b * settings.per_refresh  # the refresh was kept: finite rollouts
-    assert int(aug.data.ring.size) == settings.per_refresh * settings.rollout_length
+    data = model_data_init(b, settings, o, a)
+    data, batch = mbpo_batches(
+        jax.random.PRNGKey(1), 2 * length, real, data, state, jnp.ones((b, a)), aug, (2, 8)
+    )
+    assert int(data.rollouts) == b * settings.per_refresh  # the refresh was kept: finite rollouts
+    assert int(data.ring.size) == settings.per_refresh * settings.rollout_length
     assert batch.obs.shape == (b, 2, 8, o) and bool(jnp.isfinite(batch.obs).all())

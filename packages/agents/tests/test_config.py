@@ -94,19 +94,21 @@ def test_cli_overrides_parse():
 
 @pytest.mark.parametrize("method, utd", [("mrcom", 3), ("sac", 1)])
 def test_mbpo_has_its_own_update_to_data_ratio(method, utd, monkeypatch):
+    from types import SimpleNamespace
+
     from mrcom.agents import _stages, adapt_method, target_scenarios
 
     seen = {}
 
-    def fake_run_sac(env, sac_cfg, *args, **kwargs):
-        seen["utd"] = sac_cfg.updates_per_step
+    def fake_run_host(env, learner, *args, **kwargs):
+        seen["utd"] = learner.cfg.updates_per_step
         raise StopIteration
 
-    monkeypatch.setattr(_stages, "run_sac", fake_run_sac)
-    monkeypatch.setattr(_stages, "ModelAugmenter", lambda *a, **k: None)
+    monkeypatch.setattr(_stages, "run_host", fake_run_host)
     cfg = preset("smoke", **{"adapt.updates_per_step": 3, "sac.updates_per_step": 1})
+    model = SimpleNamespace(spec=SimpleNamespace(context_len=2))  # MBPO reads only its context length here
     with pytest.raises(StopIteration):
-        adapt_method(cfg, method, target_scenarios(cfg)[:1], model=object(), progress=False)
+        adapt_method(cfg, method, target_scenarios(cfg)[:1], model=model, progress=False)
     assert seen["utd"] == utd
 
 

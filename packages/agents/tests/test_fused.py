@@ -1,5 +1,5 @@
-"""The fused mjx SAC loop (`mrcom.agents._fused`): exact resume, parity with the host loop, shard layout; the
-same with MBPO inside the loop (`mrcom.agents._device_mbpo`), and the mjx engine's adaptation path.
+"""The fused mjx loop (`mrcom.agents._fused`): exact resume, parity with the host loop, shard layout; the
+same with MBPO inside the loop (`mrcom.agents._mbpo`), and the mjx engine's adaptation path.
 
 One tiny setting throughout (two hopper scenarios, episodes of 20 steps, 60 steps, nets of width 8), so
 the jitted chunk (MJX physics + SAC updates in one scan, a long compile on CPU) compiles once per module.
@@ -10,22 +10,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mrcom.agents import EpisodeBuffer, adapt_method, preset, run_sac
+from mrcom.agents import LoopResult, adapt_method, preset, run_sac
 from mrcom.agents._collect import collect
 from mrcom.agents._dataset import load_shard, read_manifest
-from mrcom.agents._device_mbpo import DeviceModelAugmenter, FusedAugment, MBPOSettings, prompt_tails
-from mrcom.agents._fused import (
-    FusedResult,
-    episode_batch,
-    fused_init,
-    fused_sac_chunk,
-    load_carry,
-    ring_add,
-    ring_init,
-    ring_sample,
-    run_fused_sac,
-    save_carry,
-)
+from mrcom.agents._fused import fused_init, fused_sac_chunk, load_carry, run_fused_sac, save_carry
+from mrcom.agents._mbpo import MBPOAugment, MBPOSettings
+from mrcom.agents._ring import ring_add, ring_episodes, ring_init, ring_sample
+from mrcom.agents._starts import prompt_tails
 from mrcom.envs import Scenario, make
 from mrcom.worldmodel import init_model
 from mrcom.worldmodel._jit import FAST_COMPILE_OPTIONS
@@ -76,22 +67,21 @@ def test_ring_buffer_wraps_and_samples_per_agent():
     np.testing.assert_array_equal(batch.next_obs, batch.obs + 1)  # rows stay whole transitions
 
 
-def test_episode_batch_matches_episode_buffer_layout():
-    buf = EpisodeBuffer(1, 2, 3, 1, 1)
-    buf.start(np.zeros((1, 1)))
+def test_ring_episodes_match_the_episode_layout():
+    ring = ring_init(1, 6, 1, 1)
+    obs = 0.0
     for t in range(6):
-        buf.add(np.full((1, 1), t), np.full(1, t), np.full((1, 1), t + 1))
-        if t == 2:
-            buf.start(np.full((1, 1), 10.0))
-    b = episode_batch(buf, np.array([[2, 3]]))
-    np.testing.assert_array_equal(b.reward, [[2, 3]])
-    np.testing.assert_array_equal(b.next_obs[..., 0], [[3, 4]])  # final obs of episode 0, then episode 1's
-    np.testing.assert_array_equal(b.obs[..., 0], [[2, 10]])
+        nxt = float(t + 1)
+        ring = ring_add(ring, np.full((1, 1), obs), np.full((1, 1), t), np.full(1, t), np.full((1, 1), nxt))
+        obs = 10.0 if t == 2 else nxt  # episode 1 starts from its own reset observation
+    ep = ring_episodes(ring, 3)
+    assert ep.obs.shape == (1, 2, 4, 1) and ep.size == 6
+    np.testing.assert_array_equal(ep.reward[0, :, 2:], [[2], [5]])
+    np.testing.assert_array_equal(ep.obs[0, :, -1, 0], [3, 6])  # the final obs of each episode
+    np.testing.assert_array_equal(ep.obs[0, :, 0, 0], [0, 10])
 
 
 def test_bad_arguments_raise(toy_env, cfg):
-    with pytest.raises(ValueError, match="device_rng"):
-        run_sac(toy_env([1]), cfg.sac, 10, 0, augmenter=object(), device_rng=True, progress=False)
     with pytest.raises(ValueError, match="n_steps=0"):
         fused_sac_chunk(None, cfg.sac, None, 0)
     with pytest.raises(ValueError, match="capacity=0"):
@@ -107,7 +97,7 @@ def test_checkpoint_between_chunks_resumes_exactly(vec, cfg, tmp_path):
     for _ in range(3):
         c, tr = fused_sac_chunk(env, cfg.sac, c, L)
         trs.append(tr)
-    assert int(c.step) == STEPS and int(c.sac.step[0]) == 50  # 10 updates at steps 20, 30, ..., 60
+    assert int(c.step) == STEPS and int(c.agent.step[0]) == 50  # 10 updates at steps 20, 30, ..., 60
     assert int(c.ring.size) == STEPS
     r, tr0 = fused_sac_chunk(env, cfg.sac, start, L)
     save_carry(tmp_path / "carry.eqx", r)
@@ -119,16 +109,16 @@ def test_checkpoint_between_chunks_resumes_exactly(vec, cfg, tmp_path):
     for a, b in zip(_leaves((c, trs)), _leaves((r, rtrs)), strict=True):
         np.testing.assert_array_equal(a, b)
     # the run did something: agents moved away from their initialisation, episodes had rewards
-    assert not np.allclose(c.sac.actor.net.layers[0].weight, start.sac.actor.net.layers[0].weight)
+    assert not np.allclose(c.agent.actor.net.layers[0].weight, start.agent.actor.net.layers[0].weight)
     assert np.abs(np.concatenate([np.asarray(t.reward) for t in trs])).max() > 0
 
 
 @pytest.mark.slow
 def test_fused_loop_matches_host_loop(vec, cfg):
-    """Same seeds and RNG streams (`device_rng=True`): the same trajectory and agents up to float rounding."""
+    """The two backends of one loop: the same trajectory and agents up to float rounding."""
     # the host loop's env step compiled with the same XLA options as the fused program
     vec._step = jax.jit(vec.env.step, compiler_options=FAST_COMPILE_OPTIONS)
-    host = run_sac(vec, cfg.sac, STEPS, SEED, progress=False, device_rng=True)
+    host = run_sac(vec, cfg.sac, STEPS, SEED, progress=False)
     fused = run_fused_sac(vec.env, cfg.sac, STEPS, SEED, progress=False)
     hb, fb = host.buffer, fused.buffer
     assert hb.size == fb.size == STEPS
@@ -180,27 +170,26 @@ def setting(cfg, vec):
               rng.uniform(0, 1, L).astype(np.float32))  # fmt: skip
     prompts = [None, prompt]  # agent 0: its first real episode; agent 1: a given prompt
     tails = prompt_tails(prompts, s.context_len, o, a)
-    aug = FusedAugment(model, tails, jnp.asarray(vec.obs_mask, jnp.float32), s)
+    aug = MBPOAugment(model, tails, jnp.asarray(vec.obs_mask, jnp.float32), s)
     return cfg, vec, model, s, prompts, aug
 
 
 @pytest.mark.slow
 def test_fused_mbpo_matches_host_loop(setting):
-    """The host loop with the device augmenter and the fused loop: the same trajectory, model data and
-    agents up to float rounding."""
+    """MBPO on the host and fused backends: the same trajectory, model data and agents up to float
+    rounding."""
     cfg, vec, model, s, prompts, aug = setting
     vec._step = jax.jit(vec.env.step, compiler_options=FAST_COMPILE_OPTIONS)
-    host_aug = DeviceModelAugmenter(model, prompts, vec.obs_mask, vec.act_mask, s)
-    host = run_sac(vec, cfg.sac, STEPS, SEED, augmenter=host_aug, device_rng=True, progress=False)
+    host = run_sac(vec, cfg.sac, STEPS, SEED, aug=aug, progress=False)
     fused = run_fused_sac(vec.env, cfg.sac, STEPS, SEED, aug=aug, progress=False)
     hb, fb = host.buffer, fused.buffer
     np.testing.assert_allclose(fb.action, hb.action, atol=1e-4)
     np.testing.assert_allclose(fb.obs, hb.obs, atol=1e-3)
     # rollouts from start_steps on: refreshes at steps 20 (agent 0 waits for its first episode) .. 60
-    data = fused.carry.model_data
-    assert fused.rollouts_done == host_aug.rollouts_done > 0
-    assert int(data.ring.size) == int(host_aug.data.ring.size) > 0
-    for a, b in zip(_leaves(data), _leaves(host_aug.data), strict=True):
+    data = fused.carry.data
+    assert fused.rollouts_done == host.rollouts_done > 0
+    assert int(data.ring.size) == int(host.carry.data.ring.size) > 0
+    for a, b in zip(_leaves(data), _leaves(host.carry.data), strict=True):
         np.testing.assert_allclose(a, b, atol=1e-3, rtol=1e-3)
     for a, b in zip(_leaves(fused.state), _leaves(host.state), strict=True):
         np.testing.assert_allclose(a, b, atol=1e-3, rtol=1e-3)
@@ -224,7 +213,7 @@ def test_fused_mbpo_checkpoint_resumes_exactly(setting, tmp_path):
         r, _ = fused_sac_chunk(env, cfg.sac, r, L, aug)
     for a, b in zip(_leaves(c), _leaves(r), strict=True):
         np.testing.assert_array_equal(a, b)
-    assert int(c.model_data.ring.size) > 0
+    assert int(c.data.ring.size) > 0
     with pytest.raises(ValueError, match="aug"):
         fused_sac_chunk(env, cfg.sac, c, L)  # an MBPO carry without its augmentation
 
@@ -234,8 +223,8 @@ def test_adapt_method_runs_mbpo_fused_with_the_mjx_engine(setting):
     """`adapt_method` on the mjx engine: MBPO inside the device loop, its curve evaluated on the device."""
     cfg, _, model, _, _, _ = setting
     cfg = cfg.replace(**{"envs.engine": "mjx", "adapt.real_steps": STEPS, "adapt.eval_every": 40})
-    res, aug = adapt_method(cfg, "mrcom", SCENARIOS, model=model, progress=False)
-    assert isinstance(res, FusedResult) and aug is res
+    res = adapt_method(cfg, "mrcom", SCENARIOS, model=model, progress=False)
+    assert isinstance(res, LoopResult) and res.carry.env_state is not None  # the fused backend
     assert res.curve_steps == [40, STEPS]
     curve = np.asarray(res.curve_returns)
     assert curve.shape == (2, len(SCENARIOS)) and np.isfinite(curve).all()

@@ -10,9 +10,7 @@ import pytest
 
 from mrcom.agents import (
     ACConfig,
-    EpisodeBuffer,
     ImaginationAC,
-    StartSampler,
     evaluate_policy,
     run_imagination_ac,
 )
@@ -29,6 +27,8 @@ from mrcom.agents._ac_returns import (
     update_return_norm as _update_return_norm,
 )
 from mrcom.agents._imagination_ac import ac_init, ac_update
+from mrcom.agents._ring import ring_add, ring_init
+from mrcom.agents._starts import StartSpec, prompt_tails, real_starts
 from mrcom.worldmodel import Context, Imagined, Prefix, act_at
 
 
@@ -221,16 +221,16 @@ def test_adaptation_loop_learns_the_toy_task_from_a_perfect_model(toy_env):
     cfg = ACConfig(batch_size=32, units=64, layers=1, actor_lr=1e-3, critic_lr=1e-3, updates_per_step=2)
     learner = ImaginationAC(
         _ToyEnvModel(_Cfg()), [None, None], env.obs_mask, env.act_mask, cfg,
-        prefix_len=2, start_steps=40, imagine=_toy_env_imagine,
+        episode_length=env.episode_length, prefix_len=2, start_steps=40, imagine=_toy_env_imagine,
     )  # fmt: skip
     assert learner.latent_dim == 6
     make_eval = lambda e: toy_env([d for d in dims for _ in range(e)])
-    before = evaluate_policy(learner.init(jax.random.PRNGKey(1)), make_eval, 2, 2, 7)
+    before = evaluate_policy(learner.init(jax.random.PRNGKey(1), 2, 6, 3)[0], make_eval, 2, 2, 7)
     res = run_imagination_ac(
         env, learner, 480, 0, learning_starts=80, update_every=20, eval_fn=None, progress=False
     )
     after = evaluate_policy(res.state, make_eval, 2, 2, 7)
-    assert res.buffer.size == 480 and learner.rollouts_done == 2 * 40 * 32 * (480 // 20 - 3)
+    assert res.buffer.size == 480 and res.rollouts_done == 2 * 40 * 32 * (480 // 20 - 3)
     assert after.min() > 45 and after.mean() > before.mean() + 30, (before, after)
 
 
@@ -240,18 +240,21 @@ def test_adaptation_loop_learns_the_toy_task_from_a_perfect_model(toy_env):
 def test_starts_line_up_with_the_real_episodes_and_the_prompt():
     b, length, od, a, m, w = 2, 6, 2, 1, 3, 2
     code = lambda ag, e, t: 1000.0 * ag + 100.0 * e + t
-    buf = EpisodeBuffer(b, 3, length, od, a)
+    ring = ring_init(b, 3 * length, od, a)
     for e in range(2):
-        buf.start(np.array([[code(g, e, 0)] * od for g in range(b)]))
         for t in range(length if e == 0 else 3):
-            v = np.array([code(g, e, t) for g in range(b)])
-            buf.add(v[:, None], v, np.array([[code(g, e, t + 1)] * od for g in range(b)]))
+            v = np.array([code(g, e, t) for g in range(b)], np.float32)
+            nxt = np.array([[code(g, e, t + 1)] * od for g in range(b)], np.float32)
+            ring = ring_add(ring, np.repeat(v[:, None], od, 1), v[:, None], v, nxt)
     p = 5
     prompt_obs = lambda g: -np.arange(1, p + 2.0)[:, None].repeat(od, 1) - 1e4 * g
     prompts = [(prompt_obs(g), -np.arange(1, p + 1.0)[:, None], -np.arange(1, p + 1.0)) for g in range(b)]
-    sampler = StartSampler(prompts, m, w)
-    assert sampler.available(buf) == (length - w) + 2
-    context, prefix = sampler.sample(buf, np.random.default_rng(0), (4, 50))
+    spec = StartSpec(length, m, w)
+    context, prefix, ok = real_starts(
+        jax.random.PRNGKey(0), ring, prompt_tails(prompts, m, od, a), (4, 50), spec
+    )
+    assert bool(ok)
+    context, prefix = jax.tree.map(np.asarray, (context, prefix))
     assert prefix.obs.shape == (b, 4, 50, w + 1, od) and context.reward.shape == (b, 4, 50, m)
     seen = set()
     for g in range(b):
@@ -271,11 +274,11 @@ def test_starts_line_up_with_the_real_episodes_and_the_prompt():
     # every start with a full prefix is drawn: t in [w, L-1] of episode 0 and [w, 3] of the running one
     assert seen == {(0, t) for t in range(w, length)} | {(1, t) for t in range(w, 4)}
     # the first episode as prompt: nothing before it completes
-    buf2 = EpisodeBuffer(b, 2, length, od, a)
-    buf2.start(np.zeros((b, od)))
-    buf2.add(np.zeros((b, a)), np.zeros(b), np.zeros((b, od)))
-    assert StartSampler([None, None], m, w).available(buf2) == 0
-    assert StartSampler([None, None], m, w).sample(buf2, np.random.default_rng(0), (1,)) is None
+    one = ring_add(
+        ring_init(b, 2 * length, od, a), np.zeros((b, od)), np.zeros((b, a)), np.zeros(b), np.zeros((b, od))
+    )
+    none = prompt_tails([None, None], m, od, a)
+    assert not bool(real_starts(jax.random.PRNGKey(0), one, none, (1,), spec)[2])
 
 
 def _diverging_imagine(model, context, prefix, masks, policy, horizon, key, *, sample=True):

@@ -1,5 +1,5 @@
-"""MBPO augmenters (host `ModelAugmenter`, device `_device_mbpo`): branch prefixes and prompt-filled contexts
-line up with the real episodes; batch mixing."""
+"""MBPO's augmentation (`_mbpo`, JAX, both backends): branch prefixes and prompt-filled contexts line up
+with the real episodes; model transitions; batch mixing."""
 
 from types import SimpleNamespace
 
@@ -8,18 +8,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import mrcom.agents._mbpo as mbpo
-from mrcom.agents import EpisodeBuffer, ModelAugmenter, SACConfig, sac_init
-from mrcom.agents._device_mbpo import (
-    MBPOSettings,
-    mixed_batch,
-    prompt_tails,
-    real_starts,
-    ring_add_many,
-    ring_of_episodes,
-)
-from mrcom.agents._ring import ring_init
+from mrcom.agents import SACConfig, sac_init
+from mrcom.agents._mbpo import MBPOAugment, MBPOSettings, mbpo_batches, mixed_batch, model_data_init
+from mrcom.agents._ring import ring_add, ring_add_many, ring_init
 from mrcom.agents._sac import Batch
+from mrcom.agents._starts import prompt_tails, real_starts
 from mrcom.worldmodel import Imagined
 
 B, L, OD, A, M, W = 2, 10, 3, 2, 4, 2
@@ -29,16 +22,16 @@ def _code(b, e, t):
     return 1000.0 * b + 100.0 * e + t
 
 
-def _buffer(episodes_done, t_running):
-    buf = EpisodeBuffer(B, 4, L, OD, A)
+def _ring(episodes_done, t_running):
+    """The loop's real ring (episode layout) after `episodes_done` episodes and `t_running` steps."""
+    ring = ring_init(B, 4 * L, OD, A)
     for e in range(episodes_done + 1):
-        buf.start(np.array([[_code(b, e, 0)] * OD for b in range(B)]))
-        steps = L if e < episodes_done else t_running
-        for t in range(steps):
-            v = np.array([_code(b, e, t) for b in range(B)])
-            nxt = np.array([[_code(b, e, t + 1)] * OD for b in range(B)])
-            buf.add(np.repeat(v[:, None], A, 1), v, nxt)
-    return buf
+        for t in range(L if e < episodes_done else t_running):
+            v = np.array([_code(b, e, t) for b in range(B)], np.float32)
+            obs = np.repeat(v[:, None], OD, 1)
+            nxt = np.array([[_code(b, e, t + 1)] * OD for b in range(B)], np.float32)
+            ring = ring_add(ring, obs, np.repeat(v[:, None], A, 1), v, nxt)
+    return ring
 
 
 def _prompt(b):
@@ -50,90 +43,48 @@ def _prompt(b):
     )
 
 
-def test_prefix_and_context_alignment(monkeypatch):
-    captured = {}
-
-    def fake_branch(model, context, prefix, masks, policy, horizon, key, sample):
-        captured.update(context=context, prefix=prefix)
-        n = prefix.obs.shape[0]
-        obs = jnp.concatenate([prefix.obs[:, -1:], jnp.full((n, horizon, OD), 0.5)], axis=1)
-        return Imagined(
-            obs, jnp.zeros((n, horizon, A)), jnp.full((n, horizon), 2.0), jnp.zeros((n, horizon + 1, 1))
-        )
-
-    monkeypatch.setattr(mbpo, "branch", fake_branch)
-    model = SimpleNamespace(spec=SimpleNamespace(context_len=M))
-    prompts = [_prompt(0), _prompt(1)]
-    aug = ModelAugmenter(
-        model,
-        prompts,
-        np.ones((B, OD)),
-        np.ones((B, A)),
-        real_ratio=0.5,
-        rollout_length=3,
-        rollouts_per_step=10,
-        model_buffer_steps=100,
-        prefix_len=W,
-        start_steps=0,
-        update_every=5,
+def _fake_imagine(model, context, prefix, masks, policy, horizon, key, sample=False):
+    n = prefix.obs.shape[0]
+    obs = jnp.concatenate([prefix.obs[:, -1:], jnp.full((n, horizon, OD), 0.5)], axis=1)
+    return Imagined(
+        obs, jnp.zeros((n, horizon, A)), jnp.full((n, horizon), 2.0), jnp.zeros((n, horizon + 1, 1))
     )
-    real = _buffer(episodes_done=1, t_running=6)
+
+
+def _augment(prompts, **kw):
+    model = SimpleNamespace(spec=SimpleNamespace(context_len=M))
+    s = _settings(rollout_length=3, per_refresh=50, capacity=200, **kw)
+    tails = prompt_tails(prompts, M, OD, A)
+    return MBPOAugment(model, tails, jnp.ones((B, OD)), s, imagine=_fake_imagine), s
+
+
+def test_model_transitions_are_clipped_and_mixed_at_the_real_ratio():
+    """One update call's data: 50 rollouts of 3 steps per agent, rewards clipped to [0, 1], next_obs of
+    step k the obs of step k+1; batches with real_ratio 0.5 of model transitions."""
+    aug, s = _augment([_prompt(0), _prompt(1)])
     state = sac_init(jax.random.PRNGKey(0), B, OD, A, SACConfig(hidden=(8, 8)))
-    aug.refresh(16, real, state, jax.random.PRNGKey(3))
-    ctx, pre = (jax.tree.map(np.asarray, captured[k]) for k in ("context", "prefix"))
-    rows = np.asarray(pre.obs).shape[0]
-    assert rows == B * 50
-    seen_prompt = False
-    for i in range(rows):
-        b = i // 50
-        last = float(pre.obs[i, -1, 0])
-        e, t = int(last - 1000 * b) // 100, int(last - 1000 * b) % 100
-        assert W <= t <= (L - 1 if e == 0 else 6)
-        np.testing.assert_array_equal(pre.obs[i, :, 0], [_code(b, e, s) for s in range(t - W, t + 1)])
-        np.testing.assert_array_equal(pre.reward[i], [_code(b, e, s) for s in range(t - W, t)])
-        for j, s in enumerate(range(t - W - M, t - W)):
-            if s >= 0:
-                want_o, want_r = _code(b, e, s), _code(b, e, s)
-            else:  # FIFO-filled from the last m prompt steps
-                po, _, pr = prompts[b]
-                p = pr.shape[0]
-                want_o, want_r = po[p + s, 0], pr[p + s]
-                seen_prompt = True
-            assert float(ctx.obs[i, j, 0]) == want_o and float(ctx.reward[i, j]) == want_r
-    assert seen_prompt
-    # model transitions: reward clipped into [0, 1], next_obs of step k is obs of step k+1
-    assert aug.buffer.size == 50 * 3 and np.all(aug.buffer.reward[:, : aug.buffer.size] == 1.0)
-    batch = aug.batches(np.random.default_rng(0), real, (7, 8))
+    data = model_data_init(B, s, OD, A)
+    real = _ring(episodes_done=1, t_running=6)
+    data, batch = mbpo_batches(jax.random.PRNGKey(3), 16, real, data, state, jnp.ones((B, A)), aug, (7, 8))
+    assert int(data.ring.size) == 50 * 3 and int(data.rollouts) == B * 50
+    np.testing.assert_array_equal(data.ring.reward[:, : 50 * 3], 1.0)
     assert batch.obs.shape == (B, 7, 8, OD)
-    model_rows = batch.next_obs[..., 0] == 0.5
+    model_rows = np.asarray(batch.next_obs[..., 0]) == 0.5
     np.testing.assert_array_equal(model_rows.sum(-1), 4)  # real_ratio 0.5 of 8
 
 
-def test_no_rollouts_before_a_prompt_exists(monkeypatch):
-    monkeypatch.setattr(mbpo, "branch", lambda *a, **k: (_ for _ in ()).throw(AssertionError("called")))
-    model = SimpleNamespace(spec=SimpleNamespace(context_len=M))
-    aug = ModelAugmenter(
-        model,
-        [None, None],
-        np.ones((B, OD)),
-        np.ones((B, A)),
-        real_ratio=0.5,
-        rollout_length=2,
-        rollouts_per_step=1,
-        model_buffer_steps=10,
-        prefix_len=W,
-        start_steps=0,
-        update_every=5,
-    )
-    real = _buffer(episodes_done=0, t_running=8)  # first episode still running: no prompt yet
+def test_no_rollouts_before_a_prompt_exists():
+    aug, s = _augment([None, None])
     state = sac_init(jax.random.PRNGKey(0), B, OD, A, SACConfig(hidden=(8, 8)))
-    aug.refresh(8, real, state, jax.random.PRNGKey(0))
-    assert aug.buffer.size == 0
-    batch = aug.batches(np.random.default_rng(0), real, (2, 4))
-    assert batch.obs.shape == (B, 2, 4, OD)  # all real until the model buffer has data
+    real = _ring(episodes_done=0, t_running=8)  # first episode still running: no prompt yet
+    data, batch = mbpo_batches(
+        jax.random.PRNGKey(0), 8, real, model_data_init(B, s, OD, A), state, jnp.ones((B, A)), aug, (2, 4)
+    )
+    assert int(data.ring.size) == 0 and int(data.rollouts) == 0
+    assert batch.obs.shape == (B, 2, 4, OD) and np.all(np.asarray(batch.reward) >= 0)  # all real
 
 
-# ---------------------------------------------------------------- the device augmentation (`_device_mbpo`)
+# ---------------------------------------------------------------- windows, model ring, mixing
 def _settings(**kw):
     base = dict(
         episode_length=L, context_len=M, prefix_len=W, rollout_length=2, per_refresh=50,
@@ -147,9 +98,9 @@ def test_branch_windows_line_up_with_the_real_episodes(given):
     """Prefixes are W+1 consecutive real steps of one episode of the agent's own; the context is the m
     steps before, from the prompt's tail (or the first real episode's) where the episode has none."""
     prompts = [_prompt(0), _prompt(1)] if given else [None, None]
-    real = _buffer(episodes_done=1, t_running=6)
+    real = _ring(episodes_done=1, t_running=6)
     tails = prompt_tails(prompts, M, OD, A)
-    ctx, pre, ok = real_starts(jax.random.PRNGKey(3), ring_of_episodes(real), tails, (300,), _settings())
+    ctx, pre, ok = real_starts(jax.random.PRNGKey(3), real, tails, (300,), _settings())
     assert bool(ok)
     ctx, pre = jax.tree.map(np.asarray, (ctx, pre))
     seen_prompt, seen_run = False, False
@@ -174,13 +125,13 @@ def test_branch_windows_line_up_with_the_real_episodes(given):
                 assert float(ctx.obs[b, i, j, 0]) == want_o and float(ctx.reward[b, i, j]) == want_r
     assert seen_prompt and seen_run
     # no start while a needed prompt (the first episode) is incomplete, or no step has a full prefix
-    running = ring_of_episodes(_buffer(episodes_done=0, t_running=8))
+    running = _ring(episodes_done=0, t_running=8)
     assert not bool(
         real_starts(jax.random.PRNGKey(0), running, prompt_tails([None, None], M, OD, A), (4,), _settings())[
             2
         ]
     )
-    early = ring_of_episodes(_buffer(episodes_done=0, t_running=1))
+    early = _ring(episodes_done=0, t_running=1)
     assert not bool(real_starts(jax.random.PRNGKey(0), early, tails, (4,), _settings())[2])
 
 
@@ -193,7 +144,7 @@ def test_model_ring_and_batch_mixing():
     ring = ring_add_many(ring, batch(-2.0, 3))  # wraps: the oldest -1 is overwritten
     assert int(ring.size) == 5 and int(ring.ptr) == 1
     np.testing.assert_array_equal(ring.reward[0], [-2, -1, -1, -2, -2])
-    real = ring_of_episodes(_buffer(episodes_done=1, t_running=6))  # real rewards are codes >= 0
+    real = _ring(episodes_done=1, t_running=6)  # real rewards are codes >= 0
     mixed = mixed_batch(jax.random.PRNGKey(0), real, ring, (7, 8), 0.5)
     assert mixed.obs.shape == (B, 7, 8, OD)
     is_model = np.asarray(mixed.reward) < 0

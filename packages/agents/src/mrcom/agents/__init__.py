@@ -16,8 +16,6 @@ if TYPE_CHECKING:
     from ._ac_config import ac_method as ac_method
     from ._ac_loop import ImaginationAC as ImaginationAC
     from ._ac_loop import run_imagination_ac as run_imagination_ac
-    from ._buffer import EpisodeBuffer as EpisodeBuffer
-    from ._buffer import TransitionBuffer as TransitionBuffer
     from ._cli import parse_overrides as parse_overrides
     from ._cli import run_cli as run_cli
     from ._collect import collect as collect
@@ -43,33 +41,34 @@ if TYPE_CHECKING:
     from ._dataset import find_prompt as find_prompt
     from ._dataset import load_dataset as load_dataset
     from ._dataset import read_manifest as read_manifest
-    from ._device_mbpo import DeviceModelAugmenter as DeviceModelAugmenter
-    from ._device_mbpo import FusedAugment as FusedAugment
-    from ._device_mbpo import MBPOSettings as MBPOSettings
-    from ._device_mbpo import prompt_tails as prompt_tails
-    from ._fused import FusedCarry as FusedCarry
-    from ._fused import ReplayRing as ReplayRing
     from ._fused import fused_init as fused_init
     from ._fused import fused_policy_returns as fused_policy_returns
     from ._fused import fused_sac_chunk as fused_sac_chunk
     from ._fused import load_carry as load_carry
+    from ._fused import run_fused as run_fused
     from ._fused import run_fused_sac as run_fused_sac
     from ._fused import save_carry as save_carry
+    from ._interact import LoopCarry as LoopCarry
+    from ._interact import LoopResult as LoopResult
     from ._io import atomic_write_bytes as atomic_write_bytes
     from ._io import atomic_write_json as atomic_write_json
     from ._io import atomic_write_text as atomic_write_text
     from ._io import stream_seed as stream_seed
-    from ._loop import LoopResult as LoopResult
+    from ._learners import SACLearner as SACLearner
     from ._loop import evaluate_policy as evaluate_policy
     from ._loop import record_episodes as record_episodes
+    from ._loop import run_host as run_host
     from ._loop import run_sac as run_sac
-    from ._mbpo import ModelAugmenter as ModelAugmenter
+    from ._mbpo import MBPOAugment as MBPOAugment
+    from ._mbpo import MBPOSettings as MBPOSettings
+    from ._ring import ReplayRing as ReplayRing
     from ._sac import Batch as Batch
     from ._sac import SACState as SACState
     from ._sac import sac_act as sac_act
     from ._sac import sac_init as sac_init
     from ._sac import sac_update as sac_update
     from ._sac_config import SACConfig as SACConfig
+    from ._schedule import Schedule as Schedule
     from ._stages import adapt_method as adapt_method
     from ._stages import load_worldmodel as load_worldmodel
     from ._stages import run_adapt as run_adapt
@@ -78,7 +77,7 @@ if TYPE_CHECKING:
     from ._stages import run_protocol as run_protocol
     from ._stages import run_train as run_train
     from ._stages import split_indices as split_indices
-    from ._starts import StartSampler as StartSampler
+    from ._starts import prompt_tails as prompt_tails
     from ._summary import summary_table as summary_table
     from ._workdir import Workdir as Workdir
 
@@ -89,8 +88,6 @@ _EXPORTS: dict[str, str] = {
     "ac_method": "_ac_config",
     "ImaginationAC": "_ac_loop",
     "run_imagination_ac": "_ac_loop",
-    "EpisodeBuffer": "_buffer",
-    "TransitionBuffer": "_buffer",
     "parse_overrides": "_cli",
     "run_cli": "_cli",
     "collect": "_collect",
@@ -116,33 +113,34 @@ _EXPORTS: dict[str, str] = {
     "find_prompt": "_dataset",
     "load_dataset": "_dataset",
     "read_manifest": "_dataset",
-    "DeviceModelAugmenter": "_device_mbpo",
-    "FusedAugment": "_device_mbpo",
-    "MBPOSettings": "_device_mbpo",
-    "prompt_tails": "_device_mbpo",
-    "FusedCarry": "_fused",
-    "ReplayRing": "_fused",
     "fused_init": "_fused",
     "fused_policy_returns": "_fused",
     "fused_sac_chunk": "_fused",
     "load_carry": "_fused",
+    "run_fused": "_fused",
     "run_fused_sac": "_fused",
+    "LoopCarry": "_interact",
+    "LoopResult": "_interact",
+    "SACLearner": "_learners",
     "save_carry": "_fused",
     "atomic_write_bytes": "_io",
     "atomic_write_json": "_io",
     "atomic_write_text": "_io",
     "stream_seed": "_io",
-    "LoopResult": "_loop",
     "evaluate_policy": "_loop",
     "record_episodes": "_loop",
+    "run_host": "_loop",
     "run_sac": "_loop",
-    "ModelAugmenter": "_mbpo",
+    "MBPOAugment": "_mbpo",
+    "MBPOSettings": "_mbpo",
+    "ReplayRing": "_ring",
     "Batch": "_sac",
     "SACState": "_sac",
     "sac_act": "_sac",
     "sac_init": "_sac",
     "sac_update": "_sac",
     "SACConfig": "_sac_config",
+    "Schedule": "_schedule",
     "adapt_method": "_stages",
     "load_worldmodel": "_stages",
     "run_adapt": "_stages",
@@ -151,7 +149,7 @@ _EXPORTS: dict[str, str] = {
     "run_protocol": "_stages",
     "run_train": "_stages",
     "split_indices": "_stages",
-    "StartSampler": "_starts",
+    "prompt_tails": "_starts",
     "summary_table": "_summary",
     "Workdir": "_workdir",
 }

@@ -1,8 +1,13 @@
-"""Imagination actor-critic adaptation: the learner of a population (`ImaginationAC`) and its real loop."""
+"""Imagination actor-critic adaptation: the learner of a population (`ImaginationAC`) in the interaction loop.
+
+The loop (`mrcom.agents._interact`, host or fused backend) acts in the real environment and keeps the
+same real data as MBPO; every update call draws real start windows from the real ring (`real_starts`,
+the same branch points as MBPO's) and runs `update_every * ac.updates_per_step` imagination
+actor-critic updates (`ac_update`).
+"""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -10,30 +15,49 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import PRNGKeyArray
-from tqdm.auto import tqdm
+from jaxtyping import Array, Float, Int
 
 from mrcom.worldmodel import Context, OpenLoop, Prefix, WorldModel, kind_of
 
 from ._ac_config import ACConfig
-from ._buffer import EpisodeBuffer
 from ._imagination_ac import ACState, ac_init, ac_update
-from ._loop import LoopResult
-from ._sac import sac_act
-from ._starts import StartSampler
-from ._validate import check_positive
+from ._interact import LoopResult
+from ._loop import run_host
+from ._schedule import Schedule
+from ._starts import PromptTails, StartSpec, prompt_tails, real_starts
+
+__all__ = ["ACData", "ImaginationAC", "run_imagination_ac"]
 
 
-class ImaginationAC:
-    """The learner of one population of adapting agents: frozen model, start sampler, state.
+class ACData(eqx.Module):
+    """The actor-critic's carried counter: imagined start states used, summed over agents."""
+
+    rollouts: Int[Array, ""]
+
+
+class ImaginationAC(eqx.Module):
+    """The learner of one population of adapting agents: frozen model, prompt tails, settings.
 
     Arguments:
         model: trained world model (any kind of the registry; frozen).
-        prompts: per agent prompt or None (see `StartSampler`).
+        prompts: per agent (obs (P+1, O), action (P, A), reward (P,)), or None: the agent's first real
+            episode (once complete).
         obs_mask, act_mask: (B, O), (B, A).
-        cfg: `ACConfig`. prefix_len, start_steps, sample: as in `AdaptConfig` (`model_sample`).
+        cfg: `ACConfig`.
+        episode_length: L of the real episodes.
+        prefix_len, start_steps, sample: as in `AdaptConfig` (`model_sample`).
         imagine: the model's imagine (default: its registered kind's).
     """
+
+    model: WorldModel
+    tails: PromptTails
+    obs_mask: Float[Array, "B O"]
+    cfg: ACConfig = eqx.field(static=True)
+    windows: StartSpec = eqx.field(static=True)
+    start_steps: int = eqx.field(static=True)
+    sample: bool = eqx.field(static=True)
+    imagine: Callable[..., Any] = eqx.field(static=True)
+    latent_dim: int = eqx.field(static=True)
 
     def __init__(
         self,
@@ -43,83 +67,62 @@ class ImaginationAC:
         act_mask: np.ndarray,
         cfg: ACConfig,
         *,
+        episode_length: int,
         prefix_len: int,
         start_steps: int,
         sample: bool = False,
         imagine: Callable[..., Any] | None = None,
     ):
+        obs_mask = np.asarray(obs_mask, np.float32)
+        m = int(model.spec.context_len)
         self.model = model
+        self.tails = prompt_tails(prompts, m, obs_mask.shape[1], np.shape(act_mask)[1])
+        self.obs_mask = jnp.asarray(obs_mask)
         self.cfg = cfg
-        self.imagine = kind_of(model).imagine if imagine is None else imagine
-        self.obs_mask = np.asarray(obs_mask, np.float32)
-        self.act_mask = np.asarray(act_mask, np.float32)
-        self.sampler = StartSampler(prompts, model.spec.context_len, prefix_len)
+        self.windows = StartSpec(int(episode_length), m, int(prefix_len))
         self.start_steps = int(start_steps)
         self.sample = bool(sample)
-        self.rollouts_done = 0
-        self.latent_dim = self._latent_dim()
-
-    def _latent_dim(self) -> int:
-        """Width of the model's `Imagined.latent`, from an abstract evaluation of its imagine."""
-        m, w = self.model.spec.context_len, self.sampler.w
-        o, a = self.obs_mask.shape[1], self.act_mask.shape[1]
-        z = lambda *s: jnp.zeros(s, jnp.float32)
-        context, prefix = (
-            Context(z(1, m, o), z(1, m, a), z(1, m), z(1, m)),
-            Prefix(z(1, w + 1, o), z(1, w, a), z(1, w)),
-        )
-        out = eqx.filter_eval_shape(
-            self.imagine,
-            self.model,
-            context,
-            prefix,
-            (z(1, o), z(1, a)),
-            OpenLoop(z(1, 1, a)),
-            1,
-            jax.random.PRNGKey(0),
-        )
-        return int(out.latent.shape[-1])
-
-    def init(self, key: PRNGKeyArray) -> ACState:
-        return ac_init(
-            key,
-            self.obs_mask.shape[0],
-            self.obs_mask.shape[1],
-            self.act_mask.shape[1],
-            self.latent_dim,
-            self.cfg,
+        self.imagine = kind_of(model).imagine if imagine is None else imagine
+        self.latent_dim = _latent_dim(
+            self.imagine, model, m, int(prefix_len), obs_mask.shape[1], np.shape(act_mask)[1]
         )
 
-    def update(
-        self,
-        state: ACState,
-        real: EpisodeBuffer,
-        rng: np.random.Generator,
-        step: int,
-        updates: int,
-        key: PRNGKeyArray,
-    ) -> tuple[ACState, dict[str, np.ndarray]]:
-        """`updates` actor-critic steps from real starts (none before `start_steps` or a first start)."""
-        if step < self.start_steps:
-            return state, {}
-        starts = self.sampler.sample(real, rng, (updates, self.cfg.batch_size))
-        if starts is None:
-            return state, {}
-        context, prefix = (type(x)(*(jnp.asarray(v) for v in x)) for x in starts)
-        state, m = ac_update(
-            state,
-            self.model,
-            context,
-            prefix,
-            jnp.asarray(self.obs_mask),
-            jnp.asarray(self.act_mask),
-            key,
-            self.cfg,
-            self.sample,
-            self.imagine,
-        )
-        self.rollouts_done += self.act_mask.shape[0] * updates * self.cfg.batch_size
-        return state, {k: np.asarray(v) for k, v in m.items()}
+    @property
+    def fast_compile(self) -> bool:
+        return bool(getattr(self.model.spec, "fast_compile", False))
+
+    def init(self, key, num_agents, obs_dim, act_dim):
+        state = ac_init(key, num_agents, obs_dim, act_dim, self.latent_dim, self.cfg)
+        return state, ACData(jnp.zeros((), jnp.int32))
+
+    def update(self, state: ACState, data: ACData, ring, act_mask, k_data, k_update, step, update_every):
+        shape = (update_every * self.cfg.updates_per_step, self.cfg.batch_size)
+        context, prefix, ok = real_starts(k_data, ring, self.tails, shape, self.windows)
+        ok = ok & (step >= self.start_steps)
+
+        def run(s):
+            return ac_update(
+                s, self.model, context, prefix, self.obs_mask, act_mask, k_update, self.cfg, self.sample,
+                self.imagine,
+            )  # fmt: skip
+
+        zeros = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), jax.eval_shape(run, state)[1])
+        state, metrics = jax.lax.cond(ok, run, lambda s: (s, zeros), state)
+        starts = act_mask.shape[0] * shape[0] * shape[1]
+        return state, ACData(data.rollouts + jnp.where(ok, starts, 0)), metrics, ok
+
+
+def _latent_dim(imagine, model: WorldModel, m: int, w: int, o: int, a: int) -> int:
+    """Width of the model's `Imagined.latent`, from an abstract evaluation of its imagine."""
+    z = lambda *s: jnp.zeros(s, jnp.float32)
+    context, prefix = (
+        Context(z(1, m, o), z(1, m, a), z(1, m), z(1, m)),
+        Prefix(z(1, w + 1, o), z(1, w, a), z(1, w)),
+    )
+    out = eqx.filter_eval_shape(
+        imagine, model, context, prefix, (z(1, o), z(1, a)), OpenLoop(z(1, 1, a)), 1, jax.random.PRNGKey(0)
+    )
+    return int(out.latent.shape[-1])
 
 
 def run_imagination_ac(
@@ -136,11 +139,7 @@ def run_imagination_ac(
     desc: str = "imagination ac",
     progress: bool = True,
 ) -> LoopResult:
-    """Adapt a population (one agent per env of `env`) for `total_steps` real steps each.
-
-    The real loop of `run_sac`: uniform random actions for the first `learning_starts` steps, then
-    the actor's samples; every `update_every` real steps (from `learning_starts` on) one jitted call
-    runs `update_every * ac.updates_per_step` imagination updates.
+    """Adapt a population (one agent per env of `env`) for `total_steps` real steps each (host backend).
 
     Arguments:
         env: batched env (`reset(seed)`, `step(action)`, `act_mask`, `episode_length`, `num_envs`).
@@ -153,53 +152,7 @@ def run_imagination_ac(
     Returns:
         A `LoopResult` whose `state` is the final `ACState`.
     """
-    check_positive("update_every", update_every)
-    b, length = env.num_envs, env.episode_length
-    act_mask = np.asarray(env.act_mask, np.float32)
-    obs = np.asarray(env.reset(seed), np.float32)
-    key = jax.random.PRNGKey(seed)
-    key, k_init = jax.random.split(key)
-    state = learner.init(k_init)
-    rng = np.random.default_rng(seed)
-    buffer = EpisodeBuffer(
-        b, max(1, math.ceil(total_steps / length)), length, obs.shape[-1], act_mask.shape[-1]
+    schedule = Schedule(total_steps, env.episode_length, learning_starts, update_every, eval_every)
+    return run_host(
+        env, learner, schedule, seed, eval_fn=eval_fn, on_eval=on_eval, desc=desc, progress=progress
     )
-    buffer.start(obs)
-    jmask = jnp.asarray(act_mask)
-    curve_steps: list[int] = []
-    curve_returns: list[np.ndarray] = []
-    metrics: dict[str, np.ndarray] = {}
-    updates = update_every * learner.cfg.updates_per_step
-
-    def evaluate(step):
-        ret = eval_fn(state)
-        curve_steps.append(step)
-        curve_returns.append(ret)
-        if on_eval is not None:
-            on_eval(step, ret)
-
-    for step in tqdm(range(total_steps), desc=desc, disable=not progress, leave=False, mininterval=1.0):
-        key, k_act = jax.random.split(key)
-        if step < learning_starts:
-            action = rng.uniform(-1.0, 1.0, size=act_mask.shape).astype(np.float32) * act_mask
-        else:
-            action = np.asarray(sac_act(state.actor, jnp.asarray(obs[:, None]), jmask, k_act))[:, 0]
-        next_obs, reward, done, info = env.step(action)
-        next_obs = np.asarray(next_obs, np.float32)
-        final = np.where(np.asarray(done)[:, None], np.asarray(info.get("final_obs", next_obs)), next_obs)
-        ended = buffer.add(action, np.asarray(reward, np.float32), final)
-        if ended != bool(np.all(done)) or (not ended and np.any(done)):
-            raise ValueError(f"env episode_length={length}: envs must end episodes together at that length")
-        if ended and step + 1 < total_steps:
-            buffer.start(next_obs)
-        obs = next_obs
-        n = step + 1
-        if n % update_every == 0 and n >= learning_starts:
-            key, k_up = jax.random.split(key)
-            state, m = learner.update(state, buffer, rng, n, updates, k_up)
-            metrics = m or metrics
-        if eval_fn is not None and eval_every > 0 and n % eval_every == 0 and n < total_steps:
-            evaluate(n)
-    if eval_fn is not None:
-        evaluate(total_steps)
-    return LoopResult(state, buffer, curve_steps, curve_returns, metrics)

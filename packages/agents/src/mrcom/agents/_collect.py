@@ -13,9 +13,9 @@ from mrcom.envs import ACT_DIM, OBS_DIM, PROTOCOLS, Scenario, make
 
 from ._config import PipelineConfig
 from ._dataset import DATASET_MANIFEST, new_manifest, read_manifest, write_shard
-from ._fused import FusedResult, fused_record_episodes, run_fused_sac
+from ._fused import fused_record_episodes, run_fused_sac
 from ._io import SEED_STREAMS, derive_seed, sha256_file, stream_seed
-from ._loop import LoopResult, record_episodes, run_sac
+from ._loop import record_episodes, run_sac
 
 Log = Callable[[str, float, int], None]
 
@@ -109,7 +109,6 @@ def collect(
             [x for x in grp for _ in range(e)], engine=cfg.envs.engine, episode_length=length
         )
         p_seed = derive_seed(s, SEED_STREAMS["prompt_episodes"])
-        res: LoopResult | FusedResult
         if cfg.envs.engine == "mjx":  # the fused on-device loop (same schedule, same shard layout)
             res = run_fused_sac(env.env, cfg.sac, steps, s, desc=label, progress=progress)
             p_obs, p_act, p_rew = fused_record_episodes(

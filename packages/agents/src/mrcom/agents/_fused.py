@@ -1,24 +1,15 @@
-"""The fused SAC loop of the mjx engine: env step, replay insert and SAC updates in one jitted `lax.scan`.
+"""The fused backend of the interaction loop (mjx engine): env step, replay and updates in one `lax.scan`.
 
-`fused_sac_chunk` runs `n_steps` environment steps of a population of SAC agents (one per env of an
-`mrcom.envs.MjxEnv`) on the device, purejaxrl / brax style: act, step the MJX physics, insert the
-transition into an on-device ring buffer and, every `update_every` steps once `learning_starts` steps
-have passed, run `update_every * updates_per_step` SAC updates (the schedule of `run_sac`). The host is
-reached only between chunks (progress bars, logging, dataset shards, checkpoints).
-
-Everything the loop carries (env state, SAC states, replay ring, RNG key, step) is one `FusedCarry`
-pytree, so a checkpoint between chunks (`save_carry` / `load_carry`) resumes exactly.
-
-RNG streams are those of `run_sac(..., device_rng=True)`: the key splits of the host loop, with the
-uniform exploration actions drawn from the step's action key and the replay indices from the update
-call's otherwise unused `k_aug`, so the host and fused loops follow the same trajectory up to float
-rounding (compiled programs differ).
+`fused_chunk` runs `n_steps` steps of the interaction loop (`act`, the MJX physics step, `observe` of
+`mrcom.agents._interact`: the host backend's step) on the device, purejaxrl / brax style. The host is
+reached only between chunks (progress bars, evaluation, logging, checkpoints). The carry is the
+loop's `LoopCarry` (its `env_state` the brax state), so a checkpoint between chunks (`save_carry` /
+`load_carry`) resumes exactly. `run_fused` trains any learner (SAC, MBPO, the imagination actor-critic);
+`run_fused_sac`, `fused_init` and `fused_sac_chunk` are its SAC / MBPO form.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -27,67 +18,31 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
+from jaxtyping import Array, Bool, Float
 from tqdm.auto import tqdm
 
 from mrcom.worldmodel._jit import FAST_COMPILE_OPTIONS
 
-from ._buffer import EpisodeBuffer
-from ._ring import (
-    ReplayRing,
-    episode_batch,
-    explore_actions,
-    ring_add,
-    ring_init,
-    ring_sample,
-    sample_indices,
-)
-from ._sac import Batch, SACState, sac_act, sac_init, sac_update
+from ._interact import LoopCarry, LoopResult, act, check_lockstep, loop_init, observe
+from ._learners import Learner, SACLearner
+from ._mbpo import MBPOAugment
+from ._ring import ring_episodes
+from ._sac import SACState, sac_act
 from ._sac_config import SACConfig
+from ._schedule import Cadence, Schedule
 
 __all__ = [
-    "ReplayRing",
-    "FusedCarry",
     "Transitions",
-    "ring_init",
-    "ring_add",
-    "ring_sample",
-    "sample_indices",
-    "explore_actions",
-    "episode_batch",
     "fused_init",
+    "fused_chunk",
     "fused_sac_chunk",
     "fused_record_episodes",
+    "fused_policy_returns",
+    "run_fused",
     "run_fused_sac",
     "save_carry",
     "load_carry",
 ]
-
-
-# ----------------------------------------------------------------------------- the fused loop
-class FusedCarry(eqx.Module):
-    """Everything the fused loop carries between steps and chunks (one pytree; checkpoint = its leaves).
-
-    Attributes:
-        env_state: the `brax.envs.State` of the batched `MjxEnv`.
-        sac: population `SACState` (B agents).
-        ring: on-device replay.
-        act_mask: (B, A) action masks.
-        key: the loop's PRNG key (split as in `run_sac`).
-        step: environment steps taken so far.
-        metrics: metrics of the last update call, each (B,) (zeros before the first).
-        model_data: MBPO's model ring and counters (`mrcom.agents._device_mbpo.ModelData`), or None
-            for model-free SAC.
-    """
-
-    env_state: Any
-    sac: SACState
-    ring: ReplayRing
-    act_mask: Float[Array, "B A"]
-    key: PRNGKeyArray
-    step: Int[Array, ""]
-    metrics: dict[str, Array]
-    model_data: Any = None
 
 
 class Transitions(NamedTuple):
@@ -112,84 +67,61 @@ def _physics_dtype(env_state) -> Any:
 
 
 def fused_init(
-    env, cfg: SACConfig, capacity: int, seed: int, *, state: SACState | None = None, aug: Any = None
-) -> FusedCarry:
-    """The carry at step 0: env reset and fresh agents from `seed`, as `run_sac` draws them.
+    env,
+    learner: Learner | SACConfig,
+    capacity: int,
+    seed: int,
+    *,
+    state: Any = None,
+    aug: MBPOAugment | None = None,
+) -> LoopCarry:
+    """The carry at step 0: env reset and fresh agents from `seed`, as the host backend draws them.
 
     Arguments:
         env: an `mrcom.envs.MjxEnv` (the `.env` of an mjx `VecEnv`).
-        cfg: SAC hyperparameters.
-        capacity: replay capacity per agent (>= the total steps to sample from everything, as
-            `run_sac` does; MBPO's branch points need it, since they read the ring as episodes).
+        learner: what the loop trains, or a `SACConfig` (SAC; MBPO with `aug`).
+        capacity: real replay slots per agent (`Schedule.capacity`: every step, in episode layout).
         seed: seeds the env reset, the networks and the loop key.
         state: initial population state (fresh agents when None).
-        aug: MBPO's `FusedAugment` (an empty model ring is added to the carry), or None.
+        aug: MBPO's augmentation where `learner` is a `SACConfig`.
 
     Returns:
-        A `FusedCarry`.
+        A `LoopCarry`.
     """
-    env_state = _jitted(env, "reset", cfg.fast_compile)(jax.random.PRNGKey(seed))
-    b, obs_dim = env_state.obs.shape
-    mask = jnp.asarray(_act_mask(env))
-    key = jax.random.PRNGKey(seed)
-    key, k_init = jax.random.split(key)
-    if state is None:
-        state = sac_init(k_init, b, obs_dim, mask.shape[-1], cfg)
-    dummy = Batch(
-        jnp.zeros((b, 1, 1, obs_dim)), jnp.zeros((b, 1, 1, mask.shape[-1])), jnp.zeros((b, 1, 1)),
-        jnp.zeros((b, 1, 1, obs_dim)),
-    )  # fmt: skip
-    shapes = eqx.filter_eval_shape(sac_update, state, dummy, mask, key, cfg)[1]
-    metrics = {k: jnp.zeros(v.shape, v.dtype) for k, v in shapes.items()}
-    ring = ring_init(b, capacity, obs_dim, mask.shape[-1])
-    model_data = None
-    if aug is not None:
-        from ._device_mbpo import model_data_init
-
-        model_data = model_data_init(b, aug.settings, obs_dim, mask.shape[-1])
-    return FusedCarry(env_state, state, ring, mask, key, jnp.zeros((), jnp.int32), metrics, model_data)
+    learner = _learner(learner, aug)
+    env_state = _jitted(env, "reset", learner.fast_compile)(jax.random.PRNGKey(seed))
+    obs_dim = env_state.obs.shape[-1]
+    return loop_init(learner, capacity, seed, obs_dim, _act_mask(env), env_state=env_state, state=state)
 
 
-def _chunk(env, cfg: SACConfig, n_steps: int, carry: FusedCarry, aug: Any) -> tuple[FusedCarry, Transitions]:
+def _learner(learner: Learner | SACConfig, aug: MBPOAugment | None) -> Learner:
+    return SACLearner(learner, aug) if isinstance(learner, SACConfig) else learner
+
+
+def _chunk(
+    env, cadence: Cadence, n_steps: int, learner: Learner, carry: LoopCarry
+) -> tuple[LoopCarry, Transitions]:
     params, static = eqx.partition(carry, eqx.is_array)
-    shape = (cfg.update_every * cfg.updates_per_step, cfg.batch_size)
-    if aug is not None:
-        from ._device_mbpo import mbpo_batches
 
     def body(p, _):
         c = eqx.combine(p, static)
-        key, k_act = jax.random.split(c.key)
         obs = c.env_state.obs.astype(jnp.float32)
-        explore = explore_actions(k_act, c.act_mask)
-        policy = sac_act(c.sac.actor, obs[:, None], c.act_mask, k_act)[:, 0]
-        action = jnp.where(c.step < cfg.learning_starts, explore, policy)
+        key, action = act(c, obs, cadence)
         env_state = env.step(c.env_state, action.astype(_physics_dtype(c.env_state)))
-        done = env_state.done
+        done, reward = env_state.done, env_state.reward.astype(jnp.float32)
         next_obs = env_state.obs.astype(jnp.float32)
         final = jnp.where(done[:, None], env_state.info["final_obs"].astype(jnp.float32), next_obs)
-        ring = ring_add(c.ring, obs, action, env_state.reward, final)
-        n = c.step + 1
-
-        sac_p, sac_static = eqx.partition(c.sac, eqx.is_array)
-
-        def update(args):
-            key, sac_p, _, data = args
-            key, k_aug, k_up = jax.random.split(key, 3)
-            sac = eqx.combine(sac_p, sac_static)
-            if aug is None:
-                batch = ring_sample(ring, k_aug, shape)
-            else:
-                data, batch = mbpo_batches(k_aug, n, ring, data, sac, c.act_mask, aug, shape)
-            sac, m = sac_update(sac, batch, c.act_mask, k_up, cfg)
-            return key, eqx.filter(sac, eqx.is_array), m, data
-
-        pred = (n % cfg.update_every == 0) & (n >= cfg.learning_starts)
-        args = (key, sac_p, c.metrics, c.model_data)
-        key, sac_p, metrics, data = jax.lax.cond(pred, update, lambda a: a, args)
-        sac = eqx.combine(sac_p, sac_static)
-        new = FusedCarry(env_state, sac, ring, c.act_mask, key, n, metrics, data)
-        out = Transitions(obs, action, env_state.reward.astype(jnp.float32), final, done)
-        return eqx.filter(new, eqx.is_array), out
+        c = observe(
+            learner,
+            eqx.tree_at(lambda x: x.env_state, c, env_state),
+            cadence,
+            key,
+            obs,
+            action,
+            reward,
+            final,
+        )
+        return eqx.filter(c, eqx.is_array), Transitions(obs, action, reward, final, done)
 
     params, out = jax.lax.scan(body, params, None, length=n_steps)
     return eqx.combine(params, static), out
@@ -228,8 +160,8 @@ def _jitted(env, kind: str, fast: bool, *static) -> Callable:
         if kind == "reset":
             fn = env.reset
         elif kind == "chunk":
-            cfg, n_steps = static
-            fn = lambda carry, aug: _chunk(env, cfg, n_steps, carry, aug)
+            cadence, n_steps = static
+            fn = lambda learner, carry: _chunk(env, cadence, n_steps, learner, carry)
         else:
             num_agents, episodes = static
             fn = lambda actor, reset_key: _record(env, num_agents, episodes, actor, reset_key)
@@ -238,27 +170,36 @@ def _jitted(env, kind: str, fast: bool, *static) -> Callable:
     return _CACHE[key]
 
 
-def fused_sac_chunk(
-    env, cfg: SACConfig, carry: FusedCarry, n_steps: int, aug: Any = None
-) -> tuple[FusedCarry, Transitions]:
-    """Run `n_steps` fused environment steps (with the SAC updates they schedule) in one jitted scan.
+def fused_chunk(
+    env, learner: Learner, cadence: Cadence, carry: LoopCarry, n_steps: int
+) -> tuple[LoopCarry, Transitions]:
+    """Run `n_steps` steps of the interaction loop (with the updates they schedule) in one jitted scan.
 
     Arguments:
         env: the `MjxEnv` the carry was made for.
-        cfg: SAC hyperparameters (static; `fast_compile` picks XLA's fast-compile options).
+        learner: what the loop trains (its `fast_compile` picks XLA's fast-compile options).
+        cadence: random actions and update calls (static).
         carry: the loop state (`fused_init` or a previous chunk).
-        n_steps: environment steps of this chunk (static: each new value compiles once).
-        aug: MBPO's `FusedAugment` (the world model and prompts; the carry must hold a model ring),
-            or None for model-free SAC.
+        n_steps: steps of this chunk (static: each new value compiles once).
 
     Returns:
         (carry after the chunk, the chunk's `Transitions`).
     """
     if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1:
         raise ValueError(f"n_steps={n_steps!r}: must be an integer >= 1")
-    if (aug is None) != (carry.model_data is None):
+    return _jitted(env, "chunk", learner.fast_compile, cadence, n_steps)(learner, carry)
+
+
+def fused_sac_chunk(
+    env, cfg: SACConfig, carry: LoopCarry, n_steps: int, aug: MBPOAugment | None = None
+) -> tuple[LoopCarry, Transitions]:
+    """`fused_chunk` of SAC (MBPO with `aug`; the carry must come from `fused_init(..., aug=aug)`)."""
+    if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1:
+        raise ValueError(f"n_steps={n_steps!r}: must be an integer >= 1")
+    if (aug is None) != (carry.data is None):
         raise ValueError("aug: MBPO needs a carry made with fused_init(..., aug=aug), and only it")
-    return _jitted(env, "chunk", cfg.fast_compile, cfg, n_steps)(carry, aug)
+    cadence = Cadence(cfg.learning_starts, cfg.update_every)
+    return fused_chunk(env, SACLearner(cfg, aug), cadence, carry, n_steps)
 
 
 def fused_record_episodes(
@@ -294,39 +235,65 @@ def fused_policy_returns(
     return 100.0 * reward.astype(np.float64).mean(axis=(1, 2))
 
 
-@dataclasses.dataclass
-class FusedResult:
-    """Final carry, all real experience in episodes (host), the last update's metrics and the
-    evaluation curve (as `LoopResult`'s)."""
+def run_fused(
+    env,
+    learner: Learner,
+    schedule: Schedule,
+    seed: int,
+    *,
+    chunk: int | None = None,
+    state: Any = None,
+    eval_fn: Callable[[Any], np.ndarray] | None = None,
+    on_eval: Callable[[int, np.ndarray], None] | None = None,
+    on_chunk: Callable[[LoopCarry, Transitions], None] | None = None,
+    desc: str = "loop",
+    progress: bool = True,
+) -> LoopResult:
+    """Train `learner` with the fused loop for `schedule.total_steps` steps per agent.
 
-    carry: FusedCarry
-    buffer: EpisodeBuffer
-    metrics: dict[str, np.ndarray]
-    curve_steps: list[int] = dataclasses.field(default_factory=list)
-    curve_returns: list[np.ndarray] = dataclasses.field(default_factory=list)
+    The device runs `chunk` steps per call (chunks end at every evaluation step, `Schedule.segments`);
+    between calls the host checks that episodes end together, moves the progress bar, evaluates and
+    calls `on_chunk` (logging, checkpoints).
 
-    @property
-    def state(self) -> SACState:
-        return self.carry.sac
+    Arguments:
+        env: an `mrcom.envs.MjxEnv`.
+        learner: SAC, MBPO or the imagination actor-critic.
+        schedule: budget, cadence and evaluation points (`episode_length` must be the env's).
+        seed: as `run_host`'s.
+        chunk: steps per device call (default: the episode length).
+        state: initial population state (fresh agents when None).
+        eval_fn, on_eval: the learning curve, as in `run_host`.
+        on_chunk: `on_chunk(carry, transitions)` after every chunk.
+        desc, progress: tqdm bar.
 
-    @property
-    def rollouts_done(self) -> int:
-        """MBPO rollouts branched, summed over agents (0 for model-free SAC)."""
-        data = self.carry.model_data
-        return 0 if data is None else int(data.rollouts)
-
-
-def append_transitions(buffer: EpisodeBuffer, tr: Transitions) -> None:
-    """Append a chunk's transitions (time-major) to a host `EpisodeBuffer` (episode layout)."""
-    obs, action, reward, nxt, done = (np.asarray(x) for x in tr)
-    for t in range(reward.shape[0]):
-        if buffer.t == 0:
-            buffer.start(obs[t])
-        ended = buffer.add(action[t], reward[t], nxt[t])
-        if ended != bool(done[t].all()) or (not ended and done[t].any()):
-            raise ValueError(
-                f"env episode_length={buffer.episode_length}: envs must end episodes together at that length"
-            )
+    Returns:
+        A `LoopResult`.
+    """
+    length = env.episode_length
+    if length != schedule.episode_length:
+        raise ValueError(f"schedule.episode_length={schedule.episode_length}: the env's is {length}")
+    chunk = length if chunk is None else chunk
+    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
+        raise ValueError(f"chunk={chunk!r}: must be an integer >= 1")
+    carry = fused_init(env, learner, schedule.capacity, seed, state=state)
+    result = LoopResult(carry, None, {})  # type: ignore[arg-type]
+    evals = set(schedule.eval_steps()) if eval_fn is not None else set()
+    bar = tqdm(total=schedule.total_steps, desc=desc, disable=not progress, leave=False, mininterval=1.0)
+    done = 0
+    for n in schedule.segments(chunk):
+        result.carry, tr = fused_chunk(env, learner, schedule.cadence, result.carry, n)
+        for t, d in enumerate(np.asarray(tr.done)):
+            check_lockstep(d, done + t + 1, length)
+        if on_chunk is not None:
+            on_chunk(result.carry, tr)
+        done += n
+        bar.update(n)
+        if done in evals:
+            result.evaluate(done, eval_fn, on_eval)  # type: ignore[arg-type]
+    bar.close()
+    result.buffer = ring_episodes(result.carry.ring, length)
+    result.metrics = {k: np.asarray(v) for k, v in result.carry.metrics.items()}
+    return result
 
 
 def run_fused_sac(
@@ -337,81 +304,36 @@ def run_fused_sac(
     *,
     chunk: int | None = None,
     state: SACState | None = None,
-    aug: Any = None,
+    aug: MBPOAugment | None = None,
     eval_fn: Callable[[SACState], np.ndarray] | None = None,
     eval_every: int = 0,
     on_eval: Callable[[int, np.ndarray], None] | None = None,
-    on_chunk: Callable[[FusedCarry, Transitions], None] | None = None,
+    on_chunk: Callable[[LoopCarry, Transitions], None] | None = None,
     desc: str = "sac",
     progress: bool = True,
-) -> FusedResult:
-    """Train a population of SAC agents (MBPO with `aug`) for `total_steps` steps each with the fused loop.
-
-    The device runs `chunk` steps per call (chunks end at every evaluation step); between calls the
-    host appends the transitions to an `EpisodeBuffer` (every transition kept, as `run_sac` keeps
-    them), moves the progress bar, evaluates and calls `on_chunk` (logging, checkpoints).
+) -> LoopResult:
+    """`run_sac` on the fused backend: SAC (MBPO with `aug`) for `total_steps` steps per agent.
 
     Arguments:
         env: an `mrcom.envs.MjxEnv`.
-        cfg: SAC hyperparameters.
-        total_steps: environment steps per agent.
-        seed: as `run_sac`'s.
-        chunk: steps per device call (default: the episode length; the last chunk may be shorter).
-        state: initial population state (fresh agents when None).
-        aug: MBPO's `mrcom.agents._device_mbpo.FusedAugment` (model rollouts in every update call),
-            or None for model-free SAC.
-        eval_fn, eval_every, on_eval: the learning curve, as in `run_sac`.
-        on_chunk: `on_chunk(carry, transitions)` after every chunk.
-        desc: progress bar label.
-        progress: show a tqdm bar.
+        cfg, total_steps, seed, state, aug, eval_fn, eval_every, on_eval, desc, progress: as `run_sac`'s.
+        chunk, on_chunk: as `run_fused`'s.
 
     Returns:
-        A `FusedResult`.
+        A `LoopResult`.
     """
     if isinstance(total_steps, bool) or not isinstance(total_steps, int) or total_steps < 1:
         raise ValueError(f"total_steps={total_steps!r}: must be an integer >= 1")
-    length = env.episode_length
-    chunk = length if chunk is None else chunk
-    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
-        raise ValueError(f"chunk={chunk!r}: must be an integer >= 1")
-    episodes = max(1, math.ceil(total_steps / length))
-    carry = fused_init(env, cfg, episodes * length, seed, state=state, aug=aug)
-    b, obs_dim = carry.env_state.obs.shape
-    buffer = EpisodeBuffer(b, episodes, length, obs_dim, carry.act_mask.shape[-1])
-    result = FusedResult(carry, buffer, {})
-
-    def evaluate(step: int) -> None:
-        ret = eval_fn(result.carry.sac)  # type: ignore[misc]
-        result.curve_steps.append(step)
-        result.curve_returns.append(ret)
-        if on_eval is not None:
-            on_eval(step, ret)
-
-    periodic = eval_fn is not None and eval_every > 0
-    bar = tqdm(total=total_steps, desc=desc, disable=not progress, leave=False, mininterval=1.0)
-    done = 0
-    while done < total_steps:
-        n = min(chunk, total_steps - done)
-        if periodic:
-            n = min(n, eval_every - done % eval_every)
-        result.carry, tr = fused_sac_chunk(env, cfg, result.carry, n, aug)
-        append_transitions(buffer, tr)
-        if on_chunk is not None:
-            on_chunk(result.carry, tr)
-        done += n
-        bar.update(n)
-        if periodic and done % eval_every == 0 and done < total_steps:
-            evaluate(done)
-    bar.close()
-    if eval_fn is not None:
-        evaluate(total_steps)
-    result.metrics = {k: np.asarray(v) for k, v in result.carry.metrics.items()}
-    return result
+    schedule = Schedule(total_steps, env.episode_length, cfg.learning_starts, cfg.update_every, eval_every)
+    return run_fused(
+        env, SACLearner(cfg, aug), schedule, seed, chunk=chunk, state=state, eval_fn=eval_fn,
+        on_eval=on_eval, on_chunk=on_chunk, desc=desc, progress=progress,
+    )  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- checkpoints
-def save_carry(path: Path, carry: FusedCarry) -> None:
-    """Write every array leaf of `carry` (env state, agents, replay, key, step) to `path`."""
+def save_carry(path: Path, carry: LoopCarry) -> None:
+    """Write every array leaf of `carry` (env state, agents, replay, key, step, learner data) to `path`."""
     import io
 
     from ._io import atomic_write_bytes
@@ -421,7 +343,7 @@ def save_carry(path: Path, carry: FusedCarry) -> None:
     atomic_write_bytes(Path(path), f.getvalue())
 
 
-def load_carry(path: Path, like: FusedCarry) -> FusedCarry:
-    """Read a carry saved by `save_carry`; `like` (e.g. `fused_init` of the same env and config) gives
+def load_carry(path: Path, like: LoopCarry) -> LoopCarry:
+    """Read a carry saved by `save_carry`; `like` (e.g. `fused_init` of the same env and learner) gives
     the structure."""
     return eqx.tree_deserialise_leaves(Path(path), like)

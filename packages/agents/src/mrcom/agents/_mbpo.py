@@ -1,27 +1,43 @@
-"""MBPO-style data augmentation with a trained world model (paper section 3.4, scenario adaptation).
+"""MBPO-style data augmentation with a trained world model (paper section 3.4), in JAX, for both backends.
 
-Before every SAC update call, `ModelAugmenter.refresh` branches `rollouts_per_step * update_every`
-k-step rollouts per agent from uniformly drawn real states via the world model's `imagine` (any
-kind of the `mrcom.worldmodel` registry: MrCoM or a baseline); the
-world model's context (eq. 4) is the m real steps before the branch prefix, FIFO-filled from the
-agent's prompt near the start of an episode. SAC batches mix `real_ratio` real transitions with
-model transitions.
+Before every SAC update call, `mbpo_batches` branches `rollouts_per_step * update_every` k-step
+rollouts per agent from real states (`real_starts`: uniform over the states with a full prefix of W
+steps, the m-step context before it FIFO-filled from the prompt's tail near an episode start) via the
+world model's `imagine` (any kind of the `mrcom.worldmodel` registry), with each agent's SAC policy;
+rewards are clipped to [0, 1] and a diverged refresh is dropped. The model transitions go to a model
+`ReplayRing`; SAC batches mix `real_ratio` real transitions with model ones. Real data is the loop's
+real ring (episode layout); every draw comes from a JAX key. One traced function, called inside the
+interaction loop's update step on both backends (`mrcom.agents._loop`).
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import numpy as np
-from jaxtyping import Array, Float, PRNGKeyArray
+from jaxtyping import Array, Float, Int, PRNGKeyArray
 
-from mrcom.worldmodel import Context, Prefix, WorldModel, jit_by_config, kind_of
+from mrcom.worldmodel import Context, Prefix, WorldModel, kind_of
 
-from ._buffer import EpisodeBuffer, TransitionBuffer
 from ._nets import Actor
+from ._ring import ReplayRing, ring_add_many, ring_init, ring_sample
 from ._sac import Batch, SACState
-from ._starts import StartSampler
+from ._starts import PromptTails, real_starts
+
+__all__ = [
+    "PopulationPolicy",
+    "MBPOSettings",
+    "ModelData",
+    "MBPOAugment",
+    "model_data_init",
+    "model_refresh",
+    "mixed_batch",
+    "mbpo_batches",
+]
 
 
 class PopulationPolicy(eqx.Module):
@@ -45,113 +61,147 @@ class PopulationPolicy(eqx.Module):
         return eqx.filter_vmap(one)(self.actor, o, self.act_mask, keys).reshape(obs.shape[0], -1)
 
 
-@jit_by_config(lambda model, *args, **kwargs: model.spec.fast_compile)
-def branch(
-    model: WorldModel,
-    context: Context,
-    prefix: Prefix,
-    masks,
-    policy: PopulationPolicy,
-    horizon: int,
-    key,
-    sample: bool = False,
-):
-    """The model kind's jitted `imagine` (horizon and sample static)."""
-    return kind_of(model).imagine(model, context, prefix, masks, policy, horizon, key, sample=sample)
+@dataclasses.dataclass(frozen=True)
+class MBPOSettings:
+    """The static numbers of MBPO's augmentation (the fields of `AdaptConfig` it reads, plus L and m).
 
-
-class ModelAugmenter:
-    """MBPO model buffer for a population of adapting agents.
-
-    Arguments:
-        model: trained world model.
-        prompts: per agent (obs (P+1, O), action (P, A), reward (P,)), or None where the prompt is
-            the agent's first real episode (taken when it completes).
-        obs_mask, act_mask: (B, O), (B, A).
-        real_ratio, rollout_length, rollouts_per_step, model_buffer_steps, prefix_len, start_steps:
-            as in `AdaptConfig`.
-        update_every: real steps between two refreshes (SAC's update_every).
-        sample: sample the model's priors (False: prior means).
+    Attributes:
+        episode_length: L. context_len: m (the world model's). prefix_len: W.
+        rollout_length: k. per_refresh: rollouts per agent per refresh (rollouts_per_step * update_every).
+        real_ratio: share of real transitions in a batch. start_steps: real steps before rollouts.
+        sample: sample the model's priors. capacity: model ring transitions per agent.
     """
 
-    def __init__(
-        self,
-        model: WorldModel,
-        prompts: list[tuple[np.ndarray, np.ndarray, np.ndarray] | None],
-        obs_mask: np.ndarray,
-        act_mask: np.ndarray,
-        *,
-        real_ratio: float,
-        rollout_length: int,
-        rollouts_per_step: int,
-        model_buffer_steps: int,
-        prefix_len: int,
-        start_steps: int,
-        update_every: int,
-        sample: bool = False,
-    ):
-        self.model = model
-        self.sample = bool(sample)
-        self.m = model.spec.context_len
-        self.prompts = list(prompts)
-        self.obs_mask = np.asarray(obs_mask, np.float32)
-        self.act_mask = np.asarray(act_mask, np.float32)
-        b = self.obs_mask.shape[0]
-        self.real_ratio = real_ratio
-        self.horizon = rollout_length
-        self.per_refresh = rollouts_per_step * update_every
-        self.prefix_len = prefix_len
-        self.start_steps = start_steps
-        self.starts = StartSampler(self.prompts, self.m, prefix_len)
-        cap = max(model_buffer_steps * rollouts_per_step * rollout_length, self.per_refresh * rollout_length)
-        self.buffer = TransitionBuffer(b, cap, self.obs_mask.shape[1], self.act_mask.shape[1])
-        self.rollouts_done = 0
-        self.last_reward_mean = float("nan")
+    episode_length: int
+    context_len: int
+    prefix_len: int
+    rollout_length: int
+    per_refresh: int
+    real_ratio: float
+    start_steps: int
+    sample: bool
+    capacity: int
 
-    def refresh(self, step: int, real: EpisodeBuffer, state: SACState, key: jax.Array) -> None:
-        """Branch new model rollouts from real states into the model buffer."""
-        if step < self.start_steps:
-            return
-        b, r = real.num_agents, self.per_refresh
-        rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel()[-1])
-        # branch points uniform over real states with a full prefix (`StartSampler`)
-        starts = self.starts.sample(real, rng, (r,))
-        if starts is None:
-            return
-        flat = lambda x: jnp.asarray(x.reshape(b * r, *x.shape[2:]))
-        context = Context(*(flat(x) for x in starts[0]))
-        prefix = Prefix(*(flat(x) for x in starts[1]))
-        masks = (
-            jnp.asarray(np.repeat(self.obs_mask, r, axis=0)),
-            jnp.asarray(np.repeat(self.act_mask, r, axis=0)),
+    @classmethod
+    def from_adapt(cls, adapt, model: WorldModel, episode_length: int, update_every: int) -> MBPOSettings:
+        """The settings of `AdaptConfig` `adapt` for `model` (the model ring holds the rollouts of
+        `model_buffer_steps` real steps)."""
+        per = adapt.rollouts_per_step * update_every
+        cap = max(
+            adapt.model_buffer_steps * adapt.rollouts_per_step * adapt.rollout_length,
+            per * adapt.rollout_length,
         )
-        policy = PopulationPolicy(state.actor, jnp.asarray(self.act_mask), r)
-        im = branch(self.model, context, prefix, masks, policy, self.horizon, key, self.sample)
-        obs = np.asarray(im.obs).reshape(b, r, self.horizon + 1, -1) * self.obs_mask[:, None, None]
-        act = np.asarray(im.action).reshape(b, r, self.horizon, -1)
-        # Environment rewards lie in [0, 1]; clip the reward head's predictions to that range.
-        rew = np.clip(np.asarray(im.reward).reshape(b, r, self.horizon), 0.0, 1.0)
-        if not (np.all(np.isfinite(obs)) and np.all(np.isfinite(rew))):
-            return  # a diverged branch is dropped rather than poisoning the SAC buffer
-        n = r * self.horizon
-        self.buffer.add(
-            Batch(
-                obs=obs[:, :, :-1].reshape(b, n, -1),
-                action=act.reshape(b, n, -1),
-                reward=rew.reshape(b, n),
-                next_obs=obs[:, :, 1:].reshape(b, n, -1),
-            )
+        return cls(
+            episode_length=int(episode_length),
+            context_len=int(model.spec.context_len),
+            prefix_len=int(adapt.prefix_len),
+            rollout_length=int(adapt.rollout_length),
+            per_refresh=int(per),
+            real_ratio=float(adapt.real_ratio),
+            start_steps=int(adapt.start_steps),
+            sample=bool(adapt.model_sample),
+            capacity=int(cap),
         )
-        self.rollouts_done += b * r
-        self.last_reward_mean = float(rew.mean())
 
-    def batches(self, rng: np.random.Generator, real: EpisodeBuffer, shape: tuple[int, ...]) -> Batch:
-        """Batches with `real_ratio` real transitions (all real until the model buffer has data)."""
-        if self.buffer.size == 0 or self.real_ratio >= 1.0:
-            return real.sample(rng, shape)
-        n_real = int(round(self.real_ratio * shape[-1]))
-        parts = []
-        if n_real > 0:
-            parts.append(real.sample(rng, (*shape[:-1], n_real)))
-        parts.append(self.buffer.sample(rng, (*shape[:-1], shape[-1] - n_real)))
-        return Batch(*(np.concatenate(xs, axis=len(shape)) for xs in zip(*parts, strict=True)))
+
+class ModelData(eqx.Module):
+    """The model ring and its counters (part of the loop carry, so it checkpoints with it)."""
+
+    ring: ReplayRing
+    rollouts: Int[Array, ""]  # rollouts added, summed over agents
+    reward_mean: Float[Array, ""]  # mean reward of the last kept refresh (nan before)
+
+
+class MBPOAugment(eqx.Module):
+    """What MBPO needs besides the loop carry: the world model, prompt tails, observation masks and
+    settings; `imagine` replaces the model kind's (default: `kind_of(model).imagine`)."""
+
+    model: WorldModel
+    tails: PromptTails
+    obs_mask: Float[Array, "B O"]
+    settings: MBPOSettings = eqx.field(static=True)
+    imagine: Callable[..., Any] | None = eqx.field(static=True, default=None)
+
+
+def model_data_init(num_agents: int, settings: MBPOSettings, obs_dim: int, act_dim: int) -> ModelData:
+    """An empty model ring."""
+    ring = ring_init(num_agents, settings.capacity, obs_dim, act_dim)
+    return ModelData(ring, jnp.zeros((), jnp.int32), jnp.full((), jnp.nan, jnp.float32))
+
+
+def model_refresh(
+    key: PRNGKeyArray,
+    step: Int[Array, ""],
+    real: ReplayRing,
+    data: ModelData,
+    actor,
+    act_mask: Float[Array, "B A"],
+    aug: MBPOAugment,
+) -> ModelData:
+    """Branch `per_refresh` k-step rollouts per agent into the model ring.
+
+    Nothing is added before `start_steps`, while no start exists, or when the rollouts are not finite.
+    """
+    s = aug.settings
+    k_start, k_branch = jax.random.split(key)
+    context, prefix, ok = real_starts(k_start, real, aug.tails, (s.per_refresh,), s)
+    branch = lambda d: _branch(k_branch, context, prefix, d, actor, act_mask, aug)
+    return jax.lax.cond(ok & (step >= s.start_steps), branch, lambda d: d, data)
+
+
+def _branch(key, context, prefix, data: ModelData, actor, act_mask, aug: MBPOAugment) -> ModelData:
+    s = aug.settings
+    b, r, k = act_mask.shape[0], s.per_refresh, s.rollout_length
+    flat = lambda x: x.reshape(b * r, *x.shape[2:])
+    context = Context(*(flat(x) for x in context))
+    prefix = Prefix(*(flat(x) for x in prefix))
+    masks = (jnp.repeat(aug.obs_mask, r, axis=0), jnp.repeat(act_mask, r, axis=0))
+    policy = PopulationPolicy(actor, act_mask, r)
+    imagine = kind_of(aug.model).imagine if aug.imagine is None else aug.imagine
+    im = imagine(aug.model, context, prefix, masks, policy, k, key, sample=s.sample)
+    obs = im.obs.reshape(b, r, k + 1, -1) * aug.obs_mask[:, None, None]
+    act = im.action.reshape(b, r, k, -1)
+    rew = jnp.clip(im.reward.reshape(b, r, k), 0.0, 1.0)
+    keep = jnp.all(jnp.isfinite(obs)) & jnp.all(jnp.isfinite(rew))
+    n = r * k
+    batch = Batch(
+        obs=obs[:, :, :-1].reshape(b, n, -1),
+        action=act.reshape(b, n, -1),
+        reward=rew.reshape(b, n),
+        next_obs=obs[:, :, 1:].reshape(b, n, -1),
+    )
+    added = ModelData(ring_add_many(data.ring, batch), data.rollouts + b * r, rew.mean())
+    return jax.tree.map(lambda new, old: jnp.where(keep, new, old), added, data)
+
+
+def mixed_batch(
+    key: PRNGKeyArray, real: ReplayRing, model: ReplayRing, shape: tuple[int, ...], real_ratio: float
+) -> Batch:
+    """`real_ratio` real transitions (the first ones along the last axis), the rest model ones; all
+    real while the model ring is empty."""
+    k_real, k_model = jax.random.split(key)
+    real_b = ring_sample(real, k_real, shape)
+    if real_ratio >= 1.0:
+        return real_b
+    model_b = ring_sample(model, k_model, shape)
+    n_real = int(round(real_ratio * shape[-1]))
+    cols = jnp.arange(shape[-1]) < n_real
+    use_real = cols | (model.size == 0)
+    pick = lambda x, y: jnp.where(use_real.reshape(use_real.shape + (1,) * (x.ndim - 1 - len(shape))), x, y)
+    return Batch(*(pick(x, y) for x, y in zip(real_b, model_b, strict=True)))
+
+
+def mbpo_batches(
+    key: PRNGKeyArray,
+    step: Int[Array, ""],
+    real: ReplayRing,
+    data: ModelData,
+    sac: SACState,
+    act_mask: Float[Array, "B A"],
+    aug: MBPOAugment,
+    shape: tuple[int, ...],
+) -> tuple[ModelData, Batch]:
+    """One MBPO update call's data: refresh the model ring, then draw the SAC batches (B, *shape, ...)."""
+    k_refresh, k_batch = jax.random.split(key)
+    data = model_refresh(k_refresh, step, real, data, sac.actor, act_mask, aug)
+    return data, mixed_batch(k_batch, real, data.ring, shape, aug.settings.real_ratio)

@@ -1,6 +1,13 @@
-"""The on-device replay ring of the fused mjx loop, and the index draws it shares with the host loop."""
+"""The replay ring of the interaction loop (both backends) and of MBPO's model data: a JAX pytree.
+
+The real ring of a run holds every step (capacity = the schedule's E*L slots), so slot e*L + t is step
+t of episode e: the episode layout that the dataset shards, MBPO's branch points and the imagination
+actor-critic's starts read.
+"""
 
 from __future__ import annotations
+
+import dataclasses
 
 import equinox as eqx
 import jax
@@ -8,16 +15,17 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
-from ._buffer import EpisodeBuffer
 from ._sac import Batch
 
 __all__ = [
     "ReplayRing",
     "ring_init",
     "ring_add",
-    "sample_indices",
+    "ring_add_many",
     "ring_sample",
-    "episode_batch",
+    "obs_at",
+    "Episodes",
+    "ring_episodes",
     "explore_actions",
 ]
 
@@ -78,32 +86,61 @@ def ring_add(
     )
 
 
-def sample_indices(key: PRNGKeyArray, num_agents: int, shape: tuple[int, ...], size) -> Int[Array, "B ..."]:
-    """Uniform transition indices in [0, size) per agent, shaped (B, *shape) (host and fused loops)."""
-    return jax.random.randint(key, (num_agents, *shape), 0, size)
+def ring_add_many(ring: ReplayRing, batch: Batch) -> ReplayRing:
+    """Append (B, n, ...) transitions per agent at the pointer, overwriting the oldest (n <= capacity)."""
+    c, n = ring.reward.shape[1], batch.reward.shape[1]
+    if n > c:
+        raise ValueError(f"ring_add_many: {n} transitions, more than the capacity {c}")
+    idx = (ring.ptr + jnp.arange(n)) % c
+    put = lambda buf, x: buf.at[:, idx].set(x.astype(buf.dtype))
+    return ReplayRing(
+        obs=put(ring.obs, batch.obs),
+        action=put(ring.action, batch.action),
+        reward=put(ring.reward, batch.reward),
+        next_obs=put(ring.next_obs, batch.next_obs),
+        ptr=(ring.ptr + n) % c,
+        size=jnp.minimum(ring.size + n, c),
+    )
 
 
 def ring_sample(ring: ReplayRing, key: PRNGKeyArray, shape: tuple[int, ...]) -> Batch:
     """Uniform transitions per agent, shaped (B, *shape, ...); the ring must not be empty."""
     b = ring.reward.shape[0]
-    idx = sample_indices(key, b, shape, ring.size)
+    idx = jax.random.randint(key, (b, *shape), 0, ring.size)
     ag = jnp.arange(b).reshape((b,) + (1,) * len(shape))
     return Batch(ring.obs[ag, idx], ring.action[ag, idx], ring.reward[ag, idx], ring.next_obs[ag, idx])
 
 
-def episode_batch(buffer: EpisodeBuffer, idx: np.ndarray) -> Batch:
-    """The transitions of a host `EpisodeBuffer` at flat indices `idx` (B, ...) (episode-major order)."""
-    idx = np.asarray(idx)
-    ep, t = np.divmod(idx, buffer.episode_length)
-    b = buffer.num_agents
-    ag = np.arange(b).reshape((b,) + (1,) * (idx.ndim - 1))
-    parts = (
-        buffer.obs[ag, ep, t],
-        buffer.action[ag, ep, t],
-        buffer.reward[ag, ep, t],
-        buffer.obs[ag, ep, t + 1],
-    )
-    return Batch(*(jnp.asarray(x) for x in parts))
+def obs_at(ring: ReplayRing, ag, e, t, length: int):
+    """obs of step t in [0, L] of episode e of a ring in episode layout (slot e*L + t is step t of
+    episode e): slot e*L's obs at t = 0, else slot e*L + t - 1's next_obs (the final obs at t = L; the
+    running episode's newest obs is not yet an `obs` slot)."""
+    first = t == 0
+    x = ring.obs[ag, e * length]
+    nx = ring.next_obs[ag, e * length + jnp.maximum(t - 1, 0)]
+    return jnp.where(first[..., None], x, nx)
+
+
+@dataclasses.dataclass
+class Episodes:
+    """Real experience as whole episodes (numpy): obs (B, E, L+1, O), action (B, E, L, A), reward (B, E, L);
+    `size` steps per agent were taken (slots past it are zeros)."""
+
+    obs: np.ndarray
+    action: np.ndarray
+    reward: np.ndarray
+    size: int
+
+
+def ring_episodes(ring: ReplayRing, length: int) -> Episodes:
+    """The episodes of a ring in episode layout (capacity E*L, never wrapped), on the host."""
+    b, c = ring.reward.shape
+    e = c // length
+    ag = jnp.arange(b)[:, None, None]
+    ee, tt = jnp.arange(e)[None, :, None], jnp.arange(length + 1)[None, None, :]
+    obs = obs_at(ring, ag, ee, tt, length)
+    shape = lambda x: np.asarray(x).reshape(b, e, length, *x.shape[2:])
+    return Episodes(np.asarray(obs), shape(ring.action), shape(ring.reward), int(ring.size))
 
 
 def explore_actions(key: PRNGKeyArray, act_mask: Float[Array, "B A"]) -> Float[Array, "B A"]:

@@ -23,17 +23,20 @@ from mrcom.envs import ACT_DIM, OBS_DIM, Scenario, make
 from mrcom.worldmodel import get_kind
 
 from ._ac_config import ac_base
-from ._ac_loop import ImaginationAC, run_imagination_ac
+from ._ac_loop import ImaginationAC
 from ._collect import dataset_problem, run_collect, target_scenarios
 from ._config import AC_METHODS, METHODS, MODEL_METHODS, WORLDMODEL_SECTIONS, PipelineConfig
 from ._dataset import find_prompt, load_dataset, read_manifest
-from ._device_mbpo import FusedAugment, MBPOSettings, prompt_tails
-from ._fused import fused_policy_returns, run_fused_sac
+from ._fused import fused_policy_returns, run_fused
 from ._imagination_ac import ACPolicy, policy_like
+from ._interact import LoopResult
 from ._io import atomic_write_bytes, atomic_write_json, stream_seed
-from ._loop import evaluate_policy, run_sac
-from ._mbpo import ModelAugmenter
+from ._learners import Learner, SACLearner
+from ._loop import evaluate_policy, run_host
+from ._mbpo import MBPOAugment, MBPOSettings
 from ._sac import SACState, sac_init
+from ._schedule import Schedule
+from ._starts import prompt_tails
 from ._summary import summary_table
 from ._workdir import Workdir
 
@@ -169,52 +172,52 @@ def adapt_method(
     dataset: Path | None = None,
     log: Log | None = None,
     progress: bool = True,
-):
-    """Adapt one SAC agent per target scenario with `method`.
+) -> LoopResult:
+    """Adapt one agent per target scenario with `method`.
 
     A model-based method ("mrcom", "cadm", "dreamerv3"): MBPO with `model`; "sac": model-free SAC;
     "sac-utd": model-free SAC at MBPO's update-to-data ratio; "<kind>-ac": DreamerV3's imagination
-    actor-critic with the world model `model` of <kind> (`run_imagination_ac`, section `ac`). All
-    methods use the same seed, so they see the same resets (the SAC ones start from the same
-    networks). MBPO and sac-utd run `adapt.updates_per_step` gradient steps per real step; "sac"
-    keeps `sac.updates_per_step`. With `envs.engine == "mjx"`, sac, sac-utd and MBPO run as the
-    fused device loop (`run_fused_sac`; MBPO's rollouts inside the scan, `_device_mbpo`).
+    actor-critic with the world model `model` of <kind> (section `ac`). All methods run the one
+    interaction loop (`mrcom.agents._interact`) with the same seed and schedule, so they see the same
+    resets (the SAC ones start from the same networks). MBPO and sac-utd run `adapt.updates_per_step`
+    gradient steps per real step; "sac" keeps `sac.updates_per_step`. With `envs.engine == "mjx"` the
+    loop is the fused device loop (`run_fused`), else the host loop (`run_host`).
 
     Returns:
-        (LoopResult, augmenter or None).
+        The `LoopResult` (its `rollouts_done` counts MBPO's rollouts or the actor-critic's starts).
     """
     a = cfg.adapt
-    env = _target_env(cfg, targets)
-    augmenter = None
-    if method in MODEL_METHODS:
-        if model is None:
-            raise ValueError(f"method={method!r}: needs a trained world model")
-        prompts: list[Any] = [None] * len(targets)
-        if a.prompt == "dataset" and dataset is not None:
-            prompts = [find_prompt(dataset, t) for t in targets]
-        augmenter = ModelAugmenter(
-            model,
-            prompts,
-            env.obs_mask,
-            env.act_mask,
-            real_ratio=a.real_ratio,
-            rollout_length=a.rollout_length,
-            rollouts_per_step=a.rollouts_per_step,
-            model_buffer_steps=a.model_buffer_steps,
-            prefix_len=a.prefix_len,
-            start_steps=a.start_steps,
-            update_every=cfg.sac.update_every,
-            sample=a.model_sample,
-        )
-    elif method not in METHODS:
+    if method not in METHODS:
         raise ValueError(f"method={method!r}: must be one of {METHODS}")
+    if (method in MODEL_METHODS or method in AC_METHODS) and model is None:
+        raise ValueError(f"method={method!r}: needs a trained world model")
+    env = _target_env(cfg, targets)
+    prompts: list[Any] = [None] * len(targets)
+    if a.prompt == "dataset" and dataset is not None and model is not None:
+        prompts = [find_prompt(dataset, t) for t in targets]
+    learner: Learner
+    if method in AC_METHODS:
+        learner = ImaginationAC(
+            model, prompts, env.obs_mask, env.act_mask, cfg.ac, episode_length=env.episode_length,
+            prefix_len=a.prefix_len, start_steps=a.start_steps, sample=a.model_sample,
+        )  # fmt: skip
+    else:
+        sac_cfg = cfg.sac
+        if method in MODEL_METHODS or method == "sac-utd":
+            sac_cfg = dataclasses.replace(cfg.sac, updates_per_step=a.updates_per_step)
+        aug = None
+        if method in MODEL_METHODS:
+            settings = MBPOSettings.from_adapt(a, model, env.episode_length, cfg.sac.update_every)
+            tails = prompt_tails(prompts, settings.context_len, env.obs_mask.shape[1], env.act_mask.shape[1])
+            aug = MBPOAugment(model, tails, jnp.asarray(env.obs_mask, jnp.float32), settings)
+        learner = SACLearner(sac_cfg, aug)
 
     eval_seed = stream_seed(cfg.seed, "curve_eval")
-    fused = cfg.envs.engine == "mjx" and method not in AC_METHODS
+    fused = cfg.envs.engine == "mjx"
     if fused:  # the device loop (`_fused`): evaluation episodes as one jitted scan too
         eval_env = _target_env(cfg, targets, cfg.eval.episodes).env
         eval_fn = lambda state: fused_policy_returns(
-            state, eval_env, len(targets), cfg.eval.episodes, eval_seed, fast_compile=cfg.sac.fast_compile
+            state, eval_env, len(targets), cfg.eval.episodes, eval_seed, fast_compile=learner.fast_compile
         )
     else:
         eval_fn = lambda state: evaluate_policy(
@@ -226,55 +229,14 @@ def adapt_method(
             for robot, v in _robot_means(targets, returns).items():
                 log(f"adapt/{method}/{robot}/normalized_return", v, step)
 
-    if method in AC_METHODS:
-        if model is None:
-            raise ValueError(f"method={method!r}: needs a trained world model")
-        ac_prompts: list[Any] = [None] * len(targets)
-        if a.prompt == "dataset" and dataset is not None:
-            ac_prompts = [find_prompt(dataset, t) for t in targets]
-        learner = ImaginationAC(
-            model,
-            ac_prompts,
-            env.obs_mask,
-            env.act_mask,
-            cfg.ac,
-            prefix_len=a.prefix_len,
-            start_steps=a.start_steps,
-            sample=a.model_sample,
-        )
-        res = run_imagination_ac(
-            env,
-            learner,
-            a.real_steps,
-            stream_seed(cfg.seed, "adapt"),
-            learning_starts=cfg.sac.learning_starts,
-            update_every=cfg.sac.update_every,
-            eval_fn=eval_fn,
-            eval_every=a.eval_every,
-            on_eval=on_eval,
-            desc=f"adapt {method}",
-            progress=progress,
-        )
-        return res, learner
-
-    sac_cfg = cfg.sac
-    if method in MODEL_METHODS or method == "sac-utd":
-        sac_cfg = dataclasses.replace(cfg.sac, updates_per_step=a.updates_per_step)
-    common: dict[str, Any] = dict(
-        eval_fn=eval_fn, eval_every=a.eval_every, on_eval=on_eval, desc=f"adapt {method}"
+    schedule = Schedule(
+        a.real_steps, env.episode_length, cfg.sac.learning_starts, cfg.sac.update_every, a.eval_every
     )
-    seed = stream_seed(cfg.seed, "adapt")
-    if fused:
-        fused_aug = None
-        if augmenter is not None:
-            settings = MBPOSettings.from_adapt(a, model, env.episode_length, cfg.sac.update_every)
-            o, k = env.obs_mask.shape[1], env.act_mask.shape[1]
-            tails = prompt_tails(augmenter.prompts, settings.context_len, o, k)
-            fused_aug = FusedAugment(model, tails, jnp.asarray(env.obs_mask, jnp.float32), settings)
-        fres = run_fused_sac(env.env, sac_cfg, a.real_steps, seed, aug=fused_aug, progress=progress, **common)
-        return fres, (None if augmenter is None else fres)
-    res = run_sac(env, sac_cfg, a.real_steps, seed, augmenter=augmenter, progress=progress, **common)
-    return res, augmenter
+    run = run_fused if fused else run_host
+    return run(
+        env.env if fused else env, learner, schedule, stream_seed(cfg.seed, "adapt"), eval_fn=eval_fn,
+        on_eval=on_eval, desc=f"adapt {method}", progress=progress,
+    )  # fmt: skip
 
 
 def run_adapt(
@@ -294,15 +256,13 @@ def run_adapt(
             continue
         base = _base_method(method)
         model = load_worldmodel(cfg, workdir, base) if base in MODEL_METHODS else None
-        res, aug = adapt_method(
-            cfg, method, targets, model=model, dataset=wd.dataset, log=log, progress=progress
-        )
+        res = adapt_method(cfg, method, targets, model=model, dataset=wd.dataset, log=log, progress=progress)
         _save_policy(wd.policy(method), ACPolicy(res.state.actor) if method in AC_METHODS else res.state)
         result = {
             "targets": [t.to_dict() for t in targets],
             "curve_steps": list(res.curve_steps),
             "curve_returns": [np.asarray(r).tolist() for r in res.curve_returns],
-            "rollouts": 0 if aug is None else int(aug.rollouts_done),
+            "rollouts": res.rollouts_done,
         }
         atomic_write_json(wd.adapt_result(method), result)
         out[method] = result

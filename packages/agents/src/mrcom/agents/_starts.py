@@ -1,94 +1,131 @@
-"""Real start states for imagined branches: a real prefix and the m-step context before it.
+"""Real start states for imagined branches: a real prefix and the m-step context before it, in JAX.
 
-One sampler for MBPO's model rollouts (`ModelAugmenter.refresh`) and the imagination actor-critic.
+One sampler (`real_starts`) for MBPO's model rollouts and the imagination actor-critic's starts, on
+the loop's real `ReplayRing` in episode layout; every draw comes from a JAX key.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Protocol
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
 from mrcom.worldmodel import Context, Prefix
 
-from ._buffer import EpisodeBuffer
+from ._ring import ReplayRing, obs_at
+
+__all__ = ["Windows", "StartSpec", "PromptTails", "prompt_tails", "real_starts"]
 
 
-class StartSampler:
-    """Real branch points for imagination (MBPO's branches and the imagination actor-critic's starts).
+class Windows(Protocol):
+    """The window sizes of a start: L (episode length), m (context length), W (prefix length)."""
 
-    A start is (episode e, time t) uniform over the real states with a full prefix of W steps:
-    t in [W, L-1] of complete episodes and [W, real.t] of the running one. Its prefix is steps
-    t-W..t; its context the m steps before the prefix, taken from the last m prompt steps where the
-    episode has none (FIFO-filled from the prompt near an episode start).
+    @property
+    def episode_length(self) -> int: ...
 
-    Arguments:
-        prompts: per agent (obs (P+1, O), action (P, A), reward (P,)), or None: the agent's first
-            real episode (once complete).
-        context_len: m. prefix_len: W.
+    @property
+    def context_len(self) -> int: ...
+
+    @property
+    def prefix_len(self) -> int: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class StartSpec:
+    """`Windows` as plain numbers: episode_length L, context_len m, prefix_len W."""
+
+    episode_length: int
+    context_len: int
+    prefix_len: int
+
+
+class PromptTails(eqx.Module):
+    """The last m prompt steps per agent: obs (B, m, O), action (B, m, A), reward (B, m); `given` (B,)
+    is False where the prompt is the agent's first real episode (read from the real data once complete)."""
+
+    obs: Float[Array, "B m O"]
+    action: Float[Array, "B m A"]
+    reward: Float[Array, "B m"]
+    given: Bool[Array, " B"]
+
+
+def prompt_tails(prompts, context_len: int, obs_dim: int, act_dim: int) -> PromptTails:
+    """`PromptTails` of per-agent prompts (obs (P+1, O), action (P, A), reward (P,)) or None.
+
+    Raises:
+        ValueError: a prompt shorter than the context.
     """
+    m, b = int(context_len), len(prompts)
+    obs = np.zeros((b, m, obs_dim), np.float32)
+    act = np.zeros((b, m, act_dim), np.float32)
+    rew = np.zeros((b, m), np.float32)
+    given = np.zeros((b,), bool)
+    for i, p in enumerate(prompts):
+        if p is None:
+            continue
+        o, a, r = p
+        if a.shape[0] < m:
+            raise ValueError(f"prompt of agent {i}: {a.shape[0]} steps, must be >= context_len={m}")
+        obs[i], act[i], rew[i], given[i] = o[-m - 1 : -1], a[-m:], r[-m:], True
+    return PromptTails(jnp.asarray(obs), jnp.asarray(act), jnp.asarray(rew), jnp.asarray(given))
 
-    def __init__(self, prompts, context_len: int, prefix_len: int):
-        self.prompts = list(prompts)
-        self.m = int(context_len)
-        self.w = int(prefix_len)
 
-    def _tails(self, real: EpisodeBuffer):
-        tails = []
-        for b, p in enumerate(self.prompts):
-            if p is None:
-                if real.num_complete < 1:
-                    return None
-                p = (real.obs[b, 0], real.action[b, 0], real.reward[b, 0])
-            obs, act, rew = p
-            if act.shape[0] < self.m:
-                raise ValueError(
-                    f"prompt of agent {b}: {act.shape[0]} steps, must be >= context_len={self.m}"
-                )
-            tails.append((obs[-self.m - 1 : -1], act[-self.m :], rew[-self.m :]))
-        return tuple(np.stack(x).astype(np.float32) for x in zip(*tails, strict=True))
+def real_starts(
+    key: PRNGKeyArray, ring: ReplayRing, tails: PromptTails, shape: tuple[int, ...], s: Windows
+) -> tuple[Context, Prefix, Bool[Array, ""]]:
+    """Branch points uniform over the real states with a full prefix, with the m-step context before each.
 
-    def available(self, real: EpisodeBuffer) -> int:
-        """Number of start states per agent (0 also while a needed prompt is missing)."""
-        per_episode = real.episode_length - self.w
-        if per_episode <= 0 or self._tails(real) is None:
-            return 0
-        return real.num_complete * per_episode + max(0, real.t - self.w + 1)
+    A start (e, t) has t in [W, L-1] of complete episodes and [W, t_run] of the running one; its
+    prefix is steps t-W..t, its context the m steps before, from the prompt tail where the episode has none.
 
-    def sample(
-        self, real: EpisodeBuffer, rng: np.random.Generator, shape: tuple[int, ...]
-    ) -> tuple[Context, Prefix] | None:
-        """Context and prefix windows (B, *shape, ...) as numpy float32, or None if no start exists."""
-        total = self.available(real)
-        if total == 0:
-            return None
-        tails = self._tails(real)
-        w, m, per_episode = self.w, self.m, real.episode_length - self.w
-        complete = real.num_complete * per_episode
-        b = real.num_agents
-        idx = rng.integers(0, total, size=(b, *shape))
-        e, t = np.divmod(idx, per_episode)
-        in_run = idx >= complete
-        e = np.where(in_run, real.episode, e)
-        t = np.where(in_run, idx - complete, t) + w
-        ag = np.arange(b).reshape((b,) + (1,) * (len(shape) + 1))
-        ee, tt = e[..., None], t[..., None]
-        prefix = Prefix(
-            real.obs[ag, ee, tt - w + np.arange(w + 1)],
-            real.action[ag, ee, tt - w + np.arange(w)],
-            real.reward[ag, ee, tt - w + np.arange(w)],
-        )
-        cidx = tt - w - m + np.arange(m)  # < 0: from the prompt tail
-        from_prompt = cidx < 0
-        pidx, eidx = np.where(from_prompt, cidx + m, 0), np.where(from_prompt, 0, cidx)
+    Returns:
+        (context, prefix) shaped (B, *shape, ...) and `ok`: False when no start exists (no complete
+        episode where a prompt is the first one, or no full prefix yet); the windows are then garbage.
+    """
+    L, w, m = s.episode_length, s.prefix_len, s.context_len
+    per_episode = L - w
+    size = ring.size
+    complete, t_run = size // L, size % L
+    total = complete * per_episode + jnp.maximum(0, t_run - w + 1)
+    tails_ok = jnp.all(tails.given | (complete >= 1))
+    ok = (per_episode > 0) & (total > 0) & tails_ok
+    b = ring.reward.shape[0]
+    idx = jax.random.randint(key, (b, *shape), 0, jnp.maximum(total, 1))
+    e, t = jnp.divmod(idx, max(per_episode, 1))
+    in_run = idx >= complete * per_episode
+    e = jnp.where(in_run, complete, e)
+    t = jnp.where(in_run, idx - complete * per_episode, t) + w
+    ag = jnp.arange(b).reshape((b,) + (1,) * (len(shape) + 1))
+    ee, tt = e[..., None], t[..., None]
+    steps = tt - w + jnp.arange(w)
+    prefix = Prefix(
+        obs_at(ring, ag, ee, tt - w + jnp.arange(w + 1), L),
+        ring.action[ag, ee * L + steps],
+        ring.reward[ag, ee * L + steps],
+    )
+    # the prompt tails: given ones, else the first real episode's last m steps
+    first = (jnp.arange(b)[:, None], jnp.arange(L - m, L)[None])
+    tail_obs = jnp.where(tails.given[:, None, None], tails.obs, ring.obs[first])
+    tail_act = jnp.where(tails.given[:, None, None], tails.action, ring.action[first])
+    tail_rew = jnp.where(tails.given[:, None], tails.reward, ring.reward[first])
+    cidx = tt - w - m + jnp.arange(m)  # < 0: from the prompt tail
+    from_prompt = cidx < 0
+    pidx, slot = jnp.where(from_prompt, cidx + m, 0), ee * L + jnp.maximum(cidx, 0)
 
-        def ctx(ep_arr, tail):
-            x_ep, x_pr = ep_arr[ag, ee, eidx], tail[ag, pidx]
-            sel = from_prompt.reshape(from_prompt.shape + (1,) * (x_ep.ndim - from_prompt.ndim))
-            return np.where(sel, x_pr, x_ep)
+    def ctx(x_ep, tail):
+        x_pr = tail[ag, pidx]
+        sel = from_prompt.reshape(from_prompt.shape + (1,) * (x_ep.ndim - from_prompt.ndim))
+        return jnp.where(sel, x_pr, x_ep)
 
-        context = Context(
-            ctx(real.obs, tails[0]),
-            ctx(real.action, tails[1]),
-            ctx(real.reward, tails[2]),
-            np.ones(from_prompt.shape, np.float32),
-        )
-        return context, prefix
+    context = Context(
+        ctx(ring.obs[ag, slot], tail_obs),
+        ctx(ring.action[ag, slot], tail_act),
+        ctx(ring.reward[ag, slot], tail_rew),
+        jnp.ones(from_prompt.shape, jnp.float32),
+    )
+    return context, prefix, ok
