@@ -44,8 +44,8 @@ from mrcom.worldmodel import (
     sample_batch,
     train_step,
     train_steps,
+    train_steps_program,
 )
-from mrcom.worldmodel._train_step import _train_steps
 
 
 def random_data(config: WorldModelConfig, episodes: int, length: int, seed: int = 0) -> MultiScenarioData:
@@ -111,7 +111,7 @@ def bench(
     weights, optimizer = LossWeights.from_config(config), make_optimizer(config)
     batch_shape = (config.batch_size, config.seq_len)
     t0 = time.perf_counter()
-    jitted = _train_steps.jitted[int(config.fast_compile)]  # the copy train_steps will call
+    jitted = train_steps_program.jitted[int(config.fast_compile)]  # the copy train_steps will call
     lowered = jitted.lower(state, weights, optimizer, batch_shape, src, n, sharding)
     lower_s = time.perf_counter() - t0
     lowered.compile()

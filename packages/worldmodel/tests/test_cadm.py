@@ -27,7 +27,6 @@ from mrcom.worldmodel.cadm import (
     History,
     compute_loss,
     compute_normalizer,
-    evaluate,
     imagine,
     init_train_state,
     load_checkpoint,
@@ -177,7 +176,7 @@ def test_log_variance_stays_within_its_soft_bounds(data, cfg, trained):
 def test_exact_resume_and_checkpoint_round_trip(tmp_path, data, cfg):
     straight, _ = train(data, cfg, seed=3, steps=30, checkpoint_dir=tmp_path / "a", progress=False)
     train(data, cfg, seed=3, steps=10, checkpoint_dir=tmp_path / "b", progress=False)  # "killed" at 10
-    assert int(load_checkpoint(tmp_path / "b").step) == 10
+    assert load_checkpoint(tmp_path / "b").step == 10
     resumed, _ = train(data, cfg, seed=3, steps=30, checkpoint_dir=tmp_path / "b", progress=False)
     for x, y in zip(_leaves(straight), _leaves(resumed), strict=True):
         np.testing.assert_array_equal(x, y)
@@ -193,7 +192,7 @@ def test_exact_resume_and_checkpoint_round_trip(tmp_path, data, cfg):
     bad = data._replace(reward=np.full_like(data.reward, 1e30))
     with pytest.raises(NonFiniteLossError, match="step 31"):
         train(bad, cfg, seed=3, steps=40, checkpoint_dir=tmp_path / "b", progress=False)
-    assert int(load_checkpoint(tmp_path / "b").step) == 30
+    assert load_checkpoint(tmp_path / "b").step == 30
 
 
 def _chain(model, context, prefix, masks, actions):
@@ -261,15 +260,6 @@ def test_imagine_is_the_chained_one_step_prediction_and_keeps_padding_zero(data,
     np.testing.assert_allclose(pol.action, -pol.obs[:, :-1, :2] * b.act_mask[:, None], atol=1e-6)
 
 
-def test_kind_and_evaluate_give_the_interface_metrics(data, heldout, cfg, trained):
-    assert KIND.name == "cadm" and KIND.model_type is CaDM and KIND.config_type is CaDMConfig
-    assert KIND.imagine is imagine and KIND.evaluate is evaluate and KIND.load_model is load_model
-    r = evaluate(trained[0], heldout, KEY)
-    assert set(r) == {"k1_obs_nmse", "k5_obs_nmse", "k15_obs_nmse", "reward_mse"}
-    assert all(np.isfinite(v) and v >= 0 for v in r.values())
-    assert evaluate(trained[0], heldout, KEY) == r
-
-
 @pytest.mark.parametrize(
     "field, value",
     [
@@ -279,7 +269,6 @@ def test_kind_and_evaluate_give_the_interface_metrics(data, heldout, cfg, traine
         ("encoder_hidden", ()),
         ("encoder_hidden", (32, 0)),
         ("backward_weight", -0.5),
-        ("learning_rate", 0.0),
         ("probabilistic", 1),
         ("steps", True),
         ("seq_len", 2),
@@ -290,17 +279,10 @@ def test_bad_config_values_raise_naming_the_field(field, value):
         CaDMConfig.preset("smoke", **{field: value})
 
 
-def test_config_round_trips_and_presets():
-    for name in ("smoke", "quick", "paper"):
-        c = CaDMConfig.preset(name, obs_dim=6)
-        assert CaDMConfig.from_json(c.to_json()) == c and hash(c) == hash(CaDMConfig.from_dict(c.to_dict()))
+def test_paper_preset_is_the_published_architecture():
     p = CaDMConfig.preset("paper")
     assert (p.context_len, p.future_len, p.context_dim, p.encoder_hidden) == (10, 10, 10, (256, 128, 64))
     assert (p.hidden, p.num_layers, p.ensemble_size, p.batch_size, p.backward_weight) == (200, 4, 5, 256, 0.5)
-    with pytest.raises(ValueError, match="preset='big'"):
-        CaDMConfig.preset("big")
-    with pytest.raises(ValueError, match="unknown"):
-        CaDMConfig.from_dict({"u_dim": 3})
 
 
 def test_sample_batch_shapes_for_members(data, cfg):

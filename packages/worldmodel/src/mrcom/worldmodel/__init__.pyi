@@ -90,6 +90,7 @@ from ._train_step import (
     open_loop_predictions,
     train_step,
     train_steps,
+    train_steps_program,
 )
 
 __all__ = [
@@ -195,4 +196,5 @@ __all__ = [
     "total_loss",
     "train_step",
     "train_steps",
+    "train_steps_program",
 ]

@@ -1,17 +1,18 @@
 """The training loop every world model shares: jitted chunks of steps, progress bar, NaN check,
 checkpoints, logging, evaluation, resume.
 
-A model's `train` validates its inputs (`check_train_inputs`), builds its data source, and hands
-`run_training` what differs: how to start or resume the train state, the jitted chunk of steps,
-and the evaluation. `train_model` does all of it for a `train` whose data source is built from
-the validated data (and replicated over the devices' data sharding).
+A model's `train` is a `Trainer`: it validates its inputs (`check_train_inputs`), builds the model's
+data source, and hands `run_training` what differs: how to start or resume the train state, the
+jitted chunk of steps, and the evaluation.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable
-from typing import Any, NamedTuple, TypeVar
+from pathlib import Path
+from typing import Any, Generic, TypeVar
 
 import jax
 import numpy as np
@@ -25,12 +26,14 @@ from ._checkpoint import (
     checkpoint_path,
     save_checkpoint,
 )
+from ._config_base import SharedConfig
 from ._data import MultiScenarioData
 from ._evaluate import HORIZON
 from ._parallel import data_sharding, replicate
 
 State = TypeVar("State", bound=CheckpointState)  # an eqx.Module with `model` and `step`
-Source = TypeVar("Source")
+Config = TypeVar("Config", bound=SharedConfig)
+Model = TypeVar("Model")
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -163,60 +166,87 @@ def run_training(
     return state.model, metrics
 
 
-class TrainArgs(NamedTuple):
-    """The keyword arguments of every model's `train` that `run_training` takes as they are."""
+@dataclasses.dataclass(frozen=True)
+class Trainer(Generic[Config, Model]):
+    """A world model's `train` (call it) and `load_model`, built from the parts that differ between models.
 
-    key: PRNGKeyArray | None
-    seed: int
-    checkpoint_dir: str | os.PathLike | None
-    eval_data: MultiScenarioData | None
-    log: Callable[[str, float, int], None] | None
-    steps: int | None
-    progress: bool
+    Every model trains in the same loop (`run_training`) on the same validated inputs
+    (`check_train_inputs`), with its data source and states replicated over `data_sharding(batch_size)`
+    (`shard=False`: never sharded; the sharding passed to `train_chunk` is None).
 
-
-def train_model(
-    data: MultiScenarioData,
-    config: Any,
-    args: TrainArgs,
-    *,
-    setup: Callable[[MultiScenarioData], tuple[Source, Callable[[PRNGKeyArray], State]]],
-    load_state: Callable[[str | os.PathLike], State],
-    train_chunk: Callable[[State, Source, int, Any], tuple[State, dict[str, Any]]],
-    evaluate: Callable[[Any, MultiScenarioData, PRNGKeyArray], dict[str, float]],
-    desc: str,
-    shard: bool = True,
-) -> tuple[Any, dict[str, float]]:
-    """A model's `train`: `check_train_inputs`, then `run_training` with the states and the data
-    source replicated over `data_sharding(config.batch_size)` (`shard=False`: never sharded, the
-    sharding passed to `train_chunk` is None).
-
-    Arguments:
-        args: `train`'s own arguments (`steps` None: `config.steps`).
-        setup: setup(validated data) -> (data source, init_state(key) -> a fresh train state).
-        load_state: load_state(checkpoint_dir) -> the train state saved there.
-        train_chunk: train_chunk(state, source, n, sharding) -> (state, metrics stacked over n steps).
-        evaluate, desc: as `run_training`'s.
-
-    Returns:
-        `run_training`'s (model, metrics).
+    Fields:
+        name: the progress bar's label (the method name).
+        setup: setup(validated data, config) -> (data source, init_state(key) -> a fresh train state).
+        load_checkpoint: load_checkpoint(path) -> a `Checkpoint` (its `.state` and `.model`).
+        train_chunk: train_chunk(state, source, n, sharding, config) -> (state, metrics stacked over n).
+        evaluate: evaluate(model, data, key, *, num_windows, burn_in) -> metrics (the config's
+            `eval_windows` and `eval_burn_in` in training).
     """
-    d, eval_data, steps = check_train_inputs(data, config, args.eval_data, args.steps)
-    sharding = data_sharding(config.batch_size) if shard else None
-    src, init_state = setup(d)
-    src = replicate(src, sharding)
-    return run_training(
-        config,
-        init_state=lambda key: replicate(init_state(key), sharding),
-        load_state=lambda path: replicate(load_state(path), sharding),
-        train_chunk=lambda state, n: train_chunk(state, src, n, sharding),
-        evaluate=evaluate,
-        steps=steps,
-        key=args.key,
-        seed=args.seed,
-        checkpoint_dir=args.checkpoint_dir,
-        eval_data=eval_data,
-        log=args.log,
-        progress=args.progress,
-        desc=desc,
-    )
+
+    name: str
+    setup: Callable[[MultiScenarioData, Config], tuple[Any, Callable[[PRNGKeyArray], Any]]]
+    load_checkpoint: Callable[[str | os.PathLike], Any]
+    train_chunk: Callable[[Any, Any, int, Any, Config], tuple[Any, dict[str, Any]]]
+    evaluate: Callable[..., dict[str, float]]
+    shard: bool = True
+
+    def __call__(
+        self,
+        data: MultiScenarioData,
+        config: Config,
+        *,
+        key: PRNGKeyArray | None = None,
+        seed: int = 0,
+        checkpoint_dir: str | os.PathLike | None = None,
+        eval_data: MultiScenarioData | None = None,
+        log: Callable[[str, float, int], None] | None = None,
+        steps: int | None = None,
+        progress: bool = True,
+    ) -> tuple[Model, dict[str, float]]:
+        """Train a world model on multi-scenario data; resumes from `checkpoint_dir` if it holds one.
+
+        Steps run in jitted chunks of `config.steps_per_call` aligned to multiples of it, so a run
+        stopped after k steps and resumed ends bit-identical to an uninterrupted one (same seed, CPU).
+
+        Arguments:
+            data: training episodes; `config.num_scenarios` must equal its number of scenarios.
+            config: the model's config. key / seed: PRNG key, or a seed to make one.
+            checkpoint_dir: where `checkpoint.eqx` is written every `checkpoint_every` steps and at the end.
+            eval_data: held-out data evaluated every `eval_every` steps and at the end.
+            log: log(name, value, step) receives "wm/<term>" train means per chunk and "wm/<metric>"
+                eval metrics; it may raise to stop training (the exception propagates).
+            steps: total steps (default `config.steps`).
+            progress: show a progress bar.
+
+        Returns:
+            (model, metrics): the last chunk's train term means and the last eval metrics (only the
+            eval metrics when a finished run is resumed).
+
+        Raises:
+            NonFiniteLossError: a loss term became NaN/inf (no checkpoint of that state is written).
+            ValueError: inputs that do not fit the config (the message names the field).
+        """
+        d, eval_data, steps = check_train_inputs(data, config, eval_data, steps)
+        sharding = data_sharding(config.batch_size) if self.shard else None
+        src, init_state = self.setup(d, config)
+        src = replicate(src, sharding)
+        windows, burn_in = config.eval_windows, config.eval_burn_in
+        return run_training(
+            config,
+            init_state=lambda k: replicate(init_state(k), sharding),
+            load_state=lambda path: replicate(self.load_checkpoint(path).state, sharding),
+            train_chunk=lambda state, n: self.train_chunk(state, src, n, sharding, config),
+            evaluate=lambda model, d, k: self.evaluate(model, d, k, num_windows=windows, burn_in=burn_in),
+            steps=steps,
+            key=key,
+            seed=seed,
+            checkpoint_dir=checkpoint_dir,
+            eval_data=eval_data,
+            log=log,
+            progress=progress,
+            desc=self.name,
+        )
+
+    def load_model(self, path: str | os.PathLike) -> Model:
+        """The model of a checkpoint (a file, or a directory holding `checkpoint.eqx`)."""
+        return self.load_checkpoint(Path(path)).model

@@ -331,11 +331,11 @@ def train_steps(
         raise ValueError("config: its spec differs from the model's (another model's config?)")
     weights, settings = LossWeights.from_config(config), config.training
     batch_shape = (settings.batch_size, settings.seq_len)
-    return _train_steps(state, weights, make_optimizer(config), batch_shape, src, num_steps, sharding)
+    return train_steps_program(state, weights, make_optimizer(config), batch_shape, src, num_steps, sharding)
 
 
 @jit_by_config(lambda state, *args, **kwargs: state.model.spec.fast_compile)
-def _train_steps(
+def train_steps_program(
     state: TrainState,
     weights: LossWeights,
     optimizer: optax.GradientTransformation,
@@ -344,6 +344,9 @@ def _train_steps(
     num_steps: int,
     sharding=None,
 ):
+    """The jitted program behind `train_steps`, with the loss weights, optimizer and batch shape as
+    arguments (its `.jitted` holds the plain and the fast-compile copy: `benchmarks/worldmodel.py`
+    lowers and compiles it apart from running it)."""
     m = state.model.spec.context_len
     sample = lambda st, k: sample_batch(src, k, *batch_shape, m)
     step = lambda st, batch, k: train_step(st, batch, k, weights, optimizer)

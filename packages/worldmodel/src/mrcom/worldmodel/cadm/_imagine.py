@@ -51,23 +51,18 @@ def imagine(
     *,
     sample: bool = True,
 ) -> Imagined:
-    """Branch `horizon` imagined steps from the end of real prefixes under `policy`.
+    """Branch `horizon` imagined steps from the end of real prefixes under `policy`: the arguments,
+    shapes and `Imagined` of `mrcom.worldmodel.imagine`, with what differs here.
 
     Arguments:
-        model: a trained CaDM.
         context: Context(obs (B, K, O), action (B, K, A), reward (B, K), valid (B, K)): the K steps
             before the prefix (prompt-filled at episode starts); K = `config.context_len`.
-        prefix: real steps, obs (B, W+1, O), action (B, W, A), reward (B, W) (W >= 0); the branch
-            starts from the last prefix observation.
-        masks: (obs_mask (B, O), act_mask (B, A)).
-        policy: policy(key, obs (B, O)) -> action (B, A), or an `OpenLoop` of actions (B, H, A).
-        horizon: H imagined steps. key: PRNG key.
         sample: True: at every step each rollout uses one uniformly drawn member and samples its
             Gaussian (PETS TS-1; the member's mean when not probabilistic); False: the ensemble
             mean (mean over members of each member's mean), rewards likewise.
 
     Returns:
-        Imagined(obs (B, H+1, O) with obs[:, 0] the masked real start, action (B, H, A), reward (B, H)
+        Imagined(obs[:, 0] the masked real start, reward (B, H)
         (reward[:, t] of the step from obs[:, t] under action[:, t]), latent (B, H+1, E Z + O):
         every member's context vector of the history before obs[:, t], then obs[:, t]).
     """

@@ -10,18 +10,16 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable
-from pathlib import Path
 
 import equinox as eqx
 import jax
 import optax
 from jaxtyping import Array, PRNGKeyArray
 
-from .._checkpoint import read_checkpoint
-from .._data import Batch, MultiScenarioData, SequenceSource, make_source, sample_batch
+from .._checkpoint import Checkpoint, read_train_checkpoint
+from .._data import Batch, SequenceSource, make_source, sample_batch
 from .._jit import jit_by_config
-from .._loop import TrainArgs, train_model
+from .._loop import Trainer
 from .._train_common import ModelTrainState, fresh_train_state, gradient_step, scan_steps
 from ._config import CaDMConfig
 from ._imagine import evaluate
@@ -89,62 +87,23 @@ def train_steps(
     return scan_steps(state, num_steps, step)
 
 
-def load_checkpoint(path: str | os.PathLike) -> TrainState:
-    """The `TrainState` of a CaDM checkpoint file (or a directory holding `checkpoint.eqx`)."""
-    return read_checkpoint(path, CaDMConfig, init_train_state)[1]
+def load_checkpoint(path: str | os.PathLike) -> Checkpoint[CaDM, CaDMConfig, TrainState]:
+    """Read a CaDM checkpoint (a file, or a directory holding `checkpoint.eqx`): the shared format of
+    `mrcom.worldmodel.save_checkpoint`, whose header's config must be a `CaDMConfig`."""
+    return read_train_checkpoint(path, CaDMConfig, init_train_state)
 
 
-def load_model(path: str | os.PathLike) -> CaDM:
-    """The model of a CaDM checkpoint (file or directory)."""
-    return load_checkpoint(Path(path)).model
-
-
-def train(
-    data: MultiScenarioData,
-    config: CaDMConfig,
-    *,
-    key: PRNGKeyArray | None = None,
-    seed: int = 0,
-    checkpoint_dir: str | os.PathLike | None = None,
-    eval_data: MultiScenarioData | None = None,
-    log: Callable[[str, float, int], None] | None = None,
-    steps: int | None = None,
-    progress: bool = True,
-) -> tuple[CaDM, dict[str, float]]:
-    """Train a CaDM on multi-scenario data; resumes from `checkpoint_dir` if it holds a checkpoint.
-
-    Normalization statistics come from `data` at the first step and are stored in the model (a
-    resumed run keeps the checkpoint's). Steps run in jitted chunks of `config.steps_per_call`
-    aligned to multiples of it, so a run stopped after k steps and resumed ends bit-identical to an
-    uninterrupted one (same seed, same device).
-
-    Arguments:
-        data: training episodes; `config.num_scenarios` must equal its number of scenarios.
-        config: model and training settings. key / seed: PRNG key, or a seed to make one.
-        checkpoint_dir: where `checkpoint.eqx` is written every `checkpoint_every` steps and at the end.
-        eval_data: held-out data evaluated (`evaluate`) every `eval_every` steps and at the end.
-        log: log(name, value, step) receives "wm/<term>" train means per chunk and "wm/<metric>"
-            eval metrics; it may raise to stop training (the exception propagates).
-        steps: total steps (default `config.steps`).
-
-    Returns:
-        (model, metrics): train term means of the last chunk and the last eval metrics (only the
-        eval metrics when a finished run is resumed).
-
-    Raises:
-        NonFiniteLossError: a loss term became NaN/inf (no checkpoint of that state is written).
-    """
-    return train_model(
-        data,
-        config,
-        TrainArgs(key, seed, checkpoint_dir, eval_data, log, steps, progress),
-        setup=lambda d: (
-            make_source(d, config.context_len),
-            lambda k: init_train_state(config, k, compute_normalizer(d)),
-        ),
-        load_state=load_checkpoint,
-        train_chunk=lambda state, src, n, sharding: train_steps(state, src, n),
-        evaluate=evaluate,
-        desc="cadm",
-        shard=False,
-    )
+# The input normalizer is the training data's statistics at the first step, stored in the model (a resumed
+# run keeps the checkpoint's); the ensemble is never sharded.
+train: Trainer[CaDMConfig, CaDM] = Trainer(
+    "cadm",
+    setup=lambda d, config: (
+        make_source(d, config.context_len),
+        lambda k: init_train_state(config, k, compute_normalizer(d)),
+    ),
+    load_checkpoint=load_checkpoint,
+    train_chunk=lambda state, src, n, sharding, config: train_steps(state, src, n),
+    evaluate=evaluate,
+    shard=False,
+)
+load_model = train.load_model

@@ -55,21 +55,17 @@ def imagine(
     *,
     sample: bool = True,
 ) -> Imagined:
-    """Branch `horizon` imagined steps from the end of real prefixes under `policy`.
+    """Branch `horizon` imagined steps from the end of real prefixes under `policy`: the arguments,
+    shapes and `Imagined` of `mrcom.worldmodel.imagine`, with what differs here.
 
     Arguments:
-        model: a trained DreamerV3 world model.
         context: Context(obs (B, m, O), action (B, m, A), reward (B, m), valid (B, m)): the steps
             before the prefix (only a burn-in of the recurrent state; rewards are not read).
-        prefix: real steps, obs (B, W+1, O), action (B, W, A), reward (B, W) (W >= 0).
-        masks: (obs_mask (B, O), act_mask (B, A)).
-        policy: policy(key, obs (B, O)) -> action (B, A) on decoded observations, or an `OpenLoop`.
-        horizon: H imagined steps. key: PRNG key.
         sample: sample the posterior and the prior (False: their modes, the argmax class of every
             categorical; observations and rewards are always the decoder mean and the two-hot mean).
 
     Returns:
-        Imagined(obs (B, H+1, O) with obs[:, 0] the masked real start, action (B, H, A),
+        Imagined(obs[:, 0] the masked real start,
         reward (B, H) (reward[:, t] of (o_t, a_t) -> o_{t+1}, read at s_{t+1}),
         latent (B, H+1, Z) = concat(deter, flattened stoch), latent[:, 0] the posterior).
     """

@@ -8,15 +8,13 @@ shared `save_checkpoint`), bit-identical resume, and `NonFiniteLossError` on a N
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from pathlib import Path
 
 from jaxtyping import Array, PRNGKeyArray
 
 from .._checkpoint import Checkpoint, read_train_checkpoint
-from .._data import Batch, MultiScenarioData, SequenceSource, make_source, sample_batch
+from .._data import Batch, SequenceSource, make_source, sample_batch
 from .._jit import jit_by_config
-from .._loop import TrainArgs, train_model
+from .._loop import Trainer
 from .._train_common import (
     ModelTrainState,
     adam_optimizer,
@@ -25,6 +23,7 @@ from .._train_common import (
     scan_sampled_steps,
 )
 from ._config import DreamerConfig
+from ._imagine import evaluate
 from ._losses import compute_loss
 from ._model import Dreamer, init_model
 
@@ -70,48 +69,12 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint[Dreamer, DreamerConfi
     return read_train_checkpoint(path, DreamerConfig, init_train_state)
 
 
-def train(
-    data: MultiScenarioData,
-    config: DreamerConfig,
-    *,
-    key: PRNGKeyArray | None = None,
-    seed: int = 0,
-    checkpoint_dir: str | os.PathLike | None = None,
-    eval_data: MultiScenarioData | None = None,
-    log: Callable[[str, float, int], None] | None = None,
-    steps: int | None = None,
-    progress: bool = True,
-) -> tuple[Dreamer, dict[str, float]]:
-    """Train a DreamerV3 world model on multi-scenario data; resumes from `checkpoint_dir` if it holds one.
-
-    Arguments:
-        data: training episodes (scenario ids are not shown to the model). config: settings.
-        key / seed: PRNG key, or a seed to make one.
-        checkpoint_dir: where `checkpoint.eqx` is written every `checkpoint_every` steps and at the end.
-        eval_data: held-out data evaluated (`evaluate`) every `eval_every` steps and at the end.
-        log: log(name, value, step) gets "wm/<term>" train means per chunk and "wm/<metric>" eval metrics.
-        steps: total steps (default `config.steps`).
-
-    Returns:
-        (model, metrics): the last chunk's term means and the last eval metrics.
-
-    Raises:
-        NonFiniteLossError: a loss term became NaN/inf (no checkpoint of that state is written).
-    """
-    from ._imagine import evaluate  # _imagine imports this module's neighbours only
-
-    return train_model(
-        data,
-        config,
-        TrainArgs(key, seed, checkpoint_dir, eval_data, log, steps, progress),
-        setup=lambda d: (make_source(d, config.context_len), lambda k: init_train_state(config, k)),
-        load_state=lambda path: load_checkpoint(path).state,
-        train_chunk=train_steps,
-        evaluate=evaluate,
-        desc="dreamerv3",
-    )
-
-
-def load_model(path: str | os.PathLike) -> Dreamer:
-    """The model of a DreamerV3 checkpoint (file or directory)."""
-    return load_checkpoint(Path(path)).model
+# DreamerV3 sees no scenario id; its evaluation is `evaluate` of this package.
+train: Trainer[DreamerConfig, Dreamer] = Trainer(
+    "dreamerv3",
+    setup=lambda d, config: (make_source(d, config.context_len), lambda k: init_train_state(config, k)),
+    load_checkpoint=load_checkpoint,
+    train_chunk=lambda state, src, n, sharding, config: train_steps(state, src, n, sharding),
+    evaluate=evaluate,
+)
+load_model = train.load_model

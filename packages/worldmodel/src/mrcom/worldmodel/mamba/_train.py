@@ -11,8 +11,6 @@ resumed run (whose chunks start at the same multiples) takes exactly the same st
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from pathlib import Path
 
 import equinox as eqx
 import jax.numpy as jnp
@@ -21,7 +19,7 @@ from jaxtyping import Array, Int, PRNGKeyArray
 from .._checkpoint import Checkpoint, read_train_checkpoint
 from .._data import MultiScenarioData
 from .._jit import jit_by_config
-from .._loop import TrainArgs, train_model
+from .._loop import Trainer
 from .._train_common import (
     ModelTrainState,
     adam_optimizer,
@@ -31,6 +29,7 @@ from .._train_common import (
 )
 from ._config import MambaConfig
 from ._data import MetaBatch, MetaSource, bucket_for, curriculum_length, make_meta_source, sample_meta_batch
+from ._imagine import evaluate
 from ._losses import compute_loss
 from ._model import Mamba, init_model
 
@@ -99,59 +98,19 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint[Mamba, MambaConfig, T
     return read_train_checkpoint(path, MambaConfig, init_train_state)
 
 
-def train(
-    data: MultiScenarioData,
-    config: MambaConfig,
-    *,
-    key: PRNGKeyArray | None = None,
-    seed: int = 0,
-    checkpoint_dir: str | os.PathLike | None = None,
-    eval_data: MultiScenarioData | None = None,
-    log: Callable[[str, float, int], None] | None = None,
-    steps: int | None = None,
-    progress: bool = True,
-) -> tuple[Mamba, dict[str, float]]:
-    """Train a MAMBA world model on the meta-episodes of `data`; resumes from `checkpoint_dir`.
-
-    Arguments:
-        data: training episodes; `config.meta_episodes` consecutive episodes of a scenario form a
-            meta-episode (scenario ids are not shown to the model). config: settings.
-        key / seed: PRNG key, or a seed to make one.
-        checkpoint_dir: where `checkpoint.eqx` is written every `checkpoint_every` steps and at the end.
-        eval_data: held-out data evaluated (`evaluate`) every `eval_every` steps and at the end.
-        log: log(name, value, step) gets "wm/<term>" train means per chunk (`TERMS`, "grad_norm";
-            "wm/length" is the mean curriculum length) and "wm/<metric>" eval metrics.
-        steps: total steps (default `config.steps`; the curriculum follows `config.steps`).
-
-    Returns:
-        (model, metrics): the last chunk's term means and the last eval metrics.
-
-    Raises:
-        NonFiniteLossError: a loss term became NaN/inf (no checkpoint of that state is written).
-        ValueError: bad inputs, or a scenario with fewer than `meta_episodes` episodes.
-    """
-    from ._imagine import evaluate  # _imagine imports this module's neighbours only
-
-    def setup(d: MultiScenarioData):
-        src = make_meta_source(d, config.meta_episodes)
-        return src, lambda k: init_train_state(config, k, float(src.meta_length))
-
-    def chunk(state, src, n, sharding):
-        bucket = chunk_bucket(config, int(state.step), n, src.meta_length)
-        return train_steps(state, src, n, bucket, sharding)
-
-    return train_model(
-        data,
-        config,
-        TrainArgs(key, seed, checkpoint_dir, eval_data, log, steps, progress),
-        setup=setup,
-        load_state=lambda path: load_checkpoint(path).state,
-        train_chunk=chunk,
-        evaluate=evaluate,
-        desc="mamba",
-    )
+def _setup(d: MultiScenarioData, config: MambaConfig):
+    """Meta-episodes of `meta_episodes` consecutive episodes (ValueError: a scenario with fewer)."""
+    src = make_meta_source(d, config.meta_episodes)
+    return src, lambda k: init_train_state(config, k, float(src.meta_length))
 
 
-def load_model(path: str | os.PathLike) -> Mamba:
-    """The model of a MAMBA checkpoint (file or directory)."""
-    return load_checkpoint(Path(path)).model
+def _train_chunk(state, src, n, sharding, config: MambaConfig):
+    """`n` steps at the curriculum's sequence length for the state's step."""
+    bucket = chunk_bucket(config, int(state.step), n, src.meta_length)
+    return train_steps(state, src, n, bucket, sharding)
+
+
+train: Trainer[MambaConfig, Mamba] = Trainer(
+    "mamba", setup=_setup, load_checkpoint=load_checkpoint, train_chunk=_train_chunk, evaluate=evaluate
+)
+load_model = train.load_model

@@ -10,8 +10,6 @@ checkpoint ends bit-identical to an uninterrupted one (the allocation is part of
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from pathlib import Path
 
 import equinox as eqx
 import jax
@@ -21,7 +19,7 @@ from jaxtyping import Array, PRNGKeyArray
 from .._checkpoint import Checkpoint, read_train_checkpoint
 from .._data import Batch, MultiScenarioData, SequenceSource, make_source, sample_batch
 from .._jit import jit_by_config
-from .._loop import TrainArgs, train_model
+from .._loop import Trainer
 from .._train_common import (
     ModelTrainState,
     adam_optimizer,
@@ -31,6 +29,7 @@ from .._train_common import (
 )
 from ._cluster import cluster_model, next_cluster_step
 from ._config import MoWConfig
+from ._imagine import evaluate
 from ._losses import compute_loss
 from ._model import MoW, Routing, init_model, routing_from_masks
 
@@ -108,57 +107,18 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint[MoW, MoWConfig, Train
     return read_train_checkpoint(path, MoWConfig, init_train_state)
 
 
-def train(
-    data: MultiScenarioData,
-    config: MoWConfig,
-    *,
-    key: PRNGKeyArray | None = None,
-    seed: int = 0,
-    checkpoint_dir: str | os.PathLike | None = None,
-    eval_data: MultiScenarioData | None = None,
-    log: Callable[[str, float, int], None] | None = None,
-    steps: int | None = None,
-    progress: bool = True,
-) -> tuple[MoW, dict[str, float]]:
-    """Train a MoW on multi-scenario data; resumes from `checkpoint_dir` if it holds a checkpoint.
-
-    The VAE modules are assigned by the data's mask layouts at the first step (`routing_from_masks`);
-    experts are allocated by the task clustering at `config.cluster_at` (and re-allocated every
-    `recluster_every` steps).
-
-    Arguments:
-        data: training episodes; `config.num_scenarios` must equal its number of scenarios.
-        config: settings. key / seed: PRNG key, or a seed to make one.
-        checkpoint_dir: where `checkpoint.eqx` is written every `checkpoint_every` steps and at the end.
-        eval_data: held-out data evaluated (`evaluate`) every `eval_every` steps and at the end.
-        log: log(name, value, step) gets "wm/<term>" train means per chunk and "wm/<metric>" eval metrics.
-        steps: total steps (default `config.steps`).
-
-    Returns:
-        (model, metrics): the last chunk's term means and the last eval metrics.
-
-    Raises:
-        NonFiniteLossError: a loss term became NaN/inf (no checkpoint of that state is written).
-        ValueError: bad inputs, or more mask layouts in the data than `num_groups`.
-    """
-    from ._imagine import evaluate  # _imagine imports this module's neighbours only
-
-    def setup(d: MultiScenarioData):
-        routing = routing_from_masks(config, d.obs_mask, d.act_mask)
-        return make_source(d, config.context_len), lambda k: init_train_state(config, k, routing)
-
-    return train_model(
-        data,
-        config,
-        TrainArgs(key, seed, checkpoint_dir, eval_data, log, steps, progress),
-        setup=setup,
-        load_state=lambda path: load_checkpoint(path).state,
-        train_chunk=train_chunk,
-        evaluate=evaluate,
-        desc="mow",
-    )
+def _setup(d: MultiScenarioData, config: MoWConfig):
+    """The VAE modules assigned by the data's mask layouts (ValueError: more layouts than `num_groups`)."""
+    routing = routing_from_masks(config, d.obs_mask, d.act_mask)
+    return make_source(d, config.context_len), lambda k: init_train_state(config, k, routing)
 
 
-def load_model(path: str | os.PathLike) -> MoW:
-    """The model of a MoW checkpoint (file or directory)."""
-    return load_checkpoint(Path(path)).model
+# Experts are allocated by the task clustering at `config.cluster_at` (and every `recluster_every` steps).
+train: Trainer[MoWConfig, MoW] = Trainer(
+    "mow",
+    setup=_setup,
+    load_checkpoint=load_checkpoint,
+    train_chunk=lambda state, src, n, sharding, config: train_chunk(state, src, n, sharding),
+    evaluate=evaluate,
+)
+load_model = train.load_model
