@@ -1,7 +1,7 @@
 """Paper tables and figures from recorded runs (nothing is re-trained).
 
-``python -m analysis.figures --runs runs/sacred --out figures/`` writes, per preset found in the runs
-(``<out>/<preset>/``):
+``python -m analysis.figures --runs runs/sacred --out figures/`` (``mrcom-figures``) writes, per preset
+found in the runs (``<out>/<preset>/``):
 
 - ``table1.md``/``table1.tex``, ``table2.*``, ``table3.*``: robots x methods, mean +- std over seeds,
   best in bold, missing cells as ``—`` (LaTeX ``--``);
@@ -14,11 +14,12 @@
 ``index.md`` in each folder lists what was written and what was missing; ``<out>/index.md`` says which
 runs were used and is rewritten on every call.
 
-Which runs: the evaluation runs (not Optuna trials), the latest per (preset, protocol, ablation,
-seed). When the runs hold only the trials of a lambda search (the README's main job), the study's best
-trial is shown instead, with the sac and sac-utd baselines it ran beside: the study from
-``--study-storage`` or ``<runs>/../optuna.db`` when that file exists, else the trial whose MrCoM
-return is highest. ``--include-study-runs`` tabulates every trial.
+Which runs: every run below ``--runs``, Sacred run directories (``runs/sacred``) or plain run folders
+(``runs/work``, written by ``mrcom-pipeline``) alike; of those the evaluation runs (not Optuna trials),
+the latest per (preset, protocol, ablation, seed). When the runs hold only the trials of a lambda
+search (the README's main job), the study's best trial is shown instead, with the sac and sac-utd
+baselines it ran beside: the study from ``--study-storage`` or ``<runs>/../optuna.db`` when that file
+exists, else the trial whose MrCoM return is highest. ``--include-study-runs`` tabulates every trial.
 """
 
 from __future__ import annotations
@@ -220,7 +221,7 @@ def write_figures(
     ``include_study_runs``.
 
     Arguments:
-        runs_root: Sacred FileStorage base directory (``runs/sacred``).
+        runs_root: a folder of runs: Sacred's (``runs/sacred``) or plain run folders (``runs/work``).
         out: output directory.
         preset: only this preset (default: every preset found, one folder each).
         study_storage, study_name: an Optuna study to plot (optional).
@@ -308,10 +309,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m analysis.figures",
         description="Tables 1-3, Figure 3, learning curves, world-model k-step error and the lambda-search "
-        "plots from recorded runs (Sacred FileStorage + results.json). Missing cells are shown as missing.",
+        "plots from recorded runs (Sacred run directories or plain run folders with results.json). Missing "
+        "cells are shown as missing.",
     )
     parser.add_argument(
-        "--runs", default="runs/sacred", help="Sacred FileStorage directory (default: runs/sacred)"
+        "--runs",
+        default="runs/sacred",
+        help="folder of runs, searched at any depth: Sacred's (runs/sacred) or plain run folders (runs/work)",
     )
     parser.add_argument("--out", default="figures", help="output directory (default: figures)")
     parser.add_argument(

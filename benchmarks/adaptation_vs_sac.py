@@ -1,12 +1,14 @@
 """Adaptation with a world model (MBPO) against model-free SAC and SAC at MBPO's update ratio.
 
-For each protocol and seed, on the preset's pipeline (default quick): the dataset is collected and
-the world model trained once (`<workdir>/<protocol>/seed_<s>`, reused when there), then every target
-is adapted by model-free `sac`, `sac-utd` (SAC at `adapt.updates_per_step`) and MBPO with the
-world model at each rollout length k of `--ks`; all from the same initial networks and resets.
-Figures: the final normalized return (mean over targets, then mean and std over seeds), the best
-point of the learning curve, and "drop" = best - final (a collapsing curve has a large drop). The
-table goes to stdout and `<workdir>/adaptation.md`, the numbers to `<workdir>/adaptation.json`.
+For each protocol and seed, on the preset's pipeline (default quick), one pipeline run
+(`mrcom.agents.run_pipeline`, the runner every command uses) per MBPO rollout length k of `--ks`, in
+`<workdir>/k<k>/<preset>_<protocol>_<ablation>_seed<s>/` (its results.json, the one schema). The runs
+share one dataset, one trained world model and the adapted model-free `sac` and `sac-utd` (SAC at
+`adapt.updates_per_step`) through `mrcom.agents.Shared` (`<workdir>/shared/<run>/`), so only MBPO is
+adapted again per k; all start from the same initial networks and resets. Figures: the final
+normalized return (mean over targets, then mean and std over seeds), the best point of the learning
+curve, and "drop" = best - final (a collapsing curve has a large drop). The table goes to stdout and
+`<workdir>/adaptation.md`.
 
     uv run python benchmarks/adaptation_vs_sac.py --workdir runs/bench_adaptation \\
         --protocols table1-a table2-a --seeds 0 1 2 --ks 1 3 5
@@ -15,8 +17,6 @@ table goes to stdout and `<workdir>/adaptation.md`, the numbers to `<workdir>/ad
 from __future__ import annotations
 
 import argparse
-import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -25,22 +25,24 @@ from mrcom.agents import (
     MODEL_METHODS,
     PRESETS,
     PipelineConfig,
-    Workdir,
-    adapt_method,
+    Shared,
     atomic_write_bytes,
-    atomic_write_json,
-    load_worldmodel,
+    default_workdir,
     parse_overrides,
     preset,
-    run_collect,
-    run_train,
-    target_scenarios,
+    run_name,
+    run_pipeline,
 )
+
+
+def curve_of(results: dict, method: str) -> np.ndarray:
+    """The learning curve of `method`, mean over the run's targets per evaluation point."""
+    return np.asarray(results["per_target"][method]["curve"]).mean(axis=1)
 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--workdir", type=Path, default=Path("runs/bench_adaptation"), help="data, models, tables")
+    p.add_argument("--workdir", type=Path, default=Path("runs/bench_adaptation"), help="runs and tables")
     p.add_argument("--preset", default="quick", choices=PRESETS, help="pipeline preset")
     p.add_argument("--protocols", nargs="+", default=["table1-a", "table2-a"], help="protocols")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="seeds")
@@ -53,49 +55,32 @@ def main(argv: list[str] | None = None) -> None:
         overrides = parse_overrides(args.overrides, allowed=PipelineConfig().to_dict())
     except ValueError as e:
         p.error(str(e))
-    progress = not args.no_progress
-    runs = [("sac", None), ("sac-utd", None)] + [(args.method, k) for k in args.ks]
-    label = lambda m, k: m if k is None else f"{m} k={k}"
-    out: dict = {"preset": args.preset, "seeds": args.seeds, "ks": args.ks, "protocols": {}}
-    out_json = args.workdir / "adaptation.json"
-    if out_json.exists():
-        out = json.loads(out_json.read_text())
+    rows: dict[tuple[str, str], list[np.ndarray]] = {}
     for protocol in args.protocols:
-        cell = out["protocols"].setdefault(protocol, {})
         for seed in args.seeds:
-            cfg = preset(args.preset, protocol, seed=seed, **overrides)
-            wd = args.workdir / protocol / f"seed_{seed}"
-            run_collect(cfg, wd, progress=progress)
-            run_train(cfg, wd, progress=progress, method=args.method)
-            metrics = json.loads(Workdir(wd).worldmodel_metrics(args.method).read_text())
-            model = load_worldmodel(cfg, wd, args.method)
-            targets = target_scenarios(cfg)
-            for method, k in runs:
-                name = label(method, k)
-                if str(seed) in cell.get(name, {}):
-                    continue
-                c = cfg if k is None else cfg.replace(**{"adapt.rollout_length": k})
-                t = time.perf_counter()
-                res, aug = adapt_method(
-                    c, method, targets, model=model, dataset=wd / "dataset", progress=progress
+            base = preset(args.preset, protocol, seed=seed, **overrides)
+            common = args.workdir / "shared" / run_name(base)
+            shared = Shared(dataset=common, baseline=common, worldmodels=common)
+            for k in args.ks:
+                methods = [args.method, "sac", "sac-utd"]
+                cfg = base.replace(**{"adapt.rollout_length": k, "adapt.methods": methods})
+                results = run_pipeline(
+                    cfg,
+                    default_workdir(cfg, args.workdir / f"k{k}"),
+                    progress=not args.no_progress,
+                    shared=shared,
                 )
-                curve = np.asarray(res.curve_returns).mean(axis=1)  # mean over targets per eval
-                cell.setdefault(name, {})[str(seed)] = {
-                    "final": float(curve[-1]),
-                    "best": float(curve.max()),
-                    "curve": curve.tolist(),
-                    "curve_steps": list(res.curve_steps),
-                    "seconds": time.perf_counter() - t,
-                    "rollouts": 0 if aug is None else int(aug.rollouts_done),
-                }
-                print(
-                    f"{protocol} seed {seed} {name}: final {curve[-1]:.1f} best {curve.max():.1f} "
-                    f"curve {np.round(curve, 1).tolist()}",
-                    flush=True,
-                )
-                atomic_write_json(out_json, out)
-            cell.setdefault("worldmodel", {})[str(seed)] = metrics
-            atomic_write_json(out_json, out)
+                names = {args.method: f"{args.method} k={k}", "sac": "sac", "sac-utd": "sac-utd"}
+                for method, name in names.items():
+                    if name in ("sac", "sac-utd") and k != args.ks[0]:
+                        continue  # the same (shared) agents in every k's run
+                    curve = curve_of(results, method)
+                    rows.setdefault((protocol, name), []).append(curve)
+                    print(
+                        f"{protocol} seed {seed} {name}: final {curve[-1]:.1f} best {curve.max():.1f} "
+                        f"curve {np.round(curve, 1).tolist()}",
+                        flush=True,
+                    )
     lines = [
         f"preset {args.preset}, seeds {args.seeds}, world model {args.method}; normalized return, mean over "
         "targets, then mean +- std over seeds; drop = best curve point - final",
@@ -103,18 +88,17 @@ def main(argv: list[str] | None = None) -> None:
         "| protocol | method | final | best | drop |",
         "|---|---|---|---|---|",
     ]
-    for protocol in args.protocols:
-        cell = out["protocols"][protocol]
-        for method, k in runs:
-            r = [
-                cell[label(method, k)][str(s)] for s in args.seeds if str(s) in cell.get(label(method, k), {})
-            ]
-            f = np.array([x["final"] for x in r])
-            b = np.array([x["best"] for x in r])
-            lines.append(
-                f"| {protocol} | {label(method, k)} | {f.mean():.1f} +- {f.std():.1f} | {b.mean():.1f} | "
-                f"{(b - f).mean():.1f} |"
-            )
+    for (protocol, name), curves in sorted(rows.items(), key=lambda kv: kv[0][0]):
+        f = np.array([c[-1] for c in curves])
+        b = np.array([c.max() for c in curves])
+        cells = [
+            protocol,
+            name,
+            f"{f.mean():.1f} +- {f.std():.1f}",
+            f"{b.mean():.1f}",
+            f"{(b - f).mean():.1f}",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
     table = "\n".join(lines) + "\n"
     atomic_write_bytes(args.workdir / "adaptation.md", table.encode())
     print(table)

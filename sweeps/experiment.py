@@ -2,12 +2,11 @@
 
 The config is ``mrcom.agents.PipelineConfig.to_dict()`` (resolved from the named preset and protocol),
 plus ``command`` (added by a config hook), ``workdir`` (where the stages read and write; ``None`` =
-``runs/work/<preset>_<protocol>_<ablation>_seed<seed>``) and ``shared_collect_dir`` (``None``, or a
-folder whose ``dataset/`` is collected once under a file lock and linked into ``workdir``; sweeps
-use it so that trials differing only in world-model weights share one dataset) and
-``shared_baseline_dir`` (``None``, or a folder keeping the adapted model-free SAC baseline,
-``adapt/sac``, which does not depend on the world model: the first run that finishes it stores a
-copy, later runs link it instead of training the same agents again).
+``mrcom.agents.default_workdir``: ``runs/work/<preset>_<protocol>_<ablation>_seed<seed>``, the folder
+every command uses) and ``shared_collect_dir`` / ``shared_baseline_dir`` (``None``, or the folders of
+``mrcom.agents.Shared``: one dataset collected once under a file lock for trials differing only in
+world-model weights, one adapted model-free SAC baseline). Every command runs ``mrcom.agents``' one
+runner (``run_pipeline``) or one of its stages.
 
 Named configs: presets ``smoke``, ``quick``, ``paper``; every protocol of ``mrcom.envs.PROTOCOLS``
 (``table1-a`` ...); ablations ``ablation-wo_d``, ``ablation-wo_c``, ``ablation-wo_ls``,
@@ -23,11 +22,7 @@ size in ``info["paths"]``.
 
 from __future__ import annotations
 
-import fcntl
 import math
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +34,7 @@ from sacred.utils import SacredInterrupt, apply_backspaces_and_linefeeds
 from mrcom.agents import ABLATIONS, PRESETS
 from sweeps import _hooks
 from sweeps._plain import to_plain
-from sweeps.layout import COLLECT_LOCK, MANIFEST_ARTIFACT, RESULTS_ARTIFACT, RunsDir
+from sweeps.layout import MANIFEST_ARTIFACT, RESULTS_ARTIFACT, RunsDir
 
 STAGES = ("collect", "train", "adapt", "evaluate", "pipeline")
 # config keys that are not PipelineConfig fields
@@ -134,12 +129,6 @@ def pipeline_config(config: dict[str, Any]):
     return PipelineConfig.from_dict(plain)
 
 
-def default_workdir(config: dict[str, Any]) -> Path:
-    """``runs/work/<preset>_<protocol>_<ablation>_seed<seed>`` relative to the current directory."""
-    parts = [str(config.get(k)) for k in ("preset", "protocol", "ablation")]
-    return RunsDir().work / ("_".join(parts) + f"_seed{config.get('seed')}")
-
-
 def make_logger(run):
     """The ``log(name, value, step)`` callback handed to the ``mrcom.agents`` stages.
 
@@ -158,51 +147,6 @@ def make_logger(run):
             hook(name, value, step)
 
     return log
-
-
-def _ensure_shared_dataset(cfg, shared: Path, workdir: Path, log) -> None:
-    """Collect into ``shared/dataset`` once (file lock across processes) and link it into ``workdir``."""
-    from mrcom.agents import Workdir, run_collect
-
-    shared.mkdir(parents=True, exist_ok=True)
-    with open(shared / COLLECT_LOCK, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            run_collect(cfg, shared, log=log)
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-    link = Workdir(workdir).dataset
-    if not link.exists() and not link.is_symlink():
-        workdir.mkdir(parents=True, exist_ok=True)
-        os.symlink(Workdir(shared).dataset.resolve(), link, target_is_directory=True)
-
-
-def _link_baseline(shared: Path, workdir: Path) -> None:
-    """Link each finished model-free baseline ``shared/adapt/<sac|sac-utd>`` into ``workdir``."""
-    from mrcom.agents import MODEL_FREE_METHODS, Workdir
-
-    for method in MODEL_FREE_METHODS:
-        src, dst = Workdir(shared).adapt(method), Workdir(workdir).adapt(method)
-        if Workdir(shared).adapt_result(method).is_file() and not dst.exists() and not dst.is_symlink():
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            os.symlink(src.resolve(), dst, target_is_directory=True)
-
-
-def _store_baseline(shared: Path, workdir: Path) -> None:
-    """Copy each finished ``workdir/adapt/<sac|sac-utd>`` to ``shared`` (atomically; first one wins)."""
-    from mrcom.agents import MODEL_FREE_METHODS, Workdir
-
-    for method in MODEL_FREE_METHODS:
-        src, dst = Workdir(workdir).adapt(method), Workdir(shared).adapt(method)
-        if src.is_symlink() or not Workdir(workdir).adapt_result(method).is_file() or dst.exists():
-            continue
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=dst.parent, prefix=f".{method}-"))
-        try:
-            shutil.copytree(src, tmp, dirs_exist_ok=True)
-            os.replace(tmp, dst)
-        except OSError:  # another run stored it first
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _dir_size(path: Path) -> int:
@@ -258,19 +202,18 @@ def run_stage(stage: str, run, config: dict[str, Any]) -> float | None:
         hook(run)
     plain = to_plain(config)
     cfg = pipeline_config(plain)
-    workdir = Path(plain["workdir"]) if plain.get("workdir") else default_workdir(plain)
+    workdir = Path(plain.get("workdir") or agents.default_workdir(plain, RunsDir().work))
     workdir.mkdir(parents=True, exist_ok=True)
     log = make_logger(run)
-    if plain.get("shared_collect_dir") and stage != "collect":
-        _ensure_shared_dataset(cfg, Path(plain["shared_collect_dir"]), workdir, log)
-    baseline = Path(plain["shared_baseline_dir"]) if plain.get("shared_baseline_dir") else None
-    if baseline is not None:
-        _link_baseline(baseline, workdir)
-    fn = getattr(agents, f"run_{stage}")
+    shared = agents.Shared(
+        *(Path(plain[k]) if plain.get(k) else None for k in ("shared_collect_dir", "shared_baseline_dir"))
+    )
     try:
-        result = fn(cfg, workdir, log=log)
-        if baseline is not None:
-            _store_baseline(baseline, workdir)
+        if stage == "pipeline":  # the one runner: it links and stores what is shared itself
+            result = agents.run_pipeline(cfg, workdir, log=log, shared=shared)
+        else:
+            with agents.sharing(cfg, workdir, shared, log, dataset=stage != "collect"):
+                result = getattr(agents, f"run_{stage}")(cfg, workdir, log=log)
     except Exception as e:
         if is_divergence(e) and "diverged" not in run.info:
             run.info["diverged"] = {"reason": f"{type(e).__name__}: {e}"}

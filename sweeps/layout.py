@@ -5,7 +5,7 @@ Layout under ``--runs`` (default ``runs/``)::
     optuna.db                          the lambda search's SQLite storage (default)
     sacred/<id>/                       one Sacred run (FileStorageObserver): SacredRun below
     jax_cache/                         JAX's persistent compilation cache
-    work/<preset>_..._seed<seed>/      default workdir of ``python -m sweeps.run`` (a mrcom.agents Workdir)
+    work/<preset>_..._seed<seed>/      default run folder of every command (``mrcom.agents.default_workdir``)
     lambda_search/<study>/             one study: StudyDir below
 
 A study folder holds the report (``trials.csv``, ``trials.json``, ``trials.md``, ``best.json``), the
@@ -28,7 +28,6 @@ RUNS = Path("runs")  # default of --runs / the folder sweeps.run records into
 # Sacred artifacts of a run (names inside its run folder)
 RESULTS_ARTIFACT = "results.json"
 MANIFEST_ARTIFACT = "dataset_manifest.json"
-COLLECT_LOCK = ".collect.lock"  # inside a shared collect folder
 
 
 @dataclasses.dataclass(frozen=True)

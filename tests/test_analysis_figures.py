@@ -315,9 +315,40 @@ def test_bad_inputs(tmp_path, capsys):
         write_figures(tmp_path, tmp_path / "o", formats=("gif",))
     d = tmp_path / "1"
     d.mkdir()
-    (d / "results.json").write_text(json.dumps({"format": 2}))
-    with pytest.raises(ValueError, match="format=2"):
+    (d / "results.json").write_text(json.dumps({"format": 99}))
+    with pytest.raises(ValueError, match="format=99"):
         load_runs(tmp_path)
+
+
+def test_plain_run_folders_are_read_like_sacred_runs(tmp_path):
+    """``mrcom-pipeline``'s run folders (config.json + results.json, at any depth) are runs too; their
+    dataset/, adapt/ and worldmodels/ are not walked; a search trial's folder (validation split) is not
+    an evaluation run."""
+    rng = np.random.default_rng(0)
+    work = tmp_path / "work"
+    for seed in (0, 1):
+        run = work / f"smoke_table1-a_full_seed{seed}"
+        (run / "adapt" / "mrcom").mkdir(parents=True)
+        results = _results("table1-a", "full", seed, ("mrcom", "sac"), rng, [40, 80])
+        (run / "config.json").write_text(json.dumps({"protocol": "table1-a", "seed": seed}))
+        (run / "results.json").write_text(json.dumps({**results, "format": 2}))
+    trial = tmp_path / "lambda_search" / "s" / "trial-0000" / "work"
+    trial.mkdir(parents=True)
+    (trial / "config.json").write_text("{}")
+    (trial / "results.json").write_text(
+        json.dumps({**_results("table1-a", "full", 0, ("mrcom",), rng, [40]), "split": "validation"})
+    )
+    runs = load_runs(tmp_path)
+    assert [r.run_id for r in runs] == [
+        "lambda_search/s/trial-0000/work",
+        "work/smoke_table1-a_full_seed0",
+        "work/smoke_table1-a_full_seed1",
+    ]
+    assert [r.seed for r in evaluation_runs(runs)] == [0, 1]
+    assert [r.run_id for r in load_runs(work / "smoke_table1-a_full_seed1")] == ["smoke_table1-a_full_seed1"]
+    written = write_figures(work, tmp_path / "figures")
+    table = (tmp_path / "figures" / "smoke" / "table1.md").read_text()
+    assert any(p.name == "table1.md" for p in written) and "±" in table
 
 
 def test_only_trial_runs_show_the_best_trial_with_its_baselines(tmp_path, capsys):

@@ -10,15 +10,16 @@ import pytest
     "argv, says",
     [
         (
-            ["mrcom.agents.train", "--preset", "smoke", "--set", "adapt.nope=3"],
+            ["mrcom.agents.cli.train", "--preset", "smoke", "--set", "adapt.nope=3"],
             "adapt keys ['nope']: unknown",
         ),
         (
-            ["mrcom.agents.collect", "--preset", "smoke", "--set", "collect.train_prompt=oracle"],
+            ["mrcom.agents.cli.collect", "--preset", "smoke", "--set", "collect.train_prompt=oracle"],
             "train_prompt",
         ),
+        (["mrcom.agents.cli.pipeline", "--preset", "smoke", "--methods", "dreamer"], "--methods 'dreamer'"),
         (["mrcom.agents.evaluate", "--preset", "smoke", "--methods", "dreamer"], "--methods 'dreamer'"),
-        (["mrcom.agents.adapt", "--preset", "smoke", "--workdir", "{tmp}/empty"], "run run_train first"),
+        (["mrcom.agents.cli.adapt", "--preset", "smoke", "--workdir", "{tmp}/empty"], "run run_train first"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, argv, says):

@@ -59,7 +59,7 @@ def test_unknown_preset():
         preset("huge")
 
 
-@pytest.mark.parametrize("module", ["collect", "train", "adapt", "evaluate"])
+@pytest.mark.parametrize("module", ["cli.collect", "cli.train", "cli.adapt", "cli.pipeline", "evaluate"])
 def test_cli_help(module, capsys):
     import importlib
 
@@ -162,3 +162,13 @@ def test_every_public_name_resolves():
         assert getattr(agents, name) is not None
     with pytest.raises(AttributeError, match="no_such_name"):
         _ = agents.no_such_name
+
+
+def test_importing_a_command_keeps_the_function_of_its_name():
+    """The commands live in `mrcom.agents.cli`: importing one leaves `mrcom.agents.collect` a function."""
+    import types
+
+    import mrcom.agents as agents
+    import mrcom.agents.cli.collect  # noqa: F401
+
+    assert callable(agents.collect) and not isinstance(agents.collect, types.ModuleType)

@@ -7,7 +7,18 @@ import numpy as np
 import pytest
 
 import mrcom.agents._stages as stages
-from mrcom.agents import load_dataset, preset, read_manifest, run_pipeline, run_train, summary_table
+from mrcom.agents import (
+    RESULTS_FORMAT,
+    Workdir,
+    load_dataset,
+    preset,
+    read_manifest,
+    run_pipeline,
+    run_train,
+    summary_table,
+    target_scenarios,
+)
+from mrcom.envs import still_upright_return
 
 ROBOTS = ("cheetah", "hopper", "walker")
 
@@ -25,7 +36,11 @@ def test_results_json_schema(smoke):
     cfg, wd, results, _ = smoke
     on_disk = json.loads((wd / "results.json").read_text())
     assert on_disk == results
-    assert results["format"] == 1 and results["protocol"] == "table1-a" and results["preset"] == "smoke"
+    assert (
+        results["format"] == RESULTS_FORMAT
+        and results["protocol"] == "table1-a"
+        and results["preset"] == "smoke"
+    )
     assert (
         results["seed"] == 0
         and results["ablation"] == "full"
@@ -54,6 +69,16 @@ def test_results_json_schema(smoke):
         "value_equiv",
     }
     assert "| hopper |" in (wd / "summary.md").read_text()
+    # per method and target: the final return, the learning curve; per target its Still reference
+    targets = target_scenarios(cfg)
+    assert results["still"] == pytest.approx(still_upright_return(targets).tolist())
+    for method, per in results["per_target"].items():
+        assert len(per["final"]) == len(targets) and all(len(r) == len(targets) for r in per["curve"])
+        assert per["real_steps"] == results["curves"][method]["hopper"]["real_steps"]
+        hopper = [v for t, v in zip(targets, per["final"], strict=True) if t.robot == "hopper"]
+        assert hopper == results["methods"][method]["hopper"]
+    # every world model in worldmodels/<method>/, MrCoM's too
+    assert (wd / "worldmodels" / "mrcom" / "metrics.json").is_file() and not (wd / "worldmodel").exists()
 
 
 def test_dataset_of_the_run(smoke):
@@ -97,7 +122,7 @@ def test_rerun_skips_every_stage(smoke, monkeypatch):
         raise AssertionError("a finished stage was run again")
 
     monkeypatch.setattr(stages, "get_kind", boom)  # every world model is trained through its kind
-    monkeypatch.setattr(stages, "run_sac", boom)
+    monkeypatch.setattr(stages, "run_host", boom)  # the host interaction loop of every adaptation
     monkeypatch.setattr("mrcom.agents._collect.run_sac", boom)
     assert run_pipeline(cfg, wd, progress=False) == results
 
@@ -143,7 +168,7 @@ def test_log_callback_can_stop_world_model_training(smoke, tmp_path):
 
     with pytest.raises(Pruned):
         run_train(cfg, tmp_path, log=log, progress=False)
-    assert not (tmp_path / "worldmodel" / "metrics.json").exists()
+    assert not Workdir(tmp_path).worldmodel_metrics().exists()
 
 
 def test_summary_pools_seeds():
@@ -178,3 +203,14 @@ def test_collect_recollects_a_corrupt_shard_and_train_names_it(tmp_path):
     assert len((ds / shard_name(1)).read_bytes()) > len(good) // 2  # the bad one is collected again
     data = load_dataset(ds)  # and the dataset loads (every checksum verified)
     assert data.num_scenarios == 2
+
+
+def test_a_run_of_the_old_layout_keeps_its_mrcom_world_model(tmp_path):
+    """A run written before MrCoM's world model moved to worldmodels/mrcom/ is still read from worldmodel/."""
+    wd = Workdir(tmp_path)
+    assert wd.worldmodel() == tmp_path / "worldmodels" / "mrcom"
+    (tmp_path / "worldmodel").mkdir()
+    assert (
+        wd.worldmodel() == tmp_path / "worldmodel"
+        and wd.worldmodel("cadm") == tmp_path / "worldmodels" / "cadm"
+    )

@@ -1,8 +1,9 @@
 """mrcom.agents: SAC behaviour policies, multi-scenario datasets, scenario adaptation and evaluation.
 
 Names load on first use (PEP 562): the configuration layer (`PipelineConfig`, `preset`, `PRESETS`,
-`ABLATIONS`, `METHODS`, `parse_overrides`, `Workdir`, the atomic writers) imports no JAX, so sweeps and
-analysis can read configs and run folders without loading it.
+`ABLATIONS`, `METHODS`, `parse_overrides`, `Workdir`, `default_workdir`, the atomic writers) imports no
+JAX, so sweeps and analysis can read configs and run folders without loading it. The commands are in
+`mrcom.agents.cli` (console scripts `mrcom-pipeline`, `mrcom-collect`, `mrcom-train`, `mrcom-adapt`).
 """
 
 from __future__ import annotations
@@ -61,6 +62,11 @@ if TYPE_CHECKING:
     from ._loop import run_sac as run_sac
     from ._mbpo import MBPOAugment as MBPOAugment
     from ._mbpo import MBPOSettings as MBPOSettings
+    from ._pipeline import Shared as Shared
+    from ._pipeline import run_evaluate as run_evaluate
+    from ._pipeline import run_pipeline as run_pipeline
+    from ._pipeline import run_protocol as run_protocol
+    from ._pipeline import sharing as sharing
     from ._ring import ReplayRing as ReplayRing
     from ._sac import Batch as Batch
     from ._sac import SACState as SACState
@@ -72,14 +78,16 @@ if TYPE_CHECKING:
     from ._stages import adapt_method as adapt_method
     from ._stages import load_worldmodel as load_worldmodel
     from ._stages import run_adapt as run_adapt
-    from ._stages import run_evaluate as run_evaluate
-    from ._stages import run_pipeline as run_pipeline
-    from ._stages import run_protocol as run_protocol
     from ._stages import run_train as run_train
     from ._stages import split_indices as split_indices
     from ._starts import prompt_tails as prompt_tails
     from ._summary import summary_table as summary_table
+    from ._workdir import RESULTS_FORMAT as RESULTS_FORMAT
+    from ._workdir import RESULTS_FORMATS as RESULTS_FORMATS
     from ._workdir import Workdir as Workdir
+    from ._workdir import default_workdir as default_workdir
+    from ._workdir import protocol_summary as protocol_summary
+    from ._workdir import run_name as run_name
 
 # public name -> the submodule that defines it
 _EXPORTS: dict[str, str] = {
@@ -134,6 +142,11 @@ _EXPORTS: dict[str, str] = {
     "MBPOAugment": "_mbpo",
     "MBPOSettings": "_mbpo",
     "ReplayRing": "_ring",
+    "Shared": "_pipeline",
+    "run_evaluate": "_pipeline",
+    "run_pipeline": "_pipeline",
+    "run_protocol": "_pipeline",
+    "sharing": "_pipeline",
     "Batch": "_sac",
     "SACState": "_sac",
     "sac_act": "_sac",
@@ -144,14 +157,16 @@ _EXPORTS: dict[str, str] = {
     "adapt_method": "_stages",
     "load_worldmodel": "_stages",
     "run_adapt": "_stages",
-    "run_evaluate": "_stages",
-    "run_pipeline": "_stages",
-    "run_protocol": "_stages",
     "run_train": "_stages",
     "split_indices": "_stages",
     "prompt_tails": "_starts",
     "summary_table": "_summary",
+    "RESULTS_FORMAT": "_workdir",
+    "RESULTS_FORMATS": "_workdir",
     "Workdir": "_workdir",
+    "default_workdir": "_workdir",
+    "protocol_summary": "_workdir",
+    "run_name": "_workdir",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -12,11 +12,14 @@ from typing import Any, NoReturn
 from mrcom.envs import PROTOCOLS
 
 from ._config import ABLATIONS, PRESETS, PipelineConfig, preset
+from ._workdir import default_workdir
 
 
 def prog_name(module: str) -> str:
-    """How a command is typed: `python -m <module>` (argparse would say `<file>.py`)."""
-    return f"python -m {module}"
+    """How a command was typed: its console script (`mrcom-collect`, ...), else `python -m <module>`
+    (argparse would say `<file>.py`)."""
+    script = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else ""
+    return script if script.startswith("mrcom-") else f"python -m {module}"
 
 
 def run_cli(
@@ -37,6 +40,16 @@ def run_cli(
         )
         sys.exit(130)
     sys.exit(code or 0)
+
+
+def command(main: Callable[[], int | None], module: str) -> Callable[[], NoReturn]:
+    """The console-script entry of a command module (`mrcom-collect = "...cli.collect:cli"`)."""
+
+    def cli() -> NoReturn:
+        run_cli(main, module)
+
+    cli.__doc__ = f"The console script of `python -m {module}`."
+    return cli
 
 
 def parser(description: str, *, workdir: bool = True, module: str | None = None) -> argparse.ArgumentParser:
@@ -60,7 +73,12 @@ def parser(description: str, *, workdir: bool = True, module: str | None = None)
         help="override a config field (VALUE parsed as JSON when possible), e.g. --set adapt.real_steps=5000",
     )
     if workdir:
-        p.add_argument("--workdir", type=Path, default=None, help="run directory (default runs/agents/<...>)")
+        p.add_argument(
+            "--workdir",
+            type=Path,
+            default=None,
+            help="run folder (default runs/work/<preset>_<protocol>_<ablation>_seed<seed>)",
+        )
     p.add_argument("--no-progress", action="store_true", help="hide the tqdm progress bars")
     return p
 
@@ -107,6 +125,15 @@ def _check_key(key: str, allowed: Mapping[str, Any]) -> None:
         )
 
 
+def run_args(
+    p: argparse.ArgumentParser, argv: list[str] | None
+) -> tuple[argparse.Namespace, PipelineConfig, Path]:
+    """Parse a one-run command's arguments: (args, its config, its run folder: `--workdir` or the default)."""
+    args = p.parse_args(argv)
+    cfg = config_from_args(args)
+    return args, cfg, args.workdir or default_workdir(cfg)
+
+
 def config_from_args(args: argparse.Namespace, protocol: str | None = None) -> PipelineConfig:
     return preset(
         args.preset,
@@ -115,10 +142,6 @@ def config_from_args(args: argparse.Namespace, protocol: str | None = None) -> P
         ablation=args.ablation,
         **parse_overrides(args.overrides),
     )
-
-
-def default_workdir(cfg: PipelineConfig) -> Path:
-    return Path("runs") / "agents" / f"{cfg.preset}-{cfg.protocol}-{cfg.ablation}" / f"seed_{cfg.seed}"
 
 
 def printer(name: str, value: float, step: int) -> None:

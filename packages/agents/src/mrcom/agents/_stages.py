@@ -1,4 +1,5 @@
-"""The pipeline stages run_train, run_adapt, run_evaluate, run_pipeline (each skips work already on disk).
+"""The pipeline stages run_train and run_adapt (each skips work already on disk; run_evaluate and the
+runner run_pipeline are in `_pipeline`).
 
 The files of a run: `Workdir`. Model-based methods (`MODEL_METHODS`) each train their world model
 from the registry of `mrcom.worldmodel` and adapt by MBPO with it; model-free ones only adapt;
@@ -24,7 +25,7 @@ from mrcom.worldmodel import get_kind
 
 from ._ac_config import ac_base
 from ._ac_loop import ImaginationAC
-from ._collect import dataset_problem, run_collect, target_scenarios
+from ._collect import dataset_problem, target_scenarios
 from ._config import AC_METHODS, METHODS, MODEL_METHODS, WORLDMODEL_SECTIONS, PipelineConfig
 from ._dataset import find_prompt, load_dataset, read_manifest
 from ._fused import fused_policy_returns, run_fused
@@ -37,38 +38,10 @@ from ._mbpo import MBPOAugment, MBPOSettings
 from ._sac import SACState, sac_init
 from ._schedule import Schedule
 from ._starts import prompt_tails
-from ._summary import summary_table
 from ._workdir import Workdir
 
 Log = Callable[[str, float, int], None]
 WM_METRICS = ("k1_obs_nmse", "k5_obs_nmse", "k15_obs_nmse", "reward_mse", "value_equiv")
-RESULTS_FORMAT = 1
-
-
-def _without_methods(config: dict) -> dict:
-    """A config dict without `adapt.methods`."""
-    return {**config, "adapt": {k: v for k, v in config.get("adapt", {}).items() if k != "methods"}}
-
-
-def _check_config(cfg: PipelineConfig, workdir: Path) -> None:
-    """Write workdir/config.json, or check that an existing one is the same config.
-
-    `adapt.methods` may differ: every method is adapted and evaluated on its own, so a run can take
-    more methods later. The stored config then lists the union, in the order they were first asked.
-    """
-    f = Workdir(workdir).config
-    new = cfg.to_dict()
-    if not f.exists():
-        atomic_write_json(f, new)
-        return
-    old = json.loads(f.read_text())
-    a, b = _without_methods(old), _without_methods(new)
-    if a != b:
-        diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
-        raise ValueError(f"workdir={str(workdir)!r}: holds a run of another config (differs in {diff})")
-    union = list(dict.fromkeys([*old["adapt"]["methods"], *new["adapt"]["methods"]]))
-    if union != old["adapt"]["methods"]:
-        atomic_write_json(f, {**old, "adapt": {**old["adapt"], "methods": union}})
 
 
 def split_indices(cfg: PipelineConfig) -> tuple[list[int], list[int]]:
@@ -269,121 +242,4 @@ def run_adapt(
     return out
 
 
-def run_evaluate(cfg: PipelineConfig, workdir: Path, log: Log | None = None, progress: bool = True) -> dict:
-    """Normalized return of every adapted deterministic policy over `eval.episodes` episodes.
-
-    Writes `workdir/results.json` (schema of docs/interfaces.md) and `workdir/summary.md`. Methods
-    already in an existing `results.json` are kept as they are; only the new ones are evaluated.
-
-    Returns:
-        The results dict.
-    """
-    wd = Workdir(workdir)
-    done = json.loads(wd.results.read_text()) if wd.results.exists() else None
-    if done is not None and set(cfg.adapt.methods) <= set(done["methods"]):
-        return done
-    targets = target_scenarios(cfg)
-    # A run that takes more methods later keeps the ones already evaluated (evaluation is deterministic).
-    methods: dict[str, dict[str, list[float]]] = {} if done is None else dict(done["methods"])
-    curves: dict[str, dict[str, dict[str, list[float]]]] = {} if done is None else dict(done["curves"])
-    for method in cfg.adapt.methods:
-        if method in methods:
-            continue
-        if not wd.adapt_result(method).exists():
-            raise ValueError(f"adapt result {str(wd.adapt(method))!r}: missing; run run_adapt first")
-        state = _load_policy(wd.policy(method), cfg, len(targets), method)
-        returns = evaluate_policy(
-            state,
-            lambda e: _target_env(cfg, targets, e),
-            len(targets),
-            cfg.eval.episodes,
-            stream_seed(cfg.seed, "final_eval"),
-        )
-        methods[method] = {}
-        for s, v in zip(targets, returns, strict=True):
-            methods[method].setdefault(s.robot, []).append(float(v))
-        result = json.loads(wd.adapt_result(method).read_text())
-        curves[method] = {}
-        for robot in methods[method]:
-            sel = [i for i, s in enumerate(targets) if s.robot == robot]
-            curves[method][robot] = {
-                "real_steps": [int(x) for x in result["curve_steps"]],
-                "normalized_return": [float(np.mean([r[i] for i in sel])) for r in result["curve_returns"]],
-            }
-            if log is not None:
-                log(
-                    f"eval/{method}/{robot}/normalized_return",
-                    float(np.mean(methods[method][robot])),
-                    cfg.adapt.real_steps,
-                )
-    worldmodels = {}
-    for method in MODEL_METHODS:
-        if wd.worldmodel_metrics(method).exists():
-            m = json.loads(wd.worldmodel_metrics(method).read_text())
-            worldmodels[method] = {k: float(m[k]) for k in WM_METRICS if k in m}
-    results = {
-        "format": RESULTS_FORMAT,
-        "protocol": cfg.protocol,
-        "preset": cfg.preset,
-        "seed": cfg.seed,
-        "ablation": cfg.ablation,
-        "split": cfg.envs.target_split,
-        "ood_sampling": cfg.envs.ood_sampling,
-        "real_steps": cfg.adapt.real_steps,
-        "methods": methods,
-        "curves": curves,
-        "worldmodel": worldmodels.get("mrcom", {}),
-        "worldmodels": worldmodels,
-        "targets": [t.to_dict() for t in targets],
-    }
-    atomic_write_json(wd.results, results)
-    atomic_write_bytes(wd.summary, summary_table([results]).encode())
-    return results
-
-
-def run_pipeline(cfg: PipelineConfig, workdir: Path, log: Log | None = None, progress: bool = True) -> dict:
-    """collect -> train -> adapt -> evaluate in `workdir`; each stage skips work already on disk.
-
-    Returns:
-        The results dict of `run_evaluate`.
-    """
-    workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    _check_config(cfg, workdir)
-    model_methods = list(dict.fromkeys(_base_method(m) for m in cfg.adapt.methods))
-    model_methods = [m for m in model_methods if m in MODEL_METHODS]
-    if model_methods or cfg.adapt.prompt == "dataset":
-        run_collect(cfg, workdir, log=log, progress=progress)
-    for method in model_methods:
-        run_train(cfg, workdir, log=log, progress=progress, method=method)
-    run_adapt(cfg, workdir, log=log, progress=progress)
-    return run_evaluate(cfg, workdir, log=log, progress=progress)
-
-
-def run_protocol(
-    cfg: PipelineConfig, workdir: Path, seeds, log: Log | None = None, progress: bool = True
-) -> str:
-    """Run the whole pipeline for each seed in `workdir/seed_<s>/` and write `workdir/summary.md`.
-
-    Returns:
-        The summary table (Markdown).
-    """
-    wd = Workdir(workdir)
-    results = [
-        run_pipeline(cfg.replace(seed=int(s)), wd.seed(s).root, log=log, progress=progress) for s in seeds
-    ]
-    table = summary_table(results)
-    atomic_write_bytes(wd.summary, table.encode())
-    atomic_write_json(wd.root / "summary.json", {"seeds": [int(s) for s in seeds], "results": results})
-    return table
-
-
-__all__ = [
-    "run_train",
-    "run_adapt",
-    "run_evaluate",
-    "run_pipeline",
-    "run_protocol",
-    "summary_table",
-    "read_manifest",
-]
+__all__ = ["run_train", "run_adapt", "adapt_method", "load_worldmodel", "split_indices", "read_manifest"]
