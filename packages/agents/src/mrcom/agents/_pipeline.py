@@ -168,7 +168,7 @@ def run_evaluate(cfg: PipelineConfig, workdir: Path, log: Log | None = None, pro
     # A run that takes more methods later keeps the ones already evaluated (evaluation is deterministic).
     old = done or {}
     methods: dict[str, dict[str, list[float]]] = dict(old.get("methods", {}))
-    curves: dict[str, dict[str, dict[str, list[float]]]] = dict(old.get("curves", {}))
+    curves: dict[str, dict[str, dict[str, list]]] = dict(old.get("curves", {}))
     per_target: dict[str, dict[str, list]] = dict(old.get("per_target", {}))
     for method in cfg.adapt.methods:
         if method in methods:
