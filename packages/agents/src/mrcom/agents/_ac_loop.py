@@ -95,9 +95,15 @@ class ImaginationAC(eqx.Module):
         state = ac_init(key, num_agents, obs_dim, act_dim, self.latent_dim, self.cfg)
         return state, ACData(jnp.zeros((), jnp.int32))
 
-    def update(self, state: ACState, data: ACData, ring, act_mask, k_data, k_update, step, update_every):
-        shape = (update_every * self.cfg.updates_per_step, self.cfg.batch_size)
-        context, prefix, ok = real_starts(k_data, ring, self.tails, shape, self.windows)
+    def _shape(self, update_every: int) -> tuple[int, int]:
+        return (update_every * self.cfg.updates_per_step, self.cfg.batch_size)
+
+    def draw(self, ring, k_data, step, update_every):
+        return real_starts(k_data, ring, self.tails, self._shape(update_every), self.windows)
+
+    def learn(self, state: ACState, data: ACData, drawn, act_mask, k_update, step, update_every):
+        shape = self._shape(update_every)
+        context, prefix, ok = drawn
         ok = ok & (step >= self.start_steps)
 
         def run(s):

@@ -8,6 +8,12 @@ update call of the learner). Everything the loop carries is one `LoopCarry` pytr
 follow the same trajectory from a seed (up to float rounding: their compiled programs differ) and a
 checkpoint of the carry resumes exactly.
 
+`observe` is `record` (the ring) then, under `lax.cond`, `update` = `draw` (the learner's reads of the
+real ring) then `learn`. The fused backend scans `act`, the env step and `observe`; the host backend
+runs the same pieces as separate jitted calls: `act_with` every step, `record` once per chunk of steps
+(up to the next update call), and `draw` and `learn` only after the steps the schedule names, so that
+only the small `record` and `draw` programs depend on the ring's capacity (the run's budget).
+
 Key streams: the loop key splits into (key, k_act) every step; an update call splits (key, k_data,
 k_update): the learner draws its batches (and MBPO its rollouts) from k_data and updates with k_update.
 """
@@ -16,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import equinox as eqx
 import jax
@@ -29,7 +35,20 @@ from ._ring import Episodes, ReplayRing, explore_actions, ring_add, ring_init
 from ._sac import HasActor, sac_act
 from ._schedule import Cadence
 
-__all__ = ["LoopCarry", "LoopResult", "loop_init", "act", "observe", "check_lockstep"]
+__all__ = [
+    "LoopCarry",
+    "LoopResult",
+    "Learning",
+    "loop_init",
+    "act",
+    "act_with",
+    "record",
+    "draw",
+    "learn",
+    "update",
+    "observe",
+    "check_lockstep",
+]
 
 
 class LoopCarry(eqx.Module):
@@ -85,18 +104,87 @@ def loop_init(
     agent = fresh if state is None else state
     ring = ring_init(b, capacity, obs_dim, act_dim)
     step = jnp.zeros((), jnp.int32)
-    update = lambda *a: learner.update(*a, 1)  # metric shapes do not depend on the cadence
-    shapes = eqx.filter_eval_shape(update, agent, data, ring, mask, key, key, step)[2]
+    update = lambda *a: learner.learn(agent, data, learner.draw(*a, 1), mask, key, step, 1)
+    shapes = eqx.filter_eval_shape(update, ring, key, step)[2]  # metric shapes: whatever the cadence
     metrics = {k: jnp.zeros(v.shape, v.dtype) for k, v in shapes.items()}
     return LoopCarry(env_state, agent, data, ring, mask, key, step, metrics)
 
 
 def act(carry: LoopCarry, obs: Float[Array, "B O"], cadence: Cadence) -> tuple[PRNGKeyArray, Array]:
     """The actions of one step: (the loop's next key, (B, A) actions)."""
-    key, k_act = jax.random.split(carry.key)
-    explore = explore_actions(k_act, carry.act_mask)
-    policy = sac_act(carry.agent.actor, obs[:, None], carry.act_mask, k_act)[:, 0]
-    return key, jnp.where(carry.step < cadence.learning_starts, explore, policy)
+    return act_with(carry.agent.actor, carry.act_mask, carry.key, carry.step, obs, cadence)
+
+
+def act_with(
+    actor, act_mask: Float[Array, "B A"], key: PRNGKeyArray, step: Int[Array, ""], obs, cadence: Cadence
+) -> tuple[PRNGKeyArray, Array]:
+    """`act` from the parts of the carry it reads (the host backend jits this: a small argument list)."""
+    key, k_act = jax.random.split(key)
+    explore = explore_actions(k_act, act_mask)
+    policy = sac_act(actor, obs[:, None], act_mask, k_act)[:, 0]
+    return key, jnp.where(step < cadence.learning_starts, explore, policy)
+
+
+def record(
+    ring: ReplayRing,
+    obs: Float[Array, "*N B O"],
+    action: Float[Array, "*N B A"],
+    reward: Float[Array, "*N B"],
+    final: Float[Array, "*N B O"],
+) -> ReplayRing:
+    """Insert one step into the ring, or (time-major, with a leading N) N steps one after the other."""
+    if reward.ndim == 1:
+        return ring_add(ring, obs, action, reward, final)
+    return jax.lax.scan(lambda r, x: (ring_add(r, *x), None), ring, (obs, action, reward, final))[0]
+
+
+class Learning(NamedTuple):
+    """The part of the carry an update call changes: the loop key, agents, learner data, metrics."""
+
+    key: PRNGKeyArray
+    agent: Any
+    data: Any
+    metrics: dict[str, Array]
+
+
+def draw(
+    learner: Learner, cadence: Cadence, ring: ReplayRing, step: Int[Array, ""], key: PRNGKeyArray
+) -> tuple[PRNGKeyArray, PRNGKeyArray, Any]:
+    """The first part of an update call after real step `step`: (the loop's next key, k_update, what the
+    learner drew from the real ring with k_data)."""
+    key, k_data, k_update = jax.random.split(key, 3)
+    return key, k_update, learner.draw(ring, k_data, step, cadence.update_every)
+
+
+def learn(
+    learner: Learner,
+    cadence: Cadence,
+    act_mask: Float[Array, "B A"],
+    step: Int[Array, ""],
+    k_update: PRNGKeyArray,
+    drawn: Any,
+    learning: Learning,
+) -> Learning:
+    """The rest of the update call (no real-ring reads): agents, learner data and metrics after it."""
+    agent, data, m, ran = learner.learn(
+        learning.agent, learning.data, drawn, act_mask, k_update, step, cadence.update_every
+    )
+    metrics = jax.tree.map(lambda new, old: jnp.where(ran, new, old), m, learning.metrics)
+    return Learning(learning.key, agent, data, metrics)
+
+
+def update(
+    learner: Learner,
+    cadence: Cadence,
+    ring: ReplayRing,
+    act_mask: Float[Array, "B A"],
+    step: Int[Array, ""],
+    learning: Learning,
+) -> Learning:
+    """One update call after real step `step` (the schedule's: `cadence.updates_at(step)`): `draw`,
+    then `learn`."""
+    key, k_update, drawn = draw(learner, cadence, ring, step, learning.key)
+    return learn(learner, cadence, act_mask, step, k_update, drawn, learning._replace(key=key))
 
 
 def observe(
@@ -110,7 +198,7 @@ def observe(
     final: Float[Array, "B O"],
 ) -> LoopCarry:
     """Record one step (`final`: the next observation, the episode's last one where it ended) and run
-    the update call the cadence schedules after it.
+    the update call the cadence schedules after it (`record`, then `update` under `lax.cond`).
 
     Arguments:
         learner: what the loop trains. carry: the state before the step. cadence: random actions and
@@ -119,22 +207,23 @@ def observe(
     Returns:
         The carry after the step.
     """
-    ring = ring_add(carry.ring, obs, action, reward, final)
+    ring = record(carry.ring, obs, action, reward, final)
     n = carry.step + 1
     agent_p, agent_static = eqx.partition(carry.agent, eqx.is_array)
 
-    def update(args):
-        key, agent_p, data, metrics = args
-        key, k_data, k_update = jax.random.split(key, 3)
-        agent = eqx.combine(agent_p, agent_static)
-        agent, data, m, ran = learner.update(
-            agent, data, ring, carry.act_mask, k_data, k_update, n, cadence.update_every
+    def run(parts):
+        learning = update(
+            learner,
+            cadence,
+            ring,
+            carry.act_mask,
+            n,
+            parts._replace(agent=eqx.combine(parts.agent, agent_static)),
         )
-        metrics = jax.tree.map(lambda new, old: jnp.where(ran, new, old), m, metrics)
-        return key, eqx.filter(agent, eqx.is_array), data, metrics
+        return learning._replace(agent=eqx.filter(learning.agent, eqx.is_array))
 
-    args = (key, agent_p, carry.data, carry.metrics)
-    key, agent_p, data, metrics = jax.lax.cond(cadence.updates_at(n), update, lambda a: a, args)
+    parts = Learning(key, agent_p, carry.data, carry.metrics)
+    key, agent_p, data, metrics = jax.lax.cond(cadence.updates_at(n), run, lambda a: a, parts)
     agent = eqx.combine(agent_p, agent_static)
     return LoopCarry(carry.env_state, agent, data, ring, carry.act_mask, key, n, metrics)
 

@@ -3,7 +3,8 @@
 A learner (SAC, MBPO = SAC with `MBPOAugment`, the imagination actor-critic) is an Equinox module: its
 arrays (a world model, prompt tails) are pytree leaves and its settings static fields, so one jitted
 program serves every call. The loop (`mrcom.agents._interact`) owns acting, the replay ring and the
-schedule; it calls `update` after the real steps the schedule names.
+schedule; after the real steps the schedule names it calls `draw` (the reads of the real ring) and
+`learn` with what was drawn (the host backend compiles `learn` once, whatever the ring's capacity).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
-from ._mbpo import MBPOAugment, mbpo_batches, model_data_init
+from ._mbpo import MBPOAugment, mbpo_draw, mbpo_learn_batches, model_data_init
 from ._ring import ReplayRing, ring_sample
 from ._sac import HasActor, SACState, sac_init, sac_update
 from ._sac_config import SACConfig
@@ -34,19 +35,23 @@ class Learner(Protocol):
         """(fresh population state, the learner's own carried data: a model ring, counters, or None)."""
         ...
 
-    def update(
+    def draw(self, ring: ReplayRing, k_data: PRNGKeyArray, step: Int[Array, ""], update_every: int) -> Any:
+        """The first part of an update call after real step `step`: what it reads from the real ring
+        (batches, start windows), drawn with `k_data`. Its program depends on the ring's capacity."""
+        ...
+
+    def learn(
         self,
         state: Any,
         data: Any,
-        ring: ReplayRing,
+        drawn: Any,
         act_mask: Float[Array, "B A"],
-        k_data: PRNGKeyArray,
         k_update: PRNGKeyArray,
         step: Int[Array, ""],
         update_every: int,
     ) -> tuple[Any, Any, dict[str, Array], Bool[Array, ""]]:
-        """One update call after real step `step`, every `update_every` steps (static): (state, data,
-        metrics each (B,), whether it ran)."""
+        """The rest of the update call, from `drawn` (no real-ring reads: one program whatever the
+        budget): (state, data, metrics each (B,), whether it ran). `update_every` is static."""
         ...
 
 
@@ -70,12 +75,19 @@ class SACLearner(eqx.Module):
         data = None if self.aug is None else model_data_init(num_agents, self.aug.settings, obs_dim, act_dim)
         return state, data
 
-    def update(self, state: SACState, data, ring, act_mask, k_data, k_update, step, update_every):
-        cfg = self.cfg
-        shape = (update_every * cfg.updates_per_step, cfg.batch_size)
-        if self.aug is None:
-            batch = ring_sample(ring, k_data, shape)
-        else:
-            data, batch = mbpo_batches(k_data, step, ring, data, state, act_mask, self.aug, shape)
-        state, metrics = sac_update(state, batch, act_mask, k_update, cfg)
+    def _shape(self, update_every: int) -> tuple[int, int]:
+        return (update_every * self.cfg.updates_per_step, self.cfg.batch_size)
+
+    def draw(self, ring, k_data, step, update_every):
+        shape = self._shape(update_every)
+        return (
+            ring_sample(ring, k_data, shape) if self.aug is None else mbpo_draw(k_data, ring, self.aug, shape)
+        )
+
+    def learn(self, state: SACState, data, drawn, act_mask, k_update, step, update_every):
+        batch = drawn
+        if self.aug is not None:
+            shape = self._shape(update_every)
+            data, batch = mbpo_learn_batches(drawn, step, data, state, act_mask, self.aug, shape)
+        state, metrics = sac_update(state, batch, act_mask, k_update, self.cfg)
         return state, data, metrics, jnp.ones((), bool)

@@ -1,10 +1,13 @@
 """The host backend of the interaction loop: a Python loop over a batched env stepped on the host.
 
-The native engine's `VecEnv` (C MuJoCo) steps between two jitted calls per step: `act` and `observe`
-of `mrcom.agents._interact` (the same step as the fused mjx loop's scan body), with the loop carry
-donated to `observe` so the replay ring is updated in place. `run_sac` trains SAC (MBPO with an
-`MBPOAugment`) with it; `evaluate_policy` and `record_episodes` roll out deterministic policies.
-"""
+The native engine's `VecEnv` (C MuJoCo) steps between jitted calls of the pieces of the interaction
+loop's step (`mrcom.agents._interact`, the fused mjx loop's scan body): `act_with` every step (the
+actor, not the whole carry), the steps since the last call written to the replay ring by one `record`
+call (the ring donated, so updated in place) before each update call, and the update call itself
+(`draw`, then `learn`) only after the steps the schedule names. `learn`, the costly program, does not
+read the real ring, so a new budget (ring capacity) recompiles only `record` and `draw`. `run_sac`
+trains SAC (MBPO with an `MBPOAugment`) with it; `evaluate_policy` and `record_episodes` roll out
+deterministic policies."""
 
 from __future__ import annotations
 
@@ -17,7 +20,19 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from ._interact import LoopResult, act, check_lockstep, loop_init, observe
+from mrcom.worldmodel._jit import FAST_COMPILE_OPTIONS
+
+from ._interact import (
+    Learning,
+    LoopCarry,
+    LoopResult,
+    act_with,
+    check_lockstep,
+    draw,
+    learn,
+    loop_init,
+    record,
+)
 from ._learners import Learner, SACLearner
 from ._mbpo import MBPOAugment
 from ._ring import ring_episodes
@@ -27,8 +42,33 @@ from ._schedule import Schedule
 
 __all__ = ["LoopResult", "record_episodes", "evaluate_policy", "run_host", "run_sac"]
 
-_act = eqx.filter_jit(act)
-_observe = eqx.filter_jit(observe, donate="all-except-first")
+
+def _learn(fixed, donated) -> Learning:
+    learner, cadence, act_mask, step, k_update, drawn, agent, key = fixed
+    data, metrics = donated  # the model ring (MBPO) is updated in place
+    return learn(learner, cadence, act_mask, step, k_update, drawn, Learning(key, agent, data, metrics))
+
+
+# the host backend's jitted calls (the agents are never donated: a `state` passed in stays valid)
+_act = eqx.filter_jit(act_with)  # every step
+# the two programs that depend on the ring's capacity are small copies and gathers: compiled fast
+_record = jax.jit(record, donate_argnums=0, compiler_options=FAST_COMPILE_OPTIONS)  # a chunk in place
+_draw = eqx.filter_jit(draw, compiler_options=FAST_COMPILE_OPTIONS)  # type: ignore[call-overload]
+_learn_jit = eqx.filter_jit(_learn, donate="all-except-first")  # the rest: one program whatever the budget
+
+
+class _Chunk:
+    """Steps since the last `record` call, on the host."""
+
+    def __init__(self):
+        self.steps: list[tuple[np.ndarray, ...]] = []
+
+    def add(self, *step: np.ndarray) -> None:
+        self.steps.append(step)
+
+    def stacked(self) -> tuple[np.ndarray, ...]:
+        """obs (N, B, O), action (N, B, A), reward (N, B), final (N, B, O): time-major."""
+        return tuple(np.stack(x) for x in zip(*self.steps, strict=True))
 
 
 def record_episodes(
@@ -120,21 +160,37 @@ def run_host(
     cadence = schedule.cadence
     evals = set(schedule.eval_steps()) if eval_fn is not None else set()
     result = LoopResult(carry, None, {})  # type: ignore[arg-type]
+    actor, mask, key = carry.agent.actor, carry.act_mask, carry.key
+    learning = Learning(key, carry.agent, carry.data, carry.metrics)
+    ring, chunk = carry.ring, _Chunk()
     for step in tqdm(
         range(schedule.total_steps), desc=desc, disable=not progress, leave=False, mininterval=1.0
     ):
-        key, action = _act(carry, obs, cadence)
+        key, action = _act(actor, mask, key, np.asarray(step, np.int32), obs, cadence)
         action = np.array(action)
         next_obs, reward, done, info = env.step(action)
         next_obs = np.asarray(next_obs, np.float32)
         final = np.where(np.asarray(done)[:, None], np.asarray(info.get("final_obs", next_obs)), next_obs)
         check_lockstep(np.asarray(done), step + 1, length)
-        reward = np.asarray(reward, np.float32)
-        carry = _observe(learner, carry, cadence, key, obs, action, reward, final.astype(np.float32))
-        obs = next_obs
-        if step + 1 in evals:
+        chunk.add(obs, action, np.asarray(reward, np.float32), final.astype(np.float32))
+        obs, n = next_obs, step + 1
+        updates = bool(cadence.updates_at(n))
+        if not (updates or n % cadence.update_every == 0 or n in evals or n == schedule.total_steps):
+            continue
+        ring = _record(ring, *chunk.stacked())  # the chunk's steps in one call
+        chunk = _Chunk()
+        if updates:
+            step_n = np.asarray(n, np.int32)
+            key, k_update, drawn = _draw(learner, cadence, ring, step_n, key)
+            fixed = (learner, cadence, mask, step_n, k_update, drawn, learning.agent, key)
+            learning = _learn_jit(fixed, (learning.data, learning.metrics))
+            actor = learning.agent.actor
+        carry = LoopCarry(
+            None, learning.agent, learning.data, ring, mask, key, jnp.asarray(n, jnp.int32), learning.metrics
+        )
+        if n in evals:
             result.carry = carry
-            result.evaluate(step + 1, eval_fn, on_eval)  # type: ignore[arg-type]
+            result.evaluate(n, eval_fn, on_eval)  # type: ignore[arg-type]
     result.carry = carry
     result.buffer = ring_episodes(carry.ring, length)
     result.metrics = {k: np.asarray(v) for k, v in carry.metrics.items()}

@@ -7,19 +7,21 @@ world model's `imagine` (any kind of the `mrcom.worldmodel` registry), with each
 rewards are clipped to [0, 1] and a diverged refresh is dropped. The model transitions go to a model
 `ReplayRing`; SAC batches mix `real_ratio` real transitions with model ones. Real data is the loop's
 real ring (episode layout); every draw comes from a JAX key. One traced function, called inside the
-interaction loop's update step on both backends (`mrcom.agents._loop`).
+interaction loop's update step on both backends (`mrcom.agents._interact`), in two parts: `mbpo_draw`
+reads the real ring (its program depends on the ring's capacity) and `mbpo_learn_batches` does the rest
+(the host backend compiles it once, whatever the budget).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float, Int, PRNGKeyArray
+from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
 from mrcom.worldmodel import Context, Prefix, WorldModel, kind_of
 
@@ -36,6 +38,9 @@ __all__ = [
     "model_data_init",
     "model_refresh",
     "mixed_batch",
+    "MBPODraw",
+    "mbpo_draw",
+    "mbpo_learn_batches",
     "mbpo_batches",
 ]
 
@@ -145,8 +150,12 @@ def model_refresh(
     s = aug.settings
     k_start, k_branch = jax.random.split(key)
     context, prefix, ok = real_starts(k_start, real, aug.tails, (s.per_refresh,), s)
-    branch = lambda d: _branch(k_branch, context, prefix, d, actor, act_mask, aug)
-    return jax.lax.cond(ok & (step >= s.start_steps), branch, lambda d: d, data)
+    return _refresh(k_branch, context, prefix, ok, step, data, actor, act_mask, aug)
+
+
+def _refresh(key, context, prefix, ok, step, data: ModelData, actor, act_mask, aug: MBPOAugment) -> ModelData:
+    branch = lambda d: _branch(key, context, prefix, d, actor, act_mask, aug)
+    return jax.lax.cond(ok & (step >= aug.settings.start_steps), branch, lambda d: d, data)
 
 
 def _branch(key, context, prefix, data: ModelData, actor, act_mask, aug: MBPOAugment) -> ModelData:
@@ -180,15 +189,58 @@ def mixed_batch(
     """`real_ratio` real transitions (the first ones along the last axis), the rest model ones; all
     real while the model ring is empty."""
     k_real, k_model = jax.random.split(key)
-    real_b = ring_sample(real, k_real, shape)
+    return _mix(ring_sample(real, k_real, shape), k_model, model, shape, real_ratio)
+
+
+def _mix(
+    real_b: Batch, key: PRNGKeyArray, model: ReplayRing, shape: tuple[int, ...], real_ratio: float
+) -> Batch:
     if real_ratio >= 1.0:
         return real_b
-    model_b = ring_sample(model, k_model, shape)
+    model_b = ring_sample(model, key, shape)
     n_real = int(round(real_ratio * shape[-1]))
     cols = jnp.arange(shape[-1]) < n_real
     use_real = cols | (model.size == 0)
     pick = lambda x, y: jnp.where(use_real.reshape(use_real.shape + (1,) * (x.ndim - 1 - len(shape))), x, y)
     return Batch(*(pick(x, y) for x, y in zip(real_b, model_b, strict=True)))
+
+
+class MBPODraw(NamedTuple):
+    """What an MBPO update call reads from the real ring (`mbpo_draw`): the branch windows (`ok`: a
+    start exists), the real part of the SAC batches, and the keys of the branch and of the model draws."""
+
+    context: Context
+    prefix: Prefix
+    ok: Bool[Array, ""]
+    real: Batch
+    k_branch: PRNGKeyArray
+    k_model: PRNGKeyArray
+
+
+def mbpo_draw(key: PRNGKeyArray, real: ReplayRing, aug: MBPOAugment, shape: tuple[int, ...]) -> MBPODraw:
+    """The real-ring reads of `mbpo_batches` (the only part of it whose program depends on the ring's
+    capacity, i.e. on the run's budget)."""
+    k_refresh, k_batch = jax.random.split(key)
+    k_start, k_branch = jax.random.split(k_refresh)
+    k_real, k_model = jax.random.split(k_batch)
+    context, prefix, ok = real_starts(k_start, real, aug.tails, (aug.settings.per_refresh,), aug.settings)
+    return MBPODraw(context, prefix, ok, ring_sample(real, k_real, shape), k_branch, k_model)
+
+
+def mbpo_learn_batches(
+    drawn: MBPODraw,
+    step: Int[Array, ""],
+    data: ModelData,
+    sac: SACState,
+    act_mask: Float[Array, "B A"],
+    aug: MBPOAugment,
+    shape: tuple[int, ...],
+) -> tuple[ModelData, Batch]:
+    """The rest of `mbpo_batches` from its draw: refresh the model ring, then mix the SAC batches."""
+    data = _refresh(
+        drawn.k_branch, drawn.context, drawn.prefix, drawn.ok, step, data, sac.actor, act_mask, aug
+    )
+    return data, _mix(drawn.real, drawn.k_model, data.ring, shape, aug.settings.real_ratio)
 
 
 def mbpo_batches(
@@ -202,6 +254,4 @@ def mbpo_batches(
     shape: tuple[int, ...],
 ) -> tuple[ModelData, Batch]:
     """One MBPO update call's data: refresh the model ring, then draw the SAC batches (B, *shape, ...)."""
-    k_refresh, k_batch = jax.random.split(key)
-    data = model_refresh(k_refresh, step, real, data, sac.actor, act_mask, aug)
-    return data, mixed_batch(k_batch, real, data.ring, shape, aug.settings.real_ratio)
+    return mbpo_learn_batches(mbpo_draw(key, real, aug, shape), step, data, sac, act_mask, aug, shape)

@@ -8,12 +8,15 @@ actor-critic's starts read.
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int, PRNGKeyArray
+
+from mrcom.worldmodel._jit import FAST_COMPILE_OPTIONS
 
 from ._sac import Batch
 
@@ -55,7 +58,11 @@ def ring_init(num_agents: int, capacity: int, obs_dim: int, act_dim: int) -> Rep
     """
     if isinstance(capacity, bool) or int(capacity) < 1:
         raise ValueError(f"capacity={capacity!r}: must be an integer >= 1")
-    b, c = int(num_agents), int(capacity)
+    return _zeros(int(num_agents), int(capacity), int(obs_dim), int(act_dim))
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3), compiler_options=FAST_COMPILE_OPTIONS)
+def _zeros(b: int, c: int, obs_dim: int, act_dim: int) -> ReplayRing:
     return ReplayRing(
         obs=jnp.zeros((b, c, obs_dim), jnp.float32),
         action=jnp.zeros((b, c, act_dim), jnp.float32),
@@ -136,11 +143,17 @@ def ring_episodes(ring: ReplayRing, length: int) -> Episodes:
     """The episodes of a ring in episode layout (capacity E*L, never wrapped), on the host."""
     b, c = ring.reward.shape
     e = c // length
-    ag = jnp.arange(b)[:, None, None]
-    ee, tt = jnp.arange(e)[None, :, None], jnp.arange(length + 1)[None, None, :]
-    obs = obs_at(ring, ag, ee, tt, length)
     shape = lambda x: np.asarray(x).reshape(b, e, length, *x.shape[2:])
-    return Episodes(np.asarray(obs), shape(ring.action), shape(ring.reward), int(ring.size))
+    obs = np.asarray(_episode_obs(ring, length))
+    return Episodes(obs, shape(ring.action), shape(ring.reward), int(ring.size))
+
+
+@functools.partial(jax.jit, static_argnums=1, compiler_options=FAST_COMPILE_OPTIONS)
+def _episode_obs(ring: ReplayRing, length: int) -> Array:
+    b, c = ring.reward.shape
+    ag = jnp.arange(b)[:, None, None]
+    ee, tt = jnp.arange(c // length)[None, :, None], jnp.arange(length + 1)[None, None, :]
+    return obs_at(ring, ag, ee, tt, length)
 
 
 def explore_actions(key: PRNGKeyArray, act_mask: Float[Array, "B A"]) -> Float[Array, "B A"]:
