@@ -8,7 +8,7 @@ are held out). On the training scenarios it trains, with the preset's world-mode
 - mrcom: MrCoM, full (`mrcom.worldmodel.train`, the seed `run_train` uses);
 - wo_c:  MrCoM without the context ("wo_c" ablation), same config and seed otherwise;
 - cadm, dreamerv3: the paper's baselines, each with its own preset of the same scale and MrCoM's
-  step budget (`mrcom.worldmodel.cadm`, `mrcom.worldmodel.dreamer`);
+  step budget (`mrcom.worldmodel.cadm`, `mrcom.worldmodel.dreamerv3`);
 - mamba: MAMBA, DreamerV3's RSSM on meta-episodes (`mrcom.worldmodel.mamba`), likewise;
 - mow: Mixture-of-World Models adapted to vectors (`mrcom.worldmodel.mow`), likewise;
 - mlp:   an MBPO/PETS-style ensemble of 5 Gaussian MLPs on (o_t, a_t) -> (delta o, r)

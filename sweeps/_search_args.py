@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from sweeps._search_config import (
+    LOSS_WEIGHTS,
     OBJECTIVES,
     PARAM_PATHS,
     PRESETS,
@@ -75,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="shared folder whose dataset/ all trials reuse (default: one per study and data config)",
     )
-    for name in ("lambda_var", "lambda_s", "lambda_v"):
+    for name in LOSS_WEIGHTS:
         p.add_argument(
             f"--{name.replace('_', '-')}",
             nargs=2,
@@ -138,9 +139,7 @@ def validate_args(args: argparse.Namespace) -> tuple[SearchConfig, dict[str, Any
             objective=args.objective,
             trials=args.trials,
             seed=args.seed,
-            lambda_var=args.lambda_var,
-            lambda_s=args.lambda_s,
-            lambda_v=args.lambda_v,
+            **{name: getattr(args, name) for name in LOSS_WEIGHTS},
             m=args.m,
             heartbeat_interval=args.heartbeat,
             grace_period=args.grace,

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sweeps._search_config import PARAM_PATHS, SearchConfig
+from sweeps._search_config import LOSS_WEIGHTS, PARAM_PATHS, SearchConfig
 from sweeps._trial_watch import Heartbeat, log_tail, signals_held, tqdm_write, trial_stage
 from sweeps.layout import StudyDir, TrialDir
 
@@ -65,10 +65,7 @@ def collect_key(
 
 
 def _suggest(trial, cfg: SearchConfig) -> dict[str, Any]:
-    params = {
-        name: trial.suggest_float(name, *getattr(cfg, name), log=True)
-        for name in ("lambda_var", "lambda_s", "lambda_v")
-    }
+    params = {name: trial.suggest_float(name, *getattr(cfg, name), log=True) for name in LOSS_WEIGHTS}
     params["m"] = trial.suggest_int("m", *cfg.m)
     return params
 

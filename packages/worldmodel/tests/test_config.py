@@ -56,10 +56,11 @@ def test_loss_defaults_are_the_valid_bound():
 def test_ablation_switches():
     full = WorldModelConfig(lambda_s=0.3, lambda_v=0.2)
     assert full.use_d and full.use_context
-    assert full.effective_lambda_s == 0.3 and full.effective_lambda_v == 0.2
+    assert full.weights["lambda_s"] == 0.3 and full.weights["lambda_v"] == 0.2
     assert not full.replace(ablation="wo_d").use_d
-    assert full.replace(ablation="wo_ls").effective_lambda_s == 0.0
-    assert full.replace(ablation="wo_lv").effective_lambda_v == 0.0
+    assert full.replace(ablation="wo_ls").weights["lambda_s"] == 0.0
+    assert full.replace(ablation="wo_lv").weights["lambda_v"] == 0.0
+    assert full.replace(ablation="wo_lv").weights["lambda_s"] == 0.3
 
 
 def test_every_registered_config_shares_one_budget_per_preset_and_loads_no_jax():

@@ -5,8 +5,7 @@ import equinox as eqx
 import jax
 import numpy as np
 
-from mrcom.worldmodel import init_train_state, make_source, train_steps
-from mrcom.worldmodel._train_step import _train_steps
+from mrcom.worldmodel import init_train_state, make_source, train_steps, train_steps_program
 
 KEY = jax.random.PRNGKey(3)
 
@@ -22,7 +21,7 @@ def test_fast_compile_computes_the_same_training(data, config):
 
     fast, m_fast = train_steps(fast, src, 10, config=config)
     slow, m_slow = train_steps(slow, src, 10, config=slow_config)
-    plain, quick = (f._cached._cache_size() for f in _train_steps.jitted)
+    plain, quick = (f._cached._cache_size() for f in train_steps_program.jitted)
     assert plain >= 1 and quick >= 1  # each config went to its own copy
     for name in ("loss", "recon", "kl_u", "reward"):
         np.testing.assert_allclose(m_fast[name], m_slow[name], rtol=2e-3, atol=1e-4)

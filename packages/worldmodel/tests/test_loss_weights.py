@@ -18,13 +18,13 @@ from mrcom.worldmodel import (
     make_source,
     sample_batch,
     train_steps,
+    train_steps_program,
 )
 from mrcom.worldmodel._config import SPEC_FIELDS, TRAIN_FIELDS, WEIGHT_FIELDS
-from mrcom.worldmodel._train_step import _train_steps
 
 KEY = jax.random.PRNGKey(0)
 is_model = lambda x: isinstance(x, MrCoM)
-compiled = lambda: sum(f._cached._cache_size() for f in _train_steps.jitted)  # traces of both copies
+compiled = lambda: sum(f._cached._cache_size() for f in train_steps_program.jitted)  # traces of both copies
 
 
 def test_lambdas_do_not_recompile_but_still_weight_the_loss(data, config):

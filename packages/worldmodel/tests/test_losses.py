@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from mrcom.worldmodel import (
+    LossWeights,
     Normal,
+    WorldModelConfig,
     gaussian_kl,
     latent_kl,
     loss_meta_value,
@@ -137,5 +139,13 @@ def test_value_losses_hand_cases():
 
 def test_total_loss_weights():
     terms = {"var": 1.0, "state": 2.0, "value_reg": 3.0, "reward": 4.0, "value_td": 5.0, "meta_value": 6.0}
-    got = total_loss(terms, lambda_var=0.5, lambda_s=0.25, lambda_v=2.0, lambda_r=1.0)
-    assert float(got) == pytest.approx(0.5 + 0.5 + 6.0 + 4.0 + 5.0 + 6.0)
+    terms |= {"prediction": 7.0, "open_loop": 8.0}
+    config = WorldModelConfig(
+        lambda_var=0.5, lambda_s=0.25, lambda_v=2.0, lambda_r=1.0, lambda_pred=0.1, lambda_open_loop=0.01
+    )
+    full = 0.5 + 0.5 + 6.0 + 4.0 + 0.7 + 0.08 + 5.0 + 6.0
+    assert float(total_loss(terms, LossWeights.from_config(config))) == pytest.approx(full)
+    # an ablation's weight is 0 in the loss (w/o L_s drops 0.25 * 2, w/o L_v drops 2 * 3)
+    for ablation, dropped in (("wo_ls", 0.5), ("wo_lv", 6.0)):
+        ablated = total_loss(terms, LossWeights.from_config(config.replace(ablation=ablation)))
+        assert float(ablated) == pytest.approx(full - dropped)

@@ -5,7 +5,7 @@ a sample is clipped to [-1, 1], and its log-probability is that of the *censored
 beyond a bound sits on the bound), so REINFORCE gradients are exact for the action the world model
 and the environment receive. The actor reads symlog(observation), DreamerV3's treatment of vector
 inputs. The critic reads a world model's latent and outputs two-hot logits over symexp bins.
-Both use DreamerV3's hidden layers (Linear -> LayerNorm -> SiLU, `mrcom.worldmodel.dreamer.MLP`).
+Both use DreamerV3's hidden layers (Linear -> LayerNorm -> SiLU, `mrcom.worldmodel.MLP`).
 
 All methods act on ONE input; callers vmap.
 """
@@ -18,8 +18,7 @@ import jax.numpy as jnp
 from jax.scipy.stats import norm
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from mrcom.worldmodel import symlog
-from mrcom.worldmodel.dreamer import MLP, symexp_bins, twohot_decode
+from mrcom.worldmodel import MLP, symexp_bins, symlog, twohot_decode
 
 
 class BoundedNormalActor(eqx.Module):

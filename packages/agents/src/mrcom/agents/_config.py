@@ -15,11 +15,7 @@ from typing import Any
 from mrcom.envs import ACT_DIM, ENGINES, OBS_DIM, OOD_SAMPLING, PROTOCOLS, ROBOTS
 from mrcom.worldmodel import ABLATIONS as ABLATIONS  # defined once, in mrcom.worldmodel
 from mrcom.worldmodel import PRESET_NAMES as PRESETS
-from mrcom.worldmodel import WorldModelConfig
-from mrcom.worldmodel.cadm import CaDMConfig
-from mrcom.worldmodel.dreamer import DreamerConfig
-from mrcom.worldmodel.mamba import MambaConfig
-from mrcom.worldmodel.mow import MoWConfig
+from mrcom.worldmodel import CaDMConfig, DreamerConfig, MambaConfig, MoWConfig, WorldModelConfig
 
 from ._ac_config import ACConfig, ac_base, ac_method
 from ._sac_config import SACConfig

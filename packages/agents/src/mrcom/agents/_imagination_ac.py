@@ -34,8 +34,7 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from mrcom.worldmodel import Context, Imagined, Prefix, WorldModel, jit_by_config, kind_of
-from mrcom.worldmodel.dreamer import twohot_loss
+from mrcom.worldmodel import Context, Imagined, Prefix, WorldModel, jit_by_config, kind_of, twohot_loss
 
 from ._ac_config import ACConfig
 from ._ac_nets import BoundedNormalActor, Critic

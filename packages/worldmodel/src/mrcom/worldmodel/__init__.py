@@ -2,7 +2,7 @@
 
 Knows nothing of MuJoCo: it trains on any multi-scenario sequence data given as padded arrays,
 masks and scenario ids (`MultiScenarioData`). The paper's baselines CaDM (`mrcom.worldmodel.cadm`)
-and DreamerV3 (`mrcom.worldmodel.dreamer`) sit behind the same seam: every world model is a
+and DreamerV3 (`mrcom.worldmodel.dreamerv3`) sit behind the same seam: every world model is a
 registered `WorldModelKind` (`get_kind("mrcom" | "cadm" | "dreamerv3")`).
 """
 

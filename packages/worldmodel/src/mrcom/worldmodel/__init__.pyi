@@ -1,6 +1,6 @@
 """Types of the lazily loaded names of this package (read by `lazy_loader.attach_stub`)."""
 
-from . import cadm, dreamer, mamba, mow
+from . import cadm, dreamerv3, mamba, mow
 from ._atomic import atomic_write_bytes, atomic_writer
 from ._checkpoint import Checkpoint, checkpoint_config, checkpoint_path, load_checkpoint, save_checkpoint
 from ._config import (
@@ -58,6 +58,7 @@ from ._model import (
     symexp,
     symlog,
 )
+from ._nets import MLP, Dense
 from ._parallel import data_sharding, replicate
 from ._reference import (
     EnsembleMembers,
@@ -92,14 +93,29 @@ from ._train_step import (
     train_steps,
     train_steps_program,
 )
+from ._twohot import symexp_bins, twohot_decode, twohot_encode, twohot_loss
+from .cadm._config import CaDMConfig
+from .dreamerv3._config import DreamerConfig
+from .mamba._config import MambaConfig
+from .mow._config import MoWConfig
 
 __all__ = [
+    "CaDMConfig",
+    "DreamerConfig",
+    "MambaConfig",
+    "MoWConfig",
+    "MLP",
+    "Dense",
+    "symexp_bins",
+    "twohot_decode",
+    "twohot_encode",
+    "twohot_loss",
     "TRAINING_BUDGETS",
     "ConfigBase",
     "DreamerHeadsConfig",
     "SharedConfig",
     "cadm",
-    "dreamer",
+    "dreamerv3",
     "mamba",
     "mow",
     "FAST_COMPILE_OPTIONS",

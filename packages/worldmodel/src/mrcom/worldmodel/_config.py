@@ -12,51 +12,17 @@ ABLATIONS = ("full", "wo_d", "wo_c", "wo_ls", "wo_lv")
 STATE_REG = ("posterior", "literal")
 OBS_TRANSFORMS = ("standardize", "symlog")
 KL_DIRECTIONS = ("posterior_prior", "prior_posterior")
+ABLATED_WEIGHT = {"wo_ls": "lambda_s", "wo_lv": "lambda_v"}  # the loss weight an ablation sets to 0
 
 # Preset overrides: sizes and MrCoM's learning rate and batch; the budget is `TRAINING_BUDGETS`.
 PRESETS: dict[str, dict[str, Any]] = {
-    "smoke": dict(
-        context_len=4,
-        u_dim=8,
-        d_dim=16,
-        h_dim=8,
-        embed_dim=24,
-        num_layers=1,
-        num_heads=3,
-        hidden=32,
-        value_hidden=32,
-        learning_rate=1e-3,
-        batch_size=8,
-        seq_len=12,
-        open_loop_horizon=4,
-    ),
-    "quick": dict(
-        context_len=8,
-        u_dim=16,
-        d_dim=64,
-        h_dim=16,
-        embed_dim=48,
-        num_layers=1,
-        num_heads=3,
-        hidden=128,
-        value_hidden=64,
-        learning_rate=1e-3,
-        batch_size=16,
-        seq_len=32,
-    ),
-    "paper": dict(
-        context_len=16,
-        u_dim=32,
-        d_dim=256,
-        h_dim=32,
-        embed_dim=96,
-        num_layers=2,
-        num_heads=3,
-        hidden=256,
-        value_hidden=256,
-        batch_size=32,
-        seq_len=64,
-    ),
+    "smoke": dict(context_len=4, u_dim=8, d_dim=16, h_dim=8, embed_dim=24, num_layers=1, num_heads=3)
+    | dict(hidden=32, value_hidden=32, learning_rate=1e-3, batch_size=8, seq_len=12)
+    | dict(open_loop_horizon=4),
+    "quick": dict(context_len=8, u_dim=16, d_dim=64, h_dim=16, embed_dim=48, num_layers=1, num_heads=3)
+    | dict(hidden=128, value_hidden=64, learning_rate=1e-3, batch_size=16, seq_len=32),
+    "paper": dict(context_len=16, u_dim=32, d_dim=256, h_dim=32, embed_dim=96, num_layers=2, num_heads=3)
+    | dict(hidden=256, value_hidden=256, batch_size=32, seq_len=64),
 }
 
 
@@ -281,9 +247,8 @@ class WorldModelConfig(_Switches, SharedConfig):
         return TrainSettings(**{name: getattr(self, name) for name in TRAIN_FIELDS})
 
     @property
-    def effective_lambda_s(self) -> float:
-        return 0.0 if self.ablation == "wo_ls" else float(self.lambda_s)
-
-    @property
-    def effective_lambda_v(self) -> float:
-        return 0.0 if self.ablation == "wo_lv" else float(self.lambda_v)
+    def weights(self) -> dict[str, float]:
+        """The loss's coefficients (`WEIGHT_FIELDS`) as trained: the ablation's weight
+        (`ABLATED_WEIGHT`: w/o L_s, w/o L_v) is 0."""
+        off = ABLATED_WEIGHT.get(self.ablation)
+        return {name: 0.0 if name == off else float(getattr(self, name)) for name in WEIGHT_FIELDS}

@@ -238,31 +238,10 @@ class LossWeights(eqx.Module):
 
     @classmethod
     def from_config(cls, config) -> LossWeights:
-        f = lambda x: jnp.asarray(x, jnp.float32)
-        return cls(
-            f(config.lambda_var),
-            f(config.effective_lambda_s),
-            f(config.effective_lambda_v),
-            f(config.lambda_r),
-            f(config.lambda_pred),
-            f(config.lambda_open_loop),
-            f(config.free_nats),
-            f(config.kl_balance),
-            f(config.gamma),
-            f(config.target_tau),
-        )
+        return cls(**{name: jnp.asarray(w, jnp.float32) for name, w in config.weights.items()})
 
 
-def total_loss(
-    terms: dict[str, Array],
-    *,
-    lambda_var: float | Array,
-    lambda_s: float | Array,
-    lambda_v: float | Array,
-    lambda_r: float | Array,
-    lambda_pred: float | Array = 0.0,
-    lambda_open_loop: float | Array = 0.0,
-) -> Array:
+def total_loss(terms: dict[str, Array], w: LossWeights) -> Array:
     """Eq. 16 plus the heads: lambda_var L_var + lambda_s L_s + lambda_v L_v + lambda_r L_r
     + lambda_pred L_pred + lambda_open_loop L_open_loop + L_td + L_meta.
 
@@ -270,12 +249,12 @@ def total_loss(
     theta (psi frozen), so summing them is the same as separate updates with one optimizer.
     """
     return (
-        lambda_var * terms["var"]
-        + lambda_s * terms["state"]
-        + lambda_v * terms["value_reg"]
-        + lambda_r * terms["reward"]
-        + lambda_pred * terms.get("prediction", 0.0)
-        + lambda_open_loop * terms.get("open_loop", 0.0)
+        w.lambda_var * terms["var"]
+        + w.lambda_s * terms["state"]
+        + w.lambda_v * terms["value_reg"]
+        + w.lambda_r * terms["reward"]
+        + w.lambda_pred * terms.get("prediction", 0.0)
+        + w.lambda_open_loop * terms.get("open_loop", 0.0)
         + terms["value_td"]
         + terms["meta_value"]
     )

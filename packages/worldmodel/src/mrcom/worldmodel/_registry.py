@@ -68,7 +68,7 @@ class WorldModelKind:
 BUILTIN_KINDS: dict[str, tuple[str, str, str]] = {
     "mrcom": ("mrcom.worldmodel", "MrCoM", "WorldModelConfig"),
     "cadm": ("mrcom.worldmodel.cadm", "CaDM", "CaDMConfig"),
-    "dreamerv3": ("mrcom.worldmodel.dreamer", "Dreamer", "DreamerConfig"),
+    "dreamerv3": ("mrcom.worldmodel.dreamerv3", "Dreamer", "DreamerConfig"),
     "mow": ("mrcom.worldmodel.mow", "MoW", "MoWConfig"),
     "mamba": ("mrcom.worldmodel.mamba", "Mamba", "MambaConfig"),
 }

@@ -267,16 +267,7 @@ def compute_loss(
         "value_td": l_td,
         "meta_value": l_meta,
     }
-    loss = total_loss(
-        terms,
-        lambda_var=w.lambda_var,
-        lambda_s=w.lambda_s,
-        lambda_v=w.lambda_v,
-        lambda_r=w.lambda_r,
-        lambda_pred=w.lambda_pred,
-        lambda_open_loop=w.lambda_open_loop,
-    )
-    return loss, terms
+    return total_loss(terms, w), terms
 
 
 def train_step(

@@ -10,42 +10,12 @@ from .._config_base import SharedConfig, is_int
 # Preset overrides (sizes and batches; the budget is `TRAINING_BUDGETS`). "paper" is the
 # published CaDM architecture and batch (Lee et al. 2020, younggyoseo/CaDM).
 PRESETS: dict[str, dict[str, Any]] = {
-    "smoke": dict(
-        context_len=4,
-        future_len=4,
-        context_dim=8,
-        encoder_hidden=(32, 32),
-        hidden=32,
-        num_layers=2,
-        reward_hidden=32,
-        ensemble_size=2,
-        batch_size=16,
-        seq_len=8,
-    ),
-    "quick": dict(
-        context_len=10,
-        future_len=10,
-        context_dim=10,
-        encoder_hidden=(128, 64, 32),
-        hidden=128,
-        num_layers=3,
-        reward_hidden=128,
-        ensemble_size=5,
-        batch_size=64,
-        seq_len=16,
-    ),
-    "paper": dict(
-        context_len=10,
-        future_len=10,
-        context_dim=10,
-        encoder_hidden=(256, 128, 64),
-        hidden=200,
-        num_layers=4,
-        reward_hidden=200,
-        ensemble_size=5,
-        batch_size=256,
-        seq_len=10,
-    ),
+    "smoke": dict(context_len=4, future_len=4, context_dim=8, encoder_hidden=(32, 32), hidden=32)
+    | dict(num_layers=2, reward_hidden=32, ensemble_size=2, batch_size=16, seq_len=8),
+    "quick": dict(context_len=10, future_len=10, context_dim=10, encoder_hidden=(128, 64, 32), hidden=128)
+    | dict(num_layers=3, reward_hidden=128, ensemble_size=5, batch_size=64, seq_len=16),
+    "paper": dict(context_len=10, future_len=10, context_dim=10, encoder_hidden=(256, 128, 64), hidden=200)
+    | dict(num_layers=4, reward_hidden=200, ensemble_size=5, batch_size=256, seq_len=10),
 }
 
 

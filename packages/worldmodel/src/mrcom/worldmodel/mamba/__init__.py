@@ -1,7 +1,7 @@
 """MAMBA (Rimon et al. 2024, "MAMBA: an effective world model approach for meta-reinforcement
 learning") as a world model of the registry.
 
-DreamerV3's RSSM (`mrcom.worldmodel.dreamer.RSSM`, configured with its extra recurrent input:
+DreamerV3's RSSM (`mrcom.worldmodel.dreamerv3.RSSM`, configured with its extra recurrent input:
 the previous reward and the normalized time) trained on meta-episodes (consecutive episodes of
 one scenario, from their start) with a sequence-length curriculum and losses on a subsample of
 time steps; at adaptation the recurrent state filters the target's real steps, across the episode

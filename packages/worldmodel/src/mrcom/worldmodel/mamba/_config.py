@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from ..dreamer._config import PRESETS as DREAMER_PRESETS
-from ..dreamer._config import RSSMConfig
+from ..dreamerv3._config import PRESETS as DREAMER_PRESETS
+from ..dreamerv3._config import RSSMConfig
 
 # Preset overrides (sizes; the budget is `TRAINING_BUDGETS`). "smoke" and "quick" have DreamerConfig's
 # sizes; "paper" is MAMBA's default
@@ -16,22 +16,9 @@ from ..dreamer._config import RSSMConfig
 PRESETS: dict[str, dict[str, Any]] = {
     "smoke": DREAMER_PRESETS["smoke"] | dict(context_len=8, meta_episodes=2, loss_steps=16),
     "quick": DREAMER_PRESETS["quick"] | dict(context_len=64, meta_episodes=3, loss_steps=64),
-    "paper": dict(
-        context_len=256,
-        deter=512,
-        rssm_hidden=64,
-        stoch=16,
-        classes=16,
-        gru_blocks=1,
-        units=128,
-        layers=2,
-        reward_bins=255,
-        learning_rate=1e-4,
-        batch_size=16,
-        seq_len=50,
-        meta_episodes=3,
-        loss_steps=64,
-    ),
+    "paper": dict(context_len=256, deter=512, rssm_hidden=64, stoch=16, classes=16, gru_blocks=1)
+    | dict(units=128, layers=2, reward_bins=255, learning_rate=1e-4, batch_size=16, seq_len=50)
+    | dict(meta_episodes=3, loss_steps=64),
 }
 
 
@@ -48,7 +35,7 @@ class MambaConfig(RSSMConfig):
     transitions at step 0 (MAMBA's initial world-model horizon), growing linearly to the whole
     meta-episode at step `curriculum_fraction * steps` (0: the whole meta-episode from the start).
     The losses are taken on `loss_steps` time steps drawn uniformly from the current length.
-    RSSM (DreamerV3's, `mrcom.worldmodel.dreamer.RSSM`, with a 2-wide extra recurrent input:
+    RSSM (DreamerV3's, `mrcom.worldmodel.dreamerv3.RSSM`, with a 2-wide extra recurrent input:
     symlog of the previous reward, and the normalized time): `deter`, `rssm_hidden`, `stoch`,
     `classes`, `gru_blocks`, `unimix`. Encoder, decoder, reward head: `layers` x `units`.
     Reward: two-hot over `reward_bins` symexp bins up to `reward_range`, read from (s_t, a_t).

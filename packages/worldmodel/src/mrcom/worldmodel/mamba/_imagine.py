@@ -21,7 +21,7 @@ from .._data import MultiScenarioData
 from .._evaluate import open_loop_errors
 from .._imagine import Imagined, Prefix, act_at, branch_inputs, stack_branch
 from .._model import Context, symexp
-from ..dreamer import State, sequence_inputs
+from ..dreamerv3 import State, sequence_inputs
 from ._model import Mamba
 
 

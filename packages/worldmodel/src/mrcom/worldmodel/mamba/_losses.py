@@ -14,7 +14,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Int, PRNGKeyArray
 
-from ..dreamer import kl_losses, recon_loss, twohot_loss, weighted_loss
+from .._twohot import twohot_loss
+from ..dreamerv3 import kl_losses, recon_loss, weighted_loss
 from ._data import MetaBatch, subsample_steps
 from ._model import Mamba, meta_inputs
 

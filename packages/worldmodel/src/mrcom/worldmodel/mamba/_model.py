@@ -24,7 +24,9 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._jit import jit_by_config
 from .._model import symlog
-from ..dreamer import MLP, RSSM, State, rssm_from_config, symexp_bins, twohot_decode
+from .._nets import MLP
+from .._twohot import symexp_bins, twohot_decode
+from ..dreamerv3 import RSSM, State, rssm_from_config
 from ._config import MambaConfig
 
 EXTRA_DIM = 2  # symlog(previous reward), normalized time

@@ -11,67 +11,18 @@ from .._config_base import DreamerHeadsConfig
 # are at the scale of DreamerConfig's presets; "paper" follows STORM's transformer (2 layers,
 # width 512 -> here 256 with 8 heads) with 32 x 16 categorical latents, at MrCoM's paper budget.
 PRESETS: dict[str, dict[str, Any]] = {
-    "smoke": dict(
-        context_len=4,
-        stoch=8,
-        classes=4,
-        vae_units=32,
-        vae_layers=1,
-        d_model=32,
-        num_layers=1,
-        num_heads=2,
-        ffn_hidden=64,
-        num_experts=2,
-        expert_hidden=32,
-        head_units=32,
-        reward_bins=41,
-        learning_rate=1e-3,
-        batch_size=8,
-        seq_len=12,
-        cluster_at=20,
-        cluster_windows=8,
-    ),
-    "quick": dict(
-        context_len=8,
-        stoch=16,
-        classes=8,
-        vae_units=128,
-        vae_layers=2,
-        d_model=128,
-        num_layers=2,
-        num_heads=4,
-        ffn_hidden=256,
-        num_experts=4,
-        expert_hidden=128,
-        head_units=128,
-        reward_bins=255,
-        learning_rate=3e-4,
-        batch_size=16,
-        seq_len=32,
-        cluster_at=500,
-        cluster_windows=32,
-    ),
-    "paper": dict(
-        context_len=16,
-        stoch=32,
-        classes=16,
-        vae_units=256,
-        vae_layers=2,
-        d_model=256,
-        num_layers=2,
-        num_heads=8,
-        ffn_hidden=1024,
-        num_experts=8,
-        expert_hidden=512,
-        head_units=256,
-        reward_bins=255,
-        learning_rate=1e-4,
-        batch_size=16,
-        seq_len=64,
-        cluster_at=5000,
-        recluster_every=20_000,
-        cluster_windows=64,
-    ),
+    "smoke": dict(context_len=4, stoch=8, classes=4, vae_units=32, vae_layers=1, d_model=32, num_layers=1)
+    | dict(num_heads=2, ffn_hidden=64, num_experts=2, expert_hidden=32, head_units=32)
+    | dict(reward_bins=41, learning_rate=1e-3, batch_size=8, seq_len=12, cluster_at=20)
+    | dict(cluster_windows=8),
+    "quick": dict(context_len=8, stoch=16, classes=8, vae_units=128, vae_layers=2, d_model=128)
+    | dict(num_layers=2, num_heads=4, ffn_hidden=256, num_experts=4, expert_hidden=128)
+    | dict(head_units=128, reward_bins=255, learning_rate=3e-4, batch_size=16, seq_len=32)
+    | dict(cluster_at=500, cluster_windows=32),
+    "paper": dict(context_len=16, stoch=32, classes=16, vae_units=256, vae_layers=2, d_model=256)
+    | dict(num_layers=2, num_heads=8, ffn_hidden=1024, num_experts=8, expert_hidden=512)
+    | dict(head_units=256, reward_bins=255, learning_rate=1e-4, batch_size=16, seq_len=64)
+    | dict(cluster_at=5000, recluster_every=20_000, cluster_windows=64),
 }
 
 

@@ -22,8 +22,8 @@ from .._data import MultiScenarioData
 from .._evaluate import open_loop_errors
 from .._imagine import Imagined, Prefix, act_at, branch_inputs, stack_branch
 from .._model import Context, symexp
-from ..dreamer._rssm import unimix_probs
-from ..dreamer._twohot import twohot_loss
+from .._twohot import twohot_loss
+from ..dreamerv3._rssm import unimix_probs
 from ._model import Cache, MoW, run_sequence
 
 

@@ -16,8 +16,8 @@ import jax.numpy as jnp
 from jaxtyping import Array, PRNGKeyArray
 
 from .._data import Batch
-from ..dreamer._losses import kl_losses, recon_loss, weighted_loss
-from ..dreamer._twohot import twohot_loss
+from .._twohot import twohot_loss
+from ..dreamerv3._losses import kl_losses, recon_loss, weighted_loss
 from ._model import MoW, run_sequence
 
 TERMS = ("loss", "recon", "reward", "dyn", "rep", "kl")

@@ -26,9 +26,9 @@ from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from .._jit import jit_by_config
 from .._model import symlog
-from ..dreamer._model import MLP
-from ..dreamer._rssm import unimix_probs
-from ..dreamer._twohot import symexp_bins, twohot_decode
+from .._nets import MLP
+from .._twohot import symexp_bins, twohot_decode
+from ..dreamerv3._rssm import unimix_probs
 from ._config import MoWConfig
 
 sg = jax.lax.stop_gradient

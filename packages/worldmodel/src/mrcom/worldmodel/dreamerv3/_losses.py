@@ -14,9 +14,9 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._data import Batch
 from .._model import symlog
+from .._twohot import twohot_loss
 from ._model import Dreamer, sequence_inputs
 from ._rssm import categorical_kl
-from ._twohot import twohot_loss
 
 sg = jax.lax.stop_gradient
 

@@ -14,18 +14,18 @@ from mrcom.worldmodel import (
     get_kind,
     make_source,
     sample_batch,
+    symexp_bins,
+    twohot_decode,
+    twohot_encode,
 )
-from mrcom.worldmodel.dreamer import (
+from mrcom.worldmodel.dreamerv3 import (
     RSSM,
     DreamerConfig,
     compute_loss,
     imagine,
     init_model,
     kl_losses,
-    symexp_bins,
     train,
-    twohot_decode,
-    twohot_encode,
     unimix_probs,
 )
 

@@ -22,44 +22,10 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._jit import jit_by_config
 from .._model import symlog
+from .._nets import MLP
+from .._twohot import symexp_bins, twohot_decode
 from ._config import DreamerConfig
-from ._rssm import RSSM, Dense
-from ._twohot import symexp_bins, twohot_decode
-
-
-class MLP(eqx.Module):
-    """`layers` Dense layers (Linear -> LayerNorm -> SiLU), then an optional linear output."""
-
-    hidden: list[Dense]
-    out: eqx.nn.Linear | None
-
-    def __init__(
-        self,
-        in_size: int,
-        units: int,
-        layers: int,
-        out_size: int | None,
-        *,
-        zero_out: bool = False,
-        key: PRNGKeyArray,
-    ):
-        ks = jax.random.split(key, layers + 1)
-        sizes = [in_size] + [units] * layers
-        self.hidden = [Dense(i, o, key=k) for i, o, k in zip(sizes[:-1], sizes[1:], ks[:-1], strict=True)]
-        if out_size is None:
-            self.out = None
-        else:
-            out = eqx.nn.Linear(units, out_size, key=ks[-1])
-            if zero_out:
-                out = eqx.tree_at(
-                    lambda m: (m.weight, m.bias), out, (jnp.zeros_like(out.weight), jnp.zeros(out_size))
-                )
-            self.out = out
-
-    def __call__(self, x: Float[Array, " I"]) -> Float[Array, " O"]:
-        for layer in self.hidden:
-            x = layer(x)
-        return x if self.out is None else self.out(x)
+from ._rssm import RSSM
 
 
 def rssm_from_config(c, *, extra_dim: int = 0, key: PRNGKeyArray) -> RSSM:

@@ -3,8 +3,8 @@
 from ._config import PRESETS, DreamerConfig, RSSMConfig
 from ._imagine import evaluate, filter_prefix, imagine
 from ._losses import TERMS, compute_loss, kl_losses, recon_loss, sequence_terms, weighted_loss
-from ._model import MLP, Dreamer, init_model, rssm_from_config, sequence_inputs
-from ._rssm import RSSM, BlockGRU, Dense, State, categorical_kl, unimix_probs
+from ._model import Dreamer, init_model, rssm_from_config, sequence_inputs
+from ._rssm import RSSM, BlockGRU, State, categorical_kl, unimix_probs
 from ._train import (
     Checkpoint,
     TrainState,
@@ -16,18 +16,15 @@ from ._train import (
     train_step,
     train_steps,
 )
-from ._twohot import symexp_bins, twohot_decode, twohot_encode, twohot_loss
 
 __all__ = [
     "PRESETS",
     "TERMS",
     "BlockGRU",
     "Checkpoint",
-    "Dense",
     "Dreamer",
     "DreamerConfig",
     "RSSMConfig",
-    "MLP",
     "RSSM",
     "State",
     "TrainState",
@@ -46,13 +43,9 @@ __all__ = [
     "rssm_from_config",
     "sequence_inputs",
     "sequence_terms",
-    "symexp_bins",
     "train",
     "train_step",
     "train_steps",
-    "twohot_decode",
-    "twohot_encode",
-    "twohot_loss",
     "unimix_probs",
     "weighted_loss",
 ]

@@ -24,6 +24,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from .._nets import Dense
+
 sg = jax.lax.stop_gradient
 
 
@@ -51,20 +53,6 @@ def categorical_kl(
     """KL(p || q) of the unimix categoricals, summed over the S groups."""
     p, q = unimix_probs(p_logits, unimix), unimix_probs(q_logits, unimix)
     return jnp.sum(p * (jnp.log(p) - jnp.log(q)), axis=(-2, -1))
-
-
-class Dense(eqx.Module):
-    """Linear (no bias) -> LayerNorm -> SiLU, DreamerV3's hidden layer."""
-
-    linear: eqx.nn.Linear
-    norm: eqx.nn.LayerNorm
-
-    def __init__(self, in_size: int, out_size: int, *, key: PRNGKeyArray):
-        self.linear = eqx.nn.Linear(in_size, out_size, use_bias=False, key=key)
-        self.norm = eqx.nn.LayerNorm(out_size)
-
-    def __call__(self, x: Float[Array, " I"]) -> Float[Array, " O"]:
-        return jax.nn.silu(self.norm(self.linear(x)))
 
 
 class BlockGRU(eqx.Module):
