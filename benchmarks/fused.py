@@ -2,7 +2,7 @@
 
 The fused loop (`mrcom.agents.run_fused_sac`: MJX step, on-device replay insert and SAC updates in one
 jitted `lax.scan`, back to the host once per chunk) and the host loop (`run_sac` over `MjxVecEnv`: one jitted
-env step, numpy conversion, numpy replay and one jitted update call every `update_every` steps) run the same
+env step, numpy conversion, replay inserts and one jitted update call every `update_every` steps) run the same
 work: B agents (hopper scenarios), the same SAC schedule and sizes. Each is timed on a second call after a
 warm-up call of the same size (compilation excluded). Wall-clock and CPU seconds of this process are
 printed (the CPU figure is robust on a shared machine). MJX on CPU is slow: keep sizes tiny, the point is

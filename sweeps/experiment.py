@@ -236,7 +236,7 @@ def collect(_run, _config):
 
 @ex.command
 def train(_run, _config):
-    """Train the world model on workdir/dataset; checkpoint in workdir/worldmodel."""
+    """Train the world model on workdir/dataset; checkpoint in workdir/worldmodels/mrcom."""
     return run_stage("train", _run, _config)
 
 

@@ -1,5 +1,5 @@
 """The baselines learn on real MuJoCo smoke data: every baseline's loss falls, through the registry, and its
-trained model branches MBPO rollouts inside the fused loop's device augmentation (`_device_mbpo`)."""
+trained model branches MBPO rollouts through the JAX augmentation of both loops (`MBPOAugment`)."""
 
 import jax
 import jax.numpy as jnp

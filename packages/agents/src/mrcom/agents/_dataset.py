@@ -73,7 +73,7 @@ def read_manifest(path: Path) -> dict[str, Any]:
     """Read and check `<path>/manifest.json`."""
     f = Path(path) / DATASET_MANIFEST
     if not f.exists():
-        raise ValueError(f"dataset={str(path)!r}: no {DATASET_MANIFEST}; run mrcom.agents.collect first")
+        raise ValueError(f"dataset={str(path)!r}: no {DATASET_MANIFEST}; run mrcom-collect first")
     try:
         m = json.loads(f.read_text())
     except json.JSONDecodeError as e:
