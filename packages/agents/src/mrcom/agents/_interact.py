@@ -104,7 +104,7 @@ def loop_init(
     agent = fresh if state is None else state
     ring = ring_init(b, capacity, obs_dim, act_dim)
     step = jnp.zeros((), jnp.int32)
-    update = lambda *a: learner.learn(agent, data, learner.draw(*a, 1), mask, key, step, 1)
+    update = lambda r, k, n: learner.learn(agent, data, learner.draw(r, k, n, 1), mask, key, n, 1)
     shapes = eqx.filter_eval_shape(update, ring, key, step)[2]  # metric shapes: whatever the cadence
     metrics = {k: jnp.zeros(v.shape, v.dtype) for k, v in shapes.items()}
     return LoopCarry(env_state, agent, data, ring, mask, key, step, metrics)

@@ -50,7 +50,7 @@ def _learn(fixed, donated) -> Learning:
 
 
 # the host backend's jitted calls (the agents are never donated: a `state` passed in stays valid)
-_act = eqx.filter_jit(act_with)  # every step
+_act: Callable = eqx.filter_jit(act_with)  # every step (its step a host int32 array)
 # the two programs that depend on the ring's capacity are small copies and gathers: compiled fast
 _record = jax.jit(record, donate_argnums=0, compiler_options=FAST_COMPILE_OPTIONS)  # a chunk in place
 _draw = eqx.filter_jit(draw, compiler_options=FAST_COMPILE_OPTIONS)  # type: ignore[call-overload]
@@ -60,7 +60,7 @@ _learn_jit = eqx.filter_jit(_learn, donate="all-except-first")  # the rest: one 
 class _Chunk:
     """Steps since the last `record` call, on the host."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.steps: list[tuple[np.ndarray, ...]] = []
 
     def add(self, *step: np.ndarray) -> None:
