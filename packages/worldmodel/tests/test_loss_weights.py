@@ -20,7 +20,7 @@ from mrcom.worldmodel import (
     train_steps,
     train_steps_program,
 )
-from mrcom.worldmodel._config import SPEC_FIELDS, TRAIN_FIELDS, WEIGHT_FIELDS
+from mrcom.worldmodel.mrcom._config import SPEC_FIELDS, TRAIN_FIELDS, WEIGHT_FIELDS
 
 KEY = jax.random.PRNGKey(0)
 is_model = lambda x: isinstance(x, MrCoM)

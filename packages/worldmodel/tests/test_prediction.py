@@ -25,7 +25,7 @@ from mrcom.worldmodel import (
     sample_batch,
     train,
 )
-from mrcom.worldmodel._model import Context, prior_step, push, split_latent
+from mrcom.worldmodel import Context, prior_step, push, split_latent
 
 
 def test_train_sets_observation_stats_and_keeps_them(data, config):

@@ -67,7 +67,7 @@ def test_persistence_nmse_by_hand():
 
 def test_persistence_nmse_matches_brute_force_on_evaluate_windows(heldout):
     burn_in, windows, key = 4, 32, jax.random.PRNGKey(5)
-    # the draws of evaluate's windows (mrcom.worldmodel._evaluate._evaluate)
+    # the draws of evaluate's windows (mrcom.worldmodel.mrcom._evaluate._evaluate)
     ke, ks = jax.random.split(key, 5)[:2]
     eps = np.asarray(jax.random.randint(ke, (windows,), 0, heldout.obs.shape[0]))
     starts = np.asarray(jax.random.randint(ks, (windows,), 0, heldout.episode_length - (burn_in + 15) + 1))

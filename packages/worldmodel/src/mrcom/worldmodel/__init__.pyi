@@ -1,18 +1,9 @@
 """Types of the lazily loaded names of this package (read by `lazy_loader.attach_stub`)."""
 
-from . import cadm, dreamerv3, mamba, mow
+from . import cadm, dreamerv3, mamba, mow, mrcom
 from ._atomic import atomic_write_bytes, atomic_writer
-from ._checkpoint import Checkpoint, checkpoint_config, checkpoint_path, load_checkpoint, save_checkpoint
-from ._config import (
-    ABLATIONS,
-    KL_DIRECTIONS,
-    PRESET_NAMES,
-    PRESETS,
-    ModelSpec,
-    TrainSettings,
-    WorldModelConfig,
-)
-from ._config_base import TRAINING_BUDGETS, ConfigBase, DreamerHeadsConfig, SharedConfig
+from ._checkpoint import Checkpoint, checkpoint_config, checkpoint_path, save_checkpoint
+from ._config_base import PRESET_NAMES, TRAINING_BUDGETS, ConfigBase, DreamerHeadsConfig, SharedConfig
 from ._data import (
     Batch,
     MultiScenarioData,
@@ -22,42 +13,9 @@ from ._data import (
     observation_stats,
     sample_batch,
 )
-from ._evaluate import HORIZON, KS, eval_windows, evaluate, open_loop_errors
-from ._imagine import Imagined, OpenLoop, Prefix, act_at, filter_prefix, imagine, rollout
+from ._evaluate import HORIZON, KS, eval_windows, open_loop_errors
 from ._jit import FAST_COMPILE_OPTIONS, jit_by_config
-from ._losses import (
-    LossWeights,
-    balanced_kl,
-    gaussian_kl,
-    latent_kl,
-    loss_meta_value,
-    loss_open_loop,
-    loss_prediction,
-    loss_recon,
-    loss_reward,
-    loss_state,
-    loss_value_reg,
-    loss_value_td,
-    loss_var,
-    td_target,
-    total_loss,
-)
-from ._model import (
-    Context,
-    GaussianHead,
-    Latent,
-    MrCoM,
-    Normal,
-    Observed,
-    ObsNorm,
-    init_model,
-    observe,
-    prior_step,
-    push,
-    split_latent,
-    symexp,
-    symlog,
-)
+from ._loop import NonFiniteLossError, Trainer
 from ._nets import MLP, Dense
 from ._parallel import data_sharding, replicate
 from ._reference import (
@@ -80,9 +38,54 @@ from ._registry import (
     register,
     world_model_names,
 )
+from ._seam import Context, Imagined, OpenLoop, Prefix, act_at, push, symexp, symlog
 from ._synthetic import synthetic_data
-from ._train import NonFiniteLossError, load_model, train
-from ._train_step import (
+from ._twohot import symexp_bins, twohot_decode, twohot_encode, twohot_loss
+from .cadm._config import CaDMConfig
+from .dreamerv3._config import DreamerConfig
+from .mamba._config import MambaConfig
+from .mow._config import MoWConfig
+from .mrcom._config import (
+    ABLATIONS,
+    KL_DIRECTIONS,
+    PRESETS,
+    ModelSpec,
+    TrainSettings,
+    WorldModelConfig,
+)
+from .mrcom._evaluate import evaluate
+from .mrcom._imagine import filter_prefix, imagine, rollout
+from .mrcom._losses import (
+    LossWeights,
+    balanced_kl,
+    gaussian_kl,
+    latent_kl,
+    loss_meta_value,
+    loss_open_loop,
+    loss_prediction,
+    loss_recon,
+    loss_reward,
+    loss_state,
+    loss_value_reg,
+    loss_value_td,
+    loss_var,
+    td_target,
+    total_loss,
+)
+from .mrcom._model import (
+    GaussianHead,
+    Latent,
+    MrCoM,
+    Normal,
+    Observed,
+    ObsNorm,
+    init_model,
+    observe,
+    prior_step,
+    split_latent,
+)
+from .mrcom._train import load_checkpoint, load_model, train
+from .mrcom._train_step import (
     TERMS,
     TrainState,
     compute_loss,
@@ -93,13 +96,10 @@ from ._train_step import (
     train_steps,
     train_steps_program,
 )
-from ._twohot import symexp_bins, twohot_decode, twohot_encode, twohot_loss
-from .cadm._config import CaDMConfig
-from .dreamerv3._config import DreamerConfig
-from .mamba._config import MambaConfig
-from .mow._config import MoWConfig
 
 __all__ = [
+    "mrcom",
+    "Trainer",
     "CaDMConfig",
     "DreamerConfig",
     "MambaConfig",

@@ -17,10 +17,7 @@ import jax
 import numpy as np
 
 from ._atomic import atomic_writer
-from ._config import WorldModelConfig
 from ._config_base import ConfigBase
-from ._model import MrCoM
-from ._train_step import TrainState, init_train_state
 
 FILENAME = "checkpoint.eqx"
 FORMAT = 1
@@ -114,12 +111,3 @@ def read_train_checkpoint(
     """`read_checkpoint` (same arguments) as Checkpoint(model, config, state, step)."""
     config, state, step = read_checkpoint(path, config_type, init_train_state)
     return Checkpoint(state.model, config, state, step)
-
-
-def load_checkpoint(path: str | os.PathLike) -> Checkpoint[MrCoM, WorldModelConfig, TrainState]:
-    """Read a checkpoint file (or a directory holding `checkpoint.eqx`).
-
-    Returns:
-        Checkpoint(model, config, state, step); `state` resumes training exactly.
-    """
-    return read_train_checkpoint(path, WorldModelConfig, init_train_state)

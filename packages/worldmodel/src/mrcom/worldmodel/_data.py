@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, PRNGKeyArray
 
-from ._model import Context
+from ._seam import Context
 
 
 class MultiScenarioData(NamedTuple):

@@ -2,8 +2,7 @@
 
 `open_loop_errors` scores any world model of the registry through its `imagine` (one set of
 windows, one normalization, one mean), so MrCoM, the baselines and the references of
-`_reference.py` are compared on the same predictions; `evaluate` is MrCoM's, adding value
-equivalence.
+`_reference.py` are compared on the same predictions (MrCoM's `evaluate` adds value equivalence).
 """
 
 from __future__ import annotations
@@ -16,9 +15,8 @@ import numpy as np
 from jaxtyping import Array, PRNGKeyArray
 
 from ._data import Batch, MultiScenarioData, SequenceSource, make_source, window
-from ._imagine import Imagined, OpenLoop, Prefix, imagine
 from ._jit import jit_by_config
-from ._model import Context, MrCoM, observe
+from ._seam import Context, Imagined, OpenLoop, Prefix
 
 HORIZON = 15
 KS = (1, 5, 15)
@@ -102,43 +100,3 @@ def open_loop_errors(
     d = _check(data, model.spec.context_len, num_windows, burn_in)
     src = make_source(d, model.spec.context_len)
     return _summary(*_score(imagine_fn, model, src, _scale(d), key, num_windows, burn_in))
-
-
-@jit_by_config(lambda model, *args, **kwargs: model.spec.fast_compile)
-def _evaluate(model: MrCoM, src: SequenceSource, scale: Array, key: PRNGKeyArray, windows: int, burn_in: int):
-    m, w = model.spec.context_len, burn_in
-    b = eval_windows(src, key, windows, w + HORIZON, m)
-    kf, kr = jax.random.split(key, 5)[2], jax.random.split(key, 5)[4]
-    nmse, reward_mse, out = _open_loop(imagine, model, b, scale, kr, m, w)
-    # value equivalence: the meta-value of imagined latents against that of the posterior latents
-    full = jax.vmap(observe, (None, 0, 0, 0, 0, 0, 0))(
-        model, b.ctx, b.obs, b.action, b.obs_mask, b.act_mask, jax.random.split(kf, windows)
-    )
-    meta = jax.vmap(jax.vmap(model.meta))
-    value_equiv = jnp.mean((meta(out.latent[:, 1:]) - meta(full.latent[:, w + 1 :])) ** 2)
-    return nmse, reward_mse, value_equiv
-
-
-def evaluate(
-    model: MrCoM,
-    data: MultiScenarioData,
-    key: PRNGKeyArray,
-    *,
-    num_windows: int,
-    burn_in: int,
-) -> dict[str, float]:
-    """MrCoM's metrics on `data` (usually held-out scenarios): `open_loop_errors` plus value equivalence.
-
-    Arguments:
-        num_windows, burn_in: windows scored and real steps filtered before each (in training:
-            the config's `eval_windows` and `eval_burn_in`).
-
-    Returns:
-        The keys of `open_loop_errors` (on the same windows and predictions) and "value_equiv":
-        squared gap between the meta-value of imagined latents and of posterior latents of the
-        real steps.
-    """
-    m = model.spec.context_len
-    d = _check(data, m, num_windows, burn_in)
-    nmse, reward_mse, value_equiv = _evaluate(model, make_source(d, m), _scale(d), key, num_windows, burn_in)
-    return {**_summary(nmse, reward_mse), "value_equiv": float(value_equiv)}

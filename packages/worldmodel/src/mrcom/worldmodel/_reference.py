@@ -23,11 +23,11 @@ import optax
 from jaxtyping import Array, PRNGKeyArray
 from tqdm.auto import tqdm
 
-from ._config import WorldModelConfig
+from ._config_base import SharedConfig
 from ._data import MultiScenarioData, observation_moments
 from ._evaluate import HORIZON, KS
 
-_DEFAULTS = WorldModelConfig()
+_DEFAULTS = SharedConfig()
 # PETS (Chua et al. 2018, mbrl-lib): soft bounds on the log-variance, learned, initialized at these
 # values and pulled together by LOGVAR_BOUND_WEIGHT * (sum max_logvar - sum min_logvar).
 MAX_LOGVAR_INIT, MIN_LOGVAR_INIT, LOGVAR_BOUND_WEIGHT = 0.5, -10.0, 0.01
@@ -106,7 +106,7 @@ def persistence_nmse(
 
     Arguments:
         data: the evaluated episodes (usually held-out scenarios); it also gives the normalizer.
-        ks: horizons; burn_in / num_windows: as `evaluate`'s (default: `WorldModelConfig`'s
+        ks: horizons; burn_in / num_windows: as `evaluate`'s (default: `SharedConfig`'s
             eval_burn_in / eval_windows). seed / key: the windows' key (`key` wins); pass the key
             given to `evaluate` to score the same windows.
 

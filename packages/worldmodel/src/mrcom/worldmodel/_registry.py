@@ -66,7 +66,7 @@ class WorldModelKind:
 # `train`, `load_model`, `imagine` and `evaluate` with the signatures of `WorldModelKind`; it is imported
 # (and JAX with it) only when its kind is first looked up, so listing the names loads no JAX.
 BUILTIN_KINDS: dict[str, tuple[str, str, str]] = {
-    "mrcom": ("mrcom.worldmodel", "MrCoM", "WorldModelConfig"),
+    "mrcom": ("mrcom.worldmodel.mrcom", "MrCoM", "WorldModelConfig"),
     "cadm": ("mrcom.worldmodel.cadm", "CaDM", "CaDMConfig"),
     "dreamerv3": ("mrcom.worldmodel.dreamerv3", "Dreamer", "DreamerConfig"),
     "mow": ("mrcom.worldmodel.mow", "MoW", "MoWConfig"),

@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from ._model import symexp
+from ._seam import symexp
 
 
 def symexp_bins(num_bins: int, limit: float = 20.0) -> Float[Array, " K"]:

@@ -14,8 +14,7 @@ from jaxtyping import Array, PRNGKeyArray
 
 from .._data import MultiScenarioData
 from .._evaluate import open_loop_errors
-from .._imagine import Imagined, Prefix, act_at, branch_inputs, stack_branch
-from .._model import Context
+from .._seam import Context, Imagined, Prefix, act_at, branch_inputs, stack_branch
 from ._model import CaDM, History, contexts_of, push_history
 
 

@@ -15,8 +15,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._data import MultiScenarioData
 from .._evaluate import open_loop_errors
-from .._imagine import Imagined, Prefix, act_at, branch_inputs, stack_branch
-from .._model import Context, symexp
+from .._seam import Context, Imagined, Prefix, act_at, branch_inputs, stack_branch, symexp
 from ._model import Dreamer, sequence_inputs
 from ._rssm import State
 

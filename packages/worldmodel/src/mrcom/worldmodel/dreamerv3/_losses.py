@@ -13,7 +13,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._data import Batch
-from .._model import symlog
+from .._seam import symlog
 from .._twohot import twohot_loss
 from ._model import Dreamer, sequence_inputs
 from ._rssm import categorical_kl

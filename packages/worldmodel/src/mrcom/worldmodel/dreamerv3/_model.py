@@ -21,8 +21,8 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._jit import jit_by_config
-from .._model import symlog
 from .._nets import MLP
+from .._seam import symlog
 from .._twohot import symexp_bins, twohot_decode
 from ._config import DreamerConfig
 from ._rssm import RSSM

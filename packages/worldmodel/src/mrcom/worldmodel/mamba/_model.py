@@ -23,8 +23,8 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._jit import jit_by_config
-from .._model import symlog
 from .._nets import MLP
+from .._seam import symlog
 from .._twohot import symexp_bins, twohot_decode
 from ..dreamerv3 import RSSM, State, rssm_from_config
 from ._config import MambaConfig

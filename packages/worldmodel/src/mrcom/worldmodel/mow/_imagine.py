@@ -20,8 +20,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._data import MultiScenarioData
 from .._evaluate import open_loop_errors
-from .._imagine import Imagined, Prefix, act_at, branch_inputs, stack_branch
-from .._model import Context, symexp
+from .._seam import Context, Imagined, Prefix, act_at, branch_inputs, stack_branch, symexp
 from .._twohot import twohot_loss
 from ..dreamerv3._rssm import unimix_probs
 from ._model import Cache, MoW, run_sequence

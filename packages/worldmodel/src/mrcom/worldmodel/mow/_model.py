@@ -25,8 +25,8 @@ import numpy as np
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from .._jit import jit_by_config
-from .._model import symlog
 from .._nets import MLP
+from .._seam import symlog
 from .._twohot import symexp_bins, twohot_decode
 from ..dreamerv3._rssm import unimix_probs
 from ._config import MoWConfig

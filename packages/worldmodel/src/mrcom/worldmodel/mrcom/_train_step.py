@@ -10,10 +10,11 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
+from .._data import Batch, SequenceSource, sample_batch
+from .._jit import jit_by_config
+from .._train_common import scan_sampled_steps
 from ._config import ModelSpec, WorldModelConfig
-from ._data import Batch, SequenceSource, sample_batch
 from ._imagine import rollout
-from ._jit import jit_by_config
 from ._losses import (
     LossWeights,
     loss_meta_value,
@@ -35,7 +36,6 @@ from ._model import (
     observe,
     split_latent,
 )
-from ._train_common import scan_sampled_steps
 
 TERMS = (
     "loss",

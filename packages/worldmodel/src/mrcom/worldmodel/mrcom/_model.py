@@ -35,20 +35,11 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
+from .._jit import jit_by_config
+from .._seam import Context, symexp, symlog
 from ._config import ModelSpec, WorldModelConfig
-from ._jit import jit_by_config
 
 # ----------------------------------------------------------------------------- small pieces
-
-
-def symlog(x: Array) -> Array:
-    """sign(x) * log(1 + |x|): the input/target normalization (stateless)."""
-    return jnp.sign(x) * jnp.log1p(jnp.abs(x))
-
-
-def symexp(x: Array) -> Array:
-    """Inverse of `symlog`."""
-    return jnp.sign(x) * jnp.expm1(jnp.abs(x))
 
 
 class Normal(NamedTuple):
@@ -59,20 +50,6 @@ class Normal(NamedTuple):
 
     def sample(self, key: PRNGKeyArray) -> Array:
         return self.mean + self.std * jax.random.normal(key, self.mean.shape, self.mean.dtype)
-
-
-class Context(NamedTuple):
-    """A FIFO context of steps (o, a, r); `valid` is 1 for a filled slot, 0 for an empty one.
-
-    Shapes (leading batch dims allowed): obs (..., n, O), action (..., n, A), reward (..., n),
-    valid (..., n). The last m slots before a step form its context C_t. Slot j holds step j's
-    own (o_j, a_j, r_j); the encoder reads r_j in token j+1 (see `ContextEncoder`).
-    """
-
-    obs: Array
-    action: Array
-    reward: Array
-    valid: Array
 
 
 class Latent(NamedTuple):
@@ -458,17 +435,6 @@ def observe(
 def split_latent(model: MrCoM, s: Float[Array, "... Z"]) -> Latent:
     c = model.spec
     return Latent(s[..., : c.u_dim], s[..., c.u_dim : c.u_dim + c.d_dim], s[..., c.u_dim + c.d_dim :])
-
-
-def push(ctx: Context, obs: Array, action: Array, reward: Array) -> Context:
-    """First in, first out: drop the oldest slot of a length-m context, append the step (o, a, r)."""
-    roll = lambda x, new: jnp.concatenate([x[1:], new[None]], axis=0)
-    return Context(
-        roll(ctx.obs, obs),
-        roll(ctx.action, action),
-        roll(ctx.reward, jnp.asarray(reward, ctx.reward.dtype)),
-        roll(ctx.valid, jnp.ones((), ctx.valid.dtype)),
-    )
 
 
 def prior_step(

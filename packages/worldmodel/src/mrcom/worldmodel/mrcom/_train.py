@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
-from ._checkpoint import load_checkpoint
-from ._config import WorldModelConfig
-from ._data import make_source, observation_stats
-from ._evaluate import evaluate
-from ._loop import NonFiniteLossError, Trainer
-from ._model import MrCoM
-from ._train_step import init_train_state, train_steps
+import os
 
-__all__ = ["NonFiniteLossError", "load_model", "train"]  # NonFiniteLossError: its old home
+from .._checkpoint import Checkpoint, read_train_checkpoint
+from .._data import make_source, observation_stats
+from .._loop import NonFiniteLossError, Trainer
+from ._config import WorldModelConfig
+from ._evaluate import evaluate
+from ._model import MrCoM
+from ._train_step import TrainState, init_train_state, train_steps
+
+__all__ = ["NonFiniteLossError", "load_checkpoint", "load_model", "train"]  # NonFiniteLossError: its old home
+
+
+def load_checkpoint(path: str | os.PathLike) -> Checkpoint[MrCoM, WorldModelConfig, TrainState]:
+    """Read a MrCoM checkpoint file (or a directory holding `checkpoint.eqx`).
+
+    Returns:
+        Checkpoint(model, config, state, step); `state` resumes training exactly.
+    """
+    return read_train_checkpoint(path, WorldModelConfig, init_train_state)
+
 
 # The observation statistics of the training data set the model's input standardization.
 train: Trainer[WorldModelConfig, MrCoM] = Trainer(

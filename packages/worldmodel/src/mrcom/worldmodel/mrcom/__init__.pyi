@@ -1,0 +1,46 @@
+"""Types of the lazily loaded names of this package (read by `lazy_loader.attach_stub`)."""
+
+from ._config import ABLATIONS, KL_DIRECTIONS, PRESETS, ModelSpec, TrainSettings, WorldModelConfig
+from ._evaluate import evaluate
+from ._imagine import filter_prefix, imagine, rollout
+from ._losses import LossWeights, total_loss
+from ._model import MrCoM, init_model, observe, prior_step
+from ._train import load_checkpoint, load_model, train
+from ._train_step import (
+    TERMS,
+    TrainState,
+    compute_loss,
+    init_train_state,
+    make_optimizer,
+    train_step,
+    train_steps,
+)
+
+__all__ = [
+    "ABLATIONS",
+    "KL_DIRECTIONS",
+    "PRESETS",
+    "ModelSpec",
+    "TrainSettings",
+    "WorldModelConfig",
+    "evaluate",
+    "filter_prefix",
+    "imagine",
+    "rollout",
+    "LossWeights",
+    "total_loss",
+    "MrCoM",
+    "init_model",
+    "observe",
+    "prior_step",
+    "load_checkpoint",
+    "load_model",
+    "train",
+    "TERMS",
+    "TrainState",
+    "compute_loss",
+    "init_train_state",
+    "make_optimizer",
+    "train_step",
+    "train_steps",
+]
