@@ -13,20 +13,19 @@ from ._data import (
     observation_stats,
     sample_batch,
 )
+from ._ensemble import (
+    EnsembleMembers,
+    MLPEnsemble,
+    mlp_ensemble_nmse,
+    mlp_ensemble_val_loss,
+    train_mlp_ensemble,
+)
 from ._evaluate import HORIZON, KS, eval_windows, open_loop_errors
 from ._jit import FAST_COMPILE_OPTIONS, jit_by_config
 from ._loop import NonFiniteLossError, Trainer
 from ._nets import MLP, Dense
 from ._parallel import data_sharding, replicate
-from ._reference import (
-    EnsembleMembers,
-    MLPEnsemble,
-    mlp_ensemble_nmse,
-    mlp_ensemble_val_loss,
-    obs_scale,
-    persistence_nmse,
-    train_mlp_ensemble,
-)
+from ._reference import obs_scale, persistence_nmse
 from ._registry import (
     BUILTIN_KINDS,
     WorldModel,
@@ -53,6 +52,7 @@ from .mrcom._config import (
     TrainSettings,
     WorldModelConfig,
 )
+from .mrcom._context import ContextEncoder, ObsNorm
 from .mrcom._evaluate import evaluate
 from .mrcom._imagine import filter_prefix, imagine, rollout
 from .mrcom._losses import (
@@ -78,7 +78,6 @@ from .mrcom._model import (
     MrCoM,
     Normal,
     Observed,
-    ObsNorm,
     init_model,
     observe,
     prior_step,
@@ -168,6 +167,7 @@ __all__ = [
     "MultiScenarioData",
     "Normal",
     "ObsNorm",
+    "ContextEncoder",
     "Observed",
     "SequenceSource",
     "TrainState",

@@ -22,7 +22,7 @@ import numpy as np
 from jaxtyping import Array
 
 from .._data import Batch
-from .._reference import _nll
+from .._ensemble import _nll
 from ._model import CaDM, History, contexts_of
 
 TERMS = ("loss", "forward", "backward", "reward", "forward_mse", "backward_mse")

@@ -23,8 +23,8 @@ import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._data import MultiScenarioData
+from .._ensemble import MAX_LOGVAR_INIT, MIN_LOGVAR_INIT, EnsembleMembers, _masked_stats, _transitions
 from .._jit import jit_by_config
-from .._reference import MAX_LOGVAR_INIT, MIN_LOGVAR_INIT, EnsembleMembers, _masked_stats, _transitions
 from ._config import CaDMConfig
 
 
