@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from mrcom.agents import (
-    FusedAugment,
+    MBPOAugment,
     MBPOSettings,
     fused_init,
     fused_policy_returns,
@@ -81,12 +81,12 @@ def fused_rate(env, sac_cfg, aug, warm: int, chunk: int, chunks: int) -> tuple[f
     carry = fused_init(env, sac_cfg, capacity, 0, aug=aug)
     carry, _ = fused_sac_chunk(env, sac_cfg, carry, warm, aug)  # exploration and first updates
     carry, _ = fused_sac_chunk(env, sac_cfg, carry, chunk, aug)  # compiles the timed chunk size
-    _sync(carry.sac)
+    _sync(carry.agent)
     warm_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     for _ in range(chunks):
         carry, tr = fused_sac_chunk(env, sac_cfg, carry, chunk, aug)
-    _sync((carry.sac, tr))
+    _sync((carry.agent, tr))
     return chunks * chunk * env.num_envs / (time.perf_counter() - t0), warm_s
 
 
@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> None:
             rng.uniform(0, 1, length).astype(np.float32),
         )
         tails = prompt_tails([prompt] * len(targets), settings.context_len, OBS_DIM, ACT_DIM)
-        aug = FusedAugment(model, tails, jnp.asarray(obs_mask), settings)
+        aug = MBPOAugment(model, tails, jnp.asarray(obs_mask), settings)
         utd = dataclasses.replace(cfg.sac, updates_per_step=cfg.adapt.updates_per_step)
         for name, sac_cfg, aug_i in (("sac", cfg.sac, None), ("sac-utd", utd, None), ("mrcom", utd, aug)):
             rate, warm_s = fused_rate(vec.env, sac_cfg, aug_i, warm, chunk, chunks)
@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> None:
             print(f"  {name:8s} {rate:12,.0f} env-steps/s   (compile + {warm} warm-up steps {warm_s:.1f} s)")
         eval_env = make(targets, engine="mjx", episode_length=length).env
         ev = make([t for t in targets for _ in range(cfg.eval.episodes)], engine="mjx", episode_length=length)
-        state = fused_init(eval_env, cfg.sac, 1, 0).sac
+        state = fused_init(eval_env, cfg.sac, 1, 0).agent
         fused_policy_returns(state, ev.env, len(targets), cfg.eval.episodes, 0)  # compiles
         t0 = time.perf_counter()
         fused_policy_returns(state, ev.env, len(targets), cfg.eval.episodes, 1)
