@@ -18,8 +18,7 @@ from mrcom.agents._mbpo import MBPOAugment, MBPOSettings
 from mrcom.agents._ring import ring_add, ring_episodes, ring_init, ring_sample
 from mrcom.agents._starts import prompt_tails
 from mrcom.envs import Scenario, make
-from mrcom.worldmodel import init_model
-from mrcom.worldmodel._jit import FAST_COMPILE_OPTIONS
+from mrcom.worldmodel import FAST_COMPILE_OPTIONS, init_model
 
 L, STEPS, SEED = 20, 60, 3
 SCENARIOS = [Scenario("hopper", 1.0, 1.0, 1.0), Scenario("hopper", 1.1, 0.9, 0.5)]

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from mrcom.worldmodel import (
+    Context,
     LossWeights,
     compute_loss,
     init_train_state,
@@ -22,10 +23,12 @@ from mrcom.worldmodel import (
     observation_stats,
     observe,
     open_loop_predictions,
+    prior_step,
+    push,
     sample_batch,
+    split_latent,
     train,
 )
-from mrcom.worldmodel import Context, prior_step, push, split_latent
 
 
 def test_train_sets_observation_stats_and_keeps_them(data, config):

@@ -6,6 +6,7 @@ import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import cast
 
 from tqdm.auto import tqdm
 
@@ -16,6 +17,7 @@ from ._dataset import DATASET_MANIFEST, new_manifest, read_manifest, write_shard
 from ._fused import fused_record_episodes, run_fused_sac
 from ._io import SEED_STREAMS, derive_seed, sha256_file, stream_seed
 from ._loop import record_episodes, run_sac
+from ._sac import SACState
 
 Log = Callable[[str, float, int], None]
 
@@ -112,7 +114,12 @@ def collect(
         if cfg.envs.engine == "mjx":  # the fused on-device loop (same schedule, same shard layout)
             res = run_fused_sac(env.env, cfg.sac, steps, s, desc=label, progress=progress)
             p_obs, p_act, p_rew = fused_record_episodes(
-                res.state, rep(k).env, len(group), k, p_seed, fast_compile=cfg.sac.fast_compile
+                cast(SACState, res.state),
+                rep(k).env,
+                len(group),
+                k,
+                p_seed,
+                fast_compile=cfg.sac.fast_compile,
             )
         else:
             res = run_sac(env, cfg.sac, steps, s, desc=label, progress=progress)

@@ -21,7 +21,7 @@ import numpy as np
 from jaxtyping import Array, Bool, Float
 from tqdm.auto import tqdm
 
-from mrcom.worldmodel._jit import FAST_COMPILE_OPTIONS
+from mrcom.worldmodel import FAST_COMPILE_OPTIONS
 
 from ._interact import LoopCarry, LoopResult, act, check_lockstep, loop_init, observe
 from ._learners import Learner, SACLearner

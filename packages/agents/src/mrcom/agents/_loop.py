@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from mrcom.worldmodel._jit import FAST_COMPILE_OPTIONS
+from mrcom.worldmodel import FAST_COMPILE_OPTIONS
 
 from ._interact import (
     Learning,

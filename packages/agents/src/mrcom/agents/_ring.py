@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
-from mrcom.worldmodel._jit import FAST_COMPILE_OPTIONS
+from mrcom.worldmodel import FAST_COMPILE_OPTIONS
 
 from ._sac import Batch
 

@@ -100,7 +100,7 @@ def load_worldmodel(cfg: PipelineConfig, workdir: Path, method: str):
     return get_kind(method).load_model(wd.worldmodel(method))
 
 
-def _save_policy(path: Path, state: SACState | ACPolicy) -> None:
+def _save_policy(path: Path, state: eqx.Module) -> None:
     buf = io.BytesIO()
     eqx.tree_serialise_leaves(buf, state)
     atomic_write_bytes(path, buf.getvalue())
@@ -230,7 +230,9 @@ def run_adapt(
         base = _base_method(method)
         model = load_worldmodel(cfg, workdir, base) if base in MODEL_METHODS else None
         res = adapt_method(cfg, method, targets, model=model, dataset=wd.dataset, log=log, progress=progress)
-        _save_policy(wd.policy(method), ACPolicy(res.state.actor) if method in AC_METHODS else res.state)
+        # an -ac method's state is an ACState (its actor a BoundedNormalActor), the others' a SACState
+        state: Any = res.state
+        _save_policy(wd.policy(method), ACPolicy(state.actor) if method in AC_METHODS else state)
         result = {
             "targets": [t.to_dict() for t in targets],
             "curve_steps": list(res.curve_steps),
