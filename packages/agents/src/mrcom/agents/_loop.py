@@ -50,11 +50,19 @@ def _learn(fixed, donated) -> Learning:
 
 
 # the host backend's jitted calls (the agents are never donated: a `state` passed in stays valid)
-_act: Callable = eqx.filter_jit(act_with)  # every step (its step a host int32 array)
+# every step (its step a host int32 array); plain and fast-compile copies, by `learner.fast_compile`
+_ACT: tuple[Callable, Callable] = (
+    eqx.filter_jit(act_with),
+    eqx.filter_jit(act_with, compiler_options=FAST_COMPILE_OPTIONS),  # type: ignore[call-overload]
+)
 # the two programs that depend on the ring's capacity are small copies and gathers: compiled fast
 _record = jax.jit(record, donate_argnums=0, compiler_options=FAST_COMPILE_OPTIONS)  # a chunk in place
 _draw = eqx.filter_jit(draw, compiler_options=FAST_COMPILE_OPTIONS)  # type: ignore[call-overload]
-_learn_jit = eqx.filter_jit(_learn, donate="all-except-first")  # the rest: one program whatever the budget
+# the rest: one program whatever the budget (plain and fast-compile copies, as the fused chunk's)
+_LEARN: tuple[Callable, Callable] = (
+    eqx.filter_jit(_learn, donate="all-except-first"),
+    eqx.filter_jit(_learn, donate="all-except-first", compiler_options=FAST_COMPILE_OPTIONS),  # type: ignore[call-overload]
+)
 
 
 class _Chunk:
@@ -163,6 +171,8 @@ def run_host(
     actor, mask, key = carry.agent.actor, carry.act_mask, carry.key
     learning = Learning(key, carry.agent, carry.data, carry.metrics)
     ring, chunk = carry.ring, _Chunk()
+    fast = int(bool(learner.fast_compile))  # XLA's fast-compile options where the learner asks (smoke)
+    _act, _learn_jit = _ACT[fast], _LEARN[fast]
     for step in tqdm(
         range(schedule.total_steps), desc=desc, disable=not progress, leave=False, mininterval=1.0
     ):
