@@ -86,25 +86,6 @@ class ConfigBase:
         return cls.from_dict({**TRAINING_BUDGETS[name], **cls.PRESETS[name], **overrides})
 
     # Checks for `__post_init__`; each raises on the first of `names` that fails.
-    def _require_shared(self) -> None:
-        """The fields every world-model config has: data widths, context length, training loop."""
-        self._require_ints(
-            ("obs_dim", "act_dim", "num_scenarios", "context_len", "batch_size", "seq_len")
-            + ("steps_per_call", "eval_every", "checkpoint_every", "eval_windows")
-        )
-        self._require_ints(("steps", "eval_burn_in"), minimum=0)
-        self._require_bools(("fast_compile",))
-
-    def _require_dreamer_losses(self) -> None:
-        """The fields of DreamerV3's heads, losses and optimizer (DreamerV3, MAMBA, MoW): odd
-        `reward_bins` >= 3 (a bin at 0), loss scales, free nats and clip >= 0, learning rate, Adam eps
-        and reward range > 0, `unimix` in [0, 1)."""
-        odd = lambda v: is_int(v) and v >= 3 and v % 2 == 1
-        self._require(("reward_bins",), odd, "an odd integer >= 3 (a bin at 0)")
-        self._require_numbers(("free_nats", "dyn_scale", "rep_scale", "pred_scale", "grad_clip"))
-        self._require_numbers(("learning_rate", "adam_eps", "reward_range"), positive=True)
-        self._require_unit(("unimix",), closed=False)
-
     def _require(self, names: Iterable[str], ok: Callable[[Any], bool], what: str) -> None:
         """Raise `ValueError("<name>=<value!r>: must be <what>")` for the first field not `ok`."""
         for name in names:
@@ -171,7 +152,12 @@ class SharedConfig(ConfigBase):
     fast_compile: bool = False
 
     def __post_init__(self) -> None:
-        self._require_shared()
+        self._require_ints(
+            ("obs_dim", "act_dim", "num_scenarios", "context_len", "batch_size", "seq_len")
+            + ("steps_per_call", "eval_every", "checkpoint_every", "eval_windows")
+        )
+        self._require_ints(("steps", "eval_burn_in"), minimum=0)
+        self._require_bools(("fast_compile",))
         self._require_numbers(("grad_clip",))
         self._require_numbers(("learning_rate",), positive=True)
 
@@ -200,7 +186,11 @@ class DreamerHeadsConfig(SharedConfig):
     grad_clip: float = 1000.0
 
     def __post_init__(self) -> None:
-        super().__post_init__()
+        super().__post_init__()  # learning_rate > 0, grad_clip >= 0
         self._require_ints(("stoch",))
         self._require_ints(("classes",), minimum=2)
-        self._require_dreamer_losses()
+        odd = lambda v: is_int(v) and v >= 3 and v % 2 == 1
+        self._require(("reward_bins",), odd, "an odd integer >= 3 (a bin at 0)")
+        self._require_numbers(("free_nats", "dyn_scale", "rep_scale", "pred_scale"))
+        self._require_numbers(("adam_eps", "reward_range"), positive=True)
+        self._require_unit(("unimix",), closed=False)

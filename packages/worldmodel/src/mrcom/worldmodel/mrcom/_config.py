@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from .._config_base import PRESET_NAMES as PRESET_NAMES
 from .._config_base import SharedConfig
 
 ABLATIONS = ("full", "wo_d", "wo_c", "wo_ls", "wo_lv")
