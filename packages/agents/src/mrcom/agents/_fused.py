@@ -269,9 +269,8 @@ def run_fused(
     Returns:
         A `LoopResult`.
     """
+    schedule.check_env(env)
     length = env.episode_length
-    if length != schedule.episode_length:
-        raise ValueError(f"schedule.episode_length={schedule.episode_length}: the env's is {length}")
     chunk = length if chunk is None else chunk
     if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
         raise ValueError(f"chunk={chunk!r}: must be an integer >= 1")

@@ -160,9 +160,8 @@ def run_host(
     Returns:
         A `LoopResult`.
     """
+    schedule.check_env(env)
     length = env.episode_length
-    if length != schedule.episode_length:
-        raise ValueError(f"schedule.episode_length={schedule.episode_length}: the env's is {length}")
     obs = np.asarray(env.reset(seed), np.float32)
     carry = loop_init(learner, schedule.capacity, seed, obs.shape[-1], env.act_mask, state=state)
     cadence = schedule.cadence

@@ -57,6 +57,13 @@ class Schedule:
         if self.learning_starts < 0 or self.eval_every < 0:
             raise ValueError(f"learning_starts, eval_every: must be >= 0, got {self}")
 
+    def check_env(self, env) -> None:
+        """Raise `ValueError` unless `env`'s episodes have this schedule's length (either backend's env)."""
+        if env.episode_length != self.episode_length:
+            raise ValueError(
+                f"schedule.episode_length={self.episode_length}: the env's is {env.episode_length}"
+            )
+
     @property
     def episodes(self) -> int:
         """Episodes per agent the run starts (the last one may be cut by the budget)."""
