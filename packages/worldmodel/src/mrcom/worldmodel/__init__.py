@@ -1,9 +1,10 @@
 """mrcom.worldmodel: the MrCoM world model (arXiv 2511.06252) in JAX/Equinox.
 
 Knows nothing of MuJoCo: it trains on any multi-scenario sequence data given as padded arrays,
-masks and scenario ids (`MultiScenarioData`). The paper's baselines CaDM (`mrcom.worldmodel.cadm`)
-and DreamerV3 (`mrcom.worldmodel.dreamerv3`) sit behind the same seam: every world model is a
-registered `WorldModelKind` (`get_kind("mrcom" | "cadm" | "dreamerv3")`).
+masks and scenario ids (`MultiScenarioData`). MrCoM (`.mrcom`) and the baselines CaDM (`.cadm`),
+DreamerV3 (`.dreamerv3`), MAMBA (`.mamba`) and Mixture-of-World Models (`.mow`) are subpackages behind
+one seam: each is a registered `WorldModelKind` (`get_kind(name)`, `world_model_names()`). Names load
+on first use from `__init__.pyi`, so the configs and the registry's names import no JAX.
 """
 
 import lazy_loader as _lazy
