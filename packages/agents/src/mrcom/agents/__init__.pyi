@@ -2,7 +2,7 @@
 
 from ._ac_config import ACConfig, ac_base, ac_method
 from ._ac_loop import ImaginationAC, run_imagination_ac
-from ._cli import parse_overrides, run_cli
+from ._cli import add_set_option, parse_overrides, run_cli
 from ._collect import collect, run_collect, target_scenarios, train_scenarios
 from ._config import (
     ABLATIONS,
@@ -43,7 +43,15 @@ from ._schedule import Schedule
 from ._stages import adapt_method, load_worldmodel, run_adapt, run_train, split_indices
 from ._starts import prompt_tails
 from ._summary import summary_table
-from ._workdir import RESULTS_FORMAT, RESULTS_FORMATS, Workdir, default_workdir, protocol_summary, run_name
+from ._workdir import (
+    RESULTS_FORMAT,
+    RESULTS_FORMATS,
+    Folder,
+    Workdir,
+    default_workdir,
+    protocol_summary,
+    run_name,
+)
 
 __all__ = [
     "ACConfig",
@@ -51,6 +59,7 @@ __all__ = [
     "ac_method",
     "ImaginationAC",
     "run_imagination_ac",
+    "add_set_option",
     "parse_overrides",
     "run_cli",
     "collect",
@@ -118,6 +127,7 @@ __all__ = [
     "summary_table",
     "RESULTS_FORMAT",
     "RESULTS_FORMATS",
+    "Folder",
     "Workdir",
     "default_workdir",
     "protocol_summary",

@@ -64,13 +64,8 @@ def parser(description: str, *, workdir: bool = True, module: str | None = None)
     p.add_argument("--protocol", default="table1-a", help=f"protocol, one of {sorted(PROTOCOLS)}")
     p.add_argument("--ablation", default="full", choices=ABLATIONS, help="world-model ablation")
     p.add_argument("--seed", type=int, default=0, help="seed of the run")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="SECTION.FIELD=VALUE",
-        help="override a config field (VALUE parsed as JSON when possible), e.g. --set adapt.real_steps=5000",
+    add_set_option(
+        p, "override a config field (VALUE parsed as JSON when possible), e.g. --set adapt.real_steps=5000"
     )
     if workdir:
         p.add_argument(
@@ -81,6 +76,14 @@ def parser(description: str, *, workdir: bool = True, module: str | None = None)
         )
     p.add_argument("--no-progress", action="store_true", help="hide the tqdm progress bars")
     return p
+
+
+def add_set_option(p: argparse.ArgumentParser, help: str) -> None:
+    """The `--set SECTION.FIELD=VALUE` option of every MrCoM command (repeatable; `args.overrides`, a
+    list for `parse_overrides`)."""
+    p.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE", help=help
+    )
 
 
 def parse_overrides(items: list[str], allowed: Mapping[str, Any] | None = None) -> dict:

@@ -33,13 +33,18 @@ RUNS_WORK = Path("runs") / "work"  # the default root of run folders
 
 
 @dataclasses.dataclass(frozen=True)
-class Workdir:
-    """The files of one run rooted at `root`."""
+class Folder:
+    """A folder whose files a subclass names (one property or method each): `root`, a `Path` made from
+    any path-like. Frozen, compared and hashed by class and root (subclasses stay undecorated)."""
 
     root: Path
 
     def __init__(self, root: str | os.PathLike):
         object.__setattr__(self, "root", Path(root))
+
+
+class Workdir(Folder):
+    """The files of one run rooted at `root`."""
 
     @property
     def config(self) -> Path:
