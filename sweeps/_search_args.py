@@ -7,6 +7,7 @@ import argparse
 import json
 from typing import Any
 
+from mrcom.agents import add_set_option
 from sweeps._search_config import (
     LOSS_WEIGHTS,
     OBJECTIVES,
@@ -16,6 +17,7 @@ from sweeps._search_config import (
     SEARCH_PRESETS,
     SEARCH_SPLIT,
     SearchConfig,
+    param_updates,
     search_config,
     trial_updates,
 )
@@ -102,13 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="JSON",
         help='parameters to try first (once per study), e.g. \'{"lambda_s": 0.1, "m": 4}\'',
     )
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="SECTION.FIELD=VALUE",
-        help="pipeline config of every trial (VALUE parsed as JSON when possible), e.g. "
+    add_set_option(
+        p,
+        "pipeline config of every trial (VALUE parsed as JSON when possible), e.g. "
         "--set worldmodel.steps=50 --set adapt.real_steps=500",
     )
     return p
@@ -139,8 +137,7 @@ def validate_args(args: argparse.Namespace) -> tuple[SearchConfig, dict[str, Any
             objective=args.objective,
             trials=args.trials,
             seed=args.seed,
-            **{name: getattr(args, name) for name in LOSS_WEIGHTS},
-            m=args.m,
+            **{name: getattr(args, name) for name in PARAM_PATHS},
             heartbeat_interval=args.heartbeat,
             grace_period=args.grace,
         )
@@ -188,7 +185,7 @@ def _check_pipeline(cfg: SearchConfig, protocol: str | None, updates: dict[str, 
     pipeline_updates = {k: v for k, v in updates.items() if k not in RUN_KEYS}
     for m in cfg.m:
         try:
-            preset(cfg.preset, protocol, seed=cfg.seed, **pipeline_updates, **{PARAM_PATHS["m"]: m})
+            preset(cfg.preset, protocol, seed=cfg.seed, **pipeline_updates, **param_updates({"m": m}))
         except (ValueError, TypeError) as e:
             first = str(e).splitlines()[0] if str(e) else type(e).__name__
             raise UsageError(f"trial config with m={m}: {first}") from None

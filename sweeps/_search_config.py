@@ -15,15 +15,20 @@ from typing import Any, Literal
 from mrcom.agents import PRESETS
 
 OBJECTIVES: dict[str, Literal["maximize", "minimize"]] = {"adapt": "maximize", "model": "minimize"}
-LOSS_WEIGHTS = ("lambda_var", "lambda_s", "lambda_v")
-
-# Where each searched parameter lives in PipelineConfig.to_dict() (dotted path).
+# The search space: each searched parameter (its Optuna name, the SearchConfig field of its range and
+# the option --<name> of its range) and where it lives in PipelineConfig.to_dict() (dotted path).
 PARAM_PATHS = {
     "lambda_var": "worldmodel.lambda_var",
     "lambda_s": "worldmodel.lambda_s",
     "lambda_v": "worldmodel.lambda_v",
     "m": "worldmodel.context_len",
 }
+LOSS_WEIGHTS = ("lambda_var", "lambda_s", "lambda_v")  # sampled log-uniformly; m is an integer
+
+
+def param_updates(params: dict[str, Any]) -> dict[str, Any]:
+    """The pipeline updates ``{dotted path: value}`` of a trial's parameters ``{name: value}``."""
+    return {PARAM_PATHS[name]: value for name, value in params.items()}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,6 +93,12 @@ class SearchConfig:
         """``maximize`` or ``minimize``, from the objective."""
         return OBJECTIVES[self.objective]
 
+    def sample(self, trial) -> dict[str, Any]:
+        """Ask the Optuna ``trial`` for every searched parameter in its range: ``{name: value}``."""
+        params = {name: trial.suggest_float(name, *getattr(self, name), log=True) for name in LOSS_WEIGHTS}
+        params["m"] = trial.suggest_int("m", *self.m)
+        return params
+
     def to_dict(self) -> dict[str, Any]:
         """Plain-type dict (ranges as lists)."""
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
@@ -143,7 +154,7 @@ def search_config(preset: str, **overrides: Any) -> SearchConfig:
         raise ValueError(f"preset={preset!r}: must be one of {', '.join(SEARCH_PRESETS)}")
     fields = {**SEARCH_PRESETS[preset], "preset": preset}
     fields.update({k: v for k, v in overrides.items() if v is not None})
-    for name in (*LOSS_WEIGHTS, "m"):
+    for name in PARAM_PATHS:
         if name in fields:
             fields[name] = tuple(fields[name])
     return SearchConfig(**fields)

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sweeps._search_config import LOSS_WEIGHTS, PARAM_PATHS, SearchConfig
+from sweeps._search_config import SearchConfig, param_updates
 from sweeps._trial_watch import Heartbeat, log_tail, signals_held, tqdm_write, trial_stage
 from sweeps.layout import StudyDir, TrialDir
 
@@ -44,17 +44,6 @@ def raise_stopped(signum, frame):
     raise Stopped(signum)
 
 
-def nested_updates(flat: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in flat.items():
-        node = out
-        *head, last = key.split(".")
-        for part in head:
-            node = node.setdefault(part, {})
-        node[last] = value
-    return out
-
-
 def collect_key(
     cfg: SearchConfig, protocol: str | None, updates: dict[str, Any], exclude=("worldmodel", "adapt", "eval")
 ) -> str:
@@ -62,12 +51,6 @@ def collect_key(
     data = {k: v for k, v in updates.items() if k.split(".")[0] not in exclude}
     blob = json.dumps({"preset": cfg.preset, "protocol": protocol, "seed": cfg.seed, **data}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
-
-
-def _suggest(trial, cfg: SearchConfig) -> dict[str, Any]:
-    params = {name: trial.suggest_float(name, *getattr(cfg, name), log=True) for name in LOSS_WEIGHTS}
-    params["m"] = trial.suggest_int("m", *cfg.m)
-    return params
 
 
 class Worker:
@@ -101,14 +84,15 @@ class Worker:
         return counts
 
     def _spec(self, trial, params: dict[str, Any], trial_dir: TrialDir) -> dict[str, Any]:
-        flat = dict(self.updates)
-        flat.update({PARAM_PATHS[k]: v for k, v in params.items()})
-        flat.update(
-            seed=self.cfg.seed,
-            workdir=str(trial_dir.work.root),
-            shared_collect_dir=str(self.collect_dir),
-            shared_baseline_dir=str(self.baseline_dir),
-        )
+        """What the trial process runs; ``config_updates`` are Sacred's (dotted keys, as ``with``)."""
+        updates = {
+            **self.updates,
+            **param_updates(params),
+            "seed": self.cfg.seed,
+            "workdir": str(trial_dir.work.root),
+            "shared_collect_dir": str(self.collect_dir),
+            "shared_baseline_dir": str(self.baseline_dir),
+        }
         named = [self.cfg.preset] + ([self.args.protocol] if self.args.protocol else [])
         return {
             "storage": self.storage.url,
@@ -121,7 +105,7 @@ class Worker:
                 "n_warmup_steps": self.cfg.pruner_warmup_steps,
             },
             "named_configs": named,
-            "config_updates": nested_updates(flat),
+            "config_updates": updates,
             "observers": {
                 "file": self.sacred_dir and str(self.sacred_dir),
                 "mongo": self.args.mongo,
@@ -147,7 +131,7 @@ class Worker:
             # who runs the trial: a restarted worker on this machine fails it at once if this process died
             trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
             trial.set_user_attr("worker_process", process_key())
-            params = _suggest(trial, self.cfg)
+            params = self.cfg.sample(trial)
             trial_dir = self.study_dir.trial(trial.number)
             spec = self._spec(trial, params, trial_dir)
             spec_path = write_json_atomic(trial_dir.spec, spec)
