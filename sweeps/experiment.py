@@ -36,7 +36,16 @@ from sweeps import _hooks
 from sweeps._plain import to_plain
 from sweeps.layout import MANIFEST_ARTIFACT, RESULTS_ARTIFACT, RunsDir
 
-STAGES = ("collect", "train", "adapt", "evaluate", "pipeline")
+# each command of the experiment: one stage (or the whole pipeline), its ``--help`` line
+STAGE_DOCS = {
+    "collect": "Collect the multi-scenario dataset (behaviour SAC per training scenario) into "
+    "workdir/dataset.",
+    "train": "Train the world model on workdir/dataset; checkpoint in workdir/worldmodels/mrcom.",
+    "adapt": "Adapt MrCoM-MBPO and model-free SAC on the protocol's evaluation targets.",
+    "evaluate": "Evaluate; writes workdir/results.json (recorded as an artifact).",
+    "pipeline": "collect, train, adapt and evaluate in order (stages already on disk are skipped).",
+}
+STAGES = tuple(STAGE_DOCS)
 # config keys that are not PipelineConfig fields
 RUN_KEYS = ("command", "workdir", "shared_collect_dir", "shared_baseline_dir")
 
@@ -228,34 +237,18 @@ def run_stage(stage: str, run, config: dict[str, Any]) -> float | None:
     return None if mrcom is None else float(mrcom)
 
 
-@ex.command
-def collect(_run, _config):
-    """Collect the multi-scenario dataset (behaviour SAC per training scenario) into workdir/dataset."""
-    return run_stage("collect", _run, _config)
+def _stage_command(stage: str):
+    """The Sacred command ``stage`` (named after it): ``run_stage(stage, ...)`` in the run."""
+
+    def command(_run, _config):
+        return run_stage(stage, _run, _config)
+
+    command.__name__ = command.__qualname__ = stage
+    command.__doc__ = STAGE_DOCS[stage]
+    return ex.command(command)
 
 
-@ex.command
-def train(_run, _config):
-    """Train the world model on workdir/dataset; checkpoint in workdir/worldmodels/mrcom."""
-    return run_stage("train", _run, _config)
-
-
-@ex.command
-def adapt(_run, _config):
-    """Adapt MrCoM-MBPO and model-free SAC on the protocol's evaluation targets."""
-    return run_stage("adapt", _run, _config)
-
-
-@ex.command
-def evaluate(_run, _config):
-    """Evaluate; writes workdir/results.json (recorded as an artifact)."""
-    return run_stage("evaluate", _run, _config)
-
-
-@ex.command
-def pipeline(_run, _config):
-    """collect, train, adapt and evaluate in order (stages already on disk are skipped)."""
-    return run_stage("pipeline", _run, _config)
-
+for _stage in STAGES:
+    _stage_command(_stage)
 
 ex.default_command = "pipeline"  # type: ignore[assignment]  # sacred leaves it unannotated (None)

@@ -17,11 +17,10 @@ shared dataset ``collect-<key>/`` and model-free baseline ``baseline-<key>/`` of
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from pathlib import Path
 
-from mrcom.agents import Workdir
+from mrcom.agents import Folder, Workdir
 
 RUNS = Path("runs")  # default of --runs / the folder sweeps.run records into
 
@@ -30,14 +29,8 @@ RESULTS_ARTIFACT = "results.json"
 MANIFEST_ARTIFACT = "dataset_manifest.json"
 
 
-@dataclasses.dataclass(frozen=True)
-class SacredRun:
+class SacredRun(Folder):
     """The files of one Sacred FileStorageObserver run folder ``<sacred>/<id>/``."""
-
-    root: Path
-
-    def __init__(self, root: str | os.PathLike):
-        object.__setattr__(self, "root", Path(root))
 
     @property
     def run_json(self) -> Path:
@@ -62,14 +55,8 @@ class SacredRun:
         return self.root / RESULTS_ARTIFACT
 
 
-@dataclasses.dataclass(frozen=True)
-class TrialDir:
+class TrialDir(Folder):
     """The files of one trial of a study: ``<study>/trial-<number>/``."""
-
-    root: Path
-
-    def __init__(self, root: str | os.PathLike):
-        object.__setattr__(self, "root", Path(root))
 
     @property
     def spec(self) -> Path:
@@ -92,14 +79,8 @@ class TrialDir:
         return Workdir(self.root / "work")
 
 
-@dataclasses.dataclass(frozen=True)
-class StudyDir:
+class StudyDir(Folder):
     """The files of one study: ``<runs>/lambda_search/<study>/``."""
-
-    root: Path
-
-    def __init__(self, root: str | os.PathLike):
-        object.__setattr__(self, "root", Path(root))
 
     def trial(self, number: int) -> TrialDir:
         return TrialDir(self.root / f"trial-{int(number):04d}")
@@ -129,14 +110,11 @@ class StudyDir:
         return self.root / "best.json"
 
 
-@dataclasses.dataclass(frozen=True)
-class RunsDir:
+class RunsDir(Folder):
     """Everything the sweeps write under one folder (``--runs``, default ``runs/``)."""
 
-    root: Path
-
     def __init__(self, root: str | os.PathLike = RUNS):
-        object.__setattr__(self, "root", Path(root))
+        super().__init__(root)
 
     @property
     def optuna_db(self) -> Path:
