@@ -9,12 +9,14 @@ import dataclasses
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Literal
 
 import matplotlib
 
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
 from analysis._bound import (  # noqa: E402
@@ -314,21 +316,49 @@ def write_study_bound_report(
             lines.append(f"| {k} | " + " | ".join(cells) + " |")
     written = [atomic_write_text(out / "study_bound.md", "\n".join(lines) + "\n")]
     if rows and params:
-        fig, axes = plt.subplots(
-            len(quantities), len(params), figsize=(3 * len(params), 2.4 * len(quantities)), squeeze=False
-        )
-        for j, k in enumerate(params):
-            for i, name in enumerate(quantities):
-                pts = [(float(p[k]), q(m, name)) for p, m in rows if k in p]
-                ax = axes[i][j]
-                ax.scatter([x for x, _ in pts], [y for _, y in pts], s=12)
-                if i == len(quantities) - 1:
-                    ax.set_xlabel(k)
-                if j == 0:
-                    ax.set_ylabel(SYMBOLS.get(name, name))
-        fig.tight_layout()
-        written.append(atomic_savefig(fig, out / "study_bound.png", dpi=120))
-        plt.close(fig)
+
+        def points(k: str, name: str) -> list[tuple[float, float]]:
+            return [(float(p[k]), q(m, name)) for p, m in rows if k in p]
+
+        written.append(save_scatter_grid(out / "study_bound.png", params, quantities, points, 2.4, 12))
+    return written
+
+
+def save_scatter_grid(
+    path: Path,
+    params: Sequence[str],
+    quantities: Sequence[str],
+    points: Callable[[str, str], list[tuple[float, float]]],
+    row_height: float,
+    size: float,
+    *,
+    sharex: Literal["col"] | bool = False,
+    log_lambdas: bool = False,
+) -> Path:
+    """One scatter of ``points(param, quantity)`` per quantity (rows) and parameter (columns), saved at
+    120 dpi; with ``log_lambdas`` the ``lambda*`` columns have a log x axis."""
+    fig, axes = plt.subplots(
+        len(quantities),
+        len(params),
+        figsize=(3 * len(params), row_height * len(quantities)),
+        squeeze=False,
+        sharex=sharex,
+    )
+    for j, p in enumerate(params):
+        for i, q in enumerate(quantities):
+            pts = points(p, q)
+            ax = axes[i][j]
+            ax.scatter([x for x, _ in pts], [y for _, y in pts], s=size)
+            if log_lambdas and p.startswith("lambda"):
+                ax.set_xscale("log")
+                ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+            if i == len(quantities) - 1:
+                ax.set_xlabel(p)
+            if j == 0:
+                ax.set_ylabel(SYMBOLS.get(q, q))
+    fig.tight_layout()
+    written = atomic_savefig(fig, path, dpi=120)
+    plt.close(fig)
     return written
 
 

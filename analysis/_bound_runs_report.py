@@ -12,7 +12,6 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
-import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
 from analysis._bound import BoundConstants  # noqa: E402
@@ -22,6 +21,7 @@ from analysis._bound_report import (  # noqa: E402
     _fmt,
     _spearman,
     dominant_term,
+    save_scatter_grid,
     target_bound,
     trivial_bound,
 )
@@ -295,23 +295,11 @@ def _figures(measured, mech, full, params, out: Path) -> list[Path]:
     plt.close(fig)
 
     if params and full:
+
+        def points(p: str, q: str) -> list[tuple[float, float]]:
+            return [(float(m.run[p]), measured_value(m, q)) for m in full if m.run.get(p) is not None]
+
         qs = [*MEASURED, "bound"]
-        fig, axes = plt.subplots(
-            len(qs), len(params), figsize=(3 * len(params), 2.2 * len(qs)), squeeze=False, sharex="col"
-        )
-        for j, p in enumerate(params):
-            for i, q in enumerate(qs):
-                pts = [(float(m.run[p]), measured_value(m, q)) for m in full if m.run.get(p) is not None]
-                ax = axes[i][j]
-                ax.scatter([a for a, _ in pts], [b for _, b in pts], s=14)
-                if p.startswith("lambda"):
-                    ax.set_xscale("log")
-                    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-                if i == len(qs) - 1:
-                    ax.set_xlabel(p)
-                if j == 0:
-                    ax.set_ylabel(SYMBOLS.get(q, q))
-        fig.tight_layout()
-        written.append(atomic_savefig(fig, out / "sensitivity.png", dpi=120))
-        plt.close(fig)
+        path = out / "sensitivity.png"
+        written.append(save_scatter_grid(path, params, qs, points, 2.2, 14, sharex="col", log_lambdas=True))
     return written

@@ -41,22 +41,22 @@ def _complete(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     return [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
 
 
-def _root_figure(ax) -> Figure:
-    """The top-level Figure under Optuna's Axes (Optuna draws on a fresh ``plt.subplots`` figure)."""
+def _optuna_figure(plot, study: optuna.Study) -> Figure:
+    """``plot(study)``, one of Optuna's matplotlib plots, as its 6 x 4 in top-level Figure (Optuna draws
+    on a fresh ``plt.subplots`` figure)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        ax = plot(study)
     fig = ax.figure
     assert isinstance(fig, Figure), f"Optuna drew on a {type(fig).__name__}, not a top-level Figure"
+    fig.set_size_inches(6, 4)
+    fig.tight_layout()
     return fig
 
 
 def study_history_figure(study: optuna.Study) -> Figure:
     """Optuna's ``plot_optimization_history`` (matplotlib backend) as a Figure."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        ax = optuna_mpl.plot_optimization_history(study)
-    fig = _root_figure(ax)
-    fig.set_size_inches(6, 4)
-    fig.tight_layout()
-    return fig
+    return _optuna_figure(optuna_mpl.plot_optimization_history, study)
 
 
 def study_importances(study: optuna.Study) -> dict[str, float] | None:
@@ -70,13 +70,7 @@ def study_importances_figure(study: optuna.Study) -> Figure | None:
     """Optuna's ``plot_param_importances`` (matplotlib backend), or None with fewer than 2 complete trials."""
     if len(_complete(study)) < 2:
         return None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        ax = optuna_mpl.plot_param_importances(study)
-    fig = _root_figure(ax)
-    fig.set_size_inches(6, 4)
-    fig.tight_layout()
-    return fig
+    return _optuna_figure(optuna_mpl.plot_param_importances, study)
 
 
 def study_table(study: optuna.Study) -> str:
