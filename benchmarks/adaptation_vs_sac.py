@@ -26,6 +26,7 @@ from mrcom.agents import (
     PRESETS,
     PipelineConfig,
     Shared,
+    add_set_option,
     atomic_write_bytes,
     default_workdir,
     parse_overrides,
@@ -48,7 +49,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="seeds")
     p.add_argument("--ks", nargs="+", type=int, default=[1, 3, 5], help="MBPO rollout lengths")
     p.add_argument("--method", default="mrcom", choices=MODEL_METHODS, help="the world model")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE")
+    add_set_option(p, "pipeline config of every run (VALUE parsed as JSON when possible)")
     p.add_argument("--no-progress", action="store_true", help="no tqdm bars")
     args = p.parse_args(argv)
     try:

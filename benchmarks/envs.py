@@ -42,37 +42,33 @@ def _timed(fn, n_calls: int, desc: str):
     return time.perf_counter() - w0, time.process_time() - c0
 
 
+def _bench_gym_api(env, steps: int, seed: int, desc: str) -> dict:
+    """``steps`` single-env steps of uniform random actions through the Gymnasium API of ``env``."""
+    env.reset(seed=seed)
+    acts = np.random.default_rng(seed).uniform(-1, 1, (steps,) + env.action_space.shape).astype(np.float32)
+    it = iter(acts)
+
+    def one():
+        _, _, term, trunc, _ = env.step(next(it))
+        if term or trunc:
+            env.reset()
+
+    wall, cpu = _timed(one, steps, desc)
+    return {"steps": steps, "wall": wall, "cpu": cpu}
+
+
 def bench_gym(robot: str, steps: int, seed: int) -> dict:
     import gymnasium as gym
 
     env = gym.make(GYM_IDS[robot])
-    env.reset(seed=seed)
-    acts = np.random.default_rng(seed).uniform(-1, 1, (steps,) + env.action_space.shape).astype(np.float32)
-    it = iter(acts)
-
-    def one():
-        _, _, term, trunc, _ = env.step(next(it))
-        if term or trunc:
-            env.reset()
-
-    wall, cpu = _timed(one, steps, f"gym {robot}")
+    result = _bench_gym_api(env, steps, seed, f"gym {robot}")
     env.close()
-    return {"steps": steps, "wall": wall, "cpu": cpu}
+    return result
 
 
 def bench_gymenv(robot: str, steps: int, seed: int) -> dict:
     env = GymEnv(Scenario(robot, target_speed=1.0), episode_length=1000)
-    env.reset(seed=seed)
-    acts = np.random.default_rng(seed).uniform(-1, 1, (steps,) + env.action_space.shape).astype(np.float32)
-    it = iter(acts)
-
-    def one():
-        _, _, term, trunc, _ = env.step(next(it))
-        if term or trunc:
-            env.reset()
-
-    wall, cpu = _timed(one, steps, f"GymEnv {robot}")
-    return {"steps": steps, "wall": wall, "cpu": cpu}
+    return _bench_gym_api(env, steps, seed, f"GymEnv {robot}")
 
 
 def _best(repeat: int, fn, *args) -> dict:
