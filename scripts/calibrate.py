@@ -14,15 +14,21 @@ A benchmark separates methods only where the first group is low and the second h
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from mrcom.agents import atomic_write_json, atomic_write_text, evaluate_policy, preset, run_cli, run_sac
+from mrcom.agents import (
+    atomic_write_text,
+    evaluate_policy,
+    preset,
+    run_cli,
+    run_sac,
+    script_parser,
+    write_command_record,
+)
 from mrcom.envs import POLICIES, PROTOCOLS, ROBOTS, Scenario, make, policy_returns, still_upright_return
 
 __all__ = ["TABLE_PROTOCOLS", "calibration_targets", "reference_returns", "sac_returns", "main"]
@@ -97,11 +103,10 @@ def _table(rows: list[dict], budgets: list[int]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(
-        prog=PROG,
-        description="Normalized return of zero, pose-holding, random, still-upright and SAC policies per "
+    p = script_parser(
+        "Normalized return of zero, pose-holding, random, still-upright and SAC policies per "
         "protocol x robot (the reward's headroom); writes <workdir>/calibration.{json,md}.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        PROG,
     )
     p.add_argument("--protocols", nargs="+", default=list(TABLE_PROTOCOLS), help="protocols to calibrate")
     p.add_argument("--robots", nargs="+", default=list(ROBOTS), help=f"any of {list(ROBOTS)}")
@@ -152,15 +157,16 @@ def main(argv: list[str] | None = None) -> None:
             for b, r in zip(sorted(args.budgets), ret, strict=True):
                 row[f"sac_{b}"] = float(r[owned == i].mean())
     table = _table(rows, sorted(args.budgets) if args.sac_targets else [])
-    record = {
-        "command": f"{PROG} " + " ".join(sys.argv[1:] if argv is None else argv),
-        "seconds": time.time() - t0,
-        "episode_length": args.episode_length,
-        "targets_per_cell": args.targets,
-        "sac_targets_per_cell": args.sac_targets,
-        "rows": rows,
-    }
-    atomic_write_json(args.workdir / "calibration.json", record)
+    write_command_record(
+        args.workdir / "calibration.json",
+        PROG,
+        argv,
+        t0,
+        episode_length=args.episode_length,
+        targets_per_cell=args.targets,
+        sac_targets_per_cell=args.sac_targets,
+        rows=rows,
+    )
     atomic_write_text(args.workdir / "calibration.md", table)
     print(table)
     print(f"written: {args.workdir / 'calibration.json'}, {args.workdir / 'calibration.md'}")

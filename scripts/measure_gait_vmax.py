@@ -13,12 +13,13 @@ The constants in `mrcom.envs.V_MAX` come from::
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 
+from mrcom.agents import atomic_write_json, script_parser
 from mrcom.envs import ACT_DIM, BASE_ACT_DIM, BASE_OBS_DIM, ROBOT_INFO, ROBOTS, Scenario, build_model, make
 
 __all__ = ["CONTROLLERS", "GaitController", "measure", "measure_best", "main"]
@@ -189,10 +190,10 @@ def measure_best(robot: str, modes: tuple[str, ...] = CONTROLLERS, **kw) -> dict
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python scripts/measure_gait_vmax.py",
-        description="Measure v_max (fastest forward speed under default dynamics) per robot with a CEM "
+    p = script_parser(
+        "Measure v_max (fastest forward speed under default dynamics) per robot with a CEM "
         "search over a periodic gait + linear feedback controller on the native engine.",
+        "python scripts/measure_gait_vmax.py",
     )
     p.add_argument("--robots", nargs="+", default=list(ROBOTS), choices=ROBOTS)
     p.add_argument("--iters", type=int, default=40, help="CEM iterations")
@@ -231,14 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     print("V_MAX =", json.dumps({k: round(v["v_max"], 2) for k, v in results.items()}))
     if args.json:
-        import os
-        import tempfile
-
-        d = os.path.dirname(os.path.abspath(args.json))
-        fd, tmp = tempfile.mkstemp(dir=d, suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            json.dump(results, f, indent=2)
-        os.replace(tmp, args.json)
+        atomic_write_json(Path(args.json), results)
     return 0
 
 

@@ -19,15 +19,13 @@ constants in `mrcom.envs.V_MAX` cite that file's figures (docs/choices.md).
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from mrcom.agents import SACConfig, atomic_write_json, record_episodes, run_cli, run_sac
+from mrcom.agents import SACConfig, record_episodes, run_cli, run_sac, script_parser, write_command_record
 from mrcom.envs import ROBOTS, Scenario, make
 
 __all__ = ["RunFastEnv", "measure_vmax", "main"]
@@ -148,11 +146,10 @@ def _plot(results: dict, path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(
-        prog=PROG,
-        description="Measure v_max per robot: SAC trained on stand * (1 + speed) under default dynamics; "
+    p = script_parser(
+        "Measure v_max per robot: SAC trained on stand * (1 + speed) under default dynamics; "
         "writes <workdir>/vmax.json (figures, curves, command) and vmax.png.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        PROG,
     )
     p.add_argument("--robots", nargs="+", default=list(ROBOTS), help=f"any of {list(ROBOTS)}")
     p.add_argument("--steps", type=int, default=150_000, help="real steps per agent")
@@ -176,14 +173,11 @@ def main(argv: list[str] | None = None) -> None:
             seed=args.seed,
             progress=not args.no_progress,
         )
-        record = {
-            "command": f"{PROG} " + " ".join(sys.argv[1:] if argv is None else argv),
-            "seconds": time.time() - t0,
-            "statistic": f"per agent, mean forward speed over its last {args.last} evaluations of "
-            f"{args.eval_episodes} episodes; v_max = the best of {args.seeds} agents",
-            "results": results,
-        }
-        atomic_write_json(args.workdir / "vmax.json", record)
+        statistic = (
+            f"per agent, mean forward speed over its last {args.last} evaluations of "
+            f"{args.eval_episodes} episodes; v_max = the best of {args.seeds} agents"
+        )
+        write_command_record(args.workdir / "vmax.json", PROG, argv, t0, statistic=statistic, results=results)
         for robot, r in results.items():
             print(
                 f"{robot:8s} v_max = {r['v_max']:.3f} m/s  per agent {np.round(r['per_agent'], 3).tolist()}"

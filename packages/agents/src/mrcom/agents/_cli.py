@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NoReturn
@@ -12,6 +13,7 @@ from typing import Any, NoReturn
 from mrcom.envs import PROTOCOLS
 
 from ._config import ABLATIONS, PRESETS, PipelineConfig, preset
+from ._io import atomic_write_json
 from ._workdir import default_workdir
 
 
@@ -52,12 +54,24 @@ def command(main: Callable[[], int | None], module: str) -> Callable[[], NoRetur
     return cli
 
 
-def parser(description: str, *, workdir: bool = True, module: str | None = None) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog=None if module is None else prog_name(module),
-        description=description,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+def script_parser(description: str, prog: str | None = None) -> argparse.ArgumentParser:
+    """A command's bare parser: `--help` shows every option's default (the style of every MrCoM command)."""
+    return argparse.ArgumentParser(
+        prog=prog, description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
+
+
+def write_command_record(
+    path: Path, prog: str, argv: list[str] | None, started: float, **fields: Any
+) -> None:
+    """Write a command's JSON record atomically: how it was run (`command`: `prog` and `argv`, default
+    `sys.argv[1:]`), its wall `seconds` since `started` (`time.time()`), then `fields`."""
+    command = f"{prog} " + " ".join(sys.argv[1:] if argv is None else argv)
+    atomic_write_json(path, {"command": command, "seconds": time.time() - started, **fields})
+
+
+def parser(description: str, *, workdir: bool = True, module: str | None = None) -> argparse.ArgumentParser:
+    p = script_parser(description, None if module is None else prog_name(module))
     p.add_argument(
         "--preset", default="quick", choices=PRESETS, help="named config (smoke: CI, quick: CPU, paper: GPU)"
     )
