@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from analysis._bound_one_run import measure_run
+from mrcom.agents import options_for
 
 
 def _trial_run_dir(trial, runs: Path) -> Path | None:
@@ -105,17 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         Path(args.jax_cache).mkdir(parents=True, exist_ok=True)
         jax.config.update("jax_compilation_cache_dir", str(Path(args.jax_cache).resolve()))
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
-    kw = dict(
-        seed=args.seed,
-        noise_std=args.noise_std,
-        num_windows=args.num_windows,
-        r_max=args.r_max,
-        gamma=args.gamma,
-        eps_pi=args.eps_pi,
-        c_pi=args.c_pi,
-        episodes=args.episodes,
-        real_gap=not args.no_real_gap,
-    )
+    kw = options_for(measure_run, args, "run", "dataset", real_gap=not args.no_real_gap)
     written = []
     if args.run is not None:
         try:

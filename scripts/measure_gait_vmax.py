@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mrcom.agents import atomic_write_json, script_parser
+from mrcom.agents import atomic_write_json, options_for, script_parser
 from mrcom.envs import ACT_DIM, BASE_ACT_DIM, BASE_OBS_DIM, ROBOT_INFO, ROBOTS, Scenario, build_model, make
 
 __all__ = ["CONTROLLERS", "GaitController", "measure", "measure_best", "main"]
@@ -211,18 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     results = {}
     for robot in args.robots:
-        r = measure_best(
-            robot,
-            modes=tuple(args.controllers),
-            iters=args.iters,
-            pop=args.pop,
-            elite=args.elite,
-            horizon=args.horizon,
-            search_seeds=args.search_seeds,
-            eval_episodes=args.eval_episodes,
-            eval_length=args.eval_length,
-            seed=args.seed,
-        )
+        r = measure_best(robot, modes=tuple(args.controllers), **options_for(measure, args))
         results[robot] = r
         print(
             f"{robot:8s} v_max = {r['v_max']:.3f} m/s  (eval {np.round(r['eval_speeds'], 3).tolist()}, "

@@ -25,7 +25,15 @@ from pathlib import Path
 
 import numpy as np
 
-from mrcom.agents import SACConfig, record_episodes, run_cli, run_sac, script_parser, write_command_record
+from mrcom.agents import (
+    SACConfig,
+    options_for,
+    record_episodes,
+    run_cli,
+    run_sac,
+    script_parser,
+    write_command_record,
+)
 from mrcom.envs import ROBOTS, Scenario, make
 
 __all__ = ["RunFastEnv", "measure_vmax", "main"]
@@ -163,16 +171,7 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     try:
         t0 = time.time()
-        results = measure_vmax(
-            args.robots,
-            steps=args.steps,
-            seeds=args.seeds,
-            eval_every=args.eval_every,
-            eval_episodes=args.eval_episodes,
-            last=args.last,
-            seed=args.seed,
-            progress=not args.no_progress,
-        )
+        results = measure_vmax(**options_for(measure_vmax, args, progress=not args.no_progress))
         statistic = (
             f"per agent, mean forward speed over its last {args.last} evaluations of "
             f"{args.eval_episodes} episodes; v_max = the best of {args.seeds} agents"

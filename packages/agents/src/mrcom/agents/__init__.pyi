@@ -2,7 +2,7 @@
 
 from ._ac_config import ACConfig, ac_base, ac_method
 from ._ac_loop import ImaginationAC, run_imagination_ac
-from ._cli import add_set_option, parse_overrides, run_cli, script_parser, write_command_record
+from ._cli import add_set_option, options_for, parse_overrides, run_cli, script_parser, write_command_record
 from ._collect import collect, run_collect, target_scenarios, train_scenarios
 from ._config import (
     ABLATIONS,
@@ -60,6 +60,7 @@ __all__ = [
     "ImaginationAC",
     "run_imagination_ac",
     "add_set_option",
+    "options_for",
     "parse_overrides",
     "run_cli",
     "script_parser",

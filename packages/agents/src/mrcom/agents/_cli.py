@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import sys
 import time
@@ -59,6 +60,14 @@ def script_parser(description: str, prog: str | None = None) -> argparse.Argumen
     return argparse.ArgumentParser(
         prog=prog, description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
+
+
+def options_for(fn: Callable[..., Any], args: argparse.Namespace, *skip: str, **given: Any) -> dict[str, Any]:
+    """The keyword arguments of `fn` that a command's parsed `args` hold under the parameters' own names
+    (option `--eval-every` for parameter `eval_every`), less the names in `skip` (passed otherwise),
+    with `given` (values computed from the options, e.g. `progress=not args.no_progress`) on top."""
+    params = inspect.signature(fn).parameters
+    return {**{k: v for k, v in vars(args).items() if k in params and k not in skip}, **given}
 
 
 def write_command_record(
