@@ -100,3 +100,20 @@ def open_loop_errors(
     d = _check(data, model.spec.context_len, num_windows, burn_in)
     src = make_source(d, model.spec.context_len)
     return _summary(*_score(imagine_fn, model, src, _scale(d), key, num_windows, burn_in))
+
+
+def open_loop_errors_by_config(
+    imagine_fn: Callable,
+    model,
+    data: MultiScenarioData,
+    key: PRNGKeyArray,
+    *,
+    num_windows: int | None = None,
+    burn_in: int | None = None,
+) -> dict[str, float]:
+    """`open_loop_errors` with `num_windows` and `burn_in` defaulting to the config's `eval_windows`
+    and `eval_burn_in` (the `evaluate` of the baselines)."""
+    c = model.config
+    num_windows = c.eval_windows if num_windows is None else num_windows
+    burn_in = c.eval_burn_in if burn_in is None else burn_in
+    return open_loop_errors(imagine_fn, model, data, key, num_windows=num_windows, burn_in=burn_in)

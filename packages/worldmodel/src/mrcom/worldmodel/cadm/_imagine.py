@@ -12,9 +12,10 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, PRNGKeyArray
 
+from .._branch import Branch, imagine_branch
 from .._data import MultiScenarioData
-from .._evaluate import open_loop_errors
-from .._seam import Context, Imagined, Prefix, act_at, branch_inputs, stack_branch
+from .._evaluate import open_loop_errors_by_config
+from .._seam import Context, Imagined, Prefix
 from ._model import CaDM, History, contexts_of, push_history
 
 
@@ -66,37 +67,34 @@ def imagine(
         every member's context vector of the history before obs[:, t], then obs[:, t]).
     """
     c = model.config
-    context, prefix, obs_mask, act_mask = branch_inputs(c.context_len, context, prefix, masks)
-    batch, e = prefix.obs.shape[0], c.ensemble_size
-    rows = jnp.arange(batch)
-    n = model.norm
 
-    def step(carry, inputs):
-        t, k = inputs
-        hist, o, ctx = carry
-        ka, km, kn = jax.random.split(k, 3)
-        a = act_at(policy, t, ka, o) * act_mask
-        mean, logvar = model.forward_dist(o, a, ctx, obs_mask, act_mask)  # (E, B, O)
-        if sample:
-            member = jax.random.randint(km, (batch,), 0, e)
-            d_n = mean[member, rows]
-            if c.probabilistic:
-                d_n = d_n + jnp.exp(0.5 * logvar[member, rows]) * jax.random.normal(kn, d_n.shape)
-        else:
-            d_n = jnp.mean(mean, axis=0)
-        o_next = o + n.delta_out(d_n, obs_mask)
-        r_members = model.reward_members(o, a, o_next, ctx, obs_mask, act_mask)  # (E, B)
-        r = r_members[member, rows] if sample else jnp.mean(r_members, axis=0)
-        hist = push_history(hist, o, a, r, o_next)
-        ctx = contexts_of(model, hist, obs_mask, act_mask, member_first=False)
-        return (hist, o_next, ctx), (o_next, a, r, _latent(ctx, o_next))
+    def start(context, prefix, obs_mask, act_mask) -> Branch:
+        batch, e = prefix.obs.shape[0], c.ensemble_size
+        rows = jnp.arange(batch)
+        n = model.norm
 
-    hist = branch_history(model, context, prefix)
-    o0 = prefix.obs[:, -1] * obs_mask
-    ctx0 = contexts_of(model, hist, obs_mask, act_mask, member_first=False)
-    inputs = (jnp.arange(horizon), jax.random.split(key, horizon))
-    _, (o, a, r, z) = jax.lax.scan(step, (hist, o0, ctx0), inputs)
-    return stack_branch(o0, _latent(ctx0, o0), o, a, r, z)
+        def advance(carry, o, a, km, kn):
+            hist, ctx = carry
+            mean, logvar = model.forward_dist(o, a, ctx, obs_mask, act_mask)  # (E, B, O)
+            if sample:
+                member = jax.random.randint(km, (batch,), 0, e)
+                d_n = mean[member, rows]
+                if c.probabilistic:
+                    d_n = d_n + jnp.exp(0.5 * logvar[member, rows]) * jax.random.normal(kn, d_n.shape)
+            else:
+                d_n = jnp.mean(mean, axis=0)
+            o_next = o + n.delta_out(d_n, obs_mask)
+            r_members = model.reward_members(o, a, o_next, ctx, obs_mask, act_mask)  # (E, B)
+            r = r_members[member, rows] if sample else jnp.mean(r_members, axis=0)
+            hist = push_history(hist, o, a, r, o_next)
+            ctx = contexts_of(model, hist, obs_mask, act_mask, member_first=False)
+            return (hist, ctx), o_next, r, _latent(ctx, o_next)
+
+        hist = branch_history(model, context, prefix)
+        ctx0 = contexts_of(model, hist, obs_mask, act_mask, member_first=False)
+        return Branch((hist, ctx0), _latent(ctx0, prefix.obs[:, -1] * obs_mask), advance)
+
+    return imagine_branch(start, c.context_len, context, prefix, masks, policy, horizon, key, step_keys=3)
 
 
 def evaluate(
@@ -115,7 +113,4 @@ def evaluate(
     Returns:
         "k1_obs_nmse", "k5_obs_nmse", "k15_obs_nmse", "reward_mse" (see `open_loop_errors`).
     """
-    c = model.config
-    num_windows = c.eval_windows if num_windows is None else num_windows
-    burn_in = c.eval_burn_in if burn_in is None else burn_in
-    return open_loop_errors(imagine, model, data, key, num_windows=num_windows, burn_in=burn_in)
+    return open_loop_errors_by_config(imagine, model, data, key, num_windows=num_windows, burn_in=burn_in)

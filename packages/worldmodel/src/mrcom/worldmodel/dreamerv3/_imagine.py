@@ -8,14 +8,15 @@ posterior state of the last prefix observation. DreamerV3 gets nothing else from
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import jax
-import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from .._branch import Branch, imagine_branch, per_sequence
 from .._data import MultiScenarioData
-from .._evaluate import open_loop_errors
-from .._seam import Context, Imagined, Prefix, act_at, branch_inputs, stack_branch, symexp
+from .._evaluate import open_loop_errors_by_config
+from .._seam import Context, Imagined, Prefix, symexp
 from ._model import Dreamer, sequence_inputs
 from ._rssm import State
 
@@ -68,29 +69,22 @@ def imagine(
         reward (B, H) (reward[:, t] of (o_t, a_t) -> o_{t+1}, read at s_{t+1}),
         latent (B, H+1, Z) = concat(deter, flattened stoch), latent[:, 0] the posterior).
     """
-    context, prefix, obs_mask, act_mask = branch_inputs(model.config.context_len, context, prefix, masks)
-    batch = prefix.obs.shape[0]
     kf, kr = jax.random.split(key)
-    state = jax.vmap(filter_prefix, (None, 0, 0, 0, 0, 0, None))(
-        model, context, prefix, obs_mask, act_mask, jax.random.split(kf, batch), sample
-    )
-    start = prefix.obs[:, -1] * obs_mask
     img_step = jax.vmap(lambda s, a, k: model.rssm.img_step(s, a, k, sample=sample)[0])
 
-    def step(carry, inputs):
-        t, k = inputs
-        s, o = carry
-        ka, ks = jax.random.split(k)
-        a = act_at(policy, t, ka, o) * act_mask
-        new = img_step(s, a, jax.random.split(ks, batch))
-        feat = new.feat()
-        o_next = symexp(jax.vmap(model.decode)(feat, obs_mask)) * obs_mask
-        r = jax.vmap(model.reward)(feat)
-        return (new, o_next), (o_next, a, r, feat)
+    def start(context, prefix, obs_mask, act_mask) -> Branch:
+        filter_one = partial(filter_prefix, model, sample=sample)
+        state = per_sequence(filter_one, context, prefix, obs_mask, act_mask, kf)
 
-    inputs = (jnp.arange(horizon), jax.random.split(kr, horizon))
-    _, (o, a, r, z) = jax.lax.scan(step, (state, start), inputs)
-    return stack_branch(start, state.feat(), o, a, r, z)
+        def advance(s, o, a, ks):
+            new = img_step(s, a, jax.random.split(ks, o.shape[0]))
+            feat = new.feat()
+            o_next = symexp(jax.vmap(model.decode)(feat, obs_mask)) * obs_mask
+            return new, o_next, jax.vmap(model.reward)(feat), feat
+
+        return Branch(state, state.feat(), advance)
+
+    return imagine_branch(start, model.config.context_len, context, prefix, masks, policy, horizon, kr)
 
 
 def evaluate(
@@ -102,7 +96,4 @@ def evaluate(
     burn_in: int | None = None,
 ) -> dict[str, float]:
     """`open_loop_errors` of the model on `data` (defaults: the config's `eval_windows`, `eval_burn_in`)."""
-    c = model.config
-    num_windows = c.eval_windows if num_windows is None else num_windows
-    burn_in = c.eval_burn_in if burn_in is None else burn_in
-    return open_loop_errors(imagine, model, data, key, num_windows=num_windows, burn_in=burn_in)
+    return open_loop_errors_by_config(imagine, model, data, key, num_windows=num_windows, burn_in=burn_in)

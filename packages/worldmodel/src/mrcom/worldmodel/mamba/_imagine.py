@@ -12,14 +12,16 @@ feeds it to the next recurrent step as the previous reward.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from .._branch import Branch, imagine_branch, per_sequence
 from .._data import MultiScenarioData
-from .._evaluate import open_loop_errors
-from .._seam import Context, Imagined, Prefix, act_at, branch_inputs, stack_branch, symexp
+from .._evaluate import open_loop_errors_by_config
+from .._seam import Context, Imagined, Prefix, symexp
 from ..dreamerv3 import State, sequence_inputs
 from ._model import Mamba
 
@@ -76,31 +78,26 @@ def imagine(
         reward (B, H) (reward[:, t] = R(s_t, a_t)), latent (B, H+1, Z) = concat(deter, flattened
         stoch), latent[:, 0] the posterior).
     """
-    context, prefix, obs_mask, act_mask = branch_inputs(model.config.context_len, context, prefix, masks)
-    batch = prefix.obs.shape[0]
     kf, kr = jax.random.split(key)
-    state, index = jax.vmap(filter_prefix, (None, 0, 0, 0, 0, 0, None))(
-        model, context, prefix, obs_mask, act_mask, jax.random.split(kf, batch), sample
-    )
-    start = prefix.obs[:, -1] * obs_mask
 
     def one(s, a, r, j, k):
         return model.rssm.img_step(s, a, k, extra=model.extra(r, j), sample=sample)[0]
 
-    def step(carry, inputs):
-        t, k = inputs
-        s, o, j = carry
-        ka, ks = jax.random.split(k)
-        a = act_at(policy, t, ka, o) * act_mask
-        r = jax.vmap(model.reward)(s.feat(), a)
-        new = jax.vmap(one)(s, a, r, j + 1.0, jax.random.split(ks, batch))
-        feat = new.feat()
-        o_next = symexp(jax.vmap(model.decode)(feat, obs_mask)) * obs_mask
-        return (new, o_next, j + 1.0), (o_next, a, r, feat)
+    def start(context, prefix, obs_mask, act_mask) -> Branch:
+        filter_one = partial(filter_prefix, model, sample=sample)
+        state, index = per_sequence(filter_one, context, prefix, obs_mask, act_mask, kf)
 
-    inputs = (jnp.arange(horizon), jax.random.split(kr, horizon))
-    _, (o, a, r, z) = jax.lax.scan(step, (state, start, index), inputs)
-    return stack_branch(start, state.feat(), o, a, r, z)
+        def advance(carry, o, a, ks):
+            s, j = carry
+            r = jax.vmap(model.reward)(s.feat(), a)
+            new = jax.vmap(one)(s, a, r, j + 1.0, jax.random.split(ks, o.shape[0]))
+            feat = new.feat()
+            o_next = symexp(jax.vmap(model.decode)(feat, obs_mask)) * obs_mask
+            return (new, j + 1.0), o_next, r, feat
+
+        return Branch((state, index), state.feat(), advance)
+
+    return imagine_branch(start, model.config.context_len, context, prefix, masks, policy, horizon, kr)
 
 
 def evaluate(
@@ -112,7 +109,4 @@ def evaluate(
     burn_in: int | None = None,
 ) -> dict[str, float]:
     """`open_loop_errors` of the model on `data` (defaults: the config's `eval_windows`, `eval_burn_in`)."""
-    c = model.config
-    num_windows = c.eval_windows if num_windows is None else num_windows
-    burn_in = c.eval_burn_in if burn_in is None else burn_in
-    return open_loop_errors(imagine, model, data, key, num_windows=num_windows, burn_in=burn_in)
+    return open_loop_errors_by_config(imagine, model, data, key, num_windows=num_windows, burn_in=burn_in)

@@ -18,9 +18,10 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from .._branch import Branch, imagine_branch
 from .._data import MultiScenarioData
-from .._evaluate import open_loop_errors
-from .._seam import Context, Imagined, Prefix, act_at, branch_inputs, stack_branch, symexp
+from .._evaluate import open_loop_errors_by_config
+from .._seam import Context, Imagined, Prefix, symexp
 from .._twohot import twohot_loss
 from ..dreamerv3._rssm import unimix_probs
 from ._model import Cache, MoW, run_sequence
@@ -131,12 +132,7 @@ def imagine(
         reward (B, H) (reward[:, t] of (o_t, a_t), read at h_t), latent (B, H+1, Z) =
         concat(flattened z_t, the Transformer output that predicted it; latent[:, 0]: the posterior).
     """
-    context, prefix, obs_mask, act_mask = branch_inputs(model.config.context_len, context, prefix, masks)
-    batch = prefix.obs.shape[0]
     kf, kr = jax.random.split(key)
-    state, expert, gate = select_experts(model, context, prefix, obs_mask, act_mask, kf, sample)
-    groups = jax.vmap(model.group_of_masks)(obs_mask, act_mask)
-    start = prefix.obs[:, -1] * obs_mask
     flat = lambda z, h: jnp.concatenate([z.reshape(z.shape[0], -1), h], axis=-1)
 
     def one(cache, z, r_prev, a, g, e, gt, om, k):
@@ -146,21 +142,19 @@ def imagine(
         o_next = symexp(model.decode(g, z_next, om)) * om
         return cache, z_next, model.reward(h), o_next, h
 
-    batched = jax.vmap(one)
+    def start(context, prefix, obs_mask, act_mask) -> Branch:
+        state, expert, gate = select_experts(model, context, prefix, obs_mask, act_mask, kf, sample)
+        groups = jax.vmap(model.group_of_masks)(obs_mask, act_mask)
 
-    def step(carry, inputs):
-        t, k = inputs
-        cache, z, r_prev, o = carry
-        ka, kz = jax.random.split(k)
-        a = act_at(policy, t, ka, o) * act_mask
-        cache, z, r, o_next, h = batched(
-            cache, z, r_prev, a, groups, expert, gate, obs_mask, jax.random.split(kz, batch)
-        )
-        return (cache, z, r, o_next), (o_next, a, r, flat(z, h))
+        def advance(carry, o, a, kz):
+            cache, z, r_prev = carry
+            keys = jax.random.split(kz, o.shape[0])
+            cache, z, r, o_next, h = jax.vmap(one)(cache, z, r_prev, a, groups, expert, gate, obs_mask, keys)
+            return (cache, z, r), o_next, r, flat(z, h)
 
-    carry = (state.cache, state.z, state.prev_reward, start)
-    _, (o, a, r, lat) = jax.lax.scan(step, carry, (jnp.arange(horizon), jax.random.split(kr, horizon)))
-    return stack_branch(start, flat(state.z, state.h), o, a, r, lat)
+        return Branch((state.cache, state.z, state.prev_reward), flat(state.z, state.h), advance)
+
+    return imagine_branch(start, model.config.context_len, context, prefix, masks, policy, horizon, kr)
 
 
 def evaluate(
@@ -177,10 +171,7 @@ def evaluate(
     Arguments:
         num_windows, burn_in: default the config's `eval_windows` and `eval_burn_in`.
     """
-    c = model.config
-    num_windows = c.eval_windows if num_windows is None else num_windows
-    burn_in = c.eval_burn_in if burn_in is None else burn_in
-    result = open_loop_errors(imagine, model, data, key, num_windows=num_windows, burn_in=burn_in)
+    result = open_loop_errors_by_config(imagine, model, data, key, num_windows=num_windows, burn_in=burn_in)
     assignment = jax.device_get(model.routing.assignment)
     result["experts_allocated"] = float(len({int(e) for e in assignment if e >= 0}))
     return result

@@ -12,7 +12,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from .._seam import Context, Imagined, Prefix, act_at, branch_inputs, push, stack_branch
+from .._branch import Branch, imagine_branch, per_sequence, roll_branch
+from .._seam import Context, Imagined, Prefix, push
 from ._model import Latent, MrCoM, observe, prior_step, split_latent
 
 
@@ -60,25 +61,27 @@ def rollout(
     `act(t, key, obs (B, O)) -> action (B, A)` chooses a_t; each step predicts r_t = R(s~_t, a_t, e_t),
     pushes (o_t, a_t, r_t) into the FIFO and predicts s^_{t+1}, o^_{t+1}.
     """
-    batch = obs.shape[0]
+    branch = _branch(model, fifo, state, obs_mask, act_mask, sample)
+    return roll_branch(branch, obs, act, act_mask, horizon, key)
+
+
+def _branch(
+    model: MrCoM, fifo: Context, state: Latent, obs_mask: Array, act_mask: Array, sample: bool
+) -> Branch:
+    """The prior rollout from batched latents `state` with FIFO contexts `fifo` (see `rollout`)."""
     over_b = lambda f, *axes: jax.vmap(f, axes)
 
-    def step(carry, inputs):
-        t, k = inputs
-        state, fifo, o = carry
-        ka, km = jax.random.split(k)
-        a = act(t, ka, o) * act_mask
+    def advance(carry, o, a, km):
+        state, fifo = carry
         e = over_b(model.embed_context, 0, 0, 0)(fifo, obs_mask, act_mask)
         r = over_b(model.reward, 0, 0, 0, 0, 0, 0)(state.concat(), o, a, obs_mask, act_mask, e)
         fifo = over_b(push, 0, 0, 0, 0)(fifo, o, a, r)
         new, o_next = over_b(lambda *x: prior_step(model, *x, sample=sample), 0, 0, 0, 0, 0, 0)(
-            fifo, state, a, obs_mask, act_mask, jax.random.split(km, batch)
+            fifo, state, a, obs_mask, act_mask, jax.random.split(km, o.shape[0])
         )
-        return (new, fifo, o_next), (o_next, a, r, new.concat())
+        return (new, fifo), o_next, r, new.concat()
 
-    inputs = (jnp.arange(horizon), jax.random.split(key, horizon))
-    _, (o, a, r, z) = jax.lax.scan(step, (state, fifo, obs), inputs)
-    return stack_branch(obs, state.concat(), o, a, r, z)
+    return Branch((state, fifo), state.concat(), advance)
 
 
 def imagine(
@@ -108,21 +111,11 @@ def imagine(
     Returns:
         Imagined(obs (B, H+1, O), action (B, H, A), reward (B, H), latent (B, H+1, Z)).
     """
-    context, prefix, obs_mask, act_mask = branch_inputs(model.spec.context_len, context, prefix, masks)
     kf, kr = jax.random.split(key)
-    keys = jax.random.split(kf, prefix.obs.shape[0])
-    state, fifo = jax.vmap(filter_prefix, (None, 0, 0, 0, 0, 0))(
-        model, context, prefix, obs_mask, act_mask, keys
-    )
-    return rollout(
-        model,
-        fifo,
-        state,
-        prefix.obs[:, -1] * obs_mask,
-        obs_mask,
-        act_mask,
-        lambda t, k, o: act_at(policy, t, k, o),
-        horizon,
-        kr,
-        sample,
-    )
+
+    def start(context, prefix, obs_mask, act_mask) -> Branch:
+        filter_one = lambda *x: filter_prefix(model, *x)
+        state, fifo = per_sequence(filter_one, context, prefix, obs_mask, act_mask, kf)
+        return _branch(model, fifo, state, obs_mask, act_mask, sample)
+
+    return imagine_branch(start, model.spec.context_len, context, prefix, masks, policy, horizon, kr)
