@@ -18,6 +18,8 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Int, PRNGKeyArray
 
+from ._data import SequenceSource, sample_batch
+
 M = TypeVar("M")
 S = TypeVar("S", bound="ModelTrainState")
 State = TypeVar("State")  # any train state with a `key` (MrCoM's too)
@@ -129,3 +131,21 @@ def scan_sampled_steps(
         return train_step(eqx.tree_at(lambda s: s.key, st, key), batch, kstep)
 
     return scan_steps(state, num_steps, step)
+
+
+def scan_window_steps(
+    state: Any,
+    src: SequenceSource,
+    num_steps: int,
+    train_step: Callable[[Any, Any, PRNGKeyArray], tuple[Any, Metrics]],
+    sharding=None,
+) -> tuple[Any, Metrics]:
+    """`scan_sampled_steps` on windows of the model config's `batch_size` x `seq_len` (after
+    `context_len` context steps) sampled from the `SequenceSource` `src` (DreamerV3, MoW).
+
+    Returns:
+        (state, metrics stacked over the steps).
+    """
+    c = state.model.config
+    sample = lambda st, k: sample_batch(src, k, c.batch_size, c.seq_len, c.context_len)
+    return scan_sampled_steps(state, num_steps, sample, train_step, sharding)

@@ -76,9 +76,31 @@ def sequence_terms(
     dyn, rep, kl = kl_losses(post, prior, free_nats=c.free_nats, unimix=c.unimix)
     pred = jax.vmap(model.decode, (0, None))(feat, obs_mask)
     logits = jax.vmap(model.reward_logits)(feat[1:])  # s_{t+1} predicts r_t
+    return window_terms(pred, obs, obs_mask, logits, reward, model.bins, (dyn, rep, kl))
+
+
+def window_terms(
+    pred: Float[Array, "T1 O"],
+    obs: Float[Array, "T1 O"],
+    obs_mask: Float[Array, " O"],
+    reward_logits: Float[Array, "T K"],
+    reward: Float[Array, " T"],
+    bins: Float[Array, " K"],
+    kls: tuple[Array, Array, Array],
+) -> dict[str, Array]:
+    """The loss terms of one window, means over its steps (DreamerV3, MoW).
+
+    Arguments:
+        pred: the decoded symlog observations of `obs`. reward_logits: the two-hot logits of
+        `reward` over `bins`. kls: (dyn, rep, kl) of `kl_losses`.
+
+    Returns:
+        "recon", "reward", "dyn", "rep", "kl".
+    """
+    dyn, rep, kl = kls
     return {
         "recon": jnp.mean(recon_loss(pred, obs, obs_mask)),
-        "reward": jnp.mean(twohot_loss(logits, reward, model.bins)),
+        "reward": jnp.mean(twohot_loss(reward_logits, reward, bins)),
         "dyn": jnp.mean(dyn),
         "rep": jnp.mean(rep),
         "kl": jnp.mean(kl),

@@ -12,7 +12,7 @@ import os
 from jaxtyping import Array, PRNGKeyArray
 
 from .._checkpoint import Checkpoint, read_train_checkpoint
-from .._data import Batch, SequenceSource, make_source, sample_batch
+from .._data import Batch, SequenceSource, make_source
 from .._jit import jit_by_config
 from .._loop import Trainer
 from .._train_common import (
@@ -20,7 +20,7 @@ from .._train_common import (
     adam_optimizer,
     fresh_train_state,
     gradient_step,
-    scan_sampled_steps,
+    scan_window_steps,
 )
 from ._config import DreamerConfig
 from ._imagine import evaluate
@@ -55,9 +55,7 @@ def train_steps(state: TrainState, src: SequenceSource, num_steps: int, sharding
     Returns:
         (state, metrics stacked over the steps).
     """
-    c = state.model.config
-    sample = lambda st, k: sample_batch(src, k, c.batch_size, c.seq_len, c.context_len)
-    return scan_sampled_steps(state, num_steps, sample, train_step, sharding)
+    return scan_window_steps(state, src, num_steps, train_step, sharding)
 
 
 def load_checkpoint(path: str | os.PathLike) -> Checkpoint[Dreamer, DreamerConfig, TrainState]:

@@ -16,8 +16,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, PRNGKeyArray
 
 from .._data import Batch
-from .._twohot import twohot_loss
-from ..dreamerv3._losses import kl_losses, recon_loss, weighted_loss
+from ..dreamerv3._losses import kl_losses, weighted_loss, window_terms
 from ._model import MoW, run_sequence
 
 TERMS = ("loss", "recon", "reward", "dyn", "rep", "kl")
@@ -61,13 +60,7 @@ def sequence_terms(
     dyn, rep, kl = kl_losses(seq.post[m:], prior, free_nats=free_nats, unimix=c.unimix)
     pred = jax.vmap(model.decode, (None, 0, None))(group, seq.z[m:], obs_mask)
     logits = jax.vmap(model.reward_logits)(seq.h[m:])
-    return {
-        "recon": jnp.mean(recon_loss(pred, obs, obs_mask)),
-        "reward": jnp.mean(twohot_loss(logits, reward, model.bins)),
-        "dyn": jnp.mean(dyn),
-        "rep": jnp.mean(rep),
-        "kl": jnp.mean(kl),
-    }
+    return window_terms(pred, obs, obs_mask, logits, reward, model.bins, (dyn, rep, kl))
 
 
 def compute_loss(
