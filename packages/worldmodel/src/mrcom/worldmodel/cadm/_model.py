@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from .._baseline import WholeConfig
 from .._data import MultiScenarioData
 from .._ensemble import MAX_LOGVAR_INIT, MIN_LOGVAR_INIT, EnsembleMembers, _masked_stats, _transitions
 from .._jit import jit_by_config
@@ -152,7 +153,7 @@ def _cat(*xs: Array) -> Array:
     return jnp.concatenate([jnp.broadcast_to(x, lead + x.shape[-1:]) for x in xs], axis=-1)
 
 
-class CaDM(eqx.Module):
+class CaDM(WholeConfig[CaDMConfig]):
     """A CaDM ensemble: per member a context encoder, forward, backward and reward heads.
 
     Fields: encoder (stacked `Encoder`), forward_model / backward_model (`EnsembleMembers` over
@@ -166,12 +167,6 @@ class CaDM(eqx.Module):
     reward_model: eqx.nn.MLP
     norm: Normalizer
     config: CaDMConfig = eqx.field(static=True)
-
-    @property
-    def spec(self) -> CaDMConfig:
-        """The static settings every world model exposes (`context_len`, `obs_dim`, `act_dim`,
-        `fast_compile`): this baseline holds its whole config (its loss weights are not swept)."""
-        return self.config
 
     def __init__(self, config: CaDMConfig, norm: Normalizer | None = None, *, key: PRNGKeyArray):
         c = config

@@ -15,11 +15,15 @@ All methods act on ONE step; callers vmap.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from .._baseline import WholeConfig
+from .._config_base import DreamerHeadsConfig
 from .._jit import jit_by_config
 from .._nets import MLP
 from .._seam import symlog
@@ -45,29 +49,16 @@ def rssm_from_config(c, *, extra_dim: int = 0, key: PRNGKeyArray) -> RSSM:
     )
 
 
-class Dreamer(eqx.Module):
-    """DreamerV3's world model (all parameters in one pytree). Build with `init_model(config, key)`."""
+H = TypeVar("H", bound=DreamerHeadsConfig)
 
-    config: DreamerConfig = eqx.field(static=True)
-    encoder: MLP
-    rssm: RSSM
-    decoder: MLP
-    reward_head: MLP
 
-    @property
-    def spec(self) -> DreamerConfig:
-        """The static settings every world model exposes (`context_len`, `obs_dim`, `act_dim`,
-        `fast_compile`): this baseline holds its whole config (its loss weights are not swept)."""
-        return self.config
+class SymlogVectorModel(WholeConfig[H]):
+    """A DreamerV3-style model of vector observations (DreamerV3, MAMBA): `encoder` reads symlog(o),
+    `decoder` predicts it, and rewards are two-hot over `bins`."""
 
-    def __init__(self, config: DreamerConfig, *, key: PRNGKeyArray):
-        c = config
-        ks = jax.random.split(key, 4)
-        self.config = c
-        self.encoder = MLP(c.obs_dim, c.units, c.layers, None, key=ks[0])
-        self.rssm = rssm_from_config(c, key=ks[1])
-        self.decoder = MLP(c.latent_dim, c.units, c.layers, c.obs_dim, key=ks[2])
-        self.reward_head = MLP(c.latent_dim, c.units, c.layers, c.reward_bins, zero_out=True, key=ks[3])
+    encoder: eqx.AbstractVar[MLP]  # declared in the order of the fields (the checkpoint's leaf order)
+    rssm: eqx.AbstractVar[RSSM]
+    decoder: eqx.AbstractVar[MLP]
 
     @property
     def bins(self) -> Float[Array, " K"]:
@@ -80,6 +71,25 @@ class Dreamer(eqx.Module):
     def decode(self, feat: Float[Array, " Z"], obs_mask: Float[Array, " O"]) -> Float[Array, " O"]:
         """The predicted symlog(o) (the mean of the symlog-MSE decoder), zero on padded dims."""
         return self.decoder(feat) * obs_mask
+
+
+class Dreamer(SymlogVectorModel[DreamerConfig]):
+    """DreamerV3's world model (all parameters in one pytree). Build with `init_model(config, key)`."""
+
+    config: DreamerConfig = eqx.field(static=True)
+    encoder: MLP
+    rssm: RSSM
+    decoder: MLP
+    reward_head: MLP
+
+    def __init__(self, config: DreamerConfig, *, key: PRNGKeyArray):
+        c = config
+        ks = jax.random.split(key, 4)
+        self.config = c
+        self.encoder = MLP(c.obs_dim, c.units, c.layers, None, key=ks[0])
+        self.rssm = rssm_from_config(c, key=ks[1])
+        self.decoder = MLP(c.latent_dim, c.units, c.layers, c.obs_dim, key=ks[2])
+        self.reward_head = MLP(c.latent_dim, c.units, c.layers, c.reward_bins, zero_out=True, key=ks[3])
 
     def reward_logits(self, feat: Float[Array, " Z"]) -> Float[Array, " K"]:
         return self.reward_head(feat)

@@ -25,14 +25,15 @@ from jaxtyping import Array, Float, PRNGKeyArray
 from .._jit import jit_by_config
 from .._nets import MLP
 from .._seam import symlog
-from .._twohot import symexp_bins, twohot_decode
+from .._twohot import twohot_decode
 from ..dreamerv3 import RSSM, State, rssm_from_config
+from ..dreamerv3._model import SymlogVectorModel
 from ._config import MambaConfig
 
 EXTRA_DIM = 2  # symlog(previous reward), normalized time
 
 
-class Mamba(eqx.Module):
+class Mamba(SymlogVectorModel[MambaConfig]):
     """MAMBA's world model (all parameters in one pytree). Build with `init_model(config, key)`."""
 
     config: MambaConfig = eqx.field(static=True)
@@ -41,12 +42,6 @@ class Mamba(eqx.Module):
     decoder: MLP
     reward_head: MLP
     horizon: Float[Array, ""]  # T of the normalized time (transitions of a training meta-episode)
-
-    @property
-    def spec(self) -> MambaConfig:
-        """The static settings every world model exposes (`context_len`, `obs_dim`, `act_dim`,
-        `fast_compile`): this baseline holds its whole config (its loss weights are not swept)."""
-        return self.config
 
     def __init__(self, config: MambaConfig, horizon: float | Array = 1.0, *, key: PRNGKeyArray):
         c = config
@@ -59,18 +54,6 @@ class Mamba(eqx.Module):
             c.latent_dim + c.act_dim, c.units, c.layers, c.reward_bins, zero_out=True, key=ks[3]
         )
         self.horizon = jnp.asarray(horizon, jnp.float32)
-
-    @property
-    def bins(self) -> Float[Array, " K"]:
-        return symexp_bins(self.config.reward_bins, self.config.reward_range)
-
-    def embed(self, obs: Float[Array, " O"], obs_mask: Float[Array, " O"]) -> Float[Array, " E"]:
-        """The encoder's embedding of symlog(o) with padded dims zeroed."""
-        return self.encoder(symlog(obs) * obs_mask)
-
-    def decode(self, feat: Float[Array, " Z"], obs_mask: Float[Array, " O"]) -> Float[Array, " O"]:
-        """The predicted symlog(o) (the decoder mean), zero on padded dims."""
-        return self.decoder(feat) * obs_mask
 
     def reward_logits(self, feat: Float[Array, " Z"], action: Float[Array, " A"]) -> Float[Array, " K"]:
         return self.reward_head(jnp.concatenate([feat, action]))

@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
+from .._baseline import WholeConfig
 from .._jit import jit_by_config
 from .._nets import MLP
 from .._seam import symlog
@@ -275,7 +276,7 @@ class Dynamics(eqx.Module):
         return self.out_norm(x[0]), Cache(jnp.stack(ks), jnp.stack(vs), valid)
 
 
-class MoW(eqx.Module):
+class MoW(WholeConfig[MoWConfig]):
     """Mixture-of-World-Models (all parameters in one pytree). Build with `init_model(config, key)`."""
 
     config: MoWConfig = eqx.field(static=True)
@@ -285,12 +286,6 @@ class MoW(eqx.Module):
     prior_head: MLP
     reward_head: MLP
     routing: Routing
-
-    @property
-    def spec(self) -> MoWConfig:
-        """The static settings every world model exposes (`context_len`, `obs_dim`, `act_dim`,
-        `fast_compile`): this baseline holds its whole config (its loss weights are not swept)."""
-        return self.config
 
     def __init__(self, config: MoWConfig, *, key: PRNGKeyArray, routing: Routing | None = None):
         c = config
