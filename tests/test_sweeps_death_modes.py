@@ -22,6 +22,8 @@ import pytest
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
+from sweeps._recovery import process_alive, process_key
+
 # each test starts two to four Python processes that import JAX: ~20 s on an idle 2-core CPU
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")]
 
@@ -145,18 +147,10 @@ class Sweep:
         )
 
 
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return state not in ("Z", "X")
-
-
 def _wait_dead(*pids: int, timeout: float = 30) -> None:
     end = time.monotonic() + timeout
-    while any(_alive(p) for p in pids):
-        assert time.monotonic() < end, f"still running: {[p for p in pids if _alive(p)]}"
+    while any(process_alive(process_key(p)) for p in pids):
+        assert time.monotonic() < end, f"still running: {[p for p in pids if process_alive(process_key(p))]}"
         time.sleep(0.05)
 
 

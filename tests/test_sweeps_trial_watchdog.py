@@ -10,9 +10,10 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
+
+from sweeps._recovery import process_alive, process_key
 
 # The trial: a Sacred run whose main loop catches every Exception, so only the watchdog can end it.
 TRIAL = """
@@ -50,14 +51,6 @@ time.sleep(600)
 """
 
 
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return state not in ("Z", "X")
-
-
 @pytest.mark.parametrize(
     "stop, status, reason",
     [
@@ -88,13 +81,13 @@ def test_stopped_trial_ends_its_run(tmp_path, sweeps_env, stop, status, reason):
         else:
             os.kill(trial_pid, signal.SIGINT)
         deadline = time.monotonic() + 30
-        while _alive(trial_pid) and time.monotonic() < deadline:
+        while process_alive(process_key(trial_pid)) and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert not _alive(trial_pid), "the trial process is still running"
+        assert not process_alive(process_key(trial_pid)), "the trial process is still running"
         assert json.loads(run_json.read_text())["status"] == status
         assert json.loads((runs / "1" / "info.json").read_text())["stopped"] == reason
     finally:
         if worker.poll() is None:
             worker.kill()
-        if trial_pid is not None and _alive(trial_pid):
+        if trial_pid is not None and process_alive(process_key(trial_pid)):
             os.kill(trial_pid, signal.SIGKILL)
