@@ -58,17 +58,22 @@ def test_population_agents_are_independent():
     assert not np.allclose(w1[1], w2[1])
 
 
-def test_sac_learns_toy_task(toy_env):
-    """Four agents with 1, 2, 3, 1 real action dims all learn to hold x = 1 (random is ~25)."""
-    cfg = SACConfig(
+def _learning_config(learning_starts: int, update_every: int) -> SACConfig:
+    """The small SAC of the learning tests: two 64-unit layers, batches of 128, every rate 1e-3."""
+    return SACConfig(
         hidden=(64, 64),
         batch_size=128,
-        learning_starts=200,
-        update_every=20,
+        learning_starts=learning_starts,
+        update_every=update_every,
         actor_lr=1e-3,
         critic_lr=1e-3,
         alpha_lr=1e-3,
     )
+
+
+def test_sac_learns_toy_task(toy_env):
+    """Four agents with 1, 2, 3, 1 real action dims all learn to hold x = 1 (random is ~25)."""
+    cfg = _learning_config(learning_starts=200, update_every=20)
     dims = [1, 2, 3, 1]
     make_eval = lambda e: toy_env([d for d in dims for _ in range(e)])
     before = evaluate_policy(sac_init(jax.random.PRNGKey(0), 4, 6, 3, cfg), make_eval, 4, 3, 123)
@@ -79,7 +84,6 @@ def test_sac_learns_toy_task(toy_env):
     assert after.min() > 45, after
 
 
-@pytest.mark.slow
 class _StandStillReward:
     """The env with ``stand * tolerance(speed, 0, 0, margin=v_max)`` as the reward: stay up and still.
 
@@ -104,21 +108,14 @@ class _StandStillReward:
         return obs, np.asarray(info["stand"] * still, np.float32), done, info
 
 
+@pytest.mark.slow
 def test_sac_learns_walker_standing():
     """On mrcom.envs (native engine): walker learns to stay up and still, far above random."""
     import mrcom.envs as E
 
     scen = [E.default_scenario("walker", 0.0)]
     length = 100
-    cfg = SACConfig(
-        hidden=(64, 64),
-        batch_size=128,
-        learning_starts=500,
-        update_every=50,
-        actor_lr=1e-3,
-        critic_lr=1e-3,
-        alpha_lr=1e-3,
-    )
+    cfg = _learning_config(learning_starts=500, update_every=50)
     make = lambda n: _StandStillReward(E.make(scen * n, episode_length=length))
     env = make(1)
     env.reset(5)
