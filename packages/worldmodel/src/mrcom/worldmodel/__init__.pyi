@@ -54,7 +54,7 @@ from .mrcom._config import (
 )
 from .mrcom._context import ContextEncoder, ObsNorm
 from .mrcom._evaluate import evaluate
-from .mrcom._imagine import filter_prefix, imagine, rollout
+from .mrcom._imagine import filter_prefix, imagine, prior_at, rollout
 from .mrcom._losses import (
     LossWeights,
     balanced_kl,
@@ -147,6 +147,7 @@ __all__ = [
     "Prefix",
     "filter_prefix",
     "imagine",
+    "prior_at",
     "rollout",
     "data_sharding",
     "replicate",

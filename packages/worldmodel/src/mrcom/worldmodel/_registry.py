@@ -51,6 +51,11 @@ class WorldModelKind:
             (a callable (key, obs) -> action, or an `OpenLoop` of actions).
         evaluate: evaluate(model, data, key, *, num_windows, burn_in) -> dict with at least the
             keys of `open_loop_errors`.
+        prior_at: prior_at(model, context, prefix, masks, t, key) -> Array: the model's prediction
+            for prefix step t (1 <= t <= W) under teacher forcing, of ONE sequence (context (m, .),
+            prefix obs (W+1, O), action (W, A), reward (W,), masks ((O,), (A,))): its filter's prior
+            over o_t (or its predicted o_t), deterministic for a given key. It must read nothing of
+            o_t, r_{t-1} (a function of o_t) or later steps (the contract test holds every kind to it).
     """
 
     name: str
@@ -60,11 +65,13 @@ class WorldModelKind:
     load_model: Callable[..., Any]
     imagine: Callable[..., Any]
     evaluate: Callable[..., dict[str, float]]
+    prior_at: Callable[..., Any]
 
 
 # The built-in kinds: method name -> (package, model class, config class). Each package exports
-# `train`, `load_model`, `imagine` and `evaluate` with the signatures of `WorldModelKind`; it is imported
-# (and JAX with it) only when its kind is first looked up, so listing the names loads no JAX.
+# `train`, `load_model`, `imagine`, `evaluate` and `prior_at` with the signatures of `WorldModelKind`;
+# it is imported (and JAX with it) only when its kind is first looked up, so listing the names loads
+# no JAX.
 BUILTIN_KINDS: dict[str, tuple[str, str, str]] = {
     "mrcom": ("mrcom.worldmodel.mrcom", "MrCoM", "WorldModelConfig"),
     "cadm": ("mrcom.worldmodel.cadm", "CaDM", "CaDMConfig"),
@@ -87,6 +94,7 @@ def kind_of_package(name: str, package: str, model_class: str, config_class: str
         load_model=pkg.load_model,
         imagine=pkg.imagine,
         evaluate=pkg.evaluate,
+        prior_at=pkg.prior_at,
     )
 
 

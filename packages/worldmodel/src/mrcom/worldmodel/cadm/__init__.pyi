@@ -1,7 +1,7 @@
 """Types of the lazily loaded names of this package (read by `lazy_loader.attach_stub`)."""
 
 from ._config import PRESETS, CaDMConfig
-from ._imagine import branch_history, evaluate, imagine
+from ._imagine import branch_history, evaluate, imagine, prior_at
 from ._losses import TERMS, Future, compute_loss, split_windows
 from ._model import (
     CaDM,
@@ -51,6 +51,7 @@ __all__ = [
     "make_optimizer",
     "member_batches",
     "predict",
+    "prior_at",
     "push_history",
     "split_windows",
     "train",

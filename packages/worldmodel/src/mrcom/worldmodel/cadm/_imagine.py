@@ -10,13 +10,13 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, PRNGKeyArray
+from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._branch import Branch, imagine_branch
 from .._data import MultiScenarioData
 from .._evaluate import open_loop_errors_by_config
 from .._seam import Context, Imagined, Prefix
-from ._model import CaDM, History, contexts_of, push_history
+from ._model import CaDM, History, contexts_of, predict, push_history
 
 
 def branch_history(model: CaDM, context: Context, prefix: Prefix) -> History:
@@ -32,6 +32,30 @@ def branch_history(model: CaDM, context: Context, prefix: Prefix) -> History:
     valid = jnp.concatenate([context.valid, jnp.ones(prefix.reward.shape, context.valid.dtype)], axis=1)
     cut = lambda x, lo: x[:, lo + w : lo + w + k]
     return History(cut(obs, 0), cut(action, 0), cut(reward, 0), cut(obs, 1), cut(valid, 0))
+
+
+def prior_at(
+    model: CaDM,
+    context: Context,
+    prefix: Prefix,
+    masks: tuple[Array, Array],
+    t: int,
+    key: PRNGKeyArray,
+) -> Float[Array, " O"]:
+    """The predicted o_t of prefix step t under teacher forcing (one sequence): the ensemble mean of
+    `predict` from o_{t-1}, a_{t-1} and the context of the K transitions that end at o_{t-1}
+    (the last is (o_{t-2}, a_{t-2}, r_{t-2}, o_{t-1})). Deterministic (`key` unused).
+
+    Arguments:
+        context: the K steps before the prefix (K, .). prefix: obs (W+1, O), action (W, A), reward (W,).
+        masks: (obs_mask (O,), act_mask (A,)). t: the prefix step (1 <= t <= W, static).
+    """
+    one = lambda tree: jax.tree.map(lambda x: x[None], tree)
+    before = Prefix(prefix.obs[:t], prefix.action[: t - 1], prefix.reward[: t - 1])
+    history = branch_history(model, one(context), one(before))
+    obs_mask, act_mask = one(masks)
+    next_obs, _ = predict(model, history, prefix.obs[t - 1 : t], prefix.action[t - 1 : t], obs_mask, act_mask)
+    return next_obs[0]
 
 
 def _latent(ctx: Array, obs: Array) -> Array:

@@ -1,7 +1,7 @@
 """Types of the lazily loaded names of this package (read by `lazy_loader.attach_stub`)."""
 
 from ._config import PRESETS, DreamerConfig, RSSMConfig
-from ._imagine import evaluate, filter_prefix, imagine
+from ._imagine import evaluate, filter_prefix, imagine, prior_at
 from ._losses import TERMS, compute_loss, kl_losses, recon_loss, sequence_terms, weighted_loss
 from ._model import Dreamer, init_model, rssm_from_config, sequence_inputs
 from ._rssm import RSSM, BlockGRU, State, categorical_kl, unimix_probs
@@ -35,6 +35,7 @@ __all__ = [
     "imagine",
     "init_model",
     "init_train_state",
+    "prior_at",
     "kl_losses",
     "load_checkpoint",
     "load_model",

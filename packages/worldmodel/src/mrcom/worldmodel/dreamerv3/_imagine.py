@@ -36,12 +36,36 @@ def filter_prefix(
         context: the m steps before the prefix (m, .). prefix: obs (W+1, O), action (W, A), reward (W,).
         sample: sample the posterior (False: its mode).
     """
+    states, _, _ = _observe(model, context, prefix, obs_mask, act_mask, key, sample)
+    return jax.tree.map(lambda x: x[-1], states)
+
+
+def _observe(model: Dreamer, context, prefix, obs_mask, act_mask, key, sample) -> tuple[State, Array, Array]:
+    """`RSSM.observe` over context + prefix: (states, posterior logits, prior logits) (m+W+1, ...)."""
     obs, prev, valid = sequence_inputs(
         context.obs, context.action, context.valid, prefix.obs, prefix.action, act_mask
     )
     embeds = jax.vmap(model.embed, (0, None))(obs, obs_mask)
-    states, _, _ = model.rssm.observe(model.rssm.initial(), prev, embeds, key, valid=valid, sample=sample)
-    return jax.tree.map(lambda x: x[-1], states)
+    return model.rssm.observe(model.rssm.initial(), prev, embeds, key, valid=valid, sample=sample)
+
+
+def prior_at(
+    model: Dreamer,
+    context: Context,
+    prefix: Prefix,
+    masks: tuple[Array, Array],
+    t: int,
+    key: PRNGKeyArray,
+) -> Float[Array, "S K"]:
+    """The prior logits p(z_t | h_t) of prefix step t under teacher forcing (one sequence):
+    h_t = GRU(h_{t-1}, z_{t-1}, a_{t-1}) from the posterior modes of the steps before t.
+
+    Arguments:
+        context: the m steps before the prefix (m, .). prefix: obs (W+1, O), action (W, A), reward (W,).
+        masks: (obs_mask (O,), act_mask (A,)). t: the prefix step (1 <= t <= W, static).
+    """
+    _, _, prior = _observe(model, context, prefix, *masks, key, sample=False)
+    return prior[context.obs.shape[0] + t]
 
 
 def imagine(

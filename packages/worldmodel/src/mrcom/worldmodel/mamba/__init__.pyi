@@ -13,7 +13,7 @@ from ._data import (
     sample_meta_batch,
     subsample_steps,
 )
-from ._imagine import evaluate, filter_prefix, imagine
+from ._imagine import evaluate, filter_prefix, imagine, prior_at
 from ._losses import TERMS, compute_loss, sequence_terms
 from ._model import EXTRA_DIM, Mamba, init_model, meta_inputs
 from ._train import (
@@ -57,6 +57,7 @@ __all__ = [
     "meta_episode_index",
     "meta_inputs",
     "meta_sequence",
+    "prior_at",
     "sample_meta_batch",
     "sequence_terms",
     "step_length",

@@ -44,13 +44,40 @@ def filter_prefix(
     Returns:
         (state, j): j = the real steps filtered before the last observation (its time index).
     """
+    states, _, _, index = _filter(model, context, prefix, obs_mask, act_mask, key, sample)
+    return jax.tree.map(lambda x: x[-1], states), index[-1]
+
+
+def _filter(
+    model: Mamba, context, prefix, obs_mask, act_mask, key, sample
+) -> tuple[State, Array, Array, Array]:
+    """`Mamba.filter` over context + prefix: (states, posterior logits, prior logits, time index)."""
     obs, prev_a, valid = sequence_inputs(
         context.obs, context.action, context.valid, prefix.obs, prefix.action, act_mask
     )
     prev_r = jnp.concatenate([jnp.zeros(1), context.reward * context.valid, prefix.reward])
     index = jnp.maximum(jnp.cumsum(valid) - 1.0, 0.0)
-    states, _, _ = model.filter(obs, prev_a, prev_r, index, obs_mask, key, valid=valid, sample=sample)
-    return jax.tree.map(lambda x: x[-1], states), index[-1]
+    out = model.filter(obs, prev_a, prev_r, index, obs_mask, key, valid=valid, sample=sample)
+    return (*out, index)
+
+
+def prior_at(
+    model: Mamba,
+    context: Context,
+    prefix: Prefix,
+    masks: tuple[Array, Array],
+    t: int,
+    key: PRNGKeyArray,
+) -> Float[Array, "S K"]:
+    """The prior logits p(z_t | h_t) of prefix step t under teacher forcing (one sequence), from the
+    posterior modes of the steps before t.
+
+    Arguments:
+        context: the m steps before the prefix (m, .). prefix: obs (W+1, O), action (W, A), reward (W,).
+        masks: (obs_mask (O,), act_mask (A,)). t: the prefix step (1 <= t <= W, static).
+    """
+    _, _, prior, _ = _filter(model, context, prefix, *masks, key, sample=False)
+    return prior[context.obs.shape[0] + t]
 
 
 def imagine(

@@ -12,7 +12,7 @@ from ._cluster import (
     with_shared,
 )
 from ._config import PRESETS, MoWConfig
-from ._imagine import Filtered, evaluate, filter_prefix, imagine, select_experts
+from ._imagine import Filtered, evaluate, filter_prefix, imagine, prior_at, select_experts
 from ._losses import TERMS, compute_loss, sequence_terms
 from ._model import (
     Attention,
@@ -77,6 +77,7 @@ __all__ = [
     "match_labels",
     "next_cluster_step",
     "pick",
+    "prior_at",
     "routing_from_masks",
     "run_sequence",
     "scenario_batch",

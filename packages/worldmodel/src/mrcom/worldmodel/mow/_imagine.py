@@ -106,6 +106,33 @@ def select_experts(
     return chosen, choice, jnp.full(batch, gate)
 
 
+def prior_at(
+    model: MoW,
+    context: Context,
+    prefix: Prefix,
+    masks: tuple[Array, Array],
+    t: int,
+    key: PRNGKeyArray,
+) -> Float[Array, "S K"]:
+    """The prior logits p(z_t | h_{t-1}) of prefix step t under teacher forcing (one sequence).
+
+    The expert is selected as for a branch from o_{t-1} (`select_experts` over context + prefix up to
+    o_{t-1}); h_{t-1} is the output of the token [z_{t-1}, a_{t-1}, symlog r_{t-2}] over the posterior
+    modes of context + prefix.
+
+    Arguments:
+        context: the m steps before the prefix (m, .). prefix: obs (W+1, O), action (W, A), reward (W,).
+        masks: (obs_mask (O,), act_mask (A,)). t: the prefix step (1 <= t <= W, static).
+    """
+    obs_mask, act_mask = masks
+    one = lambda tree: jax.tree.map(lambda x: x[None], tree)
+    before = Prefix(prefix.obs[:t], prefix.action[: t - 1], prefix.reward[: t - 1])
+    _, expert, gate = select_experts(model, one(context), one(before), *one(masks), key, sample=False)
+    upto = Prefix(prefix.obs[: t + 1], prefix.action[:t], prefix.reward[:t])
+    state = filter_prefix(model, context, upto, obs_mask, act_mask, expert[0], gate[0], key, sample=False)
+    return model.prior_logits(state.h)  # h of the token of o_{t-1}, the one that predicts z_t
+
+
 def imagine(
     model: MoW,
     context: Context,

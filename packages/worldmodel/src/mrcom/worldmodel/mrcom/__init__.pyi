@@ -2,7 +2,7 @@
 
 from ._config import ABLATIONS, KL_DIRECTIONS, PRESETS, ModelSpec, TrainSettings, WorldModelConfig
 from ._evaluate import evaluate
-from ._imagine import filter_prefix, imagine, rollout
+from ._imagine import filter_prefix, imagine, prior_at, rollout
 from ._losses import LossWeights, total_loss
 from ._model import MrCoM, init_model, observe, prior_step
 from ._train import load_checkpoint, load_model, train
@@ -26,6 +26,7 @@ __all__ = [
     "evaluate",
     "filter_prefix",
     "imagine",
+    "prior_at",
     "rollout",
     "LossWeights",
     "total_loss",

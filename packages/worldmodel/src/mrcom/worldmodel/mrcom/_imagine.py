@@ -34,14 +34,47 @@ def filter_prefix(
         (s~_W split into (u, d, h), context of step W: the last m of context + prefix steps).
     """
     m, w = model.spec.context_len, prefix.action.shape[0]
-    ext = Context(
+    ext = _extended(context, prefix)
+    seq = observe(model, ext, prefix.obs, prefix.action, obs_mask, act_mask, key)
+    return split_latent(model, seq.latent[-1]), Context(*(x[w : w + m] for x in ext))
+
+
+def _extended(context: Context, prefix: Prefix) -> Context:
+    """The m context steps followed by the W prefix steps (m + W, .): `observe`'s context sequence."""
+    w = prefix.action.shape[0]
+    return Context(
         jnp.concatenate([context.obs, prefix.obs[:w]]),
         jnp.concatenate([context.action, prefix.action]),
         jnp.concatenate([context.reward, prefix.reward]),
         jnp.concatenate([context.valid, jnp.ones(w, context.valid.dtype)]),
     )
-    seq = observe(model, ext, prefix.obs, prefix.action, obs_mask, act_mask, key)
-    return split_latent(model, seq.latent[-1]), Context(*(x[w : w + m] for x in ext))
+
+
+def prior_at(
+    model: MrCoM,
+    context: Context,
+    prefix: Prefix,
+    masks: tuple[Array, Array],
+    t: int,
+    key: PRNGKeyArray,
+) -> Float[Array, " P"]:
+    """The prior over the latent of prefix step t under teacher forcing (one sequence).
+
+    p(u_t | e_t, d_{t-1}, a_{t-1}, o_{t-1}) and p(h_t | e_t, h_{t-1}) of `observe` over context +
+    prefix: e_t encodes steps t-m .. t-1 (their rewards lagged, so not r_{t-1}), d_{t-1} and h_{t-1}
+    come from the posterior of the steps before t (drawn with `key`).
+
+    Arguments:
+        context: the m steps before the prefix (m, .). prefix: obs (W+1, O), action (W, A), reward (W,).
+        masks: (obs_mask (O,), act_mask (A,)). t: the prefix step (1 <= t <= W, static).
+
+    Returns:
+        concat(mean, std of the u prior, mean, std of the h prior) (2 u_dim + 2 h_dim,).
+    """
+    obs_mask, act_mask = masks
+    seq = observe(model, _extended(context, prefix), prefix.obs, prefix.action, obs_mask, act_mask, key)
+    u, h = seq.prior_u, seq.prior_h
+    return jnp.concatenate([u.mean[t], u.std[t], h.mean[t], h.std[t]])
 
 
 def rollout(
