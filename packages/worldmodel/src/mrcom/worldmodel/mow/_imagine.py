@@ -124,10 +124,12 @@ def prior_at(
         context: the m steps before the prefix (m, .). prefix: obs (W+1, O), action (W, A), reward (W,).
         masks: (obs_mask (O,), act_mask (A,)). t: the prefix step (1 <= t <= W, static).
     """
-    obs_mask, act_mask = masks
     one = lambda tree: jax.tree.map(lambda x: x[None], tree)
     before = Prefix(prefix.obs[:t], prefix.action[: t - 1], prefix.reward[: t - 1])
-    _, expert, gate = select_experts(model, one(context), one(before), *one(masks), key, sample=False)
+    obs_mask, act_mask = masks
+    _, expert, gate = select_experts(
+        model, one(context), one(before), obs_mask[None], act_mask[None], key, sample=False
+    )
     upto = Prefix(prefix.obs[: t + 1], prefix.action[:t], prefix.reward[:t])
     state = filter_prefix(model, context, upto, obs_mask, act_mask, expert[0], gate[0], key, sample=False)
     return model.prior_logits(state.h)  # h of the token of o_{t-1}, the one that predicts z_t
