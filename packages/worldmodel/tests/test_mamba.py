@@ -91,11 +91,13 @@ def test_meta_episodes_join_consecutive_episodes_of_one_scenario(data):
     assert b.obs.shape == (16, 11, 6) and b.action.shape == (16, 10, 2) and b.reward.shape == (16, 10)
     starts = {tuple(np.asarray(data.obs[i, 0])) for i in range(data.obs.shape[0])}
     assert all(tuple(np.asarray(o)) in starts for o in b.obs[:, 0])
-    # the previous action and reward lead into every observation (zero before the first)
-    prev_a, prev_r, index = meta_inputs(seq.obs, seq.action, seq.reward, seq.act_mask)
+    # the previous action leads into every observation (zero before the first); the reward input
+    # of o_j is r_{j-2}, the reward into o_{j-1} (r_{j-1} is a function of o_j; zero for j < 2)
+    prev_a, lag_r, index = meta_inputs(seq.obs, seq.action, seq.reward, seq.act_mask)
     np.testing.assert_array_equal(prev_a[1:], seq.action * seq.act_mask)
-    np.testing.assert_array_equal(prev_r[1:], seq.reward)
-    assert float(jnp.abs(prev_a[0]).sum() + jnp.abs(prev_r[0])) == 0.0
+    np.testing.assert_array_equal(lag_r[2:], seq.reward[:-1])
+    assert lag_r.shape == (3 * length + 1,) and float(jnp.abs(lag_r[:2]).sum()) == 0.0
+    assert float(jnp.abs(prev_a[0]).sum()) == 0.0
     np.testing.assert_array_equal(index, np.arange(3 * length + 1))
 
 
@@ -313,6 +315,11 @@ def test_imagine_shapes_and_uses_the_prefix(data, mconfig):
     assert changed(out, run(context, prefix._replace(obs=prefix.obs.at[:, 1].add(1.0))))
     assert changed(out, run(context, prefix._replace(reward=prefix.reward.at[:, 1].add(0.5))))
     assert changed(out, run(context._replace(reward=context.reward.at[:, 2].add(0.5)), prefix))
+    # the reward into the start o_t (r_{t-1}, a function of o_t) is no input of the start's state,
+    # only of the first imagined step's (the reward input is lagged one slot)
+    last = run(context, prefix._replace(reward=prefix.reward.at[:, -1].add(0.5)))
+    np.testing.assert_array_equal(last.latent[:, 0], out.latent[:, 0])
+    assert float(jnp.max(jnp.abs(last.latent[:, 1] - out.latent[:, 1]))) > 1e-4
     empty = context._replace(valid=context.valid.at[:, :3].set(0.0))
     junk = empty._replace(obs=empty.obs.at[:, :3].add(5.0), reward=empty.reward.at[:, :3].add(5.0))
     np.testing.assert_array_equal(run(empty, prefix).latent, run(junk, prefix).latent)

@@ -7,7 +7,7 @@ Step convention (one step per observation x_t):
     z_t ~ q(z_t | h_t, e_t)                                      posterior, e_t = embedding of x_t
 
 `a_{t-1}` is the action that leads INTO x_t. `extra` is an optional vector fed to the recurrent
-input next to the action (none in DreamerV3; MAMBA feeds the previous reward and the normalized
+input next to the action (none in DreamerV3; MAMBA feeds a lagged reward r_{t-2} and the normalized
 time there). z_t holds `stoch` categoricals of `classes` classes; every categorical is mixed with
 1% uniform (`unimix`) on both the prior and the posterior, and samples are one-hot with
 straight-through gradients. The RSSM knows nothing of observations, rewards or losses.

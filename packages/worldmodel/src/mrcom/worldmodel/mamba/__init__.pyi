@@ -15,7 +15,7 @@ from ._data import (
 )
 from ._imagine import evaluate, filter_prefix, imagine, prior_at
 from ._losses import TERMS, compute_loss, sequence_terms
-from ._model import EXTRA_DIM, Mamba, init_model, meta_inputs
+from ._model import EXTRA_DIM, Mamba, init_model, lag_rewards, meta_inputs
 from ._train import (
     Checkpoint,
     TrainState,
@@ -49,6 +49,7 @@ __all__ = [
     "imagine",
     "init_model",
     "init_train_state",
+    "lag_rewards",
     "length_buckets",
     "load_checkpoint",
     "load_model",

@@ -3,10 +3,11 @@
 MAMBA's recurrent state is its task belief, so the m context steps and the prefix are one
 posterior filter from the initial state, as a training meta-episode is: the context may span an
 episode boundary (a prompt tail, then the target's current episode), the previous rewards are
-read from it, and the time input counts the real steps filtered so far (empty context slots,
-valid = 0, are skipped and do not count). The branch starts from the posterior state of the last
-prefix observation and keeps counting time; every imagined step predicts r_t from (s_t, a_t) and
-feeds it to the next recurrent step as the previous reward.
+read from it (lagged: step j reads r_{j-2}, see `_model.py`), and the time input counts the real
+steps filtered so far (empty context slots, valid = 0, are skipped and do not count). The branch
+starts from the posterior state of the last prefix observation o_t and keeps counting time; it
+carries r_{t-1}, the real reward into o_t, as the reward input of its first step; every imagined
+step predicts r_t from (s_t, a_t) and carries it as the reward input of the step after.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from .._data import MultiScenarioData
 from .._evaluate import open_loop_errors_by_config
 from .._seam import Context, Imagined, Prefix, symexp
 from ..dreamerv3 import State, sequence_inputs
-from ._model import Mamba
+from ._model import Mamba, lag_rewards
 
 
 def filter_prefix(
@@ -34,18 +35,21 @@ def filter_prefix(
     act_mask: Float[Array, " A"],
     key: PRNGKeyArray,
     sample: bool = True,
-) -> tuple[State, Array]:
-    """The posterior state at the last prefix observation and its time index (one sequence).
+) -> tuple[State, Array, Array]:
+    """The posterior state at the last prefix observation, its time index and the reward into it
+    (one sequence).
 
     Arguments:
         context: the m steps before the prefix (m, .). prefix: obs (W+1, O), action (W, A), reward (W,).
         sample: sample the posterior (False: its mode).
 
     Returns:
-        (state, j): j = the real steps filtered before the last observation (its time index).
+        (state, j, r): j = the real steps filtered before the last observation (its time index);
+        r = the reward of the transition into it (0 if none), the reward input of the next step.
     """
     states, _, _, index = _filter(model, context, prefix, obs_mask, act_mask, key, sample)
-    return jax.tree.map(lambda x: x[-1], states), index[-1]
+    rewards = jnp.concatenate([jnp.zeros(1), context.reward * context.valid, prefix.reward])
+    return jax.tree.map(lambda x: x[-1], states), index[-1], rewards[-1]
 
 
 def _filter(
@@ -55,9 +59,10 @@ def _filter(
     obs, prev_a, valid = sequence_inputs(
         context.obs, context.action, context.valid, prefix.obs, prefix.action, act_mask
     )
-    prev_r = jnp.concatenate([jnp.zeros(1), context.reward * context.valid, prefix.reward])
+    rewards = jnp.concatenate([context.reward * context.valid, prefix.reward])  # r_j of o_j -> o_{j+1}
     index = jnp.maximum(jnp.cumsum(valid) - 1.0, 0.0)
-    out = model.filter(obs, prev_a, prev_r, index, obs_mask, key, valid=valid, sample=sample)
+    lag_r = lag_rewards(rewards, obs.shape[0])
+    out = model.filter(obs, prev_a, lag_r, index, obs_mask, key, valid=valid, sample=sample)
     return (*out, index)
 
 
@@ -101,9 +106,9 @@ def imagine(
             are always the decoder mean and the two-hot mean).
 
     Returns:
-        Imagined(obs[:, 0] the masked real start,
-        reward (B, H) (reward[:, t] = R(s_t, a_t)), latent (B, H+1, Z) = concat(deter, flattened
-        stoch), latent[:, 0] the posterior).
+        Imagined(obs[:, 0] the masked real start, reward (B, H) (reward[:, t] = R(s_t, a_t), the
+        reward input of step t + 2), latent (B, H+1, Z) = concat(deter, flattened stoch),
+        latent[:, 0] the posterior).
     """
     kf, kr = jax.random.split(key)
 
@@ -112,17 +117,17 @@ def imagine(
 
     def start(context, prefix, obs_mask, act_mask) -> Branch:
         filter_one = partial(filter_prefix, model, sample=sample)
-        state, index = per_sequence(filter_one, context, prefix, obs_mask, act_mask, kf)
+        state, index, r_in = per_sequence(filter_one, context, prefix, obs_mask, act_mask, kf)
 
         def advance(carry, o, a, ks):
-            s, j = carry
+            s, j, r_prev = carry  # r_prev = r_{t-1}, the reward into o_t: the input of step t + 1
             r = jax.vmap(model.reward)(s.feat(), a)
-            new = jax.vmap(one)(s, a, r, j + 1.0, jax.random.split(ks, o.shape[0]))
+            new = jax.vmap(one)(s, a, r_prev, j + 1.0, jax.random.split(ks, o.shape[0]))
             feat = new.feat()
             o_next = symexp(jax.vmap(model.decode)(feat, obs_mask)) * obs_mask
-            return (new, j + 1.0), o_next, r, feat
+            return (new, j + 1.0, r), o_next, r, feat
 
-        return Branch((state, index), state.feat(), advance)
+        return Branch((state, index, r_in), state.feat(), advance)
 
     return imagine_branch(start, model.config.context_len, context, prefix, masks, policy, horizon, kr)
 

@@ -29,8 +29,8 @@ def sequence_terms(
     c = model.config
     kf, ks = jax.random.split(key)
     n1 = seq.obs.shape[0]
-    prev_a, prev_r, index = meta_inputs(seq.obs, seq.action, seq.reward, seq.act_mask)
-    states, post, prior = model.filter(seq.obs, prev_a, prev_r, index, seq.obs_mask, kf, unroll=unroll)
+    prev_a, lag_r, index = meta_inputs(seq.obs, seq.action, seq.reward, seq.act_mask)
+    states, post, prior = model.filter(seq.obs, prev_a, lag_r, index, seq.obs_mask, kf, unroll=unroll)
     idx, w = subsample_steps(ks, length, n1, c.loss_steps)
     feat = states.feat()[idx]  # (N, Z)
     dyn, rep, kl = kl_losses(post[idx], prior[idx], free_nats=c.free_nats, unimix=c.unimix)

@@ -1,16 +1,18 @@
-"""The MAMBA world model: DreamerV3's encoder, RSSM and decoder, with the previous reward and the
+"""The MAMBA world model: DreamerV3's encoder, RSSM and decoder, with a past reward and the
 normalized time as an extra recurrent input.
 
     x_j    = Encoder(symlog(o_j) * obs_mask)
-    h_j    = GRU(h_{j-1}, In([z_{j-1}, a_{j-1}, symlog(r_{j-1}), tau_j]))    (RSSM extra_dim = 2)
+    h_j    = GRU(h_{j-1}, In([z_{j-1}, a_{j-1}, symlog(r_{j-2}), tau_j]))    (RSSM extra_dim = 2)
     z_j    ~ q(z_j | h_j, x_j) (filtering) or p(z_j | h_j) (imagination)
     o_j    : symlog-MSE decoder on s_j = (h_j, z_j)
     r_j    : two-hot reward head on (s_j, a_j)
 
-tau_j = j / T is the time since the start of the filtered sequence, over the length T of a
-training meta-episode (`Mamba.horizon`, fixed from the data when training starts). The reward is
-read from (s_j, a_j), not from s_{j+1} as in DreamerV3: the previous reward is an input of the next
-recurrent step, so imagination predicts r_j before it takes the step into s_{j+1}.
+The reward input of step j is r_{j-2}, the reward of the transition INTO o_{j-1} (0 where there is
+none), lagged one slot as MrCoM's context lags it: r_{j-1} is a function of o_j, so feeding it into
+h_j would let the prior p(z_j | h_j) see what it is to predict. tau_j = j / T is the time since the
+start of the filtered sequence, over the length T of a training meta-episode (`Mamba.horizon`, fixed
+from the data when training starts). The reward is read from (s_j, a_j), not from s_{j+1} as in
+DreamerV3: imagination predicts r_j from (s_j, a_j) and feeds it into the step after next.
 
 All methods act on ONE step or ONE sequence; callers vmap.
 """
@@ -30,7 +32,7 @@ from ..dreamerv3 import RSSM, State, rssm_from_config
 from ..dreamerv3._model import SymlogVectorModel
 from ._config import MambaConfig
 
-EXTRA_DIM = 2  # symlog(previous reward), normalized time
+EXTRA_DIM = 2  # symlog(lagged reward r_{j-2}), normalized time
 
 
 class Mamba(SymlogVectorModel[MambaConfig]):
@@ -62,15 +64,15 @@ class Mamba(SymlogVectorModel[MambaConfig]):
         """The expected reward r_j of (s_j, a_j) under the two-hot head."""
         return twohot_decode(jax.nn.softmax(self.reward_logits(feat, action)), self.bins)
 
-    def extra(self, prev_reward: Float[Array, "*T"], index: Float[Array, "*T"]) -> Float[Array, "*T 2"]:
-        """The extra recurrent input [symlog(r_{j-1}), j / T] of step j."""
-        return jnp.stack([symlog(prev_reward), index / self.horizon], axis=-1)
+    def extra(self, lag_reward: Float[Array, "*T"], index: Float[Array, "*T"]) -> Float[Array, "*T 2"]:
+        """The extra recurrent input [symlog(r_{j-2}), j / T] of step j."""
+        return jnp.stack([symlog(lag_reward), index / self.horizon], axis=-1)
 
     def filter(
         self,
         obs: Float[Array, "N O"],
         prev_action: Float[Array, "N A"],
-        prev_reward: Float[Array, " N"],
+        lag_reward: Float[Array, " N"],
         index: Float[Array, " N"],
         obs_mask: Float[Array, " O"],
         key: PRNGKeyArray,
@@ -81,7 +83,8 @@ class Mamba(SymlogVectorModel[MambaConfig]):
         """The posterior over a sequence from the initial state (see `RSSM.observe`).
 
         Arguments:
-            obs: o_j. prev_action, prev_reward: a_{j-1}, r_{j-1} leading into o_j (0 at the start).
+            obs: o_j. prev_action: a_{j-1}, leading into o_j (0 at the start). lag_reward: r_{j-2},
+                the reward of the transition into o_{j-1} (0 for the first two steps).
             index: j, the time since the start of the sequence (normalized by `horizon`).
             valid: 1 where step j is real (0: an empty slot, the state is carried unchanged).
 
@@ -89,7 +92,7 @@ class Mamba(SymlogVectorModel[MambaConfig]):
             (states (N, ...), posterior logits (N, S, K), prior logits (N, S, K)).
         """
         embeds = jax.vmap(self.embed, (0, None))(obs, obs_mask)
-        extras = self.extra(prev_reward, index)
+        extras = self.extra(lag_reward, index)
         rssm = self.rssm
         return rssm.observe(
             rssm.initial(), prev_action, embeds, key, extras=extras, valid=valid, sample=sample, unroll=unroll
@@ -105,8 +108,13 @@ def init_model(config: MambaConfig, key: PRNGKeyArray, horizon: float | Array = 
 def meta_inputs(
     obs: Float[Array, "N1 O"], action: Float[Array, "N A"], reward: Float[Array, " N"], act_mask: Array
 ) -> tuple[Array, Array, Array]:
-    """The RSSM inputs of a sequence from its start: (previous actions (N+1, A), previous rewards
-    (N+1,), time indices (N+1,)); zero action and reward before the first observation."""
+    """The RSSM inputs of a sequence from its start: (previous actions a_{j-1} (N+1, A), lagged
+    rewards r_{j-2} (N+1,), time indices j (N+1,)); zero where the step does not exist."""
     prev_a = jnp.concatenate([jnp.zeros_like(action[:1]), action]) * act_mask
-    prev_r = jnp.concatenate([jnp.zeros_like(reward[:1]), reward])
-    return prev_a, prev_r, jnp.arange(obs.shape[0], dtype=jnp.float32)
+    return prev_a, lag_rewards(reward, obs.shape[0]), jnp.arange(obs.shape[0], dtype=jnp.float32)
+
+
+def lag_rewards(reward: Float[Array, " N"], steps: int) -> Float[Array, " S"]:
+    """The reward input of each of `steps` observations o_0 .. o_{S-1} of a sequence whose
+    transitions have rewards `reward` (r_j of o_j -> o_{j+1}): r_{j-2} at step j, 0 for j < 2."""
+    return jnp.concatenate([jnp.zeros(2, reward.dtype), reward])[:steps]
