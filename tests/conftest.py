@@ -25,10 +25,31 @@ def sweeps_env() -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def sweeps_shared(tmp_path_factory) -> Path:
-    """One folder per test session whose ``collect/`` (smoke dataset) and ``jax_cache/`` every sweep
-    test reuses, so the behaviour-policy data is collected and the JAX programs compiled only once."""
-    return tmp_path_factory.mktemp("sweeps_shared")
+def sweeps_shared(session_dir) -> Path:
+    """The test session's shared folder (all xdist workers, see the root conftest) whose ``collect/`` (smoke
+    dataset, collected under the pipeline's file lock) and ``jax_cache/`` (the session's persistent JAX
+    cache) every sweep test reuses, so the behaviour-policy data is collected and the JAX programs compiled
+    only once."""
+    return session_dir
+
+
+@pytest.fixture(scope="session")
+def smoke_sacred_run(build_once, sweeps_env, sweeps_shared) -> Path:
+    """One Sacred run of the whole smoke pipeline (``table1-a``) per test session, recorded by a
+    FileStorageObserver (``runs/sacred/<id>``) and an SqlObserver (``sacred.db``) together, with its
+    workdir ``work/``: the folder holding all three. Built once for every worker (file lock)."""
+
+    def build(home: Path) -> None:
+        cmd = [
+            sys.executable, "-m", "sweeps.run", "pipeline",
+            "--file", "runs/sacred", "--sql", f"sqlite:///{home / 'sacred.db'}",
+            "--jax-cache", str(sweeps_shared / "jax_cache"),
+            "with", "smoke", "table1-a", f"shared_collect_dir={sweeps_shared / 'collect'}", "workdir=work",
+        ]  # fmt: skip
+        proc = subprocess.run(cmd, cwd=home, env=sweeps_env, capture_output=True, text=True, timeout=900)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+
+    return build_once("smoke_sacred_run", build)
 
 
 @pytest.fixture

@@ -1,11 +1,9 @@
-"""analysis on a real run: ``python -m sweeps.run pipeline with smoke table1-b`` recorded by Sacred, then
+"""analysis on a real run: ``python -m sweeps.run pipeline with smoke table1-a`` recorded by Sacred, then
 ``analysis.figures`` (tables hold exactly its numbers, every other cell missing) and ``analysis.bound``
 (constants measured from its checkpoint, dataset and adapted policies)."""
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,30 +18,21 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory, sweeps_env, sweeps_shared):
-    """One Sacred run of the whole smoke pipeline (dataset and JAX cache shared with the sweeps tests)."""
-    home = tmp_path_factory.mktemp("analysis_smoke")
-    cmd = [
-        sys.executable, "-m", "sweeps.run",
-        "--file", str(home / "sacred"),
-        "--jax-cache", str(sweeps_shared / "jax_cache"),
-        "pipeline", "with", "smoke", "table1-b",
-        f"shared_collect_dir={sweeps_shared / 'collect'}", f"workdir={home / 'work'}",
-    ]  # fmt: skip
-    proc = subprocess.run(cmd, cwd=home, env=sweeps_env, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    (run_dir,) = [d for d in (home / "sacred").iterdir() if d.name.isdigit()]
-    return home, run_dir
+def smoke_run(smoke_sacred_run):
+    """(folder of the Sacred runs, the run folder) of the session's smoke pipeline run (tests/conftest)."""
+    runs = smoke_sacred_run / "runs" / "sacred"
+    (run_dir,) = [d for d in runs.iterdir() if d.name.isdigit()]
+    return runs, run_dir
 
 
 def test_tables_and_figures_of_a_smoke_run(smoke_run, tmp_path):
-    home, run_dir = smoke_run
+    runs, run_dir = smoke_run
     results = json.loads((run_dir / "results.json").read_text())
     out = tmp_path / "figures"
-    assert figures_main(["--runs", str(home / "sacred"), "--out", str(out)]) == 0
+    assert figures_main(["--runs", str(runs), "--out", str(out)]) == 0
     smoke = out / "smoke"
     md = (smoke / "table1.md").read_text()
-    section = re.search(r"\(`table1-b`\)\n(.*?)(?=\n### |\Z)", md, flags=re.S).group(1)
+    section = re.search(r"\(`table1-a`\)\n(.*?)(?=\n### |\Z)", md, flags=re.S).group(1)
     header = section.strip().splitlines()[0]
     labels = {"sac": "SAC", "sac-utd": "SAC (MBPO's UTD)", "mrcom": "Ours"}
     methods = [m for m in labels if m in results["methods"]]
@@ -60,17 +49,17 @@ def test_tables_and_figures_of_a_smoke_run(smoke_run, tmp_path):
             expected = "—" if not returns else f"{np.mean(returns):.1f} (n=1)"
             assert cell == expected
     # the other sub-tables and Tables 2-3 were never run: every cell is missing
-    for other in ("table1-a", "table1-c", "table1-d"):
+    for other in ("table1-b", "table1-c", "table1-d"):
         part = re.search(rf"\(`{other}`\)\n(.*?)(?=\n### |\Z)", md, flags=re.S).group(1)
         rows = [line for line in part.splitlines() if line.startswith(("| Hopper", "| Walker", "| Cheetah"))]
         assert all(set(c.strip() for c in line.strip("|").split("|")[1:]) == {"—"} for line in rows)
-    assert (smoke / "curves_table1-b.png").stat().st_size > 5000
+    assert (smoke / "curves_table1-a.png").stat().st_size > 5000
     assert (smoke / "wm_kstep.png").stat().st_size > 5000
     assert "Figure 3: no ablation runs" in (smoke / "index.md").read_text()
 
 
 def test_bound_of_a_smoke_run(smoke_run, tmp_path):
-    home, run_dir = smoke_run
+    _, run_dir = smoke_run
     import optuna
 
     # a study whose two complete trials point at the smoke run (by id under --runs, and by directory),

@@ -1,5 +1,6 @@
 """``python -m sweeps.run pipeline with smoke``: one real Sacred run of the whole smoke pipeline, recorded by
-a FileStorageObserver and an SqlObserver together."""
+a FileStorageObserver and an SqlObserver together (the session's ``smoke_sacred_run``, which
+tests/test_analysis_smoke.py reads too)."""
 
 from __future__ import annotations
 
@@ -13,16 +14,10 @@ from mrcom.agents import preset
 pytestmark = pytest.mark.slow
 
 
-def test_pipeline_run_is_recorded(tmp_path, sweeps_run, sweeps_shared):
-    db = tmp_path / "sacred.db"
-    proc = sweeps_run(
-        "sweeps.run", "pipeline", "--file", "runs/sacred", "--sql", f"sqlite:///{db}",
-        "--jax-cache", str(sweeps_shared / "jax_cache"),
-        "with", "smoke", "table1-a", f"shared_collect_dir={sweeps_shared / 'collect'}", "workdir=work",
-        cwd=tmp_path, timeout=900,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    (run_dir,) = [p for p in (tmp_path / "runs" / "sacred").iterdir() if (p / "run.json").exists()]
+def test_pipeline_run_is_recorded(smoke_sacred_run, sweeps_shared):
+    home = smoke_sacred_run  # python -m sweeps.run pipeline --file runs/sacred --sql ... with smoke table1-a
+    db = home / "sacred.db"
+    (run_dir,) = [p for p in (home / "runs" / "sacred").iterdir() if (p / "run.json").exists()]
     run = json.loads((run_dir / "run.json").read_text())
     config = json.loads((run_dir / "config.json").read_text())
     info = json.loads((run_dir / "info.json").read_text())
@@ -35,7 +30,7 @@ def test_pipeline_run_is_recorded(tmp_path, sweeps_run, sweeps_shared):
     assert config["command"] == "pipeline" and config["workdir"] == "work"
 
     # results.json is an artifact, identical to the pipeline's file; the run's result is MrCoM's mean
-    results = json.loads((tmp_path / "work" / "results.json").read_text())
+    results = json.loads((home / "work" / "results.json").read_text())
     assert json.loads((run_dir / "results.json").read_text()) == results
     assert "results.json" in run["artifacts"] and "dataset_manifest.json" in run["artifacts"]
     values = [v for vs in results["methods"]["mrcom"].values() for v in vs]
@@ -46,7 +41,7 @@ def test_pipeline_run_is_recorded(tmp_path, sweeps_run, sweeps_shared):
     )
     # large outputs by path: the dataset is the shared one, linked into the workdir
     assert info["paths"]["dataset"]["bytes"] > 0 and info["paths"]["worldmodel"]["bytes"] > 0
-    assert (tmp_path / "work" / "dataset").resolve() == (sweeps_shared / "collect" / "dataset").resolve()
+    assert (home / "work" / "dataset").resolve() == (sweeps_shared / "collect" / "dataset").resolve()
 
     # metrics: floats with steps, for the world model, adaptation and evaluation
     assert any(name.startswith("wm/") for name in metrics)
