@@ -44,11 +44,11 @@ def pytest_configure(config):
         os.environ[SESSION_DIR_VAR] = config._mrcom_session_dir = tempfile.mkdtemp(prefix="mrcom-tests-")
     settings = {"jax_compilation_cache_dir": str(Path(os.environ[SESSION_DIR_VAR]) / "jax_cache")}
     settings |= JAX_CACHE_SETTINGS
-    for name, value in settings.items():
+    for name, value in settings.items():  # a value set in the environment wins
         os.environ.setdefault(name.upper(), str(value))
     if "jax" in sys.modules:  # imported already (by a plugin): its config read the environment before
         for name, value in settings.items():
-            sys.modules["jax"].config.update(name, value)
+            sys.modules["jax"].config.update(name, type(value)(os.environ[name.upper()]))
 
 
 def pytest_unconfigure(config):
