@@ -359,7 +359,7 @@ _PRESETS: dict[str, dict[str, Any]] = {
         **_worldmodels("quick"),
         "adapt": dict(
             real_steps=3000,
-            rollout_length=5,  # k = 1, 3, 5 measured: docs/choices.md, "Adaptation with the improved model""
+            rollout_length=5,  # k = 1, 3, 5 measured: docs/choices.md, "Rollout length k"
             rollouts_per_step=4,
             updates_per_step=5,
             model_buffer_steps=2000,

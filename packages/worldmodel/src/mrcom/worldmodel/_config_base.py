@@ -33,7 +33,7 @@ TRAINING_BUDGETS: dict[str, dict[str, Any]] = {
     # the pipeline's smoke episodes are 20 steps: burn-in + 15 must fit
     "smoke": dict(steps=100, steps_per_call=10, eval_every=50, checkpoint_every=50, eval_windows=16)
     | dict(eval_burn_in=2, fast_compile=True),
-    # 1500 -> 3000 steps: every k-step error of MrCoM falls (docs/choices.md, "World model: accuracy")
+    # 1500 -> 3000 steps: every k-step error of MrCoM falls (docs/choices.md, "World-model accuracy")
     "quick": dict(steps=3000, steps_per_call=50, eval_every=500, checkpoint_every=500, eval_windows=64),
     "paper": dict(steps=100_000, steps_per_call=100, eval_every=5000, checkpoint_every=5000)
     | dict(eval_windows=256),
