@@ -1,6 +1,7 @@
 """Shared small config and synthetic data, so that jitted functions compile once per session."""
 
 import pytest
+from wm_testing import smoke_config
 
 from mrcom.worldmodel import WorldModelConfig, synthetic_data
 
@@ -17,6 +18,4 @@ def heldout():
 
 @pytest.fixture(scope="session")
 def config():
-    return WorldModelConfig.preset(
-        "smoke", obs_dim=6, act_dim=2, num_scenarios=6, steps_per_call=10, eval_windows=16, eval_burn_in=4
-    )
+    return smoke_config(WorldModelConfig, steps_per_call=10, eval_windows=16, eval_burn_in=4)

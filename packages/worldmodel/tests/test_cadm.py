@@ -2,16 +2,15 @@
 log-variance, loss decrease, exact resume, imagine consistency and masks, config validation."""
 
 import dataclasses
-import functools
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from wm_testing import assert_resumes_bit_identical, assert_same_leaves, jit_fast, smoke_config, tree_norm
 
 from mrcom.worldmodel import (
-    FAST_COMPILE_OPTIONS,
     Context,
     NonFiniteLossError,
     OpenLoop,
@@ -51,7 +50,7 @@ def with_config(model: CaDM, config: CaDMConfig) -> CaDM:
 
 @pytest.fixture(scope="module")
 def cfg():
-    return CaDMConfig.preset("smoke", obs_dim=6, act_dim=2, num_scenarios=6)
+    return smoke_config(CaDMConfig)
 
 
 @pytest.fixture(scope="module")
@@ -63,19 +62,10 @@ def trained(data, cfg):
     return model, logged, metrics
 
 
-def _leaves(tree):
-    return [np.asarray(x) for x in jax.tree.leaves(eqx.filter(tree, eqx.is_array))]
+_member_batches, _predict, _imagine = jit_fast(member_batches), jit_fast(predict), jit_fast(imagine)
 
 
-def _norm(tree):
-    return float(sum(jnp.sum(x**2) for x in jax.tree.leaves(eqx.filter(tree, eqx.is_array))))
-
-
-_jit = functools.partial(eqx.filter_jit, compiler_options=FAST_COMPILE_OPTIONS)
-_member_batches, _predict, _imagine = _jit(member_batches), _jit(predict), _jit(imagine)
-
-
-@_jit
+@jit_fast
 def _term_grads(model, batch):
     def terms(params):
         return compute_loss(eqx.combine(params, static), batch)[1]
@@ -97,11 +87,11 @@ def test_future_loss_trains_the_encoder_from_all_m_steps(data, cfg):
     model = _init(data, cfg)
     batch = _batch(data, cfg)
     g = _term_grads(model, batch)
-    assert _norm(g["forward"].encoder) > 0 and _norm(g["reward"].encoder) > 0
+    assert tree_norm(g["forward"].encoder) > 0 and tree_norm(g["reward"].encoder) > 0
     # M = 1 scores the context against one step only: a different encoder gradient
     g1 = _term_grads(with_config(model, cfg.replace(future_len=1)), batch)  # the same parameters
     diff = jax.tree.map(lambda a, b: a - b, g1["forward"].encoder, g["forward"].encoder)
-    assert _norm(diff) > 1e-6 * _norm(g["forward"].encoder)
+    assert tree_norm(diff) > 1e-6 * tree_norm(g["forward"].encoder)
     # the futures are the M steps after each anchor's K-step history
     hist, fut = split_windows(jax.tree.map(lambda x: x[0], batch), cfg.context_len, cfg.future_len)
     t, m, k = cfg.seq_len, cfg.future_len, cfg.context_len
@@ -112,9 +102,9 @@ def test_future_loss_trains_the_encoder_from_all_m_steps(data, cfg):
 
 def test_backward_model_is_trained_and_only_by_its_term(data, cfg, trained):
     g = _term_grads(_init(data, cfg), _batch(data, cfg))
-    assert _norm(g["backward"].backward_model) > 0 and _norm(g["backward"].encoder) > 0
-    assert _norm(g["forward"].backward_model) == 0 and _norm(g["backward"].forward_model) == 0
-    assert _norm(g["forward"].norm) == 0  # statistics are constants
+    assert tree_norm(g["backward"].backward_model) > 0 and tree_norm(g["backward"].encoder) > 0
+    assert tree_norm(g["forward"].backward_model) == 0 and tree_norm(g["backward"].forward_model) == 0
+    assert tree_norm(g["forward"].norm) == 0  # statistics are constants
     _, logged, _ = trained
     assert np.mean(logged["wm/backward_mse"][-3:]) < 0.5 * np.mean(logged["wm/backward_mse"][:2])
     assert np.mean(logged["wm/backward"][-3:]) < np.mean(logged["wm/backward"][:2])
@@ -129,7 +119,7 @@ def test_loss_decreases_and_the_context_carries_the_dynamics(data, cfg, trained)
     src = make_source(data, cfg.context_len)
     eps = np.repeat(np.arange(24), 4)
     starts = np.tile(np.array([0, 9, 18, 27]), 24)
-    windows = _jit(jax.vmap(window, (None, 0, 0, None, None)))
+    windows = jit_fast(jax.vmap(window, (None, 0, 0, None, None)))
     win = lambda e: windows(src, e, starts, cfg.seq_len, cfg.context_len)
     own, other = win(eps), win((eps + 8) % 24)  # 4 episodes per scenario: +8 is scenario +2
     h_own, fut = split_windows(own, cfg.context_len, cfg.future_len)
@@ -162,7 +152,7 @@ def test_log_variance_stays_within_its_soft_bounds(data, cfg, trained):
     for model in (_init(data, cfg), trained[0]):
         for head in (model.forward_model, model.backward_model):
             x = 1e3 * jax.random.normal(KEY, (cfg.ensemble_size, 256, head.mlp.layers[0].weight.shape[-1]))
-            _, logvar = _jit(lambda h, x: h(x))(head, x)
+            _, logvar = jit_fast(lambda h, x: h(x))(head, x)
             lo, hi = head.min_logvar[:, None], head.max_logvar[:, None]
             assert float(jnp.min(logvar - lo)) >= 0 and float(jnp.max(logvar - hi)) <= 1e-4
             assert float(jnp.min(logvar - lo)) < 1e-2 and float(jnp.min(hi - logvar)) < 1e-2  # both reached
@@ -170,20 +160,14 @@ def test_log_variance_stays_within_its_soft_bounds(data, cfg, trained):
     init = _init(data, cfg)
     assert not np.allclose(trained[0].forward_model.max_logvar, init.forward_model.max_logvar)
     g = _term_grads(with_config(init, cfg.replace(probabilistic=False)), _batch(data, cfg))
-    assert _norm(g["forward"].forward_model.max_logvar) == 0
+    assert tree_norm(g["forward"].forward_model.max_logvar) == 0
 
 
 def test_exact_resume_and_checkpoint_round_trip(tmp_path, data, cfg):
-    straight, _ = train(data, cfg, seed=3, steps=30, checkpoint_dir=tmp_path / "a", progress=False)
-    train(data, cfg, seed=3, steps=10, checkpoint_dir=tmp_path / "b", progress=False)  # "killed" at 10
-    assert load_checkpoint(tmp_path / "b").step == 10
-    resumed, _ = train(data, cfg, seed=3, steps=30, checkpoint_dir=tmp_path / "b", progress=False)
-    for x, y in zip(_leaves(straight), _leaves(resumed), strict=True):
-        np.testing.assert_array_equal(x, y)
+    resumed = assert_resumes_bit_identical(train, load_checkpoint, data, cfg, tmp_path / "b", tmp_path / "a")
     loaded = load_model(tmp_path / "b" / "checkpoint.eqx")
     assert isinstance(loaded, CaDM) and loaded.config == cfg
-    for x, y in zip(_leaves(loaded), _leaves(resumed), strict=True):
-        np.testing.assert_array_equal(x, y)
+    assert_same_leaves(loaded, resumed)
     assert float(jnp.max(jnp.abs(loaded.norm.obs_std - 1))) > 0  # statistics of the data were stored
     with pytest.raises(ValueError, match="different config"):
         train(

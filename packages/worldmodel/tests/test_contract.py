@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from wm_testing import assert_same_leaves, smoke_config
 
 from mrcom.worldmodel import (
     PRESET_NAMES,
@@ -26,13 +27,7 @@ INTERFACE_METRICS = {"k1_obs_nmse", "k5_obs_nmse", "k15_obs_nmse", "reward_mse"}
 
 def _config(name: str):
     """The smoke preset on the shared synthetic data (6 scenarios, obs 6, action 2)."""
-    return get_kind(name).config_type.preset(
-        "smoke", obs_dim=6, act_dim=2, num_scenarios=6, steps_per_call=10, eval_windows=8, eval_burn_in=4
-    )
-
-
-def _leaves(tree):
-    return [np.asarray(x) for x in jax.tree.leaves(eqx.filter(tree, eqx.is_array))]
+    return smoke_config(get_kind(name).config_type, steps_per_call=10, eval_windows=8, eval_burn_in=4)
 
 
 @pytest.fixture(scope="module")
@@ -64,12 +59,10 @@ def test_training_lowers_the_loss_and_resumes_bit_identical(name, data, trained,
     # killed at step 20 (a multiple of steps_per_call), then resumed to 40
     kind.train(data, config, seed=3, steps=20, checkpoint_dir=tmp_path, progress=False)
     resumed, _ = kind.train(data, config, seed=3, steps=40, checkpoint_dir=tmp_path, progress=False)
-    for x, y in zip(_leaves(straight), _leaves(resumed), strict=True):
-        np.testing.assert_array_equal(x, y)
+    assert_same_leaves(straight, resumed)
     loaded = kind.load_model(folder)
     assert kind_of(loaded) is kind and isinstance(loaded, kind.model_type)
-    for x, y in zip(_leaves(straight), _leaves(loaded), strict=True):
-        np.testing.assert_array_equal(x, y)
+    assert_same_leaves(straight, loaded)
     with pytest.raises(ValueError, match="different config"):
         kind.train(data, config.replace(seq_len=10), steps=50, checkpoint_dir=folder, progress=False)
 

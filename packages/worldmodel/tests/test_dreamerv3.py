@@ -5,9 +5,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from wm_testing import jit_fast, smoke_config, tree_norm
 
 from mrcom.worldmodel import (
-    FAST_COMPILE_OPTIONS,
     Context,
     OpenLoop,
     Prefix,
@@ -33,25 +33,12 @@ KIND = get_kind("dreamerv3")
 KEY = jax.random.PRNGKey(0)
 
 
-def _jit(fn):
-    """Jit with XLA's quick backend options: these tests are dominated by compiling."""
-    return eqx.filter_jit(fn, compiler_options=FAST_COMPILE_OPTIONS)
-
-
-_imagine = _jit(imagine)
+_imagine = jit_fast(imagine)
 
 
 @pytest.fixture(scope="module")
 def dconfig():
-    return DreamerConfig.preset("smoke", obs_dim=6, act_dim=2, num_scenarios=6, eval_burn_in=4)
-
-
-def _leaves(tree):
-    return [np.asarray(x) for x in jax.tree.leaves(eqx.filter(tree, eqx.is_array))]
-
-
-def _norm(tree):
-    return float(sum(jnp.sum(x**2) for x in jax.tree.leaves(eqx.filter(tree, eqx.is_array))))
+    return smoke_config(DreamerConfig, eval_burn_in=4)
 
 
 # ----------------------------------------------------------------------------- (1) KL split
@@ -81,13 +68,21 @@ def test_kl_terms_route_gradients_to_rssm_parts(dconfig):
         state, post, prior = m.rssm.obs_step(m.rssm.initial(), jnp.ones(2), m.embed(obs, mask), KEY)
         return kl_losses(post, prior, free_nats=0.0)[i]
 
-    g_dyn, g_rep = _jit(lambda m: [eqx.filter_grad(lambda m, i=i: term(m, i))(m) for i in (0, 1)])(model)
+    g_dyn, g_rep = jit_fast(lambda m: [eqx.filter_grad(lambda m, i=i: term(m, i))(m) for i in (0, 1)])(model)
     for part in ("img_out", "prior_logits", "gru", "img_in"):
-        assert _norm(getattr(g_dyn.rssm, part)) > 0, part
-    assert _norm(g_dyn.rssm.obs_out) == 0 and _norm(g_dyn.rssm.post_logits) == 0 and _norm(g_dyn.encoder) == 0
-    assert _norm(g_rep.rssm.obs_out) > 0 and _norm(g_rep.rssm.post_logits) > 0 and _norm(g_rep.encoder) > 0
-    assert _norm(g_rep.rssm.img_out) == 0 and _norm(g_rep.rssm.prior_logits) == 0
-    assert _norm(g_dyn.decoder) == 0 and _norm(g_rep.reward_head) == 0
+        assert tree_norm(getattr(g_dyn.rssm, part)) > 0, part
+    assert (
+        tree_norm(g_dyn.rssm.obs_out) == 0
+        and tree_norm(g_dyn.rssm.post_logits) == 0
+        and tree_norm(g_dyn.encoder) == 0
+    )
+    assert (
+        tree_norm(g_rep.rssm.obs_out) > 0
+        and tree_norm(g_rep.rssm.post_logits) > 0
+        and tree_norm(g_rep.encoder) > 0
+    )
+    assert tree_norm(g_rep.rssm.img_out) == 0 and tree_norm(g_rep.rssm.prior_logits) == 0
+    assert tree_norm(g_dyn.decoder) == 0 and tree_norm(g_rep.reward_head) == 0
 
 
 # ----------------------------------------------------------------------------- (2)-(4) pieces
@@ -159,13 +154,13 @@ def test_padded_dims_never_count_and_rssm_takes_extra_inputs(data, dconfig):
         action=noise(batch.action, batch.act_mask[:, None]),
     )
     assert float(jnp.sum(1 - om)) > 0
-    loss = _jit(lambda mdl, bt: compute_loss(mdl, bt, KEY)[0])
+    loss = jit_fast(lambda mdl, bt: compute_loss(mdl, bt, KEY)[0])
     np.testing.assert_array_equal(loss(model, batch), loss(model, noisy))
     # the RSSM on its own, with an extra recurrent input (MAMBA: previous reward, normalized time)
-    rssm = _jit(lambda k: RSSM(2, 5, deter=16, stoch=4, classes=3, hidden=8, blocks=2, extra_dim=2, key=k))(
-        KEY
-    )
-    run = _jit(lambda r, x: r.observe(r.initial(), jnp.ones((7, 2)), jnp.ones((7, 5)), KEY, extras=x))
+    rssm = jit_fast(
+        lambda k: RSSM(2, 5, deter=16, stoch=4, classes=3, hidden=8, blocks=2, extra_dim=2, key=k)
+    )(KEY)
+    run = jit_fast(lambda r, x: r.observe(r.initial(), jnp.ones((7, 2)), jnp.ones((7, 5)), KEY, extras=x))
     states, post, prior = run(rssm, jnp.ones((7, 2)))
     assert states.feat().shape == (7, 16 + 12) and post.shape == prior.shape == (7, 4, 3)
     np.testing.assert_allclose(states.stoch.sum(-1), 1.0, atol=1e-6)

@@ -8,9 +8,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from wm_testing import assert_resumes_bit_identical, assert_same_leaves, jit_fast, smoke_config
 
 from mrcom.worldmodel import (
-    FAST_COMPILE_OPTIONS,
     Context,
     MultiScenarioData,
     NonFiniteLossError,
@@ -46,21 +46,12 @@ KIND = get_kind("mamba")
 KEY = jax.random.PRNGKey(0)
 
 
-def _jit(fn):
-    """Jit with XLA's quick backend options: these tests are dominated by compiling."""
-    return eqx.filter_jit(fn, compiler_options=FAST_COMPILE_OPTIONS)
-
-
-_imagine = _jit(imagine)
+_imagine = jit_fast(imagine)
 
 
 @pytest.fixture(scope="module")
 def mconfig():
-    return MambaConfig.preset("smoke", obs_dim=6, act_dim=2, num_scenarios=6, eval_burn_in=4)
-
-
-def _leaves(tree):
-    return [np.asarray(x) for x in jax.tree.leaves(eqx.filter(tree, eqx.is_array))]
+    return smoke_config(MambaConfig, eval_burn_in=4)
 
 
 # ----------------------------------------------------------------------------- meta-episodes
@@ -147,7 +138,7 @@ def test_loss_reads_only_the_curriculum_length(data, mconfig):
     b = sample_meta_batch(src, KEY, 4, 80)
     late = b._replace(obs=b.obs.at[:, 31:].add(3.0), reward=b.reward.at[:, 30:].add(1.0))
     early = b._replace(obs=b.obs.at[:, 20].add(3.0))
-    loss = _jit(lambda m, bt, n: compute_loss(m, bt, n, KEY)[0])
+    loss = jit_fast(lambda m, bt, n: compute_loss(m, bt, n, KEY)[0])
     l0, l1, l2 = (float(loss(model, x, jnp.asarray(30))) for x in (b, late, early))
     assert l0 == l1 and l0 != l2
     assert float(loss(model, late, jnp.asarray(40))) != l0
@@ -182,16 +173,10 @@ def test_loss_decreases_on_synthetic_data(data, heldout, mconfig):
 
 def test_exact_resume_and_checkpoint_round_trip(tmp_path, data, mconfig):
     # the run crosses length buckets (curriculum over the first 25 steps) and a resume point
-    straight, _ = train(data, mconfig, seed=3, steps=30, progress=False)
-    train(data, mconfig, seed=3, steps=10, checkpoint_dir=tmp_path, progress=False)  # "killed" at 10
-    assert load_checkpoint(tmp_path).step == 10
-    resumed, _ = train(data, mconfig, seed=3, steps=30, checkpoint_dir=tmp_path, progress=False)
-    for x, y in zip(_leaves(straight), _leaves(resumed), strict=True):
-        np.testing.assert_array_equal(x, y)
+    resumed = assert_resumes_bit_identical(train, load_checkpoint, data, mconfig, tmp_path)
     loaded = load_model(tmp_path / "checkpoint.eqx")
     assert isinstance(loaded, Mamba) and loaded.config == mconfig and load_checkpoint(tmp_path).step == 30
-    for x, y in zip(_leaves(loaded), _leaves(resumed), strict=True):
-        np.testing.assert_array_equal(x, y)
+    assert_same_leaves(loaded, resumed)
     assert float(loaded.horizon) == 80.0  # the time scale of the data is stored
     with pytest.raises(ValueError, match="different config"):
         train(data, mconfig.replace(loss_steps=8), steps=40, checkpoint_dir=tmp_path, progress=False)
@@ -257,7 +242,7 @@ def test_recurrent_state_carries_the_scenario_across_episode_boundaries():
     model, _ = train(_two_reward_scenarios(0), config, seed=0, progress=False)
     src = make_meta_source(_two_reward_scenarios(1), 2)
 
-    @_jit
+    @jit_fast
     def first_rewards(model, i):
         # the reward predicted for the first 3 steps of episode 2: filtered over the whole
         # meta-episode (episode 1 included), or from a fresh state at episode 2's start

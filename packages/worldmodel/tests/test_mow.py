@@ -6,9 +6,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from wm_testing import assert_same_leaves, jit_fast, smoke_config
 
 from mrcom.worldmodel import (
-    FAST_COMPILE_OPTIONS,
     Context,
     MultiScenarioData,
     NonFiniteLossError,
@@ -40,27 +40,10 @@ KEY = jax.random.PRNGKey(0)
 CLUSTER_AT = 200  # the two families separate once the shared model has learned (about 200 smoke steps)
 
 
-def _jit(fn):
-    """Jit with XLA's quick backend options: these tests are dominated by compiling."""
-    return eqx.filter_jit(fn, compiler_options=FAST_COMPILE_OPTIONS)
-
-
-def _leaves(tree):
-    return [np.asarray(x) for x in jax.tree.leaves(eqx.filter(tree, eqx.is_array))]
-
-
 @pytest.fixture(scope="module")
 def mconfig():
     # one config for every training test (the jitted chunks compile once)
-    return MoWConfig.preset(
-        "smoke",
-        obs_dim=6,
-        act_dim=2,
-        num_scenarios=6,
-        eval_burn_in=4,
-        cluster_at=CLUSTER_AT,
-        cluster_windows=32,
-    )
+    return smoke_config(MoWConfig, eval_burn_in=4, cluster_at=CLUSTER_AT, cluster_windows=32)
 
 
 def families(seed: int, num_scenarios: int = 6, episodes: int = 4, length: int = 40, prompt: int = 16):
@@ -221,7 +204,7 @@ def test_experts_are_selected_by_scenario(data, mconfig):
         )
         return seq.h
 
-    run = _jit(outputs)
+    run = jit_fast(outputs)
     h = [np.asarray(run(model, jnp.asarray(s))) for s in range(6)]
     np.testing.assert_array_equal(h[0], h[2])  # same expert: the same output
     np.testing.assert_array_equal(h[1], h[3])
@@ -233,7 +216,7 @@ def test_experts_are_selected_by_scenario(data, mconfig):
     )
     # only the scenario's expert gets a gradient (of any function of the outputs)
     weights = jax.random.normal(KEY, h[0].shape)
-    grad = _jit(lambda mdl, sid: eqx.filter_grad(lambda x: jnp.sum(outputs(x, sid) * weights))(mdl))
+    grad = jit_fast(lambda mdl, sid: eqx.filter_grad(lambda x: jnp.sum(outputs(x, sid) * weights))(mdl))
     for sid, expert in ((0, 0), (1, 1)):
         g = grad(model, jnp.asarray(sid))
         for layer in g.dynamics.experts:
@@ -285,7 +268,7 @@ def test_cached_steps_equal_the_parallel_transformer(mconfig):
             last, hs = jax.lax.scan(one, dyn.empty_cache(), (tokens, valid))
             return h, cache, hs, last
 
-        h, cache, hs, last = _jit(both)(dyn, tokens, valid)
+        h, cache, hs, last = jit_fast(both)(dyn, tokens, valid)
         keep = np.asarray(valid) > 0
         np.testing.assert_allclose(np.asarray(h)[keep], np.asarray(hs)[keep], atol=2e-5)
         np.testing.assert_allclose(np.asarray(cache.k)[:, -3:], np.asarray(last.k)[:, -3:], atol=2e-5)
@@ -323,8 +306,7 @@ def test_exact_resume_across_the_clustering(trained, fam, mconfig, tmp_path):
         assert load_checkpoint(tmp_path).step == steps
     assert int(load_checkpoint(tmp_path).model.routing.clustered_at) == CLUSTER_AT
     resumed, _ = train(fam, mconfig, seed=0, steps=300, checkpoint_dir=tmp_path, progress=False)
-    for x, y in zip(_leaves(straight), _leaves(resumed), strict=True):
-        np.testing.assert_array_equal(x, y)
+    assert_same_leaves(straight, resumed)
     loaded = load_model(tmp_path / "checkpoint.eqx")
     assert loaded.config == mconfig
     np.testing.assert_array_equal(loaded.routing.assignment, straight.routing.assignment)
@@ -354,7 +336,7 @@ def test_unseen_scenarios_select_their_familys_expert(trained, mconfig):
     m, w = mconfig.context_len, 4
     context = Context(*(x[:, :m] for x in b.ctx))
     prefix = Prefix(b.obs[:, : w + 1], b.action[:, :w], b.reward[:, :w])
-    select = _jit(lambda mdl, c, p, om, am: select_experts(mdl, c, p, om, am, KEY, False)[1:])
+    select = jit_fast(lambda mdl, c, p, om, am: select_experts(mdl, c, p, om, am, KEY, False)[1:])
     chosen, gate = select(model, context, prefix, b.obs_mask, b.act_mask)
     expert_of_family = np.asarray(model.routing.assignment)[:2]  # scenario 0: family +, 1: family -
     family = np.asarray(b.scenario_id) % 2
@@ -371,7 +353,7 @@ def test_imagine_shapes_and_policy(trained, data, mconfig):
     context = Context(*(x[:, :m] for x in b.ctx))
     prefix = Prefix(b.obs[:, : w + 1], b.action[:, :w], b.reward[:, :w])
     masks = (b.obs_mask, b.act_mask)
-    run = _jit(imagine)
+    run = jit_fast(imagine)
     out = run(model, context, prefix, masks, OpenLoop(b.action[:, w : w + h]), h, KEY, sample=False)
     assert out.obs.shape == (5, h + 1, 6) and out.action.shape == (5, h, 2) and out.reward.shape == (5, h)
     assert out.latent.shape == (5, h + 1, mconfig.latent_dim)

@@ -5,6 +5,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from wm_testing import assert_resumes_bit_identical, assert_same_leaves, leaves, tree_norm
 
 from mrcom.worldmodel import (
     LossWeights,
@@ -22,10 +23,6 @@ from mrcom.worldmodel import (
 )
 
 KEY = jax.random.PRNGKey(0)
-
-
-def _leaves(tree):
-    return [np.asarray(x) for x in jax.tree.leaves(eqx.filter(tree, eqx.is_array))]
 
 
 def test_loss_decreases_on_synthetic_multi_scenario_data(data, config):
@@ -57,28 +54,24 @@ def _term_grads(model, target, batch, key, weights):
     return jax.jacrev(terms)(params)
 
 
-def _norm(tree):
-    return float(sum(jnp.sum(x**2) for x in jax.tree.leaves(tree)))
-
-
 def test_gradients_reach_the_right_parameters(data, config):
     c = config.replace(free_nats=0.0)
     state = init_train_state(c, KEY)
     batch = sample_batch(make_source(data, config.context_len), KEY, 4, config.seq_len, config.context_len)
     g = _term_grads(state.model, state.target, batch, KEY, LossWeights.from_config(c))
     # eq. 15: into theta through the predicted latent, never into psi (meta-value or value heads)
-    assert _norm(g["value_reg"].prior_u) > 0 and _norm(g["value_reg"].gru) > 0
-    assert _norm(g["value_reg"].meta_value) == 0 and _norm(g["value_reg"].value_heads) == 0
+    assert tree_norm(g["value_reg"].prior_u) > 0 and tree_norm(g["value_reg"].gru) > 0
+    assert tree_norm(g["value_reg"].meta_value) == 0 and tree_norm(g["value_reg"].value_heads) == 0
     # eqs. 13, 14: only psi; the latents they read are stop-gradient
-    assert _norm(g["value_td"].value_heads) > 0 and _norm(g["meta_value"].meta_value) > 0
+    assert tree_norm(g["value_td"].value_heads) > 0 and tree_norm(g["meta_value"].meta_value) > 0
     for name in ("value_td", "meta_value"):
         for part in ("context", "prior_u", "post_u", "gru", "prior_h", "post_h", "decoder"):
-            assert _norm(getattr(g[name], part)) == 0, (name, part)
-    assert _norm(g["meta_value"].value_heads) == 0
+            assert tree_norm(getattr(g[name], part)) == 0, (name, part)
+    assert tree_norm(g["meta_value"].value_heads) == 0
     # L_s is an extra posterior-side term: it reaches the u-posterior, never a prior head
-    assert _norm(g["state"].post_u) > 0
-    assert _norm(g["state"].prior_u) == 0 and _norm(g["state"].prior_h) == 0
-    assert _norm(g["recon"].decoder) > 0 and _norm(g["reward"].reward_head) > 0
+    assert tree_norm(g["state"].post_u) > 0
+    assert tree_norm(g["state"].prior_u) == 0 and tree_norm(g["state"].prior_h) == 0
+    assert tree_norm(g["recon"].decoder) > 0 and tree_norm(g["reward"].reward_head) > 0
 
 
 def test_without_l_s_the_posterior_still_gets_kl_pressure(data, config):
@@ -89,8 +82,8 @@ def test_without_l_s_the_posterior_still_gets_kl_pressure(data, config):
     batch = sample_batch(make_source(data, c.context_len), KEY, 4, c.seq_len, c.context_len)
     g = _term_grads(state.model, state.target, batch, KEY, LossWeights.from_config(c))
     kl_part = jax.tree.map(lambda v, r: v - r, g["var"].post_u, g["recon"].post_u)
-    assert _norm(kl_part) > 1e-4 * _norm(g["recon"].post_u) > 0
-    assert _norm(jax.tree.map(lambda v, r: v - r, g["var"].prior_u, g["recon"].prior_u)) > 0
+    assert tree_norm(kl_part) > 1e-4 * tree_norm(g["recon"].post_u) > 0
+    assert tree_norm(jax.tree.map(lambda v, r: v - r, g["var"].prior_u, g["recon"].prior_u)) > 0
 
 
 @pytest.mark.parametrize("direction", ["posterior_prior", "prior_posterior"])
@@ -116,16 +109,11 @@ def test_kl_direction_reaches_the_training_loss(data, config, direction):
 
 
 def test_exact_resume_and_checkpoint_round_trip(tmp_path, data, config):
-    straight, _ = train(data, config, seed=3, steps=30, checkpoint_dir=tmp_path / "a", progress=False)
-    train(data, config, seed=3, steps=10, checkpoint_dir=tmp_path / "b", progress=False)  # "killed" at 10
-    assert load_checkpoint(tmp_path / "b").step == 10
-    resumed, _ = train(data, config, seed=3, steps=30, checkpoint_dir=tmp_path / "b", progress=False)
-    for x, y in zip(_leaves(straight), _leaves(resumed), strict=True):
-        np.testing.assert_array_equal(x, y)
-    ck = load_checkpoint(tmp_path / "b" / "checkpoint.eqx")
+    folder = tmp_path / "b"
+    resumed = assert_resumes_bit_identical(train, load_checkpoint, data, config, folder, tmp_path / "a")
+    ck = load_checkpoint(folder / "checkpoint.eqx")
     assert ck.step == 30 and ck.config == config and int(ck.state.step) == 30
-    for x, y in zip(_leaves(ck.model), _leaves(resumed), strict=True):
-        np.testing.assert_array_equal(x, y)
+    assert_same_leaves(ck.model, resumed)
     with pytest.raises(ValueError, match="different config"):
         train(data, config.replace(lambda_s=0.5), steps=40, checkpoint_dir=tmp_path / "b", progress=False)
 
@@ -137,7 +125,7 @@ def test_nan_loss_stops_with_step_and_terms_and_keeps_last_good_checkpoint(tmp_p
         train(bad, config, seed=0, steps=20, checkpoint_dir=tmp_path, progress=False)
     assert "loss=" in str(err.value) and "recon=" in str(err.value)
     ck = load_checkpoint(tmp_path)
-    assert ck.step == 10 and all(np.all(np.isfinite(x)) for x in _leaves(ck.state))
+    assert ck.step == 10 and all(np.all(np.isfinite(x)) for x in leaves(ck.state))
     broken = eqx.tree_at(lambda s: s.model.decoder.layers[0].bias, ck.state, replace_fn=lambda b: b * jnp.nan)
     with pytest.raises(ValueError, match="NaN or inf"):
         save_checkpoint(tmp_path / "other", broken, config)

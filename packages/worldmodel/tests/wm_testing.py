@@ -1,0 +1,48 @@
+"""Helpers the world-model test modules share (importable through pytest's ``pythonpath`` setting in the
+root pyproject.toml); the shared data and config are fixtures in conftest.py."""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from mrcom.worldmodel import FAST_COMPILE_OPTIONS
+
+
+def jit_fast(fn):
+    """Jit with XLA's quick backend options: these tests are dominated by compiling."""
+    return eqx.filter_jit(fn, compiler_options=FAST_COMPILE_OPTIONS)
+
+
+def leaves(tree) -> list[np.ndarray]:
+    """The array leaves of a pytree (a model, a training state), as numpy arrays."""
+    return [np.asarray(x) for x in jax.tree.leaves(eqx.filter(tree, eqx.is_array))]
+
+
+def tree_norm(tree) -> float:
+    """The squared L2 norm over the array leaves of a pytree (a model's gradient, say)."""
+    return float(sum(jnp.sum(x**2) for x in jax.tree.leaves(eqx.filter(tree, eqx.is_array))))
+
+
+def smoke_config(config_type, **overrides):
+    """``config_type``'s smoke preset for the conftest's synthetic data (6 scenarios, obs 6, action 2)."""
+    return config_type.preset("smoke", obs_dim=6, act_dim=2, num_scenarios=6, **overrides)
+
+
+def assert_same_leaves(a, b) -> None:
+    """Two pytrees hold bit-identical arrays."""
+    for x, y in zip(leaves(a), leaves(b), strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+def assert_resumes_bit_identical(train, load_checkpoint, data, config, folder, straight_folder=None):
+    """A run "killed" at step 10 and resumed to 30 from its checkpoint in ``folder`` ends with the
+    parameters of a straight 30-step run (seed 3) to the bit. Returns the resumed model."""
+    straight, _ = train(data, config, seed=3, steps=30, checkpoint_dir=straight_folder, progress=False)
+    train(data, config, seed=3, steps=10, checkpoint_dir=folder, progress=False)  # "killed" at 10
+    assert load_checkpoint(folder).step == 10
+    resumed, _ = train(data, config, seed=3, steps=30, checkpoint_dir=folder, progress=False)
+    assert_same_leaves(straight, resumed)
+    return resumed
