@@ -260,11 +260,16 @@ def test_recurrent_state_carries_the_scenario_across_episode_boundaries():
 
     out = [first_rewards(model, i) for i in range(src.meta.shape[0])]
     with_history, without = np.mean([o[0] for o in out]), np.mean([o[1] for o in out])
-    assert with_history < 0.25 * without and with_history < 0.03, (with_history, without)
+    # 0.041 at this setting (0.068 with seed 1). The earlier bound of 0.03 held only while step j's
+    # recurrent input was r_{j-1}, a function of o_j (the leak the lag now removes: test_contract_leak.py)
+    assert with_history < 0.25 * without and with_history < 0.06, (with_history, without)
     # read through the reward head, the state at episode 2's first steps separates the scenarios
     sid = np.asarray(src.scenario_id)[np.asarray(src.meta[:, 0])]
     predicted = np.stack([np.asarray(o[2]) for o in out])  # (M, 3)
-    np.testing.assert_array_equal(predicted > 0.5, np.broadcast_to((sid == 1)[:, None], predicted.shape))
+    # (27 of 30 steps right at this setting since the reward input is lagged: one meta-episode's first
+    # steps of episode 2 are read as the other scenario; 30 of 30 with the leaky r_{j-1} input)
+    right = (predicted > 0.5) == np.broadcast_to((sid == 1)[:, None], predicted.shape)
+    assert right.mean() >= 0.9, right
 
 
 # ----------------------------------------------------------------------------- imagination
