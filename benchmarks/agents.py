@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mrcom.agents import Batch, adapt_method, preset, run_sac, sac_init, sac_update, target_scenarios
+from mrcom.agents import Transitions, adapt_method, preset, run_sac, sac_init, sac_update, target_scenarios
 from mrcom.envs import ACT_DIM, OBS_DIM, PROTOCOLS, make
 from mrcom.worldmodel import PRESET_NAMES, init_model
 
@@ -38,7 +38,7 @@ def bench_updates(cfg, agents: int, calls: int) -> tuple[float, float, float]:
     u = s.update_every * s.updates_per_step
     rng = np.random.default_rng(0)
     shp = (agents, u, s.batch_size)
-    b = Batch(
+    b = Transitions(
         *(
             jnp.asarray(rng.normal(size=x), jnp.float32)
             for x in [(*shp, OBS_DIM), (*shp, ACT_DIM), shp, (*shp, OBS_DIM)]

@@ -11,7 +11,7 @@ import pytest
 from mrcom.agents import SACConfig, sac_init
 from mrcom.agents._mbpo import MBPOAugment, MBPOSettings, mbpo_batches, mixed_batch, model_data_init
 from mrcom.agents._ring import ring_add, ring_add_many, ring_init
-from mrcom.agents._sac import Batch
+from mrcom.agents._sac import Transitions
 from mrcom.agents._starts import prompt_tails, real_starts
 from mrcom.worldmodel import Imagined
 
@@ -137,7 +137,7 @@ def test_branch_windows_line_up_with_the_real_episodes(given):
 
 def test_model_ring_and_batch_mixing():
     ring = ring_init(B, 5, OD, A)
-    batch = lambda v, n: Batch(
+    batch = lambda v, n: Transitions(
         jnp.full((B, n, OD), v), jnp.zeros((B, n, A)), jnp.full((B, n), v), jnp.full((B, n, OD), v + 1)
     )
     ring = ring_add_many(ring, batch(-1.0, 3))

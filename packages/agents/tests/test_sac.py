@@ -36,19 +36,19 @@ def test_config_rejects_bad_values():
 
 def test_population_agents_are_independent():
     """An agent's update does not depend on what the other agents of the population saw."""
-    from mrcom.agents._sac import Batch, sac_update
+    from mrcom.agents._sac import Transitions, sac_update
 
     cfg = SACConfig(hidden=(16, 16), batch_size=8)
     state = sac_init(jax.random.PRNGKey(0), 2, 4, 2, cfg)
     rng = np.random.default_rng(0)
-    mk = lambda: Batch(
+    mk = lambda: Transitions(
         *(
             jnp.asarray(rng.normal(size=s), jnp.float32)
             for s in [(2, 3, 8, 4), (2, 3, 8, 2), (2, 3, 8), (2, 3, 8, 4)]
         )
     )
     b1 = mk()
-    b2 = Batch(*(x.at[1].set(x[1] * 3.0 + 1.0) for x in b1))  # change agent 1's data only
+    b2 = Transitions(*(x.at[1].set(x[1] * 3.0 + 1.0) for x in b1))  # change agent 1's data only
     mask = jnp.ones((2, 2))
     s1, _ = sac_update(state, b1, mask, jax.random.PRNGKey(5), cfg)
     s2, _ = sac_update(state, b2, mask, jax.random.PRNGKey(5), cfg)

@@ -37,7 +37,7 @@ from ._loop import evaluate_policy, record_episodes, run_host, run_sac
 from ._mbpo import MBPOAugment, MBPOSettings
 from ._pipeline import Shared, run_evaluate, run_pipeline, run_protocol, sharing
 from ._ring import ReplayRing
-from ._sac import Batch, SACState, sac_act, sac_init, sac_update
+from ._sac import SACState, Transitions, sac_act, sac_init, sac_update
 from ._sac_config import SACConfig
 from ._schedule import Schedule
 from ._stages import adapt_method, load_worldmodel, run_adapt, run_train, split_indices
@@ -114,7 +114,7 @@ __all__ = [
     "run_protocol",
     "sharing",
     "ReplayRing",
-    "Batch",
+    "Transitions",
     "SACState",
     "sac_act",
     "sac_init",

@@ -27,7 +27,7 @@ from mrcom.worldmodel import Context, Prefix, WorldModel, kind_of
 
 from ._nets import Actor
 from ._ring import ReplayRing, ring_add_many, ring_init, ring_sample
-from ._sac import Batch, SACState
+from ._sac import SACState, Transitions
 from ._starts import PromptTails, real_starts
 
 __all__ = [
@@ -173,7 +173,7 @@ def _branch(key, context, prefix, data: ModelData, actor, act_mask, aug: MBPOAug
     rew = jnp.clip(im.reward.reshape(b, r, k), 0.0, 1.0)
     keep = jnp.all(jnp.isfinite(obs)) & jnp.all(jnp.isfinite(rew))
     n = r * k
-    batch = Batch(
+    batch = Transitions(
         obs=obs[:, :, :-1].reshape(b, n, -1),
         action=act.reshape(b, n, -1),
         reward=rew.reshape(b, n),
@@ -185,7 +185,7 @@ def _branch(key, context, prefix, data: ModelData, actor, act_mask, aug: MBPOAug
 
 def mixed_batch(
     key: PRNGKeyArray, real: ReplayRing, model: ReplayRing, shape: tuple[int, ...], real_ratio: float
-) -> Batch:
+) -> Transitions:
     """`real_ratio` real transitions (the first ones along the last axis), the rest model ones; all
     real while the model ring is empty."""
     k_real, k_model = jax.random.split(key)
@@ -193,8 +193,8 @@ def mixed_batch(
 
 
 def _mix(
-    real_b: Batch, key: PRNGKeyArray, model: ReplayRing, shape: tuple[int, ...], real_ratio: float
-) -> Batch:
+    real_b: Transitions, key: PRNGKeyArray, model: ReplayRing, shape: tuple[int, ...], real_ratio: float
+) -> Transitions:
     if real_ratio >= 1.0:
         return real_b
     model_b = ring_sample(model, key, shape)
@@ -202,7 +202,7 @@ def _mix(
     cols = jnp.arange(shape[-1]) < n_real
     use_real = cols | (model.size == 0)
     pick = lambda x, y: jnp.where(use_real.reshape(use_real.shape + (1,) * (x.ndim - 1 - len(shape))), x, y)
-    return Batch(*(pick(x, y) for x, y in zip(real_b, model_b, strict=True)))
+    return Transitions(*(pick(x, y) for x, y in zip(real_b, model_b, strict=True)))
 
 
 class MBPODraw(NamedTuple):
@@ -212,7 +212,7 @@ class MBPODraw(NamedTuple):
     context: Context
     prefix: Prefix
     ok: Bool[Array, ""]
-    real: Batch
+    real: Transitions
     k_branch: PRNGKeyArray
     k_model: PRNGKeyArray
 
@@ -235,7 +235,7 @@ def mbpo_learn_batches(
     act_mask: Float[Array, "B A"],
     aug: MBPOAugment,
     shape: tuple[int, ...],
-) -> tuple[ModelData, Batch]:
+) -> tuple[ModelData, Transitions]:
     """The rest of `mbpo_batches` from its draw: refresh the model ring, then mix the SAC batches."""
     data = _refresh(
         drawn.k_branch, drawn.context, drawn.prefix, drawn.ok, step, data, sac.actor, act_mask, aug
@@ -252,6 +252,6 @@ def mbpo_batches(
     act_mask: Float[Array, "B A"],
     aug: MBPOAugment,
     shape: tuple[int, ...],
-) -> tuple[ModelData, Batch]:
+) -> tuple[ModelData, Transitions]:
     """One MBPO update call's data: refresh the model ring, then draw the SAC batches (B, *shape, ...)."""
     return mbpo_learn_batches(mbpo_draw(key, real, aug, shape), step, data, sac, act_mask, aug, shape)

@@ -18,7 +18,7 @@ from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from mrcom.worldmodel import FAST_COMPILE_OPTIONS
 
-from ._sac import Batch
+from ._sac import Transitions
 
 __all__ = [
     "ReplayRing",
@@ -93,7 +93,7 @@ def ring_add(
     )
 
 
-def ring_add_many(ring: ReplayRing, batch: Batch) -> ReplayRing:
+def ring_add_many(ring: ReplayRing, batch: Transitions) -> ReplayRing:
     """Append (B, n, ...) transitions per agent at the pointer, overwriting the oldest (n <= capacity)."""
     c, n = ring.reward.shape[1], batch.reward.shape[1]
     if n > c:
@@ -110,12 +110,12 @@ def ring_add_many(ring: ReplayRing, batch: Batch) -> ReplayRing:
     )
 
 
-def ring_sample(ring: ReplayRing, key: PRNGKeyArray, shape: tuple[int, ...]) -> Batch:
+def ring_sample(ring: ReplayRing, key: PRNGKeyArray, shape: tuple[int, ...]) -> Transitions:
     """Uniform transitions per agent, shaped (B, *shape, ...); the ring must not be empty."""
     b = ring.reward.shape[0]
     idx = jax.random.randint(key, (b, *shape), 0, ring.size)
     ag = jnp.arange(b).reshape((b,) + (1,) * len(shape))
-    return Batch(ring.obs[ag, idx], ring.action[ag, idx], ring.reward[ag, idx], ring.next_obs[ag, idx])
+    return Transitions(ring.obs[ag, idx], ring.action[ag, idx], ring.reward[ag, idx], ring.next_obs[ag, idx])
 
 
 def obs_at(ring: ReplayRing, ag, e, t, length: int):

@@ -39,8 +39,8 @@ class HasActor(Protocol):
     def actor(self) -> PolicyActor: ...
 
 
-class Batch(NamedTuple):
-    """Transitions (leading axes arbitrary, usually (updates, batch))."""
+class Transitions(NamedTuple):
+    """SAC transitions (o, a, r, o'); leading axes arbitrary, usually (updates, batch)."""
 
     obs: Float[Array, "... O"]
     action: Float[Array, "... A"]
@@ -104,7 +104,7 @@ def _init_many(keys, obs_dim: int, act_dim: int, cfg: SACConfig) -> SACState:
 
 
 def _update_one(
-    state: SACState, batch: Batch, act_mask: Float[Array, " A"], key: PRNGKeyArray, cfg: SACConfig
+    state: SACState, batch: Transitions, act_mask: Float[Array, " A"], key: PRNGKeyArray, cfg: SACConfig
 ) -> tuple[SACState, dict[str, Array]]:
     a_opt, c_opt, al_opt = _optimizers(cfg)
     k_next, k_pi = jax.random.split(key)
@@ -169,7 +169,7 @@ def _update_one(
     return new, metrics
 
 
-def _update_many(state: SACState, batches: Batch, act_mask, key, cfg: SACConfig):
+def _update_many(state: SACState, batches: Transitions, act_mask, key, cfg: SACConfig):
     params, static = eqx.partition(state, eqx.is_array)
     keys = jax.random.split(key, batches.reward.shape[0])
 
@@ -185,7 +185,7 @@ def _update_many(state: SACState, batches: Batch, act_mask, key, cfg: SACConfig)
 @jit_by_config(lambda state, batches, act_mask, key, cfg: cfg.fast_compile)
 def sac_update(
     state: SACState,
-    batches: Batch,
+    batches: Transitions,
     act_mask: Float[Array, "B A"],
     key: PRNGKeyArray,
     cfg: SACConfig,
