@@ -1,4 +1,5 @@
-"""Figures from recorded runs: Figure 3 (ablations), adaptation learning curves, world-model k-step error.
+"""Figures from recorded runs: Figure 3 (ablations), adaptation learning curves (95 % bootstrap band and the
+Still reference), world-model k-step error. Performance profiles: ``analysis._significance``.
 
 Each figure has a ``*_data`` function (the numbers, tested against the results files) and a ``plot_*``
 function (a matplotlib Figure drawn with the Agg backend). Missing data is drawn as a labelled gap
@@ -17,8 +18,17 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from analysis._aggregate import REPS_SMALL, curve_band  # noqa: E402
 from analysis._runs import RunRecord  # noqa: E402
-from analysis._tables import METHOD_LABELS, CellStats, cell_stats, ordered_methods, ordered_robots  # noqa: E402
+from analysis._tables import (  # noqa: E402
+    METHOD_LABELS,
+    STILL,
+    CellStats,
+    cell_stats,
+    ordered_methods,
+    ordered_robots,
+    robot_still,
+)
 from mrcom.agents import ABLATIONS  # noqa: E402
 
 __all__ = [
@@ -96,15 +106,46 @@ def plot_ablation(data: dict[str, dict[str, dict[str, CellStats | None]]]):
     return fig
 
 
-def curve_data(
-    runs: Sequence[RunRecord], protocol: str, method: str, robot: str, ablation: str = "full"
-) -> dict[str, np.ndarray] | None:
-    """Adaptation learning curve over seeds: ``{"real_steps", "mean", "std", "n"}`` or None.
+def _target_curves(run: RunRecord, method: str, robot: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """(real_steps, (targets, points)): each of ``robot``'s targets' own learning curve (format 2's
+    ``per_target``), or None when the run did not record them."""
+    assert run.results is not None
+    pt = (run.results.get("per_target") or {}).get(method)
+    targets = run.results.get("targets") or []
+    idx = [i for i, t in enumerate(targets) if t.get("robot") == robot]
+    if not pt or not idx:
+        return None
+    curve = np.asarray(pt.get("curve", []), dtype=np.float64)
+    steps = np.asarray(pt.get("real_steps", []), dtype=np.float64)
+    if curve.ndim != 2 or curve.shape != (len(steps), len(targets)) or len(steps) == 0:
+        return None
+    return steps, curve[:, idx].T
 
-    Seeds recorded on different step grids are linearly interpolated onto the union of their steps
-    inside the range every seed covers (no extrapolation). ``std`` is the sample std (0 for one seed).
+
+def curve_data(
+    runs: Sequence[RunRecord],
+    protocol: str,
+    method: str,
+    robot: str,
+    ablation: str = "full",
+    *,
+    reps: int = REPS_SMALL,
+    seed: int = 0,
+) -> dict[str, np.ndarray] | None:
+    """Adaptation learning curve over seeds: ``{"real_steps", "mean", "std", "n", "lo", "hi", "still"}``
+    or None.
+
+    ``mean`` and ``std`` (sample std, 0 for one seed) are over seeds of each seed's curve of the robot
+    (the mean over its targets). ``lo``/``hi``: the 95 % stratified bootstrap interval of the mean over
+    seeds x targets (``analysis._aggregate.curve_band``, every target's own curve where the runs recorded
+    ``per_target`` with the same number of targets, else each seed's robot curve). ``still``: the mean
+    Still reference of the robot's targets over the seeds (NaN without targets). Seeds recorded on
+    different step grids are linearly interpolated onto the union of their steps inside the range every
+    seed covers (no extrapolation).
     """
     curves = []
+    per_target: list[tuple[np.ndarray, np.ndarray] | None] = []
+    stills = []
     for r in runs:
         if r.results is None or r.protocol != protocol or r.ablation != ablation:
             continue
@@ -118,49 +159,69 @@ def curve_data(
                     f"normalized_return {vals.shape} must have the same length"
                 )
             curves.append((steps, vals))
+            per_target.append(_target_curves(r, method, robot))
+            still = robot_still(r, robot)
+            if still:
+                stills.append(float(np.mean(still)))
     if not curves:
         return None
     same = all(np.array_equal(s, curves[0][0]) for s, _ in curves)
     if same:
         grid = curves[0][0]
-        stack = np.stack([v for _, v in curves])
     else:
         lo, hi = max(s.min() for s, _ in curves), min(s.max() for s, _ in curves)
         grid = np.unique(np.concatenate([s for s, _ in curves]))
         grid = grid[(grid >= lo) & (grid <= hi)]
-        stack = np.stack([np.interp(grid, s, v) for s, v in curves])
+    stack = np.stack([np.interp(grid, s, v) for s, v in curves])
     std = stack.std(axis=0, ddof=1) if len(stack) > 1 else np.zeros_like(grid)
-    return {"real_steps": grid, "mean": stack.mean(axis=0), "std": std, "n": np.array(len(stack))}
+    counts = {None if t is None else t[1].shape[0] for t in per_target}
+    if None not in counts and len(counts) == 1:
+        band = np.stack(
+            [np.stack([np.interp(grid, s, v) for v in vs]) for s, vs in (t for t in per_target if t)]
+        )
+    else:
+        band = stack[:, None, :]
+    _, lo_band, hi_band = curve_band(band, reps=reps, seed=seed, key=f"{protocol}/{method}/{robot}")
+    return {
+        "real_steps": grid,
+        "mean": stack.mean(axis=0),
+        "std": std,
+        "n": np.array(len(stack)),
+        "targets": np.array(band.shape[1]),
+        "lo": lo_band,
+        "hi": hi_band,
+        "still": np.array(np.mean(stills) if stills else np.nan),
+    }
 
 
-def plot_curves(runs: Sequence[RunRecord], protocol: str):
-    """Learning curves of adaptation for one protocol: a panel per robot, mean and +-std band per method."""
+def plot_curves(runs: Sequence[RunRecord], protocol: str, *, reps: int = REPS_SMALL, seed: int = 0):
+    """Learning curves of adaptation for one protocol: a panel per robot, per method the mean over seeds
+    x targets with its 95 % bootstrap band, and the Still reference of the robot's targets (dashed)."""
     robots = ordered_robots(runs, [protocol])
-    methods = ordered_methods(runs, [protocol])
+    methods = [m for m in ordered_methods(runs, [protocol]) if m != STILL]
     fig, axes = plt.subplots(1, len(robots), figsize=(4 * len(robots), 3.2), squeeze=False)
     for ax, robot in zip(axes[0], robots, strict=True):
         drawn = False
+        still = []
         for j, m in enumerate(methods):
-            d = curve_data(runs, protocol, m, robot)
+            d = curve_data(runs, protocol, m, robot, reps=reps, seed=seed)
             if d is None:
                 continue
             drawn = True
-            ax.plot(
-                d["real_steps"],
-                d["mean"],
-                color=f"C{j}",
-                label=f"{METHOD_LABELS.get(m, m)} (n={int(d['n'])})",
-            )
-            ax.fill_between(
-                d["real_steps"], d["mean"] - d["std"], d["mean"] + d["std"], color=f"C{j}", alpha=0.2
-            )
+            n = f"n={int(d['n'])}×{int(d['targets'])}"
+            ax.plot(d["real_steps"], d["mean"], color=f"C{j}", label=f"{METHOD_LABELS.get(m, m)} ({n})")
+            ax.fill_between(d["real_steps"], d["lo"], d["hi"], color=f"C{j}", alpha=0.2, linewidth=0)
+            if np.isfinite(d["still"]):
+                still.append(float(d["still"]))
+        if still:
+            ax.axhline(float(np.mean(still)), color="k", linestyle="--", linewidth=1, label="Still")
         if not drawn:
             ax.text(0.5, 0.5, "n/a", transform=ax.transAxes, ha="center")
         else:
             ax.legend(fontsize=7)
         ax.set_title(f"{protocol}: {robot}")
         ax.set_xlabel("real environment steps")
-        ax.set_ylabel("normalized return")
+        ax.set_ylabel("normalized return (95 % band)")
     fig.tight_layout()
     return fig
 

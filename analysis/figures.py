@@ -3,10 +3,19 @@
 ``python -m analysis.figures --runs runs/sacred --out figures/`` (``mrcom-figures``) writes, per preset
 found in the runs (``<out>/<preset>/``):
 
-- ``table1.md``/``table1.tex``, ``table2.*``, ``table3.*``: robots x methods, mean +- std over seeds,
-  best in bold, missing cells as ``—`` (LaTeX ``--``);
+- ``table1.md``/``table1.tex``, ``table2.*``, ``table3.*``: robots x methods for the parts that were
+  run, each cell the IQM of the normalized return over seeds x targets with its 95 % stratified
+  bootstrap interval and ``n=seeds×targets`` (``analysis._tables``), Still as the first column, bold only
+  where the best method's interval lies above every other's; a table with no run is not written, and
+  one line ("Not run: ...", in the table and in ``index.md``) names the parts left out;
+- ``aggregate.md``: per protocol, the still score (0 standing still, 100 the maximum) of every method
+  over all targets, IQM and mean with 95 % intervals, and the probability of improvement of each method
+  over each other with its interval (``analysis._significance``);
+- ``profile_<protocol>.png``: performance profiles (fraction of runs whose still score is above tau) with
+  95 % bands;
 - ``figure3_ablation.png`` (+ ``figure3_ablation.md`` with the numbers) when ablation runs exist;
-- ``curves_<protocol>.png``: adaptation learning curves, mean and +-std band over seeds;
+- ``curves_<protocol>.png``: adaptation learning curves, mean over seeds x targets with a 95 % bootstrap
+  band, and the Still reference as a dashed line;
 - ``wm_kstep.png``: world-model k-step observation error;
 - with ``--study-storage`` (and ``--study-name``): ``optuna_history.png``, ``optuna_importances.png``,
   ``optuna_trials.md`` (written to ``<out>/``).
@@ -20,6 +29,9 @@ the latest per (preset, protocol, ablation, seed). When the runs hold only the t
 search (the README's main job), the study's best trial is shown instead, with the sac and sac-utd
 baselines it ran beside: the study from ``--study-storage`` or ``<runs>/../optuna.db`` when that file
 exists, else the trial whose MrCoM return is highest. ``--include-study-runs`` tabulates every trial.
+
+Intervals: ``--reps`` bootstrap replicates (default 10,000) drawn with ``--bootstrap-seed`` (default 0):
+the same runs and seed give the same numbers.
 """
 
 from __future__ import annotations
@@ -31,6 +43,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from analysis._aggregate import REPS, REPS_SMALL
 from analysis._io import atomic_savefig, atomic_write_text
 from analysis._plots import (
     ABLATION_LABELS,
@@ -43,12 +56,15 @@ from analysis._plots import (
     plot_kstep,
 )
 from analysis._runs import RunRecord, evaluation_runs, latest_per_key, load_run, load_runs
+from analysis._significance import aggregate_data, aggregate_markdown, plot_profile, protocols_with_runs
 from analysis._tables import (
+    ALL_ROW,
     MEAN_ROW,
     TABLE_SPECS,
     CellStats,
     TableSpec,
     cell_stats,
+    not_run,
     robot_mean_stats,
     table_data,
     table_latex,
@@ -66,6 +82,10 @@ __all__ = [
     "latest_per_key",
     "evaluation_runs",
     "MEAN_ROW",
+    "ALL_ROW",
+    "not_run",
+    "aggregate_data",
+    "aggregate_markdown",
     "cell_stats",
     "robot_mean_stats",
     "table_data",
@@ -106,18 +126,50 @@ def _ablation_markdown(data) -> str:
     return "\n".join(lines)
 
 
-def write_preset(runs: Sequence[RunRecord], out: Path, formats: Sequence[str] = ("png",)) -> list[Path]:
-    """Write every table and figure for one preset's runs into ``out``. Returns the written paths."""
+def write_preset(
+    runs: Sequence[RunRecord],
+    out: Path,
+    formats: Sequence[str] = ("png",),
+    *,
+    reps: int = REPS,
+    seed: int = 0,
+) -> list[Path]:
+    """Write every table and figure for one preset's runs into ``out``. Returns the written paths.
+
+    ``reps`` and ``seed``: the bootstrap's replicates (table and aggregate intervals; the probability of
+    improvement, profiles and curve bands use at most 2000) and seed.
+    """
     import matplotlib.pyplot as plt
 
     written: list[Path] = []
     notes: list[str] = []
-    steps = ["tables", "figure3", "curves", "kstep"]
+    steps = ["tables", "aggregate", "figure3", "curves", "kstep"]
     for step in tqdm(steps, desc=f"figures {out.name}", leave=False):
         if step == "tables":
             for spec in TABLE_SPECS.values():
-                written.append(atomic_write_text(out / f"{spec.name}.md", table_markdown(runs, spec)))
-                written.append(atomic_write_text(out / f"{spec.name}.tex", table_latex(runs, spec)))
+                md = table_markdown(runs, spec, reps=reps, seed=seed)
+                tex = table_latex(runs, spec, reps=reps, seed=seed)
+                if md is None or tex is None:
+                    continue
+                written.append(atomic_write_text(out / f"{spec.name}.md", md))
+                written.append(atomic_write_text(out / f"{spec.name}.tex", tex))
+            missing = not_run(runs)
+            if missing:
+                notes.append("Tables not run (left out): " + ", ".join(missing) + ".")
+        elif step == "aggregate":
+            text = aggregate_markdown(runs, reps=reps, seed=seed)
+            if text is None:
+                notes.append("Aggregates: no full-model run; not written.")
+                continue
+            written.append(atomic_write_text(out / "aggregate.md", text))
+            small = min(reps, REPS_SMALL)
+            for proto in protocols_with_runs(runs):
+                agg = aggregate_data(runs, proto, reps=small, seed=seed)
+                if agg is None:
+                    continue
+                fig = plot_profile(agg, proto)
+                written += [atomic_savefig(fig, out / f"profile_{proto}.{f}", dpi=150) for f in formats]
+                plt.close(fig)
         elif step == "figure3":
             data = ablation_data(runs)
             if not data:
@@ -139,7 +191,7 @@ def write_preset(runs: Sequence[RunRecord], out: Path, formats: Sequence[str] = 
             if not protocols:
                 notes.append("Learning curves: no run recorded `curves`; not drawn.")
             for p in protocols:
-                fig = plot_curves(runs, p)
+                fig = plot_curves(runs, p, reps=min(reps, REPS_SMALL), seed=seed)
                 written += [atomic_savefig(fig, out / f"curves_{p}.{f}", dpi=150) for f in formats]
                 plt.close(fig)
         elif step == "kstep":
@@ -213,6 +265,8 @@ def write_figures(
     study_name: str | None = None,
     formats: Sequence[str] = ("png",),
     include_study_runs: bool = False,
+    reps: int = REPS,
+    bootstrap_seed: int = 0,
 ) -> list[Path]:
     """Read the runs under ``runs_root`` and write tables/figures under ``out/<preset>/``.
 
@@ -227,6 +281,7 @@ def write_figures(
         study_storage, study_name: an Optuna study to plot (optional).
         formats: figure formats ("png", "pdf", "svg").
         include_study_runs: also tabulate the runs of Optuna trials.
+        reps, bootstrap_seed: the bootstrap's replicates and seed (``write_preset``).
 
     Returns:
         The written files.
@@ -234,6 +289,8 @@ def write_figures(
     for f in formats:
         if f not in ("png", "pdf", "svg"):
             raise ValueError(f"format={f!r}: must be one of png, pdf, svg")
+    if reps < 100:
+        raise ValueError(f"reps={reps}: at least 100 bootstrap replicates")
     out = Path(out)
     every = load_runs(runs_root)
     if include_study_runs:
@@ -250,7 +307,8 @@ def write_figures(
         presets = [preset]
     written: list[Path] = []
     for p in presets:
-        written += write_preset([r for r in runs if str(r.preset) == p], out / p, formats)
+        mine = [r for r in runs if str(r.preset) == p]
+        written += write_preset(mine, out / p, formats, reps=reps, seed=bootstrap_seed)
     if study_storage is not None:
         written += write_study(study_storage, study_name, out, formats)
     ids = ", ".join(r.run_id for r in runs) or "none"
@@ -308,9 +366,13 @@ def best_trial_runs(
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m analysis.figures",
-        description="Tables 1-3, Figure 3, learning curves, world-model k-step error and the lambda-search "
-        "plots from recorded runs (Sacred run directories or plain run folders with results.json). Missing "
-        "cells are shown as missing.",
+        description="Tables 1-3 (IQM of the normalized return with 95 %% stratified bootstrap intervals over "
+        "seeds x targets, Still beside it, bold only where intervals separate; tables not run are left out "
+        "and listed), aggregate.md (IQM and mean of the still score, 0 = standing still, and the "
+        "probability of improvement of each method over each other), performance profiles, Figure 3, "
+        "learning curves with 95 %% bands and the Still line, world-model k-step error and the "
+        "lambda-search plots, from recorded runs (Sacred run directories or plain run folders with "
+        "results.json). Written under <out>/<preset>/; index.md lists them.",
     )
     parser.add_argument(
         "--runs",
@@ -333,6 +395,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="also tabulate runs of Optuna trials (left out by default: they vary the lambdas)",
     )
+    parser.add_argument(
+        "--reps",
+        type=int,
+        default=REPS,
+        help=f"bootstrap replicates of the table and aggregate intervals (default: {REPS}; the probability "
+        f"of improvement, profiles and curve bands use at most {REPS_SMALL})",
+    )
+    parser.add_argument(
+        "--bootstrap-seed", type=int, default=0, help="seed of the bootstrap (same seed, same intervals)"
+    )
     args = parser.parse_args(argv)
     try:
         written = write_figures(
@@ -343,6 +415,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             study_name=args.study_name,
             formats=tuple(f.strip() for f in args.formats.split(",") if f.strip()),
             include_study_runs=args.include_study_runs,
+            reps=args.reps,
+            bootstrap_seed=args.bootstrap_seed,
         )
     except (ValueError, KeyError) as err:
         parser.error(str(err))

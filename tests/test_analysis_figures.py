@@ -151,72 +151,110 @@ def test_load_runs_keeps_failed_run_without_results_and_dedups(recorded):
     assert a0[0].results["methods"]["mrcom"]["hopper"] != [1000.0, 1000.0]
 
 
+_CELL = re.compile(r"^(\*\*)?(-?\d+\.\d)(?: \[(-?\d+\.\d), (-?\d+\.\d)\])? n=(\d+)×(\d+)(\*\*)?$")
+
+
+def _parse(cell: str):
+    """(bold, point, lo, hi, seeds, targets) of a table cell; lo = hi = None without an interval."""
+    m = _CELL.match(cell)
+    assert m, cell
+    lo, hi = (None, None) if m.group(3) is None else (float(m.group(3)), float(m.group(4)))
+    return bool(m.group(1)), float(m.group(2)), lo, hi, int(m.group(5)), int(m.group(6))
+
+
+def _rows(section: str) -> dict[str, list[str]]:
+    return {
+        line.split("|")[1].strip(): [c.strip() for c in line.strip("|").split("|")[1:]]
+        for line in section.splitlines()
+        if line.startswith("| ") and "Robot" not in line
+    }
+
+
+def _iqm(values) -> float:
+    """The 25 % trimmed mean (Agarwal et al.'s IQM), from its definition."""
+    v = np.sort(np.ravel(values))
+    cut = int(0.25 * len(v))
+    return float(np.mean(v[cut : len(v) - cut]))
+
+
+def _per_target(expected, protocol, method, robot, ablation="full"):
+    """(seeds, targets) normalized returns of one cell, from the results files."""
+    return np.array(
+        [
+            e["methods"][method][robot]
+            for e in expected
+            if e["protocol"] == protocol and e["ablation"] == ablation and method in e["methods"]
+        ]
+    )
+
+
 def test_table1_markdown_has_exactly_the_recorded_numbers(recorded):
     base, expected = recorded
     runs = latest_per_key(evaluation_runs(load_runs(base)))
-    md = table_markdown(runs, TABLE_SPECS["table1"])
+    md = table_markdown(runs, TABLE_SPECS["table1"], reps=2000)
     assert "1000.0" not in md
     sections = dict(re.findall(r"### .*?\(`(table1-.)`\)\n(.*?)(?=\n### |\Z)", md, flags=re.S))
-    assert set(sections) == {"table1-a", "table1-b", "table1-c", "table1-d"}
+    # table1-c and table1-d were never run: left out, and named on one line
+    assert set(sections) == {"table1-a", "table1-b"}
+    assert "Not run: `table1-c`, `table1-d`." in md
     header = sections["table1-a"].strip().splitlines()[0]
     assert header == "| Robot | SAC | Ours |"
+    rows = _rows(sections["table1-a"])
+    assert list(rows) == ["Hopper", "Walker", "Cheetah", "All targets"]
+    for label, robots in [(r.capitalize(), [r]) for r in ROBOTS] + [("All targets", list(ROBOTS))]:
+        parsed = {}
+        for method, cell in zip(("sac", "mrcom"), rows[label], strict=True):
+            scores = np.concatenate([_per_target(expected, "table1-a", method, r) for r in robots], axis=1)
+            assert scores.shape == (3, 2 * len(robots))
+            bold, point, lo, hi, n_seeds, n_targets = _parse(cell)
+            assert (n_seeds, n_targets) == scores.shape
+            assert point == pytest.approx(_iqm(scores), abs=0.051)
+            assert lo <= point <= hi and lo >= scores.min() - 0.05 and hi <= scores.max() + 0.05
+            parsed[method] = (bold, point, lo, hi)
+        # bold only where the best method's interval lies above the other's
+        best, other = sorted(parsed, key=lambda m: parsed[m][1], reverse=True)
+        separated = parsed[best][2] > parsed[other][3]
+        assert parsed[best][0] == separated and not parsed[other][0]
+    # table1-b: one seed of mrcom (no interval, never bold), sac missing
+    rows_b = _rows(sections["table1-b"])
     for robot in ROBOTS:
-        row = next(
-            line for line in sections["table1-a"].splitlines() if line.startswith(f"| {robot.capitalize()} ")
-        )
-        cells = [c.strip() for c in row.strip("|").split("|")][1:]
-        stats = {}
-        for method, cell in zip(("sac", "mrcom"), cells, strict=True):
-            vals = _per_seed(expected, "table1-a", method, robot)
-            assert len(vals) == 3
-            mean, std = np.mean(vals), np.std(vals, ddof=1)
-            stats[method] = mean
-            assert cell.strip("*") == f"{mean:.1f}±{std:.1f}"
-        best = max(stats, key=stats.get)
-        bold = [m for m, c in zip(("sac", "mrcom"), cells, strict=True) if c.startswith("**")]
-        assert bold == [best]
-        # table1-b: one seed of mrcom (no std invented), sac missing
-        row_b = next(
-            line for line in sections["table1-b"].splitlines() if line.startswith(f"| {robot.capitalize()} ")
-        )
-        cells_b = [c.strip() for c in row_b.strip("|").split("|")][1:]
-        (v,) = _per_seed(expected, "table1-b", "mrcom", robot)
-        assert cells_b == ["—", f"**{v:.1f} (n=1)**"]
-        # table1-c and table1-d: never run, every cell missing
-        for p in ("table1-c", "table1-d"):
-            row_m = next(
-                line for line in sections[p].splitlines() if line.startswith(f"| {robot.capitalize()} ")
-            )
-            assert [c.strip() for c in row_m.strip("|").split("|")][1:] == ["—", "—"]
-    # the Mean row: per seed the robots' average, then mean +- std over those seeds (not over robots)
-    mean_row = next(line for line in sections["table1-a"].splitlines() if line.startswith("| Mean "))
-    mean_cells = [c.strip().strip("*") for c in mean_row.strip("|").split("|")][1:]
-    for method, cell in zip(("sac", "mrcom"), mean_cells, strict=True):
-        per_seed = np.mean([_per_seed(expected, "table1-a", method, r) for r in ROBOTS], axis=0)
-        assert cell == f"{np.mean(per_seed):.1f}±{np.std(per_seed, ddof=1):.1f}"
-    row_b = next(line for line in sections["table1-b"].splitlines() if line.startswith("| Mean "))
-    (v,) = np.mean([_per_seed(expected, "table1-b", "mrcom", r) for r in ROBOTS], axis=0)
-    assert [c.strip() for c in row_b.strip("|").split("|")][1:] == ["—", f"**{v:.1f} (n=1)**"]
-    assert "Seeds: 0, 1, 2." in sections["table1-a"]
-    assert "Seeds: none recorded." in sections["table1-c"]
+        scores = _per_target(expected, "table1-b", "mrcom", robot)
+        assert rows_b[robot.capitalize()][0] == "—"
+        assert rows_b[robot.capitalize()][1] == f"{_iqm(scores):.1f} n=1×2"
+    all_b = np.concatenate([_per_target(expected, "table1-b", "mrcom", r) for r in ROBOTS], axis=1)
+    assert rows_b["All targets"] == ["—", f"{_iqm(all_b):.1f} n=1×6"]
+    assert "Seeds: 0, 1, 2." in sections["table1-a"] and "Seeds: 0." in sections["table1-b"]
+    # same seed, same table; the bootstrap's seed moves the intervals only
+    assert table_markdown(runs, TABLE_SPECS["table1"], reps=2000) == md
+    other_seed = table_markdown(runs, TABLE_SPECS["table1"], reps=2000, seed=1)
+    assert other_seed != md
+    assert [_parse(c)[1] for c in _rows(other_seed.split("(`table1-a`)")[1].split("###")[0])["Hopper"]] == [
+        _parse(c)[1] for c in rows["Hopper"]
+    ]
 
 
 def test_latex_tables_match_markdown_numbers(recorded):
     base, expected = recorded
     runs = latest_per_key(evaluation_runs(load_runs(base)))
-    tex = table_latex(runs, TABLE_SPECS["table1"])
+    tex = table_latex(runs, TABLE_SPECS["table1"], reps=2000)
+    md = table_markdown(runs, TABLE_SPECS["table1"], reps=2000)
     assert tex.count("\\begin{tabular}") == 1 and "\\end{table}" in tex
+    # the two parts that ran, side by side; the others named in the caption
+    assert "table1-c" not in tex.split("\\caption")[0] and "Not run: table1-c, table1-d." in tex
+    md_a = _rows(md.split("(`table1-a`)")[1].split("###")[0])
     for robot in ROBOTS:
-        vals = _per_seed(expected, "table1-a", "mrcom", robot)
-        assert f"{np.mean(vals):.1f}$\\pm${np.std(vals, ddof=1):.1f}" in tex
-    # (3 robots + Mean) x (2 methods of table1-c + 2 of table1-d) + 4 sac cells of table1-b are missing
-    assert tex.count(" -- ") + tex.count(" --\\\\") + tex.count("& -- ") >= 1
-    assert len(re.findall(r"(?<=& )--(?= [&\\])", tex)) == 4 * 4 + 4
-    per_seed = np.mean([_per_seed(expected, "table1-a", "mrcom", r) for r in ROBOTS], axis=0)
-    mean_line = next(line for line in tex.splitlines() if line.startswith("Mean & "))
-    assert f"{np.mean(per_seed):.1f}$\\pm${np.std(per_seed, ddof=1):.1f}" in mean_line
-    tex3 = table_latex(runs, TABLE_SPECS["table3"])
-    assert "Add-G" in tex3 and "Msk-F" in tex3
+        line = next(x for x in tex.splitlines() if x.startswith(f"{robot.capitalize()} & "))
+        for cell in md_a[robot.capitalize()]:
+            assert cell.strip("*").replace("×", "$\\times$") in line
+        # table1-b has no sac: one missing cell per robot
+        assert len(re.findall(r"(?<=& )--(?= [&\\])", line)) == 1
+    mean_line = next(line for line in tex.splitlines() if line.startswith("All targets & "))
+    assert md_a["All targets"][1].strip("*").replace("×", "$\\times$") in mean_line
+    # Table 3 has one part run (table3-add_g); Table 2 none, so no table at all
+    tex3 = table_latex(runs, TABLE_SPECS["table3"], reps=2000)
+    assert "Add-G" in tex3 and "Msk-F" not in tex3.split("\\caption")[0] and "table3-msk\\_f" in tex3
+    assert table_latex(runs, TABLE_SPECS["table2"]) is None
+    assert table_markdown(runs, TABLE_SPECS["table2"]) is None
 
 
 def test_curves_and_kstep_numbers(recorded):
@@ -233,6 +271,10 @@ def test_curves_and_kstep_numbers(recorded):
     np.testing.assert_allclose(d["real_steps"], [100, 200, 300])
     np.testing.assert_allclose(d["mean"], stack.mean(0))
     np.testing.assert_allclose(d["std"], stack.std(0, ddof=1))
+    # the 95 % band of the mean over seeds x targets holds the mean; no targets recorded: no Still line
+    assert np.all(d["lo"] <= d["mean"] + 1e-9) and np.all(d["mean"] <= d["hi"] + 1e-9)
+    assert np.all(d["lo"] >= stack.min(0) - 1e-9) and np.all(d["hi"] <= stack.max(0) + 1e-9)
+    assert np.isnan(d["still"])
     # different grids: interpolated onto the union of steps inside the common range [100, 300]
     g = curve_data(runs, "table3-add_g", "sac", "hopper")
     np.testing.assert_allclose(g["real_steps"], [100, 150, 200, 250, 300])
@@ -263,16 +305,17 @@ def test_write_figures_cli_on_recorded_runs(recorded, tmp_path, capsys):
         n_trials=6,
     )
     out = tmp_path / "figures"
-    assert (
-        main(["--runs", str(base), "--out", str(out), "--study-storage", storage, "--study-name", "lambda"])
-        == 0
-    )
+    args = ["--runs", str(base), "--out", str(out), "--study-storage", storage, "--study-name", "lambda"]
+    assert main(args + ["--reps", "500"]) == 0
     smoke = out / "smoke"
     for name in (
         "table1.md",
         "table1.tex",
-        "table2.md",
         "table3.tex",
+        "aggregate.md",
+        "profile_table1-a.png",
+        "profile_table1-b.png",
+        "profile_table3-add_g.png",
         "figure3_ablation.png",
         "figure3_ablation.md",
         "curves_table1-a.png",
@@ -283,16 +326,25 @@ def test_write_figures_cli_on_recorded_runs(recorded, tmp_path, capsys):
         assert (smoke / name).is_file(), name
     assert "2000.0" not in (smoke / "table1.md").read_text()
     out2 = tmp_path / "with_trials"
-    write_figures(base, out2, include_study_runs=True)
-    # with the trial included it replaces seed 2 of table1-a (the latest run of that key wins)
-    seeds01 = _per_seed(expected, "table1-a", "mrcom", "hopper")[:2]
-    assert f"{np.mean(seeds01 + [2000.0]):.1f}±" in (out2 / "smoke" / "table1.md").read_text()
+    write_figures(base, out2, include_study_runs=True, reps=500)
+    # with the trial included it replaces seed 2 of table1-a (the latest run of that key wins); its one
+    # target per robot against the other seeds' two leaves it out of the cells, and the table says so
+    with_trials = (out2 / "smoke" / "table1.md").read_text()
+    assert "Seeds: 0, 1 (left out, another number of targets: 2)." in with_trials
+    assert "n=2×2" in with_trials and "n=3×2" not in with_trials.split("(`table1-b`)")[0]
     for png in list(smoke.glob("*.png")) + [out / "optuna_history.png", out / "optuna_importances.png"]:
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
-    # table2 was never run: every cell missing, but the table is still written
-    t2 = (smoke / "table2.md").read_text()
-    rows = [line for line in t2.splitlines() if line.startswith(("| Hopper", "| Walker", "| Cheetah"))]
-    assert len(rows) == 4 * 3 and all(line.endswith("| — |") for line in rows)
+    # table2 was never run: not written, and one line of the index names every part left out
+    assert not (smoke / "table2.md").exists() and not (smoke / "table2.tex").exists()
+    index_lines = [x for x in (smoke / "index.md").read_text().splitlines() if "not run" in x]
+    assert index_lines == [
+        "- Tables not run (left out): table1-c, table1-d, table2 (every part), table3-add_d, "
+        "table3-msk_r, table3-msk_f."
+    ]
+    agg = (smoke / "aggregate.md").read_text()
+    # no targets recorded in these runs: the aggregates fall back to the normalized return
+    assert "## `table1-a`: normalized return" in agg and "| P(row > column) | SAC | Ours |" in agg
+    assert "## `table1-b`" in agg and "## `table3-add_g`" in agg and "table2" not in agg
     fig3 = (smoke / "figure3_ablation.md").read_text()
     vals = _per_seed(expected, "table1-a", "mrcom", "cheetah", ablation="wo_d")
     assert f"{np.mean(vals):.1f}±{np.std(vals, ddof=1):.1f}" in fig3
@@ -302,7 +354,9 @@ def test_write_figures_cli_on_recorded_runs(recorded, tmp_path, capsys):
     assert "figure3_ablation.png" in (smoke / "index.md").read_text()
     with pytest.raises(SystemExit) as exc:
         main(["--help"])
-    assert exc.value.code == 0 and "--runs" in capsys.readouterr().out
+    help_text = capsys.readouterr().out
+    assert exc.value.code == 0 and "--runs" in help_text and "--reps" in help_text
+    assert "aggregate.md" in help_text and "performance profiles" in help_text
 
 
 def test_bad_inputs(tmp_path, capsys):
@@ -346,9 +400,9 @@ def test_plain_run_folders_are_read_like_sacred_runs(tmp_path):
     ]
     assert [r.seed for r in evaluation_runs(runs)] == [0, 1]
     assert [r.run_id for r in load_runs(work / "smoke_table1-a_full_seed1")] == ["smoke_table1-a_full_seed1"]
-    written = write_figures(work, tmp_path / "figures")
+    written = write_figures(work, tmp_path / "figures", reps=500)
     table = (tmp_path / "figures" / "smoke" / "table1.md").read_text()
-    assert any(p.name == "table1.md" for p in written) and "±" in table
+    assert any(p.name == "table1.md" for p in written) and "n=2×2" in table
 
 
 def test_only_trial_runs_show_the_best_trial_with_its_baselines(tmp_path, capsys):
@@ -365,7 +419,7 @@ def test_only_trial_runs_show_the_best_trial_with_its_baselines(tmp_path, capsys
         _record(base, res, trial=trial)
     out = tmp_path / "figures"
     # no study: the trial with the highest MrCoM return (5), with sac and sac-utd beside it
-    write_figures(base, out)
+    write_figures(base, out, reps=500)
     table = (out / "smoke" / "table1.md").read_text()
     assert "60.0" in table and "40.0" not in table and "SAC" in table
     index = (out / "index.md").read_text()
@@ -378,7 +432,7 @@ def test_only_trial_runs_show_the_best_trial_with_its_baselines(tmp_path, capsys
         while len(study.trials) < trial:
             study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL))
         study.add_trial(optuna.trial.create_trial(value=value, params={}, distributions={}))
-    write_figures(base, out)
+    write_figures(base, out, reps=500)
     assert "20.0" in (out / "smoke" / "table1.md").read_text()
     assert "best trial (number 3, value 20.00) of study 's'" in (out / "index.md").read_text()
     # a missing study database is an error and is not created
@@ -396,8 +450,8 @@ def _still(target: float, v_max: float) -> float:
 
 
 def test_still_column_shows_the_headroom_of_each_seeds_targets():
-    """The Still reference is computed from every run's targets, averaged like a method, never bold."""
-    speeds = {0: {"hopper": [0.3, 0.5], "cheetah": [0.0]}, 1: {"hopper": [0.1], "cheetah": [0.05]}}
+    """The Still reference is computed from every run's targets, aggregated like a method, never bold."""
+    speeds = {0: {"hopper": [0.3, 0.5], "cheetah": [0.0]}, 1: {"hopper": [0.1, 0.2], "cheetah": [0.05]}}
     runs = []
     for seed, per_robot in speeds.items():
         targets = [
@@ -405,8 +459,8 @@ def test_still_column_shows_the_headroom_of_each_seeds_targets():
             for robot, vs in per_robot.items()
             for v in vs
         ]
-        methods = {"sac": {"hopper": [50.0] * len(per_robot["hopper"]), "cheetah": [60.0]}}
-        methods["mrcom"] = {"hopper": [40.0] * len(per_robot["hopper"]), "cheetah": [70.0]}
+        methods = {"sac": {"hopper": [50.0, 50.0], "cheetah": [60.0]}}
+        methods["mrcom"] = {"hopper": [40.0, 40.0], "cheetah": [70.0]}
         results = {
             "protocol": "table1-a",
             "seed": seed,
@@ -415,24 +469,21 @@ def test_still_column_shows_the_headroom_of_each_seeds_targets():
             "targets": targets,
         }
         runs.append(RunRecord(str(seed), Path("."), "COMPLETED", "", {}, {}, {}, results))
-    md = table_markdown(runs, TABLE_SPECS["table1"])
+    md = table_markdown(runs, TABLE_SPECS["table1"], reps=1000)
     section = md.split("(`table1-a`)")[1].split("###")[0]
     assert section.strip().splitlines()[0] == "| Robot | Still | SAC | Ours |"
-    still = {
-        seed: {r: float(np.mean([_still(v, V_MAX[r]) for v in vs])) for r, vs in per_robot.items()}
-        for seed, per_robot in speeds.items()
-    }
-    rows = {
-        line.split("|")[1].strip(): [c.strip() for c in line.strip("|").split("|")[1:]]
-        for line in section.splitlines()
-        if line.startswith("| ") and "Robot" not in line
-    }
+    still = {r: np.array([[_still(v, V_MAX[r]) for v in speeds[s][r]] for s in (0, 1)]) for r in speeds[0]}
+    rows = _rows(section)
     for robot, label in (("hopper", "Hopper"), ("cheetah", "Cheetah")):
-        vals = [still[0][robot], still[1][robot]]
-        assert rows[label][0] == f"{np.mean(vals):.1f}±{np.std(vals, ddof=1):.1f}"
-    # cheetah's target 0 gives Still 100 on seed 0, above every method, yet the bold goes to a method
-    assert still[0]["cheetah"] == pytest.approx(100.0)
-    assert not rows["Cheetah"][0].startswith("**") and rows["Cheetah"][2] == "**70.0±0.0**"
-    per_seed = [np.mean(list(still[s].values())) for s in (0, 1)]
-    assert rows["Mean"][0] == f"{np.mean(per_seed):.1f}±{np.std(per_seed, ddof=1):.1f}"
+        bold, point, lo, hi, n_seeds, n_targets = _parse(rows[label][0])
+        assert not bold and (n_seeds, n_targets) == still[robot].shape
+        assert point == pytest.approx(_iqm(still[robot]), abs=0.051)
+        assert still[robot].min() - 0.05 <= lo <= point <= hi <= still[robot].max() + 0.05
+    # cheetah's target 0 gives Still 100 on seed 0, above every method, yet the bold goes to a method:
+    # the methods' constant scores give collapsed intervals, and Ours lies above SAC
+    assert still["cheetah"][0, 0] == pytest.approx(100.0)
+    assert rows["Cheetah"][1:] == ["60.0 [60.0, 60.0] n=2×1", "**70.0 [70.0, 70.0] n=2×1**"]
+    assert rows["Hopper"][1:] == ["**50.0 [50.0, 50.0] n=2×2**", "40.0 [40.0, 40.0] n=2×2"]
+    everything = np.concatenate([still["hopper"], still["cheetah"]], axis=1)
+    assert _parse(rows["All targets"][0])[1] == pytest.approx(_iqm(everything), abs=0.051)
     assert "Still: an upright robot that does not move" in section
