@@ -45,6 +45,7 @@ class ProtocolAggregate:
         improvement: ``{(x, y): Estimate of P(X > Y)}``.
         profiles: ``{method: Profile}``.
         no_headroom: (seed, target) cells without a still score (Still above 100 - MIN_HEADROOM).
+        left_out: seeds left out of some method for another number of targets than the rest.
     """
 
     score: str
@@ -54,6 +55,7 @@ class ProtocolAggregate:
     improvement: dict[tuple[str, str], Estimate]
     profiles: dict[str, Profile]
     no_headroom: int
+    left_out: tuple[int, ...] = ()
 
 
 def profile_taus(scores: Sequence[np.ndarray], score: str) -> np.ndarray:
@@ -93,6 +95,7 @@ def aggregate_data(
             matrices, profile_taus(list(matrices.values()), score), reps=small, seed=seed
         ),
         no_headroom=int(sum(np.isnan(a).sum() for a in matrices.values())),
+        left_out=tuple(sorted({s for t in found.values() for s in t.left_out})),
     )
 
 
@@ -138,6 +141,9 @@ def aggregate_markdown(runs: Sequence[RunRecord], *, reps: int = REPS, seed: int
             lines.append(f"| {_label(m)} | {_est(e)} | {_est(agg.mean[m])} | {e.n} ({e.runs} × {e.tasks}) |")
         seeds = ", ".join(str(s) for s in agg.seeds)
         lines += ["", f"Seeds: {seeds}."]
+        if agg.left_out:
+            left = ", ".join(str(s) for s in agg.left_out)
+            lines.append(f"Left out (another number of targets than the other seeds): seeds {left}.")
         if agg.no_headroom:
             lines.append(f"{agg.no_headroom} (method, seed, target) cells without headroom left out.")
         if len(methods) > 1:

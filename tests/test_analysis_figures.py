@@ -332,6 +332,8 @@ def test_write_figures_cli_on_recorded_runs(recorded, tmp_path, capsys):
     with_trials = (out2 / "smoke" / "table1.md").read_text()
     assert "Seeds: 0, 1 (left out, another number of targets: 2)." in with_trials
     assert "n=2×2" in with_trials and "n=3×2" not in with_trials.split("(`table1-b`)")[0]
+    agg_trials = (out2 / "smoke" / "aggregate.md").read_text()
+    assert "Left out (another number of targets than the other seeds): seeds 2." in agg_trials
     for png in list(smoke.glob("*.png")) + [out / "optuna_history.png", out / "optuna_importances.png"]:
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
     # table2 was never run: not written, and one line of the index names every part left out
