@@ -366,13 +366,15 @@ def best_trial_runs(
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m analysis.figures",
-        description="Tables 1-3 (IQM of the normalized return with 95 %% stratified bootstrap intervals over "
-        "seeds x targets, Still beside it, bold only where intervals separate; tables not run are left out "
-        "and listed), aggregate.md (IQM and mean of the still score, 0 = standing still, and the "
-        "probability of improvement of each method over each other), performance profiles, Figure 3, "
-        "learning curves with 95 %% bands and the Still line, world-model k-step error and the "
-        "lambda-search plots, from recorded runs (Sacred run directories or plain run folders with "
-        "results.json). Written under <out>/<preset>/; index.md lists them.",
+        description="From recorded runs (Sacred run directories or plain run folders with results.json), "
+        "under <out>/<preset>/: table1-3.md/.tex (IQM of the normalized return over seeds x targets with "
+        "its 95 % stratified bootstrap interval and n=seeds x targets, Still beside it, bold only where "
+        "the best interval lies above every other; tables and parts not run are left out and listed on "
+        "one line of index.md); aggregate.md (per protocol the still score, 0 = standing still: IQM and "
+        "mean with 95 % intervals, and the probability of improvement of each method over each other); "
+        "profile_<protocol>.png (performance profiles with 95 % bands); curves_<protocol>.png (learning "
+        "curves with 95 % bands and the Still line); figure3_ablation.png/.md; wm_kstep.png; with "
+        "--study-storage the lambda-search plots. index.md lists what was written and what was not.",
     )
     parser.add_argument(
         "--runs",

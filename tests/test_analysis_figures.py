@@ -356,9 +356,9 @@ def test_write_figures_cli_on_recorded_runs(recorded, tmp_path, capsys):
     assert "figure3_ablation.png" in (smoke / "index.md").read_text()
     with pytest.raises(SystemExit) as exc:
         main(["--help"])
-    help_text = capsys.readouterr().out
+    help_text = " ".join(capsys.readouterr().out.split())  # argparse wraps to the terminal's width
     assert exc.value.code == 0 and "--runs" in help_text and "--reps" in help_text
-    assert "aggregate.md" in help_text and "performance profiles" in help_text
+    assert "aggregate.md" in help_text and "profile_<protocol>.png (performance profiles" in help_text
 
 
 def test_bad_inputs(tmp_path, capsys):
