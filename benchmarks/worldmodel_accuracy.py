@@ -11,6 +11,10 @@ are held out). On the training scenarios it trains, with the preset's world-mode
   step budget (`mrcom.worldmodel.cadm`, `mrcom.worldmodel.dreamerv3`);
 - mamba: MAMBA, DreamerV3's RSSM on meta-episodes (`mrcom.worldmodel.mamba`), likewise;
 - mow: Mixture-of-World Models adapted to vectors (`mrcom.worldmodel.mow`), likewise;
+- dreamerv3+h, mamba+h, mow+h: the same baselines with the harness options MrCoM has
+  (`HARNESS`: standardized observations, the decoder's skip from o_{t-1}, the prediction loss at
+  weight 1, the lagged reward as an input; `mrcom.worldmodel.HarnessConfig`), each at its preset's
+  learning rate;
 - mlp:   an MBPO/PETS-style ensemble of 5 Gaussian MLPs on (o_t, a_t) -> (delta o, r)
   (`mrcom.worldmodel.train_mlp_ensemble`, early-stopped on held-out training episodes);
 
@@ -24,6 +28,7 @@ The last line printed is the summary
     uv run python benchmarks/worldmodel_accuracy.py --workdir /tmp/wm_acc
     uv run python benchmarks/worldmodel_accuracy.py --workdir /tmp/wm_acc_s1 --seed 1 --models mrcom wo_c
     uv run python benchmarks/worldmodel_accuracy.py --workdir /tmp/wm_acc_smoke --preset smoke
+    uv run python benchmarks/worldmodel_accuracy.py --workdir /tmp/wm_acc_h --models dreamerv3+h mamba+h mow+h
 """
 
 from __future__ import annotations
@@ -54,10 +59,25 @@ from mrcom.worldmodel import (
 )
 
 KS = (1, 5, 15)
-MODELS = ("mrcom", "wo_c", "cadm", "dreamerv3", "mamba", "mow", "persistence", "mlp")
+MODELS = ("mrcom", "wo_c", "cadm", "dreamerv3", "dreamerv3+h", "mamba", "mamba+h", "mow", "mow+h")
+MODELS += ("persistence", "mlp")
+# The harness options of a "+h" model (`HarnessConfig`), on top of its preset.
+HARNESS = dict(obs_transform="standardize", obs_skip=True, lambda_pred=1.0, reward_input=True)
 
 
 TRAINED = MODELS[:-2]  # the models this script trains (persistence and the MLP are always scored)
+
+
+def trained_models() -> list[tuple[str, str, str | None, dict]]:
+    """(name, world-model kind, ablation, config overrides) of each model this script can train."""
+    out: list[tuple[str, str, str | None, dict]] = [
+        ("mrcom", "mrcom", "full", {}),
+        ("wo_c", "mrcom", "wo_c", {}),
+    ]
+    for name in TRAINED[2:]:
+        method, harness = name.removesuffix("+h"), name.endswith("+h")
+        out.append((name, method, None, HARNESS if harness else {}))
+    return out
 
 
 def summary_line(results: dict[str, dict[str, float]]) -> str:
@@ -113,19 +133,12 @@ def main(argv: list[str] | None = None) -> None:
     key = jax.random.PRNGKey(seed)
     burn_in, windows = cfg.worldmodel.eval_burn_in, args.eval_windows
     results: dict[str, dict[str, float]] = {}
-    for name, method, ablation in (
-        ("mrcom", "mrcom", "full"),
-        ("wo_c", "mrcom", "wo_c"),
-        ("cadm", "cadm", None),
-        ("dreamerv3", "dreamerv3", None),
-        ("mamba", "mamba", None),
-        ("mow", "mow", None),
-    ):
+    for name, method, ablation, overrides in trained_models():
         if name not in args.models:
             continue
         kind = get_kind(method)
         wm_cfg = getattr(cfg.replace(ablation=ablation or "full"), WORLDMODEL_SECTIONS[method])
-        wm_cfg = wm_cfg.replace(steps=wm_steps)
+        wm_cfg = wm_cfg.replace(steps=wm_steps, **overrides)
         t = time.perf_counter()
         model, _ = kind.train(
             data,

@@ -1,7 +1,9 @@
 """The "no target leak" contract, run over every registered model: a model's prediction for step t
 (its prior over o_t under teacher forcing, `WorldModelKind.prior_at`) reads nothing of o_t, of r_{t-1}
 (the reward of the transition into o_t, a function of it in our environments) or of any later step,
-and it does read o_{t-1} and a_{t-1} (so that the test can fail)."""
+and it does read o_{t-1} and a_{t-1} (so that the test can fail). The DreamerV3-style baselines are
+also held to it with every harness option on (`HarnessConfig`: standardized inputs, the decoder's skip
+from o_{t-1}, which their `prior_at` then includes, the prediction loss, the lagged reward input)."""
 
 from functools import partial
 
@@ -23,13 +25,18 @@ from mrcom.worldmodel import (
 
 KEY = jax.random.PRNGKey(0)
 BATCH, WIDTH, T = 4, 4, 2  # sequences, prefix transitions, the predicted prefix step
+HARNESS = dict(obs_transform="standardize", obs_skip=True, lambda_pred=1.0, reward_input=True)
+# every registered kind as configured by default, then each kind with harness options all on
+CASES = [(name, {}) for name in world_model_names()]
+CASES += [(name, HARNESS) for name in ("dreamerv3", "mamba", "mow")]
 
 
-def _fresh(name: str, data):
-    """A model of kind `name` set up on `data` (normalizers, routing) without training, every weight
-    that is exactly zero (zero-initialized heads, biases) replaced by a small random one."""
+def _fresh(name: str, data, **overrides):
+    """A model of kind `name` (its smoke preset with `overrides`) set up on `data` (normalizers,
+    routing) without training, every weight that is exactly zero (zero-initialized heads, biases)
+    replaced by a small random one."""
     kind = get_kind(name)
-    config = kind.config_type.preset("smoke", obs_dim=6, act_dim=2, num_scenarios=6)
+    config = kind.config_type.preset("smoke", obs_dim=6, act_dim=2, num_scenarios=6, **overrides)
     model, _ = kind.train(data, config, seed=0, steps=0, progress=False)
     params, static = eqx.partition(model, eqx.is_inexact_array)
     leaves, tree = jax.tree.flatten(params)
@@ -48,9 +55,9 @@ def _sequences(data, context_len: int):
     return context, prefix, (b.obs_mask, b.act_mask)
 
 
-@pytest.mark.parametrize("name", world_model_names())
-def test_the_prediction_for_step_t_reads_nothing_of_o_t_or_r_t_minus_1(name, data):
-    kind, model = _fresh(name, data)
+@pytest.mark.parametrize(("name", "overrides"), CASES, ids=[n + ("+harness" if o else "") for n, o in CASES])
+def test_the_prediction_for_step_t_reads_nothing_of_o_t_or_r_t_minus_1(name, overrides, data):
+    kind, model = _fresh(name, data, **overrides)
     context, prefix, masks = _sequences(data, model.spec.context_len)
 
     @partial(eqx.filter_jit, compiler_options=FAST_COMPILE_OPTIONS)

@@ -3,7 +3,14 @@
 from . import cadm, dreamerv3, mamba, mow, mrcom
 from ._atomic import atomic_write_bytes, atomic_writer
 from ._checkpoint import Checkpoint, checkpoint_config, checkpoint_path, save_checkpoint
-from ._config_base import PRESET_NAMES, TRAINING_BUDGETS, ConfigBase, DreamerHeadsConfig, SharedConfig
+from ._config_base import (
+    PRESET_NAMES,
+    TRAINING_BUDGETS,
+    ConfigBase,
+    DreamerHeadsConfig,
+    HarnessConfig,
+    SharedConfig,
+)
 from ._data import (
     Batch,
     MultiScenarioData,
@@ -112,6 +119,7 @@ __all__ = [
     "TRAINING_BUDGETS",
     "ConfigBase",
     "DreamerHeadsConfig",
+    "HarnessConfig",
     "SharedConfig",
     "cadm",
     "dreamerv3",

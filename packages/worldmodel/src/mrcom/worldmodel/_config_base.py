@@ -3,7 +3,8 @@
 Serialization (`replace`, `to_dict` / `from_dict`, `to_json` / `from_json`), named presets merged
 on top of the defaults (`preset`: the shared `TRAINING_BUDGETS` of the preset, then the class's own
 `PRESETS`), the checks `__post_init__` runs, each raising `ValueError("<name>=<value!r>: must be ...")`,
-and `SharedConfig`, the fields every world model's config has.
+`SharedConfig`, the fields every world model's config has, and `HarnessConfig`, the harness options of
+the DreamerV3-style baselines.
 """
 
 from __future__ import annotations
@@ -162,15 +163,57 @@ class SharedConfig(ConfigBase):
         self._require_numbers(("learning_rate",), positive=True)
 
 
+OBS_TRANSFORMS = ("symlog", "standardize")  # HarnessConfig.obs_transform (MrCoM's field, the same meanings)
+
+
 @dataclasses.dataclass(frozen=True)
-class DreamerHeadsConfig(SharedConfig):
+class HarnessConfig(SharedConfig):
+    """The engineering options MrCoM has, for the DreamerV3-style baselines (DreamerV3, MAMBA, MoW), with
+    one meaning for every model (docs/choices.md, "Harness options for the baselines"). The defaults
+    are what each model computed before the options existed.
+
+    `obs_transform`: the space the encoder reads observations in and the decoder predicts them in:
+    "symlog" (DreamerV3's) or "standardize" ((o - mean) / std per dimension, the statistics of the
+    training data, set by `train`, stored in the model as MrCoM's `ObsNorm` and saved with its
+    checkpoints).
+    `obs_skip`: the decoder reads the latent and the previous observation o_{t-1} (transformed; zeros
+    where there is none) and predicts the change from it, x_t = x_{t-1} + Decoder(s_t, x_{t-1}) in the
+    transformed space (never o_t itself). MrCoM's `obs_skip` also feeds o_{t-1} to its prior, posterior
+    and reward head; here only the decoder reads it.
+    `lambda_pred`: weight of a direct one-step prediction loss, the decoder applied to a sample of the
+    PRIOR's latent of step t (straight-through, from the filter's state before o_t) against o_t, the
+    reconstruction's error on the latent imagination decodes (0 = off: the loss is exactly the one
+    without it). MrCoM's `lambda_pred` / `loss_prediction`.
+    `reward_input`: the reward in the model's recurrent / context input, lagged so that it holds no
+    function of the step it helps predict: the input that predicts o_t holds rewards up to r_{t-2} (r_{t-1}
+    comes with o_t). MrCoM's `context_reward`. DreamerV3 (default off): symlog r_{t-2} as an extra RSSM
+    input of step t; MAMBA (default on, as MAMBA has always read it): the reward column of its extra input
+    (zeroed when off); MoW (default on): the reward slot of its token [z_t, a_t, symlog r_{t-1}], which
+    predicts z_{t+1}.
+    """
+
+    obs_transform: str = "symlog"
+    obs_skip: bool = False
+    lambda_pred: float = 0.0
+    reward_input: bool = False
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._require_choice("obs_transform", OBS_TRANSFORMS)
+        self._require_bools(("obs_skip", "reward_input"))
+        self._require_numbers(("lambda_pred",))
+
+
+@dataclasses.dataclass(frozen=True)
+class DreamerHeadsConfig(HarnessConfig):
     """The fields of DreamerV3's categorical latents, reward head, losses and optimizer, shared by the
     models built on them (DreamerV3, MAMBA, MoW).
 
     Latent: `stoch` categoricals of `classes` classes, each mixed with `unimix` of the uniform.
     Reward: two-hot over `reward_bins` bins = symexp(linspace(-r, r)), r = `reward_range`.
     Losses (DreamerV3's eq. 5): `pred_scale` (decoder + reward), `dyn_scale` KL(sg(post) || prior),
-    `rep_scale` KL(post || sg(prior)), each KL floored at `free_nats` per step. Adam's `adam_eps`.
+    `rep_scale` KL(post || sg(prior)), each KL floored at `free_nats` per step, plus `lambda_pred` times
+    the prediction loss (`HarnessConfig`). Adam's `adam_eps`.
     """
 
     stoch: int = 16

@@ -2,7 +2,10 @@
 
 The m context steps and the prefix are one posterior filter: the context only burns in the
 recurrent state (its empty slots, valid = 0, are skipped), and the branch starts from the
-posterior state of the last prefix observation. DreamerV3 gets nothing else from the context.
+posterior state of the last prefix observation. DreamerV3 gets nothing else from the context, except
+with `reward_input`: then step j of the filter reads r_{j-2} (as MAMBA's), the branch carries r_{t-1},
+the real reward into o_t, into its first step, and each imagined step's reward into the step after next.
+With `obs_skip` every imagined observation is decoded from the one before it (the real o_t first).
 """
 
 from __future__ import annotations
@@ -11,12 +14,14 @@ from collections.abc import Callable
 from functools import partial
 
 import jax
+import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._branch import Branch, imagine_branch, per_sequence
 from .._data import MultiScenarioData
 from .._evaluate import open_loop_errors_by_config
-from .._seam import Context, Imagined, Prefix, symexp
+from .._harness import lag_rewards, previous_inputs
+from .._seam import Context, Imagined, Prefix
 from ._model import Dreamer, sequence_inputs
 from ._rssm import State
 
@@ -46,7 +51,13 @@ def _observe(model: Dreamer, context, prefix, obs_mask, act_mask, key, sample) -
         context.obs, context.action, context.valid, prefix.obs, prefix.action, act_mask
     )
     embeds = jax.vmap(model.embed, (0, None))(obs, obs_mask)
-    return model.rssm.observe(model.rssm.initial(), prev, embeds, key, valid=valid, sample=sample)
+    extras = model.extra(lag_rewards(_rewards(context, prefix), obs.shape[0]))
+    return model.rssm.observe(model.rssm.initial(), prev, embeds, key, extras, valid, sample=sample)
+
+
+def _rewards(context: Context, prefix: Prefix) -> Array:
+    """r_j of o_j -> o_{j+1} over context + prefix (0 in empty context slots)."""
+    return jnp.concatenate([context.reward * context.valid, prefix.reward])
 
 
 def prior_at(
@@ -58,14 +69,24 @@ def prior_at(
     key: PRNGKeyArray,
 ) -> Float[Array, "S K"]:
     """The prior logits p(z_t | h_t) of prefix step t under teacher forcing (one sequence):
-    h_t = GRU(h_{t-1}, z_{t-1}, a_{t-1}) from the posterior modes of the steps before t.
+    h_t = GRU(h_{t-1}, z_{t-1}, a_{t-1}) from the posterior modes of the steps before t (and r_{t-2} with
+    `reward_input`). With `obs_skip`, the flattened logits followed by the decoded prediction of o_t
+    (the prior's mode, decoded from x_{t-1}), so that the contract covers the skip path too.
 
     Arguments:
         context: the m steps before the prefix (m, .). prefix: obs (W+1, O), action (W, A), reward (W,).
         masks: (obs_mask (O,), act_mask (A,)). t: the prefix step (1 <= t <= W, static).
     """
-    _, _, prior = _observe(model, context, prefix, *masks, key, sample=False)
-    return prior[context.obs.shape[0] + t]
+    states, _, prior = _observe(model, context, prefix, *masks, key, sample=False)
+    j = context.obs.shape[0] + t
+    if not model.config.obs_skip:
+        return prior[j]
+    obs_mask = masks[0]
+    obs = jnp.concatenate([context.obs, prefix.obs])
+    valid = jnp.concatenate([context.valid, jnp.ones(prefix.obs.shape[0], context.valid.dtype)])
+    x_prev = previous_inputs(model.obs_norm, obs, valid, obs_mask)[j]
+    feat = State(states.deter[j], model.rssm.draw(prior[j], key, sample=False)).feat()
+    return jnp.concatenate([prior[j].reshape(-1), model.decode(feat, obs_mask, x_prev)])
 
 
 def imagine(
@@ -94,19 +115,23 @@ def imagine(
         latent (B, H+1, Z) = concat(deter, flattened stoch), latent[:, 0] the posterior).
     """
     kf, kr = jax.random.split(key)
-    img_step = jax.vmap(lambda s, a, k: model.rssm.img_step(s, a, k, sample=sample)[0])
+    img_step = jax.vmap(lambda s, a, r, k: model.rssm.img_step(s, a, k, model.extra(r), sample)[0])
 
     def start(context, prefix, obs_mask, act_mask) -> Branch:
         filter_one = partial(filter_prefix, model, sample=sample)
         state = per_sequence(filter_one, context, prefix, obs_mask, act_mask, kf)
+        # r_{t-1}, the reward into the last prefix observation (0 if none)
+        r_in = jax.vmap(lambda c, p: jnp.concatenate([jnp.zeros(1), _rewards(c, p)])[-1])(context, prefix)
 
-        def advance(s, o, a, ks):
-            new = img_step(s, a, jax.random.split(ks, o.shape[0]))
+        def advance(carry, o, a, ks):
+            s, r_prev = carry  # r_prev: the reward into o, the reward input of the step after o
+            new = img_step(s, a, r_prev, jax.random.split(ks, o.shape[0]))
             feat = new.feat()
-            o_next = symexp(jax.vmap(model.decode)(feat, obs_mask)) * obs_mask
-            return new, o_next, jax.vmap(model.reward)(feat), feat
+            o_next = jax.vmap(model.decode_obs)(feat, obs_mask, o)
+            r = jax.vmap(model.reward)(feat)
+            return (new, r), o_next, r, feat
 
-        return Branch(state, state.feat(), advance)
+        return Branch((state, r_in), state.feat(), advance)
 
     return imagine_branch(start, model.config.context_len, context, prefix, masks, policy, horizon, kr)
 

@@ -13,6 +13,7 @@ from jaxtyping import Array, PRNGKeyArray
 
 from .._checkpoint import Checkpoint, read_train_checkpoint
 from .._data import Batch, SequenceSource, make_source
+from .._harness import obs_stats_for
 from .._jit import jit_by_config
 from .._loop import Trainer
 from .._train_common import (
@@ -36,10 +37,12 @@ class TrainState(ModelTrainState[Dreamer]):
 make_optimizer = adam_optimizer
 
 
-@jit_by_config(lambda config, key: config.fast_compile)
-def init_train_state(config: DreamerConfig, key: PRNGKeyArray) -> TrainState:
-    """A fresh model, its optimizer state, RNG and step 0."""
-    return fresh_train_state(TrainState, lambda k: init_model(config, k), make_optimizer(config), key)
+@jit_by_config(lambda config, key, obs_stats=None: config.fast_compile)
+def init_train_state(config: DreamerConfig, key: PRNGKeyArray, obs_stats=None) -> TrainState:
+    """A fresh model, its optimizer state, RNG and step 0; `obs_stats`: (mean, std) of the training
+    observations for `obs_transform="standardize"` (`obs_stats_for`; None: 0 and 1)."""
+    model = lambda k: init_model(config, k, obs_stats)
+    return fresh_train_state(TrainState, model, make_optimizer(config), key)
 
 
 def train_step(state: TrainState, batch: Batch, key: PRNGKeyArray) -> tuple[TrainState, dict[str, Array]]:
@@ -67,10 +70,14 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint[Dreamer, DreamerConfi
     return read_train_checkpoint(path, DreamerConfig, init_train_state)
 
 
-# DreamerV3 sees no scenario id; its evaluation is `evaluate` of this package.
+# DreamerV3 sees no scenario id; its evaluation is `evaluate` of this package. The training data's
+# observation statistics set the standardization (`obs_transform="standardize"`).
 train: Trainer[DreamerConfig, Dreamer] = Trainer(
     "dreamerv3",
-    setup=lambda d, config: (make_source(d, config.context_len), lambda k: init_train_state(config, k)),
+    setup=lambda d, config: (
+        make_source(d, config.context_len),
+        lambda k: init_train_state(config, k, obs_stats_for(config, d)),
+    ),
     load_checkpoint=load_checkpoint,
     train_chunk=lambda state, src, n, sharding, config: train_steps(state, src, n, sharding),
     evaluate=evaluate,

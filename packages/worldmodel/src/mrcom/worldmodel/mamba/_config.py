@@ -36,14 +36,17 @@ class MambaConfig(RSSMConfig):
     meta-episode at step `curriculum_fraction * steps` (0: the whole meta-episode from the start).
     The losses are taken on `loss_steps` time steps drawn uniformly from the current length.
     RSSM (DreamerV3's, `mrcom.worldmodel.dreamerv3.RSSM`, with a 2-wide extra recurrent input:
-    symlog of the previous reward, and the normalized time): `deter`, `rssm_hidden`, `stoch`,
+    symlog of the lagged reward r_{j-2} (zero without `reward_input`, on by default), and the
+    normalized time): `deter`, `rssm_hidden`, `stoch`,
     `classes`, `gru_blocks`, `unimix`. Encoder, decoder, reward head: `layers` x `units`.
     Reward: two-hot over `reward_bins` symexp bins up to `reward_range`, read from (s_t, a_t).
     Losses: `pred_scale` (decoder + reward), `dyn_scale`, `rep_scale`, `free_nats` (MAMBA: 1.0,
     0.5, 0.1). Optimizer: Adam (`learning_rate`, `adam_eps`), global-norm clip `grad_clip`.
+    Harness options (`HarnessConfig`): `obs_transform`, `obs_skip`, `lambda_pred`, `reward_input`.
     """
 
     context_len: int = 64
+    reward_input: bool = True  # HarnessConfig's field; MAMBA's default (it has always read r_{j-2})
     meta_episodes: int = 3
     curriculum_fraction: float = 0.25
     loss_steps: int = 64

@@ -22,9 +22,10 @@ from jaxtyping import Array, Float, PRNGKeyArray
 from .._branch import Branch, imagine_branch, per_sequence
 from .._data import MultiScenarioData
 from .._evaluate import open_loop_errors_by_config
-from .._seam import Context, Imagined, Prefix, symexp
+from .._harness import lag_rewards, previous_inputs
+from .._seam import Context, Imagined, Prefix
 from ..dreamerv3 import State, sequence_inputs
-from ._model import Mamba, lag_rewards
+from ._model import Mamba
 
 
 def filter_prefix(
@@ -75,14 +76,23 @@ def prior_at(
     key: PRNGKeyArray,
 ) -> Float[Array, "S K"]:
     """The prior logits p(z_t | h_t) of prefix step t under teacher forcing (one sequence), from the
-    posterior modes of the steps before t.
+    posterior modes of the steps before t. With `obs_skip`, the flattened logits followed by the
+    decoded prediction of o_t (the prior's mode, decoded from x_{t-1}), as DreamerV3's `prior_at`.
 
     Arguments:
         context: the m steps before the prefix (m, .). prefix: obs (W+1, O), action (W, A), reward (W,).
         masks: (obs_mask (O,), act_mask (A,)). t: the prefix step (1 <= t <= W, static).
     """
-    _, _, prior, _ = _filter(model, context, prefix, *masks, key, sample=False)
-    return prior[context.obs.shape[0] + t]
+    states, _, prior, _ = _filter(model, context, prefix, *masks, key, sample=False)
+    j = context.obs.shape[0] + t
+    if not model.config.obs_skip:
+        return prior[j]
+    obs_mask = masks[0]
+    obs = jnp.concatenate([context.obs, prefix.obs])
+    valid = jnp.concatenate([context.valid, jnp.ones(prefix.obs.shape[0], context.valid.dtype)])
+    x_prev = previous_inputs(model.obs_norm, obs, valid, obs_mask)[j]
+    feat = State(states.deter[j], model.rssm.draw(prior[j], key, sample=False)).feat()
+    return jnp.concatenate([prior[j].reshape(-1), model.decode(feat, obs_mask, x_prev)])
 
 
 def imagine(
@@ -124,7 +134,7 @@ def imagine(
             r = jax.vmap(model.reward)(s.feat(), a)
             new = jax.vmap(one)(s, a, r_prev, j + 1.0, jax.random.split(ks, o.shape[0]))
             feat = new.feat()
-            o_next = symexp(jax.vmap(model.decode)(feat, obs_mask)) * obs_mask
+            o_next = jax.vmap(model.decode_obs)(feat, obs_mask, o)
             return (new, j + 1.0, r), o_next, r, feat
 
         return Branch((state, index, r_in), state.feat(), advance)

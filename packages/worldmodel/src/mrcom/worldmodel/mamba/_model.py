@@ -14,6 +14,11 @@ start of the filtered sequence, over the length T of a training meta-episode (`M
 from the data when training starts). The reward is read from (s_j, a_j), not from s_{j+1} as in
 DreamerV3: imagination predicts r_j from (s_j, a_j) and feeds it into the step after next.
 
+The harness options (`HarnessConfig`) mean what they mean for DreamerV3 (`SymlogVectorModel`):
+`obs_transform`, `obs_skip` (the decoder reads x_{j-1}; zeros at the start of a sequence), `lambda_pred`;
+`reward_input` (default on, as MAMBA has always read the reward) False zeroes the reward column of the
+extra input.
+
 All methods act on ONE step or ONE sequence; callers vmap.
 """
 
@@ -24,12 +29,15 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from .._harness import ObsNorm, lag_rewards, make_obs_norm, with_obs_stats
 from .._jit import jit_by_config
 from .._nets import MLP
 from .._seam import symlog
 from .._twohot import twohot_decode
 from ..dreamerv3 import RSSM, State, rssm_from_config
-from ..dreamerv3._model import SymlogVectorModel
+from ..dreamerv3._model import SymlogVectorModel, skip_dim
+
+__all__ = ["EXTRA_DIM", "Mamba", "init_model", "lag_rewards", "meta_inputs"]  # lag_rewards: its old home
 from ._config import MambaConfig
 
 EXTRA_DIM = 2  # symlog(lagged reward r_{j-2}), normalized time
@@ -44,6 +52,7 @@ class Mamba(SymlogVectorModel[MambaConfig]):
     decoder: MLP
     reward_head: MLP
     horizon: Float[Array, ""]  # T of the normalized time (transitions of a training meta-episode)
+    obs_norm: ObsNorm | None  # last: without standardization the leaves are those of the plain model
 
     def __init__(self, config: MambaConfig, horizon: float | Array = 1.0, *, key: PRNGKeyArray):
         c = config
@@ -51,11 +60,12 @@ class Mamba(SymlogVectorModel[MambaConfig]):
         self.config = c
         self.encoder = MLP(c.obs_dim, c.units, c.layers, None, key=ks[0])
         self.rssm = rssm_from_config(c, extra_dim=EXTRA_DIM, key=ks[1])
-        self.decoder = MLP(c.latent_dim, c.units, c.layers, c.obs_dim, key=ks[2])
+        self.decoder = MLP(c.latent_dim + skip_dim(c), c.units, c.layers, c.obs_dim, key=ks[2])
         self.reward_head = MLP(
             c.latent_dim + c.act_dim, c.units, c.layers, c.reward_bins, zero_out=True, key=ks[3]
         )
         self.horizon = jnp.asarray(horizon, jnp.float32)
+        self.obs_norm = make_obs_norm(c)
 
     def reward_logits(self, feat: Float[Array, " Z"], action: Float[Array, " A"]) -> Float[Array, " K"]:
         return self.reward_head(jnp.concatenate([feat, action]))
@@ -65,8 +75,9 @@ class Mamba(SymlogVectorModel[MambaConfig]):
         return twohot_decode(jax.nn.softmax(self.reward_logits(feat, action)), self.bins)
 
     def extra(self, lag_reward: Float[Array, "*T"], index: Float[Array, "*T"]) -> Float[Array, "*T 2"]:
-        """The extra recurrent input [symlog(r_{j-2}), j / T] of step j."""
-        return jnp.stack([symlog(lag_reward), index / self.horizon], axis=-1)
+        """The extra recurrent input [symlog(r_{j-2}), j / T] of step j (reward 0 without `reward_input`)."""
+        r = symlog(lag_reward) if self.config.reward_input else jnp.zeros_like(lag_reward)
+        return jnp.stack([r, index / self.horizon], axis=-1)
 
     def filter(
         self,
@@ -99,10 +110,11 @@ class Mamba(SymlogVectorModel[MambaConfig]):
         )
 
 
-@jit_by_config(lambda config, key, horizon=1.0: config.fast_compile)
-def init_model(config: MambaConfig, key: PRNGKeyArray, horizon: float | Array = 1.0) -> Mamba:
-    """A freshly initialized MAMBA world model for `config` whose time input is j / `horizon`."""
-    return Mamba(config, horizon, key=key)
+@jit_by_config(lambda config, key, horizon=1.0, obs_stats=None: config.fast_compile)
+def init_model(config: MambaConfig, key: PRNGKeyArray, horizon: float | Array = 1.0, obs_stats=None) -> Mamba:
+    """A freshly initialized MAMBA world model for `config` whose time input is j / `horizon`;
+    `obs_stats`: (mean, std) of the training observations for `obs_transform="standardize"`."""
+    return with_obs_stats(Mamba(config, horizon, key=key), obs_stats)
 
 
 def meta_inputs(
@@ -112,9 +124,3 @@ def meta_inputs(
     rewards r_{j-2} (N+1,), time indices j (N+1,)); zero where the step does not exist."""
     prev_a = jnp.concatenate([jnp.zeros_like(action[:1]), action]) * act_mask
     return prev_a, lag_rewards(reward, obs.shape[0]), jnp.arange(obs.shape[0], dtype=jnp.float32)
-
-
-def lag_rewards(reward: Float[Array, " N"], steps: int) -> Float[Array, " S"]:
-    """The reward input of each of `steps` observations o_0 .. o_{S-1} of a sequence whose
-    transitions have rewards `reward` (r_j of o_j -> o_{j+1}): r_{j-2} at step j, 0 for j < 2."""
-    return jnp.concatenate([jnp.zeros(2, reward.dtype), reward])[:steps]

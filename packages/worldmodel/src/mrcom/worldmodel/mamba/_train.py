@@ -18,6 +18,7 @@ from jaxtyping import Array, Int, PRNGKeyArray
 
 from .._checkpoint import Checkpoint, read_train_checkpoint
 from .._data import MultiScenarioData
+from .._harness import obs_stats_for
 from .._jit import jit_by_config
 from .._loop import Trainer
 from .._train_common import (
@@ -42,10 +43,13 @@ class TrainState(ModelTrainState[Mamba]):
 make_optimizer = adam_optimizer
 
 
-@jit_by_config(lambda config, key, horizon=1.0: config.fast_compile)
-def init_train_state(config: MambaConfig, key: PRNGKeyArray, horizon: float | Array = 1.0) -> TrainState:
-    """A fresh model (time input j / `horizon`), its optimizer state, RNG and step 0."""
-    model = lambda k: init_model(config, k, jnp.asarray(horizon, jnp.float32))
+@jit_by_config(lambda config, key, horizon=1.0, obs_stats=None: config.fast_compile)
+def init_train_state(
+    config: MambaConfig, key: PRNGKeyArray, horizon: float | Array = 1.0, obs_stats=None
+) -> TrainState:
+    """A fresh model (time input j / `horizon`), its optimizer state, RNG and step 0; `obs_stats`: (mean,
+    std) of the training observations for `obs_transform="standardize"` (`obs_stats_for`)."""
+    model = lambda k: init_model(config, k, jnp.asarray(horizon, jnp.float32), obs_stats)
     return fresh_train_state(TrainState, model, make_optimizer(config), key)
 
 
@@ -101,7 +105,7 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint[Mamba, MambaConfig, T
 def _setup(d: MultiScenarioData, config: MambaConfig):
     """Meta-episodes of `meta_episodes` consecutive episodes (ValueError: a scenario with fewer)."""
     src = make_meta_source(d, config.meta_episodes)
-    return src, lambda k: init_train_state(config, k, float(src.meta_length))
+    return src, lambda k: init_train_state(config, k, float(src.meta_length), obs_stats_for(config, d))
 
 
 def _train_chunk(state, src, n, sharding, config: MambaConfig):

@@ -37,13 +37,16 @@ class MoWConfig(DreamerHeadsConfig):
     training data (its mask pattern); each an MLP of `vae_layers` x `vae_units` (LayerNorm + SiLU)
     to `stoch` categoricals of `classes` classes (`unimix` uniform mix, straight-through samples).
     Dynamics: a causal Transformer over tokens [z_t, a_t, symlog r_{t-1}] (the reward only when
-    `reward_input`), `num_layers` pre-LayerNorm blocks of width `d_model`, `num_heads` heads with
+    `reward_input`, the field of `HarnessConfig`, on by default here: r_{t-1} is lagged, the token
+    of step t predicts z_{t+1}), `num_layers` pre-LayerNorm blocks of width `d_model`, `num_heads` heads with
     a learned relative-position bias, attention window m + `seq_len` tokens; each block's
     feed-forward is the shared backbone's (`ffn_hidden`) plus the output of one of `num_experts`
     task experts (`expert_hidden`), chosen by the scenario's cluster. Heads on the Transformer's
     output (`head_units`, one hidden layer): prior logits of z_{t+1} and the two-hot reward r_t
     over `reward_bins` bins = symexp(linspace(-r, r)), r = `reward_range`.
     Losses as DreamerV3's (`pred_scale` (recon + reward), `dyn_scale`, `rep_scale`, `free_nats`).
+    Harness options (`HarnessConfig`): `obs_transform` (the VAE modules' input and output space),
+    `obs_skip` (each decoder module also reads x_{t-1} and predicts the change), `lambda_pred`.
     Task clustering: at step `cluster_at` (then every `recluster_every` steps; 0 = never again)
     the gradients of the shared parameters on `cluster_windows` windows of each scenario are
     compared by cosine similarity (after subtracting their mean over scenarios when
@@ -62,7 +65,7 @@ class MoWConfig(DreamerHeadsConfig):
     num_experts: int = 4
     expert_hidden: int = 128
     head_units: int = 128
-    reward_input: bool = True
+    reward_input: bool = True  # HarnessConfig's field; MoW's default (it has always read the lagged reward)
     cluster_at: int = 500
     recluster_every: int = 0
     cluster_windows: int = 32

@@ -21,7 +21,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 from .._branch import Branch, imagine_branch
 from .._data import MultiScenarioData
 from .._evaluate import open_loop_errors_by_config
-from .._seam import Context, Imagined, Prefix, symexp
+from .._seam import Context, Imagined, Prefix
 from .._twohot import twohot_loss
 from ..dreamerv3._rssm import unimix_probs
 from ._model import Cache, MoW, run_sequence
@@ -114,7 +114,9 @@ def prior_at(
     t: int,
     key: PRNGKeyArray,
 ) -> Float[Array, "S K"]:
-    """The prior logits p(z_t | h_{t-1}) of prefix step t under teacher forcing (one sequence).
+    """The prior logits p(z_t | h_{t-1}) of prefix step t under teacher forcing (one sequence); with
+    `obs_skip`, the flattened logits followed by the decoded prediction of o_t (the prior's mode, decoded
+    from o_{t-1}), so that the contract covers the skip path too.
 
     The expert is selected as for a branch from o_{t-1} (`select_experts` over context + prefix up to
     o_{t-1}); h_{t-1} is the output of the token [z_{t-1}, a_{t-1}, symlog r_{t-2}] over the posterior
@@ -132,7 +134,12 @@ def prior_at(
     )
     upto = Prefix(prefix.obs[: t + 1], prefix.action[:t], prefix.reward[:t])
     state = filter_prefix(model, context, upto, obs_mask, act_mask, expert[0], gate[0], key, sample=False)
-    return model.prior_logits(state.h)  # h of the token of o_{t-1}, the one that predicts z_t
+    prior = model.prior_logits(state.h)  # h of the token of o_{t-1}, the one that predicts z_t
+    if not model.config.obs_skip:
+        return prior
+    group = model.group_of_masks(obs_mask, act_mask)
+    decoded = model.decode_obs(group, model.draw(prior, key, sample=False), obs_mask, prefix.obs[t - 1])
+    return jnp.concatenate([prior.reshape(-1), decoded])
 
 
 def imagine(
@@ -164,11 +171,11 @@ def imagine(
     kf, kr = jax.random.split(key)
     flat = lambda z, h: jnp.concatenate([z.reshape(z.shape[0], -1), h], axis=-1)
 
-    def one(cache, z, r_prev, a, g, e, gt, om, k):
+    def one(cache, z, r_prev, o, a, g, e, gt, om, k):
         tok = model.tokens(z[None], a[None], r_prev[None])[0]
         h, cache = model.dynamics.step(cache, tok, e, gt)
         z_next = model.draw(model.prior_logits(h), k, sample)
-        o_next = symexp(model.decode(g, z_next, om)) * om
+        o_next = model.decode_obs(g, z_next, om, o)  # o_t: read only with obs_skip
         return cache, z_next, model.reward(h), o_next, h
 
     def start(context, prefix, obs_mask, act_mask) -> Branch:
@@ -178,7 +185,9 @@ def imagine(
         def advance(carry, o, a, kz):
             cache, z, r_prev = carry
             keys = jax.random.split(kz, o.shape[0])
-            cache, z, r, o_next, h = jax.vmap(one)(cache, z, r_prev, a, groups, expert, gate, obs_mask, keys)
+            cache, z, r, o_next, h = jax.vmap(one)(
+                cache, z, r_prev, o, a, groups, expert, gate, obs_mask, keys
+            )
             return (cache, z, r), o_next, r, flat(z, h)
 
         return Branch((state.cache, state.z, state.prev_reward), flat(state.z, state.h), advance)

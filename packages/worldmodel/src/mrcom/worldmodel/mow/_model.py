@@ -7,6 +7,11 @@
     z_{t+1} ~ p(z_{t+1} | h_t)          prior head;   r_t: two-hot reward head on h_t
     o_t  : symlog-MSE decoder_g(z_t)    on the real (masked) dims
 
+With the harness options (`HarnessConfig`): `obs_transform="standardize"` replaces symlog by the
+training data's standardization (VAE input and decoder space); `obs_skip` decodes
+x_t = x_{t-1} + decoder_g(z_t, x_{t-1}) from the transformed previous observation; `lambda_pred`
+(`_losses.py`); `reward_input` (on by default) is the reward slot of the token.
+
 `e` is the expert of the scenario's cluster (`Routing.assignment`, set by the gradient-based task
 clustering of `_cluster.py`); gate = 0 until the first clustering (no expert yet). Experts are
 stacked arrays gathered by index, so only the selected expert's parameters get gradients.
@@ -25,6 +30,7 @@ import numpy as np
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from .._baseline import WholeConfig
+from .._harness import ObsNorm, make_obs_norm, transform, untransform, with_obs_stats
 from .._jit import jit_by_config
 from .._nets import MLP
 from .._seam import symlog
@@ -286,6 +292,7 @@ class MoW(WholeConfig[MoWConfig]):
     prior_head: MLP
     reward_head: MLP
     routing: Routing
+    obs_norm: ObsNorm | None  # last: without standardization the leaves are those of the plain model
 
     def __init__(self, config: MoWConfig, *, key: PRNGKeyArray, routing: Routing | None = None):
         c = config
@@ -295,25 +302,45 @@ class MoW(WholeConfig[MoWConfig]):
         groups = jax.random.split(ks[0], c.num_groups)
         self.encoders = eqx.filter_vmap(lambda k: MLP(c.obs_dim, c.vae_units, c.vae_layers, z, key=k))(groups)
         groups = jax.random.split(ks[1], c.num_groups)
-        self.decoders = eqx.filter_vmap(lambda k: MLP(z, c.vae_units, c.vae_layers, c.obs_dim, key=k))(groups)
+        dec_in = z + (c.obs_dim if c.obs_skip else 0)
+        self.decoders = eqx.filter_vmap(lambda k: MLP(dec_in, c.vae_units, c.vae_layers, c.obs_dim, key=k))(
+            groups
+        )
         self.dynamics = Dynamics(z + c.act_dim + 1, c, key=ks[2])
         self.prior_head = MLP(c.d_model, c.head_units, 1, z, key=ks[3])
         self.reward_head = MLP(c.d_model, c.head_units, 1, c.reward_bins, zero_out=True, key=ks[4])
         self.routing = empty_routing(c) if routing is None else routing
+        self.obs_norm = make_obs_norm(c)
 
     @property
     def bins(self) -> Float[Array, " K"]:
         return symexp_bins(self.config.reward_bins, self.config.reward_range)
 
     # --- modular VAE
-    def encode(self, group: Array, obs: Float[Array, " O"], obs_mask: Float[Array, " O"]) -> Array:
-        """Posterior logits q_g(z | o) (S, K) of module `group`, from symlog(o) with padded dims zeroed."""
-        c = self.config
-        return pick(self.encoders, group)(symlog(obs) * obs_mask).reshape(c.stoch, c.classes)
+    def transform(self, obs: Float[Array, "*N O"]) -> Float[Array, "*N O"]:
+        """x = the observation in the networks' space (`obs_transform`: symlog or standardized)."""
+        return transform(self.obs_norm, obs)
 
-    def decode(self, group: Array, z: Float[Array, "S K"], obs_mask: Float[Array, " O"]) -> Array:
-        """The predicted symlog(o) of module `group` (zero on padded dims)."""
-        return pick(self.decoders, group)(z.reshape(-1)) * obs_mask
+    def encode(self, group: Array, obs: Float[Array, " O"], obs_mask: Float[Array, " O"]) -> Array:
+        """Posterior logits q_g(z | o) (S, K) of module `group`, from x = transform(o), padded dims zeroed."""
+        c = self.config
+        return pick(self.encoders, group)(self.transform(obs) * obs_mask).reshape(c.stoch, c.classes)
+
+    def decode(
+        self, group: Array, z: Float[Array, "S K"], obs_mask: Float[Array, " O"], prev: Array | None = None
+    ) -> Array:
+        """The predicted x of module `group` (zero on padded dims); with `obs_skip`, x_{t-1} = `prev`
+        (`previous_inputs`) plus the decoded change, else `prev` is ignored."""
+        if not self.config.obs_skip:
+            return pick(self.decoders, group)(z.reshape(-1)) * obs_mask
+        if prev is None:
+            raise ValueError("prev=None: obs_skip=True decodes the change from the previous observation")
+        return (prev + pick(self.decoders, group)(jnp.concatenate([z.reshape(-1), prev]))) * obs_mask
+
+    def decode_obs(self, group: Array, z: Float[Array, "S K"], obs_mask: Array, o_prev: Array) -> Array:
+        """The decoded observation o^_t itself, after the real or imagined o_{t-1} (zero on padded dims)."""
+        prev = self.transform(o_prev) * obs_mask
+        return untransform(self.obs_norm, self.decode(group, z, obs_mask, prev)) * obs_mask
 
     def draw(self, logits: Array, key: PRNGKeyArray, sample: bool = True) -> Array:
         return draw(logits, key, self.config.unimix, sample)
@@ -397,7 +424,8 @@ def run_sequence(
     return Sequence(h, post, z, cache)
 
 
-@jit_by_config(lambda config, key, routing=None: config.fast_compile)
-def init_model(config: MoWConfig, key: PRNGKeyArray, routing: Routing | None = None) -> MoW:
-    """A freshly initialized MoW for `config` (routing: `empty_routing` unless given)."""
-    return MoW(config, key=key, routing=routing)
+@jit_by_config(lambda config, key, routing=None, obs_stats=None: config.fast_compile)
+def init_model(config: MoWConfig, key: PRNGKeyArray, routing: Routing | None = None, obs_stats=None) -> MoW:
+    """A freshly initialized MoW for `config` (routing: `empty_routing` unless given; `obs_stats`: (mean,
+    std) of the training observations for `obs_transform="standardize"`)."""
+    return with_obs_stats(MoW(config, key=key, routing=routing), obs_stats)

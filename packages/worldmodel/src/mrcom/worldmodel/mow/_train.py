@@ -18,6 +18,7 @@ from jaxtyping import Array, PRNGKeyArray
 
 from .._checkpoint import Checkpoint, read_train_checkpoint
 from .._data import Batch, MultiScenarioData, SequenceSource, make_source
+from .._harness import obs_stats_for
 from .._jit import jit_by_config
 from .._loop import Trainer
 from .._train_common import (
@@ -42,10 +43,13 @@ class TrainState(ModelTrainState[MoW]):
 make_optimizer = adam_optimizer
 
 
-@jit_by_config(lambda config, key, routing=None: config.fast_compile)
-def init_train_state(config: MoWConfig, key: PRNGKeyArray, routing: Routing | None = None) -> TrainState:
-    """A fresh model (routing: `empty_routing` unless given), its optimizer state, RNG and step 0."""
-    model = lambda k: init_model(config, k, routing)
+@jit_by_config(lambda config, key, routing=None, obs_stats=None: config.fast_compile)
+def init_train_state(
+    config: MoWConfig, key: PRNGKeyArray, routing: Routing | None = None, obs_stats=None
+) -> TrainState:
+    """A fresh model (routing: `empty_routing` unless given; `obs_stats`: (mean, std) of the training
+    observations for `obs_transform="standardize"`), its optimizer state, RNG and step 0."""
+    model = lambda k: init_model(config, k, routing, obs_stats)
     return fresh_train_state(TrainState, model, make_optimizer(config), key, eqx.is_inexact_array)
 
 
@@ -106,9 +110,11 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint[MoW, MoWConfig, Train
 
 
 def _setup(d: MultiScenarioData, config: MoWConfig):
-    """The VAE modules assigned by the data's mask layouts (ValueError: more layouts than `num_groups`)."""
+    """The VAE modules assigned by the data's mask layouts (ValueError: more layouts than `num_groups`),
+    and the data's observation statistics for `obs_transform="standardize"`."""
     routing = routing_from_masks(config, d.obs_mask, d.act_mask)
-    return make_source(d, config.context_len), lambda k: init_train_state(config, k, routing)
+    stats = obs_stats_for(config, d)
+    return make_source(d, config.context_len), lambda k: init_train_state(config, k, routing, stats)
 
 
 # Experts are allocated by the task clustering at `config.cluster_at` (and every `recluster_every` steps).
