@@ -81,7 +81,7 @@ def test_every_registered_config_shares_one_budget_per_preset_and_loads_no_jax()
         "        assert not set(budget) & set(cls.PRESETS[preset]), (name, preset)\n"
         "        c = cls.preset(preset)\n"
         "        assert all(getattr(c, k) == v for k, v in budget.items()), (name, preset)\n"
-        "assert world_model_names()[:5] == ('mrcom', 'cadm', 'dreamerv3', 'mow', 'mamba')\n"
+        "assert world_model_names()[:6] == ('mrcom', 'mrcom-paper', 'cadm', 'dreamerv3', 'mow', 'mamba')\n"
         "assert 'jax' not in sys.modules, 'configs loaded JAX'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -15,7 +15,7 @@ from typing import Any
 from mrcom.envs import ACT_DIM, ENGINES, OBS_DIM, OOD_SAMPLING, PROTOCOLS, ROBOTS
 from mrcom.worldmodel import ABLATIONS as ABLATIONS  # defined once, in mrcom.worldmodel
 from mrcom.worldmodel import PRESET_NAMES as PRESETS
-from mrcom.worldmodel import CaDMConfig, DreamerConfig, MambaConfig, MoWConfig, WorldModelConfig
+from mrcom.worldmodel import CaDMConfig, DreamerConfig, MambaConfig, MoWConfig, PaperConfig, WorldModelConfig
 
 from ._ac_config import ACConfig, ac_base, ac_method
 from ._sac_config import SACConfig
@@ -23,8 +23,9 @@ from ._validate import check_choice, check_positive, check_range
 
 # Model-based methods adapt by MBPO with their world model (one registry name each, mrcom.worldmodel);
 # "sac-utd": model-free SAC at MBPO's update-to-data ratio (adapt.updates_per_step), the control that
-# separates what the model's data add from what the higher update ratio adds.
-MODEL_METHODS = ("mrcom", "cadm", "dreamerv3", "mamba", "mow")
+# separates what the model's data add from what the higher update ratio adds. "mrcom-paper": MrCoM as
+# the paper prints it (`mrcom.worldmodel.PaperConfig`: our additions off), reported beside "mrcom".
+MODEL_METHODS = ("mrcom", "mrcom-paper", "cadm", "dreamerv3", "mamba", "mow")
 MODEL_FREE_METHODS = ("sac", "sac-utd")
 # "<kind>-ac": the world model of <kind> with DreamerV3's imagination actor-critic instead of MBPO
 # (its own learner; section `ac`), one per model-based method.
@@ -34,6 +35,7 @@ DEFAULT_METHODS = ("mrcom", "sac", "sac-utd")
 # the config section of each model-based method's world model
 WORLDMODEL_SECTIONS = {
     "mrcom": "worldmodel",
+    "mrcom-paper": "mrcom_paper",
     "cadm": "cadm",
     "dreamerv3": "dreamerv3",
     "mamba": "mamba",
@@ -188,6 +190,7 @@ _SECTIONS = {
     "collect": CollectConfig,
     "sac": SACConfig,
     "worldmodel": WorldModelConfig,
+    "mrcom_paper": PaperConfig,
     "cadm": CaDMConfig,
     "dreamerv3": DreamerConfig,
     "mamba": MambaConfig,
@@ -204,7 +207,8 @@ class PipelineConfig:
 
     `ablation` is the source of truth for the world model's ablation, and every world model's
     `obs_dim`, `act_dim` and `num_scenarios` are derived from `envs` (padded widths, training
-    scenarios not held out), so they are overwritten here. `worldmodel` is MrCoM's config; `cadm`,
+    scenarios not held out), so they are overwritten here. `worldmodel` is MrCoM's config and
+    `mrcom_paper` the paper's MrCoM's (both take `ablation`); `cadm`,
     `dreamerv3`, `mamba` and `mow` are the baselines' (used when `adapt.methods` names them or their
     `<kind>-ac`); `ac` is the imagination actor-critic's.
     """
@@ -217,6 +221,7 @@ class PipelineConfig:
     collect: CollectConfig = CollectConfig()
     sac: SACConfig = SACConfig()
     worldmodel: WorldModelConfig = WorldModelConfig()
+    mrcom_paper: PaperConfig = PaperConfig()
     cadm: CaDMConfig = CaDMConfig()
     dreamerv3: DreamerConfig = DreamerConfig()
     mamba: MambaConfig = MambaConfig()
@@ -240,6 +245,7 @@ class PipelineConfig:
             num_scenarios=self.envs.num_train_scenarios - self.envs.num_heldout_scenarios,
         )
         object.__setattr__(self, "worldmodel", self.worldmodel.replace(**shapes, ablation=self.ablation))
+        object.__setattr__(self, "mrcom_paper", self.mrcom_paper.replace(**shapes, ablation=self.ablation))
         object.__setattr__(self, "cadm", self.cadm.replace(**shapes))
         object.__setattr__(self, "dreamerv3", self.dreamerv3.replace(**shapes))
         object.__setattr__(self, "mamba", self.mamba.replace(**shapes))

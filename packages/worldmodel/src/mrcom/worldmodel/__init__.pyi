@@ -90,6 +90,7 @@ from .mrcom._model import (
     prior_step,
     split_latent,
 )
+from .mrcom._paper_config import PaperConfig
 from .mrcom._train import load_checkpoint, load_model, train
 from .mrcom._train_step import (
     TERMS,
@@ -181,6 +182,7 @@ __all__ = [
     "SequenceSource",
     "TrainState",
     "WorldModelConfig",
+    "PaperConfig",
     "compute_loss",
     "balanced_kl",
     "gaussian_kl",

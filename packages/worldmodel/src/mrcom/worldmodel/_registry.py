@@ -40,7 +40,8 @@ class WorldModelKind:
 
     Fields:
         name: the method name in results, tables and figures (e.g. "mrcom", "cadm").
-        model_type: the class of its trained models (`kind_of` looks a model up by it).
+        model_type: the class of its trained models (`kind_of` looks a model up by it; kinds that
+            share a class, like "mrcom" and "mrcom-paper", share their functions too).
         config_type: its config class; `config_type.preset(name, **overrides)` gives a preset.
         train: train(data, config, *, seed, checkpoint_dir, eval_data, log, steps, progress)
             -> (model, metrics); resumes from `checkpoint_dir` and ends bit-identical to an
@@ -74,6 +75,8 @@ class WorldModelKind:
 # no JAX.
 BUILTIN_KINDS: dict[str, tuple[str, str, str]] = {
     "mrcom": ("mrcom.worldmodel.mrcom", "MrCoM", "WorldModelConfig"),
+    # the paper's MrCoM: the same model and functions, the config with our additions off
+    "mrcom-paper": ("mrcom.worldmodel.mrcom", "MrCoM", "PaperConfig"),
     "cadm": ("mrcom.worldmodel.cadm", "CaDM", "CaDMConfig"),
     "dreamerv3": ("mrcom.worldmodel.dreamerv3", "Dreamer", "DreamerConfig"),
     "mow": ("mrcom.worldmodel.mow", "MoW", "MoWConfig"),

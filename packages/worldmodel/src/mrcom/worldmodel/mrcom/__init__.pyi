@@ -5,6 +5,7 @@ from ._evaluate import evaluate
 from ._imagine import filter_prefix, imagine, prior_at, rollout
 from ._losses import LossWeights, total_loss
 from ._model import MrCoM, init_model, observe, prior_step
+from ._paper_config import PAPER_PRESETS, PaperConfig
 from ._train import load_checkpoint, load_model, train
 from ._train_step import (
     TERMS,
@@ -23,6 +24,8 @@ __all__ = [
     "ModelSpec",
     "TrainSettings",
     "WorldModelConfig",
+    "PAPER_PRESETS",
+    "PaperConfig",
     "evaluate",
     "filter_prefix",
     "imagine",
