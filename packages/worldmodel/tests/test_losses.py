@@ -20,6 +20,8 @@ from mrcom.worldmodel import (
     loss_var,
     symlog,
     total_loss,
+    value_reg_scale,
+    weighted_terms,
 )
 
 P = Normal(jnp.array([0.0]), jnp.array([1.0]))
@@ -149,3 +151,46 @@ def test_total_loss_weights():
     for ablation, dropped in (("wo_ls", 0.5), ("wo_lv", 6.0)):
         ablated = total_loss(terms, LossWeights.from_config(config.replace(ablation=ablation)))
         assert float(ablated) == pytest.approx(full - dropped)
+
+
+def test_value_reg_scales():
+    """Scales of L_v. "variance": over the batch variance of the meta-value, unchanged when the values
+    are scaled; "reward": the heads' own scale; "return": the values of eqs. 13-15 as printed, that is
+    over (1 - gamma)^2."""
+    true_next = jnp.array([0.0, 1.0, 2.0, 3.0])
+    pred = true_next[:, None] + jnp.array([[0.5, -0.5, 1.0, 0.0]])  # mean offset 0.25 per row
+    gamma = 0.9
+    raw = float(loss_value_reg(true_next, pred))
+    assert raw == pytest.approx(0.0625)
+    assert float(value_reg_scale(true_next, gamma, "reward")) == 1.0
+    returns = loss_value_reg(true_next, pred, value_reg_scale(true_next, gamma, "return"))
+    assert float(returns) == pytest.approx(raw / 0.01, rel=1e-5)
+    rel = lambda c: float(loss_value_reg(c * true_next, c * pred, value_reg_scale(c * true_next, gamma)))
+    assert rel(1.0) == pytest.approx(0.0625 / 1.25, rel=1e-5)  # np.var([0, 1, 2, 3]) = 1.25
+    assert rel(0.01) == pytest.approx(rel(1.0), rel=1e-3) and rel(100.0) == pytest.approx(rel(1.0), rel=1e-5)
+    # the scale is a stop-gradient unit: the gradient still reaches only the prediction
+    g_true, g_pred = jax.grad(lambda t, p: loss_value_reg(t, p, value_reg_scale(t, gamma)), argnums=(0, 1))(
+        true_next, pred
+    )
+    assert float(jnp.abs(g_true).sum()) == 0.0
+    np.testing.assert_allclose(g_pred, jnp.full((4, 4), 2 * 0.25 / 4 / 4 / 1.25), rtol=1e-5)
+    with pytest.raises(ValueError, match="value_reg_scale='bogus'"):
+        value_reg_scale(true_next, gamma, "bogus")
+
+
+def test_value_reg_scale_config_and_old_checkpoints():
+    assert WorldModelConfig().value_reg_scale == "variance"
+    assert WorldModelConfig().spec.value_reg_scale == "variance"
+    with pytest.raises(ValueError, match="value_reg_scale"):
+        WorldModelConfig(value_reg_scale="bogus")
+    # a checkpoint written before the field existed trained L_v on the (1 - gamma)-scaled values
+    assert WorldModelConfig.CHECKPOINT_DEFAULTS["value_reg_scale"] == "reward"
+
+
+def test_weighted_terms_sum_to_total_loss():
+    terms = {"var": 1.0, "state": 2.0, "value_reg": 3.0, "reward": 4.0, "value_td": 5.0, "meta_value": 6.0}
+    w = LossWeights.from_config(WorldModelConfig(lambda_v=2.0, lambda_s=0.5))
+    parts = weighted_terms(terms, w)
+    assert float(parts["value_reg"]) == 6.0 and float(parts["state"]) == 1.0
+    assert float(parts["prediction"]) == 0.0 and float(parts["open_loop"]) == 0.0  # missing: 0
+    assert float(sum(parts.values())) == pytest.approx(float(total_loss(terms, w)))

@@ -55,12 +55,14 @@ from .mrcom._config import (
     ABLATIONS,
     KL_DIRECTIONS,
     PRESETS,
+    VALUE_REG_SCALES,
     ModelSpec,
     TrainSettings,
     WorldModelConfig,
 )
 from .mrcom._context import ContextEncoder, ObsNorm
 from .mrcom._evaluate import evaluate
+from .mrcom._grad_shares import WEIGHTED_TERMS, gradient_shares
 from .mrcom._imagine import filter_prefix, imagine, prior_at, rollout
 from .mrcom._losses import (
     LossWeights,
@@ -78,6 +80,8 @@ from .mrcom._losses import (
     loss_var,
     td_target,
     total_loss,
+    value_reg_scale,
+    weighted_terms,
 )
 from .mrcom._model import (
     GaussianHead,
@@ -136,6 +140,8 @@ __all__ = [
     "load_checkpoint",
     "save_checkpoint",
     "evaluate",
+    "WEIGHTED_TERMS",
+    "gradient_shares",
     "HORIZON",
     "KS",
     "eval_windows",
@@ -166,6 +172,7 @@ __all__ = [
     "ABLATIONS",
     "KL_DIRECTIONS",
     "PRESETS",
+    "VALUE_REG_SCALES",
     "PRESET_NAMES",
     "TERMS",
     "Batch",
@@ -221,6 +228,8 @@ __all__ = [
     "train_mlp_ensemble",
     "td_target",
     "total_loss",
+    "value_reg_scale",
+    "weighted_terms",
     "train_step",
     "train_steps",
     "train_steps_program",

@@ -1,7 +1,16 @@
 """Types of the lazily loaded names of this package (read by `lazy_loader.attach_stub`)."""
 
-from ._config import ABLATIONS, KL_DIRECTIONS, PRESETS, ModelSpec, TrainSettings, WorldModelConfig
+from ._config import (
+    ABLATIONS,
+    KL_DIRECTIONS,
+    PRESETS,
+    VALUE_REG_SCALES,
+    ModelSpec,
+    TrainSettings,
+    WorldModelConfig,
+)
 from ._evaluate import evaluate
+from ._grad_shares import WEIGHTED_TERMS, gradient_shares
 from ._imagine import filter_prefix, imagine, prior_at, rollout
 from ._losses import LossWeights, total_loss
 from ._model import MrCoM, init_model, observe, prior_step
@@ -21,12 +30,15 @@ __all__ = [
     "ABLATIONS",
     "KL_DIRECTIONS",
     "PRESETS",
+    "VALUE_REG_SCALES",
     "ModelSpec",
     "TrainSettings",
     "WorldModelConfig",
     "PAPER_PRESETS",
     "PaperConfig",
     "evaluate",
+    "WEIGHTED_TERMS",
+    "gradient_shares",
     "filter_prefix",
     "imagine",
     "prior_at",

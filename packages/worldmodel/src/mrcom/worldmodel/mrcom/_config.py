@@ -11,6 +11,10 @@ ABLATIONS = ("full", "wo_d", "wo_c", "wo_ls", "wo_lv")
 STATE_REG = ("posterior", "literal")
 OBS_TRANSFORMS = ("standardize", "symlog")
 KL_DIRECTIONS = ("posterior_prior", "prior_posterior")
+# The scale L_v (eq. 15) is computed on (`value_reg_scale`, `mrcom._losses.value_reg_scale`):
+# "variance" divides it by the batch variance of the meta-value, "reward" keeps the value heads' own
+# (1 - gamma)-scaled values, "return" undoes that scaling (the values of eqs. 13-15 as printed).
+VALUE_REG_SCALES = ("variance", "reward", "return")
 ABLATED_WEIGHT = {"wo_ls": "lambda_s", "wo_lv": "lambda_v"}  # the loss weight an ablation sets to 0
 
 # Preset overrides: sizes and MrCoM's learning rate and batch; the budget is `TRAINING_BUDGETS`.
@@ -38,6 +42,7 @@ SPEC_FIELDS = (
         "open_loop_horizon",
         "kl_direction",
         "state_reg",
+        "value_reg_scale",
         "ablation",
     )
     + ("fast_compile",)
@@ -114,6 +119,7 @@ class ModelSpec(_Switches):
     open_loop_horizon: int
     kl_direction: str
     state_reg: str
+    value_reg_scale: str
     ablation: str
     fast_compile: bool
 
@@ -172,7 +178,12 @@ class WorldModelConfig(_Switches, SharedConfig):
     "prior_posterior": KL(p || q) as printed in eqs. 10 and 12),
     `state_reg` ("posterior": L_s = KL(q_u || sg p_u) trains only the posterior, on top of L_var;
     "literal": eq. 12 with gradients into both sides), `gamma` and `target_tau` for the value
-    heads (eq. 14), `value_samples` (samples of the predicted next latent in eq. 15).
+    heads (eq. 14), `value_samples` (samples of the predicted next latent in eq. 15),
+    `value_reg_scale`: the scale L_v (eq. 15) is measured on, one of `VALUE_REG_SCALES` ("variance":
+    divided by the batch variance of v_psi(s~_{t+1}), so that lambda_v weighs a scale-free
+    value-equivalence error; "reward": on the heads' (1 - gamma)-scaled values, the scale before it
+    existed, which left L_v ~1e-5 of the gradient; "return": on the values of eqs. 13-15 as printed,
+    L_v / (1 - gamma)^2; docs/choices.md, "The scale of L_v").
     `ablation` is one of "full", "wo_d", "wo_c", "wo_ls", "wo_lv".
     """
 
@@ -204,10 +215,13 @@ class WorldModelConfig(_Switches, SharedConfig):
     gamma: float = 0.99
     target_tau: float = 0.02
     value_samples: int = 4
+    value_reg_scale: str = "variance"
     ablation: str = "full"
 
     PRESETS = PRESETS
-    CHECKPOINT_DEFAULTS = {"h_mean_bound": 0.0}  # unbounded h means before the field existed
+    # what a checkpoint written before a field existed was trained with: unbounded h means, L_v on
+    # the (1 - gamma)-scaled values
+    CHECKPOINT_DEFAULTS = {"h_mean_bound": 0.0, "value_reg_scale": "reward"}
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -232,6 +246,7 @@ class WorldModelConfig(_Switches, SharedConfig):
         self._require_choice("kl_direction", KL_DIRECTIONS)
         self._require_choice("obs_transform", OBS_TRANSFORMS)
         self._require_choice("state_reg", STATE_REG)
+        self._require_choice("value_reg_scale", VALUE_REG_SCALES)
         self._require_choice("ablation", ABLATIONS)
         self._require_bools(("context_reward", "obs_skip"))
 

@@ -6,12 +6,15 @@ so each can be checked against a hand computation. `sg` is `jax.lax.stop_gradien
 
 from __future__ import annotations
 
+import functools
+import operator
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from ._config import KL_DIRECTIONS
+from ._config import KL_DIRECTIONS, VALUE_REG_SCALES
 from ._model import Normal
 
 sg = jax.lax.stop_gradient
@@ -165,14 +168,50 @@ def loss_meta_value(meta: Float[Array, "*batch"], scenario_value: Float[Array, "
     return jnp.mean((meta - sg(scenario_value)) ** 2)
 
 
-def loss_value_reg(meta_true_next: Float[Array, "*batch"], meta_pred_next: Float[Array, "*batch K"]) -> Array:
-    """Eq. 15, meta-value regularization: || v_psi(s~_{t+1}) - E_{s^ ~ T_theta} v_psi(s^_{t+1}) ||^2.
+def loss_value_reg(
+    meta_true_next: Float[Array, "*batch"],
+    meta_pred_next: Float[Array, "*batch K"],
+    scale: float | Array = 1.0,
+) -> Array:
+    """Eq. 15, meta-value regularization: || v_psi(s~_{t+1}) - E_{s^ ~ T_theta} v_psi(s^_{t+1}) ||^2 / scale.
 
     `meta_true_next` = v_psi of the posterior latent (a stop-gradient target); `meta_pred_next` =
     v_psi of K samples of the predicted latent, averaged for the expectation. Call it with psi
-    frozen so that gradients reach theta only through s^.
+    frozen so that gradients reach theta only through s^. `scale` (stop-gradient): the squared unit
+    the error is measured in (`value_reg_scale`); 1 is the heads' own scale.
     """
-    return jnp.mean((sg(meta_true_next) - jnp.mean(meta_pred_next, axis=-1)) ** 2)
+    err = jnp.mean((sg(meta_true_next) - jnp.mean(meta_pred_next, axis=-1)) ** 2)
+    return err / sg(scale)
+
+
+# The floor of the "variance" scale (in squared (1 - gamma)-scaled value units): only guards the
+# division when the meta-value is constant over the batch (then the error and its gradient are 0 too).
+VALUE_VAR_FLOOR = 1e-8
+
+
+def value_reg_scale(
+    meta_true_next: Float[Array, "*batch"], gamma: float | Array, mode: str = "variance"
+) -> Array:
+    """The squared unit of L_v (eq. 15) for `loss_value_reg`, stop-gradient; `mode` one of
+    `VALUE_REG_SCALES` (docs/choices.md, "The scale of L_v"):
+
+    - "variance" (ours, the default): Var over the batch of v_psi(s~_{t+1}) (+ `VALUE_VAR_FLOOR`).
+      L_v is then the value-equivalence error as a fraction of how much the meta-value varies
+      between the batch's states (1 = as bad as predicting the batch mean), and its gradient is
+      invariant to the values' scale (rewards, gamma, how far the heads have trained), so lambda_v
+      weighs the same thing at every step and in every setting.
+    - "reward": 1, the heads' values scaled by (1 - gamma) (`td_target`): L_v of a 500-step quick
+      run ~1e-4, about 1e-5 of the gradient at any lambda_v <= 10.
+    - "return": (1 - gamma)^2, i.e. L_v on the unscaled values r + gamma v of eqs. 13-15 as printed
+      (a fixed factor 1e4 at gamma = 0.99, the same as lambda_v 1e4 times larger).
+    """
+    if mode == "variance":
+        return sg(jnp.var(meta_true_next) + VALUE_VAR_FLOOR)
+    if mode == "reward":
+        return jnp.ones(())
+    if mode == "return":
+        return sg(jnp.square(1.0 - jnp.asarray(gamma, jnp.float32)))
+    raise ValueError(f"value_reg_scale={mode!r}: must be one of {VALUE_REG_SCALES}")
 
 
 def loss_prediction(
@@ -241,20 +280,31 @@ class LossWeights(eqx.Module):
         return cls(**{name: jnp.asarray(w, jnp.float32) for name, w in config.weights.items()})
 
 
+# The terms of `total_loss`, each with its weight (`weighted_terms`); their gradients are what
+# `gradient_shares` compares.
+WEIGHTED_TERMS = ("var", "state", "value_reg", "reward", "prediction", "open_loop", "value_td", "meta_value")
+
+
+def weighted_terms(terms: dict[str, Array], w: LossWeights) -> dict[str, Array]:
+    """Each summand of `total_loss` (`WEIGHTED_TERMS`): its term times its weight (L_td and L_meta
+    weigh 1; a missing "prediction" or "open_loop" is 0)."""
+    weight = {
+        "var": w.lambda_var,
+        "state": w.lambda_s,
+        "value_reg": w.lambda_v,
+        "reward": w.lambda_r,
+        "prediction": w.lambda_pred,
+        "open_loop": w.lambda_open_loop,
+    }
+    return {name: weight.get(name, 1.0) * jnp.asarray(terms.get(name, 0.0)) for name in WEIGHTED_TERMS}
+
+
 def total_loss(terms: dict[str, Array], w: LossWeights) -> Array:
     """Eq. 16 plus the heads: lambda_var L_var + lambda_s L_s + lambda_v L_v + lambda_r L_r
-    + lambda_pred L_pred + lambda_open_loop L_open_loop + L_td + L_meta.
+    + lambda_pred L_pred + lambda_open_loop L_open_loop + L_td + L_meta (`weighted_terms`, summed).
 
     L_td and L_meta only reach psi (their inputs are stop-gradient latents) and L_v only reaches
     theta (psi frozen), so summing them is the same as separate updates with one optimizer.
     """
-    return (
-        w.lambda_var * terms["var"]
-        + w.lambda_s * terms["state"]
-        + w.lambda_v * terms["value_reg"]
-        + w.lambda_r * terms["reward"]
-        + w.lambda_pred * terms.get("prediction", 0.0)
-        + w.lambda_open_loop * terms.get("open_loop", 0.0)
-        + terms["value_td"]
-        + terms["meta_value"]
-    )
+    parts = weighted_terms(terms, w)
+    return functools.reduce(operator.add, (parts[name] for name in WEIGHTED_TERMS))

@@ -27,6 +27,7 @@ from ._losses import (
     loss_var,
     sg,
     total_loss,
+    value_reg_scale,
 )
 from ._model import (
     Context,
@@ -247,12 +248,13 @@ def compute_loss(
     l_td = loss_value_td(v[:, :-1], batch.reward, v_target[:, 1:], w.gamma)
     l_meta = loss_meta_value(over_bt(model.meta, 0)(s), v)
 
-    # eq. 15: psi frozen, gradient into theta through the predicted latents s^_t (t >= 1)
+    # eq. 15: psi frozen, gradient into theta through the predicted latents s^_t (t >= 1), on the
+    # scale `value_reg_scale` (docs/choices.md, "The scale of L_v")
     if c.ablation != "wo_lv":
         meta = _frozen(model.meta_value)
         v_true = over_bt(lambda z: meta(z)[0], 0)(s[:, 1:])
         v_pred = jax.vmap(over_bt(lambda z: meta(z)[0], 0), 2, 2)(seq.predicted[:, 1:])
-        l_v = loss_value_reg(v_true, v_pred)
+        l_v = loss_value_reg(v_true, v_pred, value_reg_scale(v_true, w.gamma, c.value_reg_scale))
     else:
         l_v = jnp.zeros(())
 
