@@ -20,15 +20,8 @@ import numpy as np  # noqa: E402
 
 from analysis._aggregate import REPS_SMALL, curve_band  # noqa: E402
 from analysis._runs import RunRecord  # noqa: E402
-from analysis._tables import (  # noqa: E402
-    METHOD_LABELS,
-    STILL,
-    CellStats,
-    cell_stats,
-    ordered_methods,
-    ordered_robots,
-    robot_still,
-)
+from analysis._table_cells import CellStats, cell_stats, robot_still  # noqa: E402
+from analysis._table_layout import METHOD_LABELS, STILL, ordered_methods, ordered_robots  # noqa: E402
 from mrcom.agents import ABLATIONS  # noqa: E402
 
 __all__ = [

@@ -1,7 +1,7 @@
 """Which methods separate: per protocol the still score's IQM and mean with intervals, the probability of
 improvement of every method over every other, and performance profiles (``analysis._aggregate``).
 
-Scores: the still score of every (seed, target) of a protocol (``analysis._tables.protocol_scores``: 0
+Scores: the still score of every (seed, target) of a protocol (``analysis._table_cells.protocol_scores``: 0
 standing still, 100 the maximum normalized return), or the normalized return where runs recorded no
 targets. Written by ``analysis.figures`` as ``aggregate.md`` and ``profile_<protocol>.png``.
 """
@@ -24,7 +24,8 @@ from analysis._aggregate import (
     performance_profile,
 )
 from analysis._runs import RunRecord
-from analysis._tables import METHOD_LABELS, TABLE_SPECS, protocol_scores
+from analysis._table_cells import protocol_scores
+from analysis._table_layout import METHOD_LABELS, TABLE_SPECS
 
 __all__ = ["ProtocolAggregate", "aggregate_data", "aggregate_markdown", "profile_taus", "plot_profile"]
 

@@ -5,9 +5,10 @@ found in the runs (``<out>/<preset>/``):
 
 - ``table1.md``/``table1.tex``, ``table2.*``, ``table3.*``: robots x methods for the parts that were
   run, each cell the IQM of the normalized return over seeds x targets with its 95 % stratified
-  bootstrap interval and ``n=seeds×targets`` (``analysis._tables``), Still as the first column, bold only
-  where the best method's interval lies above every other's; a table with no run is not written, and
-  one line ("Not run: ...", in the table and in ``index.md``) names the parts left out;
+  bootstrap interval and ``n=seeds×targets`` (``analysis._table_cells``, ``analysis._tables``), Still
+  as the first column, bold only where the best method's interval lies above every other's; a table
+  with no run is not written, and one line ("Not run: ...", in the table and in ``index.md``) names the
+  parts left out;
 - ``aggregate.md``: per protocol, the still score (0 standing still, 100 the maximum) of every method
   over all targets, IQM and mean with 95 % intervals, and the probability of improvement of each method
   over each other with its interval (``analysis._significance``);
@@ -57,19 +58,9 @@ from analysis._plots import (
 )
 from analysis._runs import RunRecord, evaluation_runs, latest_per_key, load_run, load_runs
 from analysis._significance import aggregate_data, aggregate_markdown, plot_profile, protocols_with_runs
-from analysis._tables import (
-    ALL_ROW,
-    MEAN_ROW,
-    TABLE_SPECS,
-    CellStats,
-    TableSpec,
-    cell_stats,
-    not_run,
-    robot_mean_stats,
-    table_data,
-    table_latex,
-    table_markdown,
-)
+from analysis._table_cells import CellStats, cell_stats, robot_mean_stats, table_data
+from analysis._table_layout import ALL_ROW, MEAN_ROW, TABLE_SPECS, TableSpec, not_run
+from analysis._tables import table_latex, table_markdown
 from sweeps.layout import RunsDir
 
 __all__ = [

@@ -96,7 +96,8 @@ def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
 
 
 def best_methods_table(study: optuna.Study) -> str | None:
-    """Per robot, the best trial's MrCoM return beside the model-free sac and sac-utd of the same run.
+    """Per robot, the best trial's MrCoM return beside the paper's MrCoM (mrcom-paper) and the model-free
+    sac and sac-utd of the same run, where the run has them.
 
     Read from the best trial's Sacred ``results.json`` artifact (``sacred_run_dir``); ``None`` when there
     is no complete trial or its run directory holds no results.
@@ -107,7 +108,7 @@ def best_methods_table(study: optuna.Study) -> str | None:
     if best is None or path is None or not path.is_file():
         return None
     results = json.loads(path.read_text())
-    methods = [m for m in ("mrcom", "sac", "sac-utd") if m in results.get("methods", {})]
+    methods = [m for m in ("mrcom", "mrcom-paper", "sac", "sac-utd") if m in results.get("methods", {})]
     robots = sorted({r for m in methods for r in results["methods"][m]})
     split = results.get("split", "test")
     lines = [

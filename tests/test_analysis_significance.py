@@ -10,7 +10,9 @@ import pytest
 
 from analysis._runs import RunRecord
 from analysis._significance import aggregate_data, aggregate_markdown
-from analysis._tables import TABLE_SPECS, not_run, separated_best, table_data, table_markdown
+from analysis._table_cells import separated_best, table_data
+from analysis._table_layout import TABLE_SPECS, not_run
+from analysis._tables import table_markdown
 from analysis.figures import load_runs, write_figures
 
 ROBOTS = ("hopper", "walker")
