@@ -154,9 +154,9 @@ def test_total_loss_weights():
 
 
 def test_value_reg_scales():
-    """Scales of L_v. "variance": over the batch variance of the meta-value, unchanged when the values
-    are scaled; "reward": the heads' own scale; "return": the values of eqs. 13-15 as printed, that is
-    over (1 - gamma)^2."""
+    """Scales of L_v. "variance": over obs_std^2 times the batch variance of the meta-value, unchanged
+    when the values are scaled; "reward": the heads' own scale; "return": the values of eqs. 13-15 as
+    printed, that is over (1 - gamma)^2."""
     true_next = jnp.array([0.0, 1.0, 2.0, 3.0])
     pred = true_next[:, None] + jnp.array([[0.5, -0.5, 1.0, 0.0]])  # mean offset 0.25 per row
     gamma = 0.9
@@ -168,6 +168,9 @@ def test_value_reg_scales():
     rel = lambda c: float(loss_value_reg(c * true_next, c * pred, value_reg_scale(c * true_next, gamma)))
     assert rel(1.0) == pytest.approx(0.0625 / 1.25, rel=1e-5)  # np.var([0, 1, 2, 3]) = 1.25
     assert rel(0.01) == pytest.approx(rel(1.0), rel=1e-3) and rel(100.0) == pytest.approx(rel(1.0), rel=1e-5)
+    # ...in the decoder's unit: obs_std^2 times that variance (obs_std = 0.1: 100x)
+    decoder_unit = loss_value_reg(true_next, pred, value_reg_scale(true_next, gamma, "variance", obs_std=0.1))
+    assert float(decoder_unit) == pytest.approx(100 * rel(1.0), rel=1e-5)
     # the scale is a stop-gradient unit: the gradient still reaches only the prediction
     g_true, g_pred = jax.grad(lambda t, p: loss_value_reg(t, p, value_reg_scale(t, gamma)), argnums=(0, 1))(
         true_next, pred

@@ -12,8 +12,8 @@ STATE_REG = ("posterior", "literal")
 OBS_TRANSFORMS = ("standardize", "symlog")
 KL_DIRECTIONS = ("posterior_prior", "prior_posterior")
 # The scale L_v (eq. 15) is computed on (`value_reg_scale`, `mrcom._losses.value_reg_scale`):
-# "variance" divides it by the batch variance of the meta-value, "reward" keeps the value heads' own
-# (1 - gamma)-scaled values, "return" undoes that scaling (the values of eqs. 13-15 as printed).
+# "variance" divides it by obs_std^2 times the batch variance of the meta-value, "reward" keeps the
+# value heads' own (1 - gamma)-scaled values, "return" undoes that scaling (eqs. 13-15 as printed).
 VALUE_REG_SCALES = ("variance", "reward", "return")
 ABLATED_WEIGHT = {"wo_ls": "lambda_s", "wo_lv": "lambda_v"}  # the loss weight an ablation sets to 0
 
@@ -180,10 +180,10 @@ class WorldModelConfig(_Switches, SharedConfig):
     "literal": eq. 12 with gradients into both sides), `gamma` and `target_tau` for the value
     heads (eq. 14), `value_samples` (samples of the predicted next latent in eq. 15),
     `value_reg_scale`: the scale L_v (eq. 15) is measured on, one of `VALUE_REG_SCALES` ("variance":
-    divided by the batch variance of v_psi(s~_{t+1}), so that lambda_v weighs a scale-free
-    value-equivalence error; "reward": on the heads' (1 - gamma)-scaled values, the scale before it
-    existed, which left L_v ~1e-5 of the gradient; "return": on the values of eqs. 13-15 as printed,
-    L_v / (1 - gamma)^2; docs/choices.md, "The scale of L_v").
+    divided by obs_std^2 times the batch variance of v_psi(s~_{t+1}), so that lambda_v weighs a
+    scale-free value-equivalence error in the decoder's unit; "reward": on the heads' (1 - gamma)-scaled
+    values, the scale before it existed, which left L_v < 1e-4 of the gradient; "return": on the values
+    of eqs. 13-15 as printed, L_v / (1 - gamma)^2; docs/choices.md, "The scale of L_v").
     `ablation` is one of "full", "wo_d", "wo_c", "wo_ls", "wo_lv".
     """
 

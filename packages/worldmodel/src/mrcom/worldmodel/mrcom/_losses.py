@@ -190,23 +190,28 @@ VALUE_VAR_FLOOR = 1e-8
 
 
 def value_reg_scale(
-    meta_true_next: Float[Array, "*batch"], gamma: float | Array, mode: str = "variance"
+    meta_true_next: Float[Array, "*batch"],
+    gamma: float | Array,
+    mode: str = "variance",
+    obs_std: float = 1.0,
 ) -> Array:
     """The squared unit of L_v (eq. 15) for `loss_value_reg`, stop-gradient; `mode` one of
     `VALUE_REG_SCALES` (docs/choices.md, "The scale of L_v"):
 
-    - "variance" (ours, the default): Var over the batch of v_psi(s~_{t+1}) (+ `VALUE_VAR_FLOOR`).
-      L_v is then the value-equivalence error as a fraction of how much the meta-value varies
-      between the batch's states (1 = as bad as predicting the batch mean), and its gradient is
-      invariant to the values' scale (rewards, gamma, how far the heads have trained), so lambda_v
-      weighs the same thing at every step and in every setting.
-    - "reward": 1, the heads' values scaled by (1 - gamma) (`td_target`): L_v of a 500-step quick
-      run ~1e-4, about 1e-5 of the gradient at any lambda_v <= 10.
+    - "variance" (ours, the default): obs_std^2 * Var over the batch of v_psi(s~_{t+1})
+      (+ `VALUE_VAR_FLOOR`). The meta-value is standardized over the batch and its error measured
+      in the decoder's unit, as the decoder measures a standardized observation dimension
+      (`loss_recon`, std `obs_std`): L_v's gradient is then invariant to the values' scale
+      (rewards, gamma, how far the heads have trained) and keeps its ratio to the reconstruction,
+      prediction and open-loop terms when `obs_std` changes, so lambda_v weighs the same thing at
+      every step and in every setting.
+    - "reward": 1, the heads' values scaled by (1 - gamma) (`td_target`): L_v of a 400-step quick
+      run ~1e-4, under 1e-4 of the gradient at any lambda_v <= 10.
     - "return": (1 - gamma)^2, i.e. L_v on the unscaled values r + gamma v of eqs. 13-15 as printed
-      (a fixed factor 1e4 at gamma = 0.99, the same as lambda_v 1e4 times larger).
+      (a fixed factor 1e4 at gamma = 0.99, the same as a lambda_v 1e4 times larger).
     """
     if mode == "variance":
-        return sg(jnp.var(meta_true_next) + VALUE_VAR_FLOOR)
+        return sg((jnp.var(meta_true_next) + VALUE_VAR_FLOOR) * obs_std**2)
     if mode == "reward":
         return jnp.ones(())
     if mode == "return":

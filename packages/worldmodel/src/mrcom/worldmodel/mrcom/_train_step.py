@@ -254,7 +254,8 @@ def compute_loss(
         meta = _frozen(model.meta_value)
         v_true = over_bt(lambda z: meta(z)[0], 0)(s[:, 1:])
         v_pred = jax.vmap(over_bt(lambda z: meta(z)[0], 0), 2, 2)(seq.predicted[:, 1:])
-        l_v = loss_value_reg(v_true, v_pred, value_reg_scale(v_true, w.gamma, c.value_reg_scale))
+        scale = value_reg_scale(v_true, w.gamma, c.value_reg_scale, c.obs_std)
+        l_v = loss_value_reg(v_true, v_pred, scale)
     else:
         l_v = jnp.zeros(())
 
