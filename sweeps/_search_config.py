@@ -57,9 +57,10 @@ class SearchConfig:
     lambda_var: tuple[float, float] = (0.1, 10.0)
     lambda_s: tuple[float, float] = (1e-3, 10.0)
     # L_v on the "variance" scale (WorldModelConfig.value_reg_scale, docs/choices.md "The scale of L_v"):
-    # at the quick preset after 400 steps, lambda_v 0.1 gives L_v ~0.2 % of the summed gradient norms
-    # of the loss terms (negligible) and 30 about 60 % (dominant); the former [1e-3, 10] gave it under
-    # 1e-4 at both ends on the (1 - gamma) value scale (docs/results.md, "Loss terms' gradient shares")
+    # at the quick preset after 400 steps, lambda_v 0.1 gives L_v 0.25 % of the summed gradient norms
+    # of the loss terms (negligible), 1 8 %, 10 59 % and 30 90 % (dominant); the former [1e-3, 10] gave
+    # it under 1e-4 at both ends on the (1 - gamma) value scale (docs/results.md, "Loss terms' gradient
+    # shares before/after the L_v rescaling")
     lambda_v: tuple[float, float] = (0.1, 30.0)
     m: tuple[int, int] = (4, 16)
     pruner_startup_trials: int = 2
