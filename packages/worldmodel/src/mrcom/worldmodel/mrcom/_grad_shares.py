@@ -1,11 +1,11 @@
 """Each loss term's share of the gradient: which terms of eq. 16 (and the heads) actually train the model.
 
-A term's weight says little on its own: L_v on the (1 - gamma)-scaled values weighed ~1e-5 of the
+A term's weight says little on its own: L_v on the (1 - gamma)-scaled values weighed < 1e-4 of the
 gradient at any lambda_v of the old search range (docs/choices.md, "The scale of L_v"). This module
 measures, on one batch, the global norm of the gradient of each weighted term (`weighted_terms`)
 with respect to the model's parameters, and its share of the sum of those norms
-(`benchmarks/loss_shares.py` prints them over training). It is a diagnostic, outside the jitted
-training step, whose speed it leaves unchanged.
+(`benchmarks/loss_shares.py` prints them for briefly trained models). It is a diagnostic, outside the
+jitted training step, whose speed it leaves unchanged.
 """
 
 from __future__ import annotations
