@@ -7,6 +7,7 @@ are held out). On the training scenarios it trains, with the preset's world-mode
 
 - mrcom: MrCoM, full (`mrcom.worldmodel.train`, the seed `run_train` uses);
 - wo_c:  MrCoM without the context ("wo_c" ablation), same config and seed otherwise;
+- mrcom-paper: MrCoM as the paper prints it (`mrcom.worldmodel.PaperConfig`: our additions off);
 - cadm, dreamerv3: the paper's baselines, each with its own preset of the same scale and MrCoM's
   step budget (`mrcom.worldmodel.cadm`, `mrcom.worldmodel.dreamerv3`);
 - mamba: MAMBA, DreamerV3's RSSM on meta-episodes (`mrcom.worldmodel.mamba`), likewise;
@@ -59,7 +60,8 @@ from mrcom.worldmodel import (
 )
 
 KS = (1, 5, 15)
-MODELS = ("mrcom", "wo_c", "cadm", "dreamerv3", "dreamerv3+h", "mamba", "mamba+h", "mow", "mow+h")
+MODELS = ("mrcom", "wo_c", "mrcom-paper", "cadm")
+MODELS += ("dreamerv3", "dreamerv3+h", "mamba", "mamba+h", "mow", "mow+h")
 MODELS += ("persistence", "mlp")
 # The harness options of a "+h" model (`HarnessConfig`), on top of its preset.
 HARNESS = dict(obs_transform="standardize", obs_skip=True, lambda_pred=1.0, reward_input=True)
