@@ -27,9 +27,7 @@ import os
 import time
 from pathlib import Path
 
-import equinox as eqx
 import jax
-import jax.numpy as jnp
 
 from mrcom.agents import (
     PRESETS,
@@ -41,20 +39,15 @@ from mrcom.agents import (
     stream_seed,
 )
 from mrcom.worldmodel import (
-    HORIZON,
     WEIGHTED_TERMS,
     LossWeights,
     WorldModelConfig,
-    eval_windows,
     evaluate,
     gradient_shares,
-    imagine,
     make_source,
-    observe,
     sample_batch,
     train,
 )
-from mrcom.worldmodel.mrcom._evaluate import _open_loop, _scale
 
 # the old search range [1e-3, 10] on the old scale; the old range and the new one [0.1, 30]
 # (sweeps/_search_config.py) on the new scale
@@ -65,30 +58,6 @@ SHORT = {"var": "var", "state": "state", "value_reg": "L_v", "reward": "reward",
     "value_td": "td",
     "meta_value": "meta",
 }
-
-
-def relative_value_equiv(model, data, key, windows: int, burn_in: int) -> float:
-    """`evaluate`'s value-equivalence gap on the same windows, over the variance of the meta-value of the
-    posterior latents it is compared with (1 = as far off as a constant at their mean)."""
-    return float(
-        _relative_value_equiv(
-            model, make_source(data, model.spec.context_len), _scale(data), key, windows, burn_in
-        )
-    )
-
-
-@eqx.filter_jit
-def _relative_value_equiv(model, src, scale, key, windows: int, burn_in: int):
-    m = model.spec.context_len
-    b = eval_windows(src, key, windows, burn_in + HORIZON, m)
-    kf, kr = jax.random.split(key, 5)[2], jax.random.split(key, 5)[4]
-    _, _, out = _open_loop(imagine, model, b, scale, kr, m, burn_in)
-    full = jax.vmap(observe, (None, 0, 0, 0, 0, 0, 0))(
-        model, b.ctx, b.obs, b.action, b.obs_mask, b.act_mask, jax.random.split(kf, windows)
-    )
-    meta = jax.vmap(jax.vmap(model.meta))
-    true = meta(full.latent[:, burn_in + 1 :])
-    return jnp.mean((meta(out.latent[:, 1:]) - true) ** 2) / jnp.var(true)
 
 
 def measure(model, config: WorldModelConfig, data, key, batches: int) -> dict[str, dict[str, float]]:
@@ -163,10 +132,8 @@ def main(argv: list[str] | None = None) -> None:
         row |= measure(model, config, data, jax.random.PRNGKey(seed + 1), args.batches)
         if args.value_equiv and held is not None:
             key, burn_in = jax.random.PRNGKey(seed), base.eval_burn_in
-            row["value_equiv"] = evaluate(model, held, key, num_windows=args.eval_windows, burn_in=burn_in)[
-                "value_equiv"
-            ]
-            row["value_equiv_rel"] = relative_value_equiv(model, held, key, args.eval_windows, burn_in)
+            scores = evaluate(model, held, key, num_windows=args.eval_windows, burn_in=burn_in)
+            row["value_equiv"], row["value_equiv_rel"] = scores["value_equiv"], scores["value_equiv_rel"]
         rows.append(row)
         shares = " ".join(f"{SHORT[k]}={v:.3g}" for k, v in row["share"].items())
         if "lambda_v_at" in row:

@@ -152,7 +152,8 @@ def test_evaluate_reports_the_interface_metrics(data, heldout, config):
     state = init_train_state(config, KEY)
     windows = dict(num_windows=config.eval_windows, burn_in=config.eval_burn_in)
     r = evaluate(state.model, heldout, KEY, **windows)
-    assert set(r) == {"k1_obs_nmse", "k5_obs_nmse", "k15_obs_nmse", "reward_mse", "value_equiv"}
+    value = {"value_equiv", "value_equiv_rel"}
+    assert set(r) == {"k1_obs_nmse", "k5_obs_nmse", "k15_obs_nmse", "reward_mse"} | value
     assert all(np.isfinite(v) and v >= 0 for v in r.values())
     assert evaluate(state.model, heldout, KEY, **windows) == r  # deterministic given the key
     with pytest.raises(ValueError, match="episode length"):

@@ -24,8 +24,9 @@ def _evaluate(model: MrCoM, src: SequenceSource, scale: Array, key: PRNGKeyArray
         model, b.ctx, b.obs, b.action, b.obs_mask, b.act_mask, jax.random.split(kf, windows)
     )
     meta = jax.vmap(jax.vmap(model.meta))
-    value_equiv = jnp.mean((meta(out.latent[:, 1:]) - meta(full.latent[:, w + 1 :])) ** 2)
-    return nmse, reward_mse, value_equiv
+    true = meta(full.latent[:, w + 1 :])
+    value_equiv = jnp.mean((meta(out.latent[:, 1:]) - true) ** 2)
+    return nmse, reward_mse, value_equiv, value_equiv / jnp.var(true)
 
 
 def evaluate(
@@ -43,11 +44,14 @@ def evaluate(
             the config's `eval_windows` and `eval_burn_in`).
 
     Returns:
-        The keys of `open_loop_errors` (on the same windows and predictions) and "value_equiv":
+        The keys of `open_loop_errors` (on the same windows and predictions), "value_equiv":
         squared gap between the meta-value of imagined latents and of posterior latents of the
-        real steps.
+        real steps, and "value_equiv_rel": that gap over the variance of the posterior latents'
+        meta-value (1 = as far off as a constant at their mean; comparable across value scales).
     """
     m = model.spec.context_len
     d = _check(data, m, num_windows, burn_in)
-    nmse, reward_mse, value_equiv = _evaluate(model, make_source(d, m), _scale(d), key, num_windows, burn_in)
-    return {**_summary(nmse, reward_mse), "value_equiv": float(value_equiv)}
+    nmse, reward_mse, value_equiv, rel = _evaluate(
+        model, make_source(d, m), _scale(d), key, num_windows, burn_in
+    )
+    return {**_summary(nmse, reward_mse), "value_equiv": float(value_equiv), "value_equiv_rel": float(rel)}
