@@ -69,10 +69,10 @@ def measure(model, config: WorldModelConfig, data, key, batches: int) -> dict[st
     for i in range(batches):
         kb, kl = jax.random.split(jax.random.fold_in(key, i))
         batch = sample_batch(src, kb, config.batch_size, config.seq_len, config.context_len)
-        out = gradient_shares(model, batch, weights, kl)
+        shares = gradient_shares(model, batch, weights, kl)
         for name in WEIGHTED_TERMS:
-            norms[name] += float(out["norm"][name]) / batches
-            terms[name] += float(out["term"][name]) / batches
+            norms[name] += float(shares["norm"][name]) / batches
+            terms[name] += float(shares["term"][name]) / batches
     total = sum(norms.values())
     out = {"norm": norms, "share": {k: v / total for k, v in norms.items()}, "term": terms}
     # L_v's share is lambda_v n / (lambda_v n + rest) with n its norm per unit of lambda_v: the lambda_v
