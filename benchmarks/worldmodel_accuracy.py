@@ -30,6 +30,11 @@ The last line printed is the summary
     uv run python benchmarks/worldmodel_accuracy.py --workdir /tmp/wm_acc_s1 --seed 1 --models mrcom wo_c
     uv run python benchmarks/worldmodel_accuracy.py --workdir /tmp/wm_acc_smoke --preset smoke
     uv run python benchmarks/worldmodel_accuracy.py --workdir /tmp/wm_acc_h --models dreamerv3+h mamba+h mow+h
+    uv run python benchmarks/worldmodel_accuracy.py --workdir /tmp/wm_acc_h --lr 1e-3 --models dreamerv3
+
+`--lr` sets every trained model's learning rate (one cell of the same-budget grid of
+docs/results.md); its models are kept apart (`wm_<name>_lr<lr>_<steps>`) and its figures go to
+`accuracy_lr<lr>.json`.
 """
 
 from __future__ import annotations
@@ -99,10 +104,16 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--protocol", default="table1-a", help="a key of mrcom.envs.PROTOCOLS")
     p.add_argument("--seed", type=int, default=0, help="pipeline seed (dataset, models, windows)")
     p.add_argument("--wm-steps", type=int, default=None, help="world-model steps (default: the preset's)")
+    p.add_argument(
+        "--lr", type=float, default=None, help="every model's learning rate (default: its preset's)"
+    )
     p.add_argument("--eval-windows", type=int, default=256, help="evaluation windows (the same for all)")
     p.add_argument("--mlp-max-steps", type=int, default=20_000, help="MLP ensemble step cap (early-stopped)")
     p.add_argument(
         "--models", nargs="+", default=list(TRAINED), choices=TRAINED, help="world models to train and score"
+    )
+    p.add_argument(
+        "--no-mlp", action="store_true", help="skip the MLP ensemble (persistence is always scored)"
     )
     p.add_argument("--no-progress", action="store_true", help="no tqdm bars")
     args = p.parse_args(argv)
@@ -135,34 +146,42 @@ def main(argv: list[str] | None = None) -> None:
     key = jax.random.PRNGKey(seed)
     burn_in, windows = cfg.worldmodel.eval_burn_in, args.eval_windows
     results: dict[str, dict[str, float]] = {}
+    lr_tag = "" if args.lr is None else f"_lr{args.lr:g}"
+    lr = {} if args.lr is None else {"learning_rate": args.lr}
     for name, method, ablation, overrides in trained_models():
         if name not in args.models:
             continue
         kind = get_kind(method)
         wm_cfg = getattr(cfg.replace(ablation=ablation or "full"), WORLDMODEL_SECTIONS[method])
-        wm_cfg = wm_cfg.replace(steps=wm_steps, **overrides)
+        wm_cfg = wm_cfg.replace(steps=wm_steps, **overrides, **lr)
         t = time.perf_counter()
         model, _ = kind.train(
             data,
             wm_cfg,
             seed=seed,
-            checkpoint_dir=workdir / "accuracy" / f"wm_{name}_{wm_steps}",
+            checkpoint_dir=workdir / "accuracy" / f"wm_{name}{lr_tag}_{wm_steps}",
             progress=progress,
         )
         times[f"train {name}"] = time.perf_counter() - t
         results[name] = kind.evaluate(model, held, key, num_windows=windows, burn_in=burn_in)
 
-    t = time.perf_counter()
-    ensemble, mlp_info = train_mlp_ensemble(data, max_steps=args.mlp_max_steps, seed=seed, progress=progress)
-    times["train mlp"] = time.perf_counter() - t
-    results["mlp"] = mlp_ensemble_nmse(ensemble, held, KS, burn_in=burn_in, num_windows=windows, key=key)
+    mlp_info: dict = {}
+    if not args.no_mlp:
+        t = time.perf_counter()
+        ensemble, mlp_info = train_mlp_ensemble(
+            data, max_steps=args.mlp_max_steps, seed=seed, progress=progress
+        )
+        times["train mlp"] = time.perf_counter() - t
+        results["mlp"] = mlp_ensemble_nmse(ensemble, held, KS, burn_in=burn_in, num_windows=windows, key=key)
     results["persistence"] = persistence_nmse(held, KS, burn_in=burn_in, num_windows=windows, key=key)
     reward_var = float(np.var(held.reward))
 
-    print(
-        f"MLP ensemble: {mlp_info['steps']} steps (early stop: {mlp_info['stopped_early']}), best val MSE "
-        f"{mlp_info['best_val_loss']:.4f} on {mlp_info['val_transitions']} held-out training transitions"
-    )
+    if mlp_info:
+        i = mlp_info
+        print(
+            f"MLP ensemble: {i['steps']} steps (early stop: {i['stopped_early']}), best val MSE "
+            f"{i['best_val_loss']:.4f} on {i['val_transitions']} held-out training transitions"
+        )
     print("time: " + ", ".join(f"{k} {v:.0f} s" for k, v in times.items()))
     print(f"\nheld-out scenarios {held_idx}, {windows} windows, burn-in {burn_in}, 15-step open loop")
     print(f"{'model':<12}" + "".join(f"{f'k{k} NMSE':>10}" for k in KS) + f"{'reward MSE':>12}")
@@ -173,12 +192,13 @@ def main(argv: list[str] | None = None) -> None:
     print(f"(reward variance of the held-out data, the MSE of a constant mean: {reward_var:.4f})")
 
     atomic_write_json(
-        workdir / "accuracy.json",
+        workdir / f"accuracy{lr_tag}.json",
         {
             "preset": cfg.preset,
             "protocol": cfg.protocol,
             "seed": cfg.seed,
             "worldmodel_steps": wm_steps,
+            "learning_rate": args.lr,
             "heldout_scenarios": held_idx,
             "eval_windows": windows,
             "eval_burn_in": burn_in,

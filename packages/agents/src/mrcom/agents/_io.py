@@ -51,6 +51,8 @@ SEED_STREAMS: dict[str, int] = {
     "prompt_episodes": 7,
     "curve_eval": 8,
     "validation_targets": 9,
+    "model_targets": 10,  # benchmarks/model_targets.py: its ID/OOD targets and their episodes
+    "fixed_policies": 11,  # benchmarks/model_targets.py: the fixed SAC policies
 }
 
 
