@@ -2,19 +2,21 @@
 filtered real prefix, roll it `horizon` steps under the policy, and assemble the `Imagined`.
 
 A model supplies only its mechanism: a `start` that filters the prefix into its recurrent state
-(a `Branch`), and the `Branch.advance` of one imagined step.
+(a `Branch`), and the `Branch.advance` of one imagined step; `branch_imagine` makes its `imagine`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from ._seam import Context, Imagined, Prefix, act_at, branch_inputs, stack_branch
+
+M = TypeVar("M", contravariant=True)  # the model type of an `Imagine`
 
 
 class Branch(NamedTuple):
@@ -67,30 +69,57 @@ def roll_branch(
     return stack_branch(obs, branch.latent, o, a, r, z)
 
 
-def imagine_branch(
-    start: Callable[[Context, Prefix, Array, Array], Branch],
-    context_len: int,
-    context: Context,
-    prefix: Prefix,
-    masks: tuple[Array, Array],
-    policy: Callable[[PRNGKeyArray, Array], Array],
-    horizon: int,
-    key: PRNGKeyArray,
+class Imagine(Protocol[M]):
+    """A world model's `imagine`: imagine(model, context, prefix, masks, policy, horizon, key, *, sample)
+    -> `Imagined` (see `WorldModelKind.imagine`)."""
+
+    def __call__(
+        self,
+        model: M,
+        context: Context,
+        prefix: Prefix,
+        masks: tuple[Array, Array],
+        policy: Callable[[PRNGKeyArray, Array], Array],
+        horizon: int,
+        key: PRNGKeyArray,
+        *,
+        sample: bool = True,
+    ) -> Imagined: ...
+
+
+def branch_imagine(
+    start: Callable[[M, Context, Prefix, Array, Array, PRNGKeyArray, bool], Branch],
+    doc: str,
     *,
+    filter_key: bool = True,
     step_keys: int = 2,
-) -> Imagined:
-    """`imagine` of the registry with a model's `start`: the inputs checked (`branch_inputs`), the
-    branch started by `start(context, prefix, obs_mask, act_mask)` and rolled from the masked last
-    prefix observation under `policy` (a callable or an `OpenLoop`).
+) -> Imagine[M]:
+    """The `imagine` of a model whose mechanism is `start`: the inputs checked (`branch_inputs`), the
+    branch started by `start(model, context, prefix, obs_mask, act_mask, key, sample)` and rolled
+    from the masked last prefix observation under `policy` (a callable or an `OpenLoop`).
 
     Arguments:
-        key: the rollout's key (a model whose filter draws splits its own key off first).
+        doc: the docstring of the model's `imagine`.
+        filter_key: `imagine`'s key splits into `start`'s and the rollout's (False: a `start` that
+            draws nothing gets the rollout's key too).
         step_keys: see `roll_branch`.
+
+    Returns:
+        imagine(model, context, prefix, masks, policy, horizon, key, *, sample=True) -> `Imagined`,
+        whose docstring is `doc`.
     """
-    context, prefix, obs_mask, act_mask = branch_inputs(context_len, context, prefix, masks)
-    branch = start(context, prefix, obs_mask, act_mask)
-    act = lambda t, k, o: act_at(policy, t, k, o)
-    return roll_branch(branch, prefix.obs[:, -1] * obs_mask, act, act_mask, horizon, key, step_keys=step_keys)
+
+    def imagine(model, context, prefix, masks, policy, horizon, key, *, sample=True):
+        context, prefix, obs_mask, act_mask = branch_inputs(model.spec.context_len, context, prefix, masks)
+        k_start, key = jax.random.split(key) if filter_key else (key, key)
+        branch = start(model, context, prefix, obs_mask, act_mask, k_start, sample)
+        act = lambda t, k, o: act_at(policy, t, k, o)
+        return roll_branch(
+            branch, prefix.obs[:, -1] * obs_mask, act, act_mask, horizon, key, step_keys=step_keys
+        )
+
+    imagine.__doc__ = doc
+    return imagine
 
 
 def per_sequence(

@@ -102,18 +102,29 @@ def open_loop_errors(
     return _summary(*_score(imagine_fn, model, src, _scale(d), key, num_windows, burn_in))
 
 
-def open_loop_errors_by_config(
-    imagine_fn: Callable,
-    model,
-    data: MultiScenarioData,
-    key: PRNGKeyArray,
-    *,
-    num_windows: int | None = None,
-    burn_in: int | None = None,
-) -> dict[str, float]:
-    """`open_loop_errors` with `num_windows` and `burn_in` defaulting to the config's `eval_windows`
-    and `eval_burn_in` (the `evaluate` of the baselines)."""
-    c = model.config
-    num_windows = c.eval_windows if num_windows is None else num_windows
-    burn_in = c.eval_burn_in if burn_in is None else burn_in
-    return open_loop_errors(imagine_fn, model, data, key, num_windows=num_windows, burn_in=burn_in)
+def evaluate_by_config(imagine_fn: Callable) -> Callable[..., dict[str, float]]:
+    """The `evaluate` of a baseline whose `imagine` is `imagine_fn` (its config has `eval_windows`
+    and `eval_burn_in`)."""
+
+    def evaluate(
+        model,
+        data: MultiScenarioData,
+        key: PRNGKeyArray,
+        *,
+        num_windows: int | None = None,
+        burn_in: int | None = None,
+    ) -> dict[str, float]:
+        """`open_loop_errors` of the model on `data` (the metrics every world model reports).
+
+        Arguments:
+            num_windows, burn_in: default the config's `eval_windows` and `eval_burn_in`.
+
+        Returns:
+            "k1_obs_nmse", "k5_obs_nmse", "k15_obs_nmse", "reward_mse" (see `open_loop_errors`).
+        """
+        c = model.config
+        num_windows = c.eval_windows if num_windows is None else num_windows
+        burn_in = c.eval_burn_in if burn_in is None else burn_in
+        return open_loop_errors(imagine_fn, model, data, key, num_windows=num_windows, burn_in=burn_in)
+
+    return evaluate

@@ -6,16 +6,13 @@ starts as the last K transitions of context + prefix and slides (FIFO) through t
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from .._branch import Branch, imagine_branch
-from .._data import MultiScenarioData
-from .._evaluate import open_loop_errors_by_config
-from .._seam import Context, Imagined, Prefix
+from .._branch import Branch, Imagine, branch_imagine
+from .._evaluate import evaluate_by_config
+from .._seam import Context, Prefix
 from ._model import CaDM, History, contexts_of, predict, push_history
 
 
@@ -64,17 +61,37 @@ def _latent(ctx: Array, obs: Array) -> Array:
     return jnp.concatenate([flat, obs], axis=-1)
 
 
-def imagine(
-    model: CaDM,
-    context: Context,
-    prefix: Prefix,
-    masks: tuple[Array, Array],
-    policy: Callable[[PRNGKeyArray, Array], Array],
-    horizon: int,
-    key: PRNGKeyArray,
-    *,
-    sample: bool = True,
-) -> Imagined:
+def _start(model: CaDM, context, prefix, obs_mask, act_mask, key, sample) -> Branch:
+    """The branch from the last K transitions of context + prefix (`key` unused: nothing is drawn)."""
+    c = model.config
+    batch, e = prefix.obs.shape[0], c.ensemble_size
+    rows = jnp.arange(batch)
+    n = model.norm
+
+    def advance(carry, o, a, km, kn):
+        hist, ctx = carry
+        mean, logvar = model.forward_dist(o, a, ctx, obs_mask, act_mask)  # (E, B, O)
+        if sample:
+            member = jax.random.randint(km, (batch,), 0, e)
+            d_n = mean[member, rows]
+            if c.probabilistic:
+                d_n = d_n + jnp.exp(0.5 * logvar[member, rows]) * jax.random.normal(kn, d_n.shape)
+        else:
+            d_n = jnp.mean(mean, axis=0)
+        o_next = o + n.delta_out(d_n, obs_mask)
+        r_members = model.reward_members(o, a, o_next, ctx, obs_mask, act_mask)  # (E, B)
+        r = r_members[member, rows] if sample else jnp.mean(r_members, axis=0)
+        hist = push_history(hist, o, a, r, o_next)
+        ctx = contexts_of(model, hist, obs_mask, act_mask, member_first=False)
+        return (hist, ctx), o_next, r, _latent(ctx, o_next)
+
+    hist = branch_history(model, context, prefix)
+    ctx0 = contexts_of(model, hist, obs_mask, act_mask, member_first=False)
+    return Branch((hist, ctx0), _latent(ctx0, prefix.obs[:, -1] * obs_mask), advance)
+
+
+imagine: Imagine[CaDM] = branch_imagine(
+    _start,
     """Branch `horizon` imagined steps from the end of real prefixes under `policy`: the arguments,
     shapes and `Imagined` of `mrcom.worldmodel.imagine`, with what differs here.
 
@@ -89,52 +106,9 @@ def imagine(
         Imagined(obs[:, 0] the masked real start, reward (B, H)
         (reward[:, t] of the step from obs[:, t] under action[:, t]), latent (B, H+1, E Z + O):
         every member's context vector of the history before obs[:, t], then obs[:, t]).
-    """
-    c = model.config
+    """,
+    filter_key=False,
+    step_keys=3,
+)
 
-    def start(context, prefix, obs_mask, act_mask) -> Branch:
-        batch, e = prefix.obs.shape[0], c.ensemble_size
-        rows = jnp.arange(batch)
-        n = model.norm
-
-        def advance(carry, o, a, km, kn):
-            hist, ctx = carry
-            mean, logvar = model.forward_dist(o, a, ctx, obs_mask, act_mask)  # (E, B, O)
-            if sample:
-                member = jax.random.randint(km, (batch,), 0, e)
-                d_n = mean[member, rows]
-                if c.probabilistic:
-                    d_n = d_n + jnp.exp(0.5 * logvar[member, rows]) * jax.random.normal(kn, d_n.shape)
-            else:
-                d_n = jnp.mean(mean, axis=0)
-            o_next = o + n.delta_out(d_n, obs_mask)
-            r_members = model.reward_members(o, a, o_next, ctx, obs_mask, act_mask)  # (E, B)
-            r = r_members[member, rows] if sample else jnp.mean(r_members, axis=0)
-            hist = push_history(hist, o, a, r, o_next)
-            ctx = contexts_of(model, hist, obs_mask, act_mask, member_first=False)
-            return (hist, ctx), o_next, r, _latent(ctx, o_next)
-
-        hist = branch_history(model, context, prefix)
-        ctx0 = contexts_of(model, hist, obs_mask, act_mask, member_first=False)
-        return Branch((hist, ctx0), _latent(ctx0, prefix.obs[:, -1] * obs_mask), advance)
-
-    return imagine_branch(start, c.context_len, context, prefix, masks, policy, horizon, key, step_keys=3)
-
-
-def evaluate(
-    model: CaDM,
-    data: MultiScenarioData,
-    key: PRNGKeyArray,
-    *,
-    num_windows: int | None = None,
-    burn_in: int | None = None,
-) -> dict[str, float]:
-    """`open_loop_errors` of CaDM's `imagine` on `data` (the metrics every world model reports).
-
-    Arguments:
-        num_windows, burn_in: default the config's `eval_windows` and `eval_burn_in`.
-
-    Returns:
-        "k1_obs_nmse", "k5_obs_nmse", "k15_obs_nmse", "reward_mse" (see `open_loop_errors`).
-    """
-    return open_loop_errors_by_config(imagine, model, data, key, num_windows=num_windows, burn_in=burn_in)
+evaluate = evaluate_by_config(imagine)

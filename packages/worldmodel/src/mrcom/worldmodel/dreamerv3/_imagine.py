@@ -10,19 +10,17 @@ With `obs_skip` every imagined observation is decoded from the one before it (th
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import partial
 
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from .._branch import Branch, imagine_branch, per_sequence
-from .._data import MultiScenarioData
-from .._evaluate import open_loop_errors_by_config
+from .._branch import Branch, Imagine, branch_imagine, per_sequence
+from .._evaluate import evaluate_by_config
 from .._harness import lag_rewards, previous_inputs
-from .._seam import Context, Imagined, Prefix
-from ._model import Dreamer, sequence_inputs
+from .._seam import Context, Prefix
+from ._model import Dreamer, SymlogVectorModel, sequence_inputs
 from ._rssm import State
 
 
@@ -78,10 +76,24 @@ def prior_at(
         masks: (obs_mask (O,), act_mask (A,)). t: the prefix step (1 <= t <= W, static).
     """
     states, _, prior = _observe(model, context, prefix, *masks, key, sample=False)
+    return prior_of_filter(model, context, prefix, masks[0], states, prior, t, key)
+
+
+def prior_of_filter(model: SymlogVectorModel, context, prefix, obs_mask, states, prior, t: int, key) -> Array:
+    """`prior_at` of DreamerV3 and MAMBA (one sequence) from their teacher-forced filter over
+    context + prefix.
+
+    Arguments:
+        context, prefix, obs_mask, t, key: those of `prior_at`.
+        states, prior: the filter's states and prior logits (m+W+1, ...).
+
+    Returns:
+        the prior logits of prefix step t (S, K); with `obs_skip`, flattened and followed by the
+        decoded prediction of o_t (the prior's mode, decoded from x_{t-1}).
+    """
     j = context.obs.shape[0] + t
     if not model.config.obs_skip:
         return prior[j]
-    obs_mask = masks[0]
     obs = jnp.concatenate([context.obs, prefix.obs])
     valid = jnp.concatenate([context.valid, jnp.ones(prefix.obs.shape[0], context.valid.dtype)])
     x_prev = previous_inputs(model.obs_norm, obs, valid, obs_mask)[j]
@@ -89,17 +101,27 @@ def prior_at(
     return jnp.concatenate([prior[j].reshape(-1), model.decode(feat, obs_mask, x_prev)])
 
 
-def imagine(
-    model: Dreamer,
-    context: Context,
-    prefix: Prefix,
-    masks: tuple[Array, Array],
-    policy: Callable[[PRNGKeyArray, Array], Array],
-    horizon: int,
-    key: PRNGKeyArray,
-    *,
-    sample: bool = True,
-) -> Imagined:
+def _start(model: Dreamer, context, prefix, obs_mask, act_mask, key, sample) -> Branch:
+    """The branch from the posterior at the last prefix observation, carrying r_{t-1}."""
+    img_step = jax.vmap(lambda s, a, r, k: model.rssm.img_step(s, a, k, model.extra(r), sample)[0])
+    filter_one = partial(filter_prefix, model, sample=sample)
+    state = per_sequence(filter_one, context, prefix, obs_mask, act_mask, key)
+    # r_{t-1}, the reward into the last prefix observation (0 if none)
+    r_in = jax.vmap(lambda c, p: jnp.concatenate([jnp.zeros(1), _rewards(c, p)])[-1])(context, prefix)
+
+    def advance(carry, o, a, ks):
+        s, r_prev = carry  # r_prev: the reward into o, the reward input of the step after o
+        new = img_step(s, a, r_prev, jax.random.split(ks, o.shape[0]))
+        feat = new.feat()
+        o_next = jax.vmap(model.decode_obs)(feat, obs_mask, o)
+        r = jax.vmap(model.reward)(feat)
+        return (new, r), o_next, r, feat
+
+    return Branch((state, r_in), state.feat(), advance)
+
+
+imagine: Imagine[Dreamer] = branch_imagine(
+    _start,
     """Branch `horizon` imagined steps from the end of real prefixes under `policy`: the arguments,
     shapes and `Imagined` of `mrcom.worldmodel.imagine`, with what differs here.
 
@@ -113,36 +135,7 @@ def imagine(
         Imagined(obs[:, 0] the masked real start,
         reward (B, H) (reward[:, t] of (o_t, a_t) -> o_{t+1}, read at s_{t+1}),
         latent (B, H+1, Z) = concat(deter, flattened stoch), latent[:, 0] the posterior).
-    """
-    kf, kr = jax.random.split(key)
-    img_step = jax.vmap(lambda s, a, r, k: model.rssm.img_step(s, a, k, model.extra(r), sample)[0])
+    """,
+)
 
-    def start(context, prefix, obs_mask, act_mask) -> Branch:
-        filter_one = partial(filter_prefix, model, sample=sample)
-        state = per_sequence(filter_one, context, prefix, obs_mask, act_mask, kf)
-        # r_{t-1}, the reward into the last prefix observation (0 if none)
-        r_in = jax.vmap(lambda c, p: jnp.concatenate([jnp.zeros(1), _rewards(c, p)])[-1])(context, prefix)
-
-        def advance(carry, o, a, ks):
-            s, r_prev = carry  # r_prev: the reward into o, the reward input of the step after o
-            new = img_step(s, a, r_prev, jax.random.split(ks, o.shape[0]))
-            feat = new.feat()
-            o_next = jax.vmap(model.decode_obs)(feat, obs_mask, o)
-            r = jax.vmap(model.reward)(feat)
-            return (new, r), o_next, r, feat
-
-        return Branch((state, r_in), state.feat(), advance)
-
-    return imagine_branch(start, model.config.context_len, context, prefix, masks, policy, horizon, kr)
-
-
-def evaluate(
-    model: Dreamer,
-    data: MultiScenarioData,
-    key: PRNGKeyArray,
-    *,
-    num_windows: int | None = None,
-    burn_in: int | None = None,
-) -> dict[str, float]:
-    """`open_loop_errors` of the model on `data` (defaults: the config's `eval_windows`, `eval_burn_in`)."""
-    return open_loop_errors_by_config(imagine, model, data, key, num_windows=num_windows, burn_in=burn_in)
+evaluate = evaluate_by_config(imagine)

@@ -12,19 +12,18 @@ step predicts r_t from (s_t, a_t) and carries it as the reward input of the step
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import partial
 
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from .._branch import Branch, imagine_branch, per_sequence
-from .._data import MultiScenarioData
-from .._evaluate import open_loop_errors_by_config
-from .._harness import lag_rewards, previous_inputs
-from .._seam import Context, Imagined, Prefix
+from .._branch import Branch, Imagine, branch_imagine, per_sequence
+from .._evaluate import evaluate_by_config
+from .._harness import lag_rewards
+from .._seam import Context, Prefix
 from ..dreamerv3 import State, sequence_inputs
+from ..dreamerv3._imagine import prior_of_filter
 from ._model import Mamba
 
 
@@ -84,28 +83,32 @@ def prior_at(
         masks: (obs_mask (O,), act_mask (A,)). t: the prefix step (1 <= t <= W, static).
     """
     states, _, prior, _ = _filter(model, context, prefix, *masks, key, sample=False)
-    j = context.obs.shape[0] + t
-    if not model.config.obs_skip:
-        return prior[j]
-    obs_mask = masks[0]
-    obs = jnp.concatenate([context.obs, prefix.obs])
-    valid = jnp.concatenate([context.valid, jnp.ones(prefix.obs.shape[0], context.valid.dtype)])
-    x_prev = previous_inputs(model.obs_norm, obs, valid, obs_mask)[j]
-    feat = State(states.deter[j], model.rssm.draw(prior[j], key, sample=False)).feat()
-    return jnp.concatenate([prior[j].reshape(-1), model.decode(feat, obs_mask, x_prev)])
+    return prior_of_filter(model, context, prefix, masks[0], states, prior, t, key)
 
 
-def imagine(
-    model: Mamba,
-    context: Context,
-    prefix: Prefix,
-    masks: tuple[Array, Array],
-    policy: Callable[[PRNGKeyArray, Array], Array],
-    horizon: int,
-    key: PRNGKeyArray,
-    *,
-    sample: bool = True,
-) -> Imagined:
+def _start(model: Mamba, context, prefix, obs_mask, act_mask, key, sample) -> Branch:
+    """The branch from the posterior at the last prefix observation, counting time from its index
+    and carrying r_{t-1}."""
+
+    def one(s, a, r, j, k):
+        return model.rssm.img_step(s, a, k, extra=model.extra(r, j), sample=sample)[0]
+
+    filter_one = partial(filter_prefix, model, sample=sample)
+    state, index, r_in = per_sequence(filter_one, context, prefix, obs_mask, act_mask, key)
+
+    def advance(carry, o, a, ks):
+        s, j, r_prev = carry  # r_prev = r_{t-1}, the reward into o_t: the input of step t + 1
+        r = jax.vmap(model.reward)(s.feat(), a)
+        new = jax.vmap(one)(s, a, r_prev, j + 1.0, jax.random.split(ks, o.shape[0]))
+        feat = new.feat()
+        o_next = jax.vmap(model.decode_obs)(feat, obs_mask, o)
+        return (new, j + 1.0, r), o_next, r, feat
+
+    return Branch((state, index, r_in), state.feat(), advance)
+
+
+imagine: Imagine[Mamba] = branch_imagine(
+    _start,
     """Branch `horizon` imagined steps from the end of real prefixes under `policy`: the arguments,
     shapes and `Imagined` of `mrcom.worldmodel.imagine`, with what differs here.
 
@@ -119,36 +122,7 @@ def imagine(
         Imagined(obs[:, 0] the masked real start, reward (B, H) (reward[:, t] = R(s_t, a_t), the
         reward input of step t + 2), latent (B, H+1, Z) = concat(deter, flattened stoch),
         latent[:, 0] the posterior).
-    """
-    kf, kr = jax.random.split(key)
+    """,
+)
 
-    def one(s, a, r, j, k):
-        return model.rssm.img_step(s, a, k, extra=model.extra(r, j), sample=sample)[0]
-
-    def start(context, prefix, obs_mask, act_mask) -> Branch:
-        filter_one = partial(filter_prefix, model, sample=sample)
-        state, index, r_in = per_sequence(filter_one, context, prefix, obs_mask, act_mask, kf)
-
-        def advance(carry, o, a, ks):
-            s, j, r_prev = carry  # r_prev = r_{t-1}, the reward into o_t: the input of step t + 1
-            r = jax.vmap(model.reward)(s.feat(), a)
-            new = jax.vmap(one)(s, a, r_prev, j + 1.0, jax.random.split(ks, o.shape[0]))
-            feat = new.feat()
-            o_next = jax.vmap(model.decode_obs)(feat, obs_mask, o)
-            return (new, j + 1.0, r), o_next, r, feat
-
-        return Branch((state, index, r_in), state.feat(), advance)
-
-    return imagine_branch(start, model.config.context_len, context, prefix, masks, policy, horizon, kr)
-
-
-def evaluate(
-    model: Mamba,
-    data: MultiScenarioData,
-    key: PRNGKeyArray,
-    *,
-    num_windows: int | None = None,
-    burn_in: int | None = None,
-) -> dict[str, float]:
-    """`open_loop_errors` of the model on `data` (defaults: the config's `eval_windows`, `eval_burn_in`)."""
-    return open_loop_errors_by_config(imagine, model, data, key, num_windows=num_windows, burn_in=burn_in)
+evaluate = evaluate_by_config(imagine)

@@ -11,17 +11,16 @@ Transformer's key/value cache (a sliding window of N = m + seq_len tokens).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from .._branch import Branch, imagine_branch
+from .._branch import Branch, Imagine, branch_imagine
 from .._data import MultiScenarioData
-from .._evaluate import open_loop_errors_by_config
-from .._seam import Context, Imagined, Prefix
+from .._evaluate import evaluate_by_config
+from .._seam import Context, Prefix
 from .._twohot import twohot_loss
 from ..dreamerv3._rssm import unimix_probs
 from ._model import Cache, MoW, run_sequence
@@ -142,17 +141,32 @@ def prior_at(
     return jnp.concatenate([prior.reshape(-1), decoded])
 
 
-def imagine(
-    model: MoW,
-    context: Context,
-    prefix: Prefix,
-    masks: tuple[Array, Array],
-    policy: Callable[[PRNGKeyArray, Array], Array],
-    horizon: int,
-    key: PRNGKeyArray,
-    *,
-    sample: bool = True,
-) -> Imagined:
+def _start(model: MoW, context, prefix, obs_mask, act_mask, key, sample) -> Branch:
+    """The branch of the most likely expert (`select_experts`) from its state at the last prefix
+    observation."""
+    flat = lambda z, h: jnp.concatenate([z.reshape(z.shape[0], -1), h], axis=-1)
+
+    def one(cache, z, r_prev, o, a, g, e, gt, om, k):
+        tok = model.tokens(z[None], a[None], r_prev[None])[0]
+        h, cache = model.dynamics.step(cache, tok, e, gt)
+        z_next = model.draw(model.prior_logits(h), k, sample)
+        o_next = model.decode_obs(g, z_next, om, o)  # o_t: read only with obs_skip
+        return cache, z_next, model.reward(h), o_next, h
+
+    state, expert, gate = select_experts(model, context, prefix, obs_mask, act_mask, key, sample)
+    groups = jax.vmap(model.group_of_masks)(obs_mask, act_mask)
+
+    def advance(carry, o, a, kz):
+        cache, z, r_prev = carry
+        keys = jax.random.split(kz, o.shape[0])
+        cache, z, r, o_next, h = jax.vmap(one)(cache, z, r_prev, o, a, groups, expert, gate, obs_mask, keys)
+        return (cache, z, r), o_next, r, flat(z, h)
+
+    return Branch((state.cache, state.z, state.prev_reward), flat(state.z, state.h), advance)
+
+
+imagine: Imagine[MoW] = branch_imagine(
+    _start,
     """Branch `horizon` imagined steps from the end of real prefixes under `policy`: the arguments,
     shapes and `Imagined` of `mrcom.worldmodel.imagine`, with what differs here.
 
@@ -167,32 +181,10 @@ def imagine(
         Imagined(obs[:, 0] the masked real start,
         reward (B, H) (reward[:, t] of (o_t, a_t), read at h_t), latent (B, H+1, Z) =
         concat(flattened z_t, the Transformer output that predicted it; latent[:, 0]: the posterior).
-    """
-    kf, kr = jax.random.split(key)
-    flat = lambda z, h: jnp.concatenate([z.reshape(z.shape[0], -1), h], axis=-1)
+    """,
+)
 
-    def one(cache, z, r_prev, o, a, g, e, gt, om, k):
-        tok = model.tokens(z[None], a[None], r_prev[None])[0]
-        h, cache = model.dynamics.step(cache, tok, e, gt)
-        z_next = model.draw(model.prior_logits(h), k, sample)
-        o_next = model.decode_obs(g, z_next, om, o)  # o_t: read only with obs_skip
-        return cache, z_next, model.reward(h), o_next, h
-
-    def start(context, prefix, obs_mask, act_mask) -> Branch:
-        state, expert, gate = select_experts(model, context, prefix, obs_mask, act_mask, kf, sample)
-        groups = jax.vmap(model.group_of_masks)(obs_mask, act_mask)
-
-        def advance(carry, o, a, kz):
-            cache, z, r_prev = carry
-            keys = jax.random.split(kz, o.shape[0])
-            cache, z, r, o_next, h = jax.vmap(one)(
-                cache, z, r_prev, o, a, groups, expert, gate, obs_mask, keys
-            )
-            return (cache, z, r), o_next, r, flat(z, h)
-
-        return Branch((state.cache, state.z, state.prev_reward), flat(state.z, state.h), advance)
-
-    return imagine_branch(start, model.config.context_len, context, prefix, masks, policy, horizon, kr)
+_open_loop_errors = evaluate_by_config(imagine)
 
 
 def evaluate(
@@ -209,7 +201,7 @@ def evaluate(
     Arguments:
         num_windows, burn_in: default the config's `eval_windows` and `eval_burn_in`.
     """
-    result = open_loop_errors_by_config(imagine, model, data, key, num_windows=num_windows, burn_in=burn_in)
+    result = _open_loop_errors(model, data, key, num_windows=num_windows, burn_in=burn_in)
     assignment = jax.device_get(model.routing.assignment)
     result["experts_allocated"] = float(len({int(e) for e in assignment if e >= 0}))
     return result

@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from .._branch import Branch, imagine_branch, per_sequence, roll_branch
+from .._branch import Branch, Imagine, branch_imagine, per_sequence, roll_branch
 from .._seam import Context, Imagined, Prefix, push
 from ._model import Latent, MrCoM, observe, prior_step, split_latent
 
@@ -117,17 +117,15 @@ def _branch(
     return Branch((state, fifo), state.concat(), advance)
 
 
-def imagine(
-    model: MrCoM,
-    context: Context,
-    prefix: Prefix,
-    masks: tuple[Array, Array],
-    policy: Callable[[PRNGKeyArray, Array], Array],
-    horizon: int,
-    key: PRNGKeyArray,
-    *,
-    sample: bool = True,
-) -> Imagined:
+def _start(model: MrCoM, context, prefix, obs_mask, act_mask, key, sample) -> Branch:
+    """The prior rollout from the posterior latent and FIFO context at the last prefix observation."""
+    filter_one = lambda *x: filter_prefix(model, *x)
+    state, fifo = per_sequence(filter_one, context, prefix, obs_mask, act_mask, key)
+    return _branch(model, fifo, state, obs_mask, act_mask, sample)
+
+
+imagine: Imagine[MrCoM] = branch_imagine(
+    _start,
     """Branch `horizon` imagined steps from the end of real prefixes under `policy`.
 
     Arguments:
@@ -143,12 +141,5 @@ def imagine(
 
     Returns:
         Imagined(obs (B, H+1, O), action (B, H, A), reward (B, H), latent (B, H+1, Z)).
-    """
-    kf, kr = jax.random.split(key)
-
-    def start(context, prefix, obs_mask, act_mask) -> Branch:
-        filter_one = lambda *x: filter_prefix(model, *x)
-        state, fifo = per_sequence(filter_one, context, prefix, obs_mask, act_mask, kf)
-        return _branch(model, fifo, state, obs_mask, act_mask, sample)
-
-    return imagine_branch(start, model.spec.context_len, context, prefix, masks, policy, horizon, kr)
+    """,
+)
