@@ -6,17 +6,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from wm_testing import assert_same_leaves, smoke_config
+from wm_testing import assert_same_leaves, branch_inputs, smoke_config
 
 from mrcom.worldmodel import (
     PRESET_NAMES,
-    Context,
     OpenLoop,
-    Prefix,
     get_kind,
     kind_of,
-    make_source,
-    sample_batch,
     world_model_names,
 )
 
@@ -72,11 +68,9 @@ def test_training_lowers_the_loss_and_resumes_bit_identical(name, data, trained,
 
 def _branch_inputs(data, config, batch: int = 5, width: int = 3):
     """A batch of contexts, prefixes of `width` real steps and masks from the synthetic data."""
-    src = make_source(data.validate(context_len=config.context_len), config.context_len)
-    b = sample_batch(src, KEY, batch, width + 1, config.context_len)
-    context = Context(*(x[:, : config.context_len] for x in b.ctx))
-    prefix = Prefix(b.obs[:, : width + 1], b.action[:, :width], b.reward[:, :width])
-    return context, prefix, (b.obs_mask, b.act_mask)
+    data = data.validate(context_len=config.context_len)
+    _, context, prefix, masks = branch_inputs(data, config.context_len, KEY, batch, width + 1, width)
+    return context, prefix, masks
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -5,10 +5,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from wm_testing import jit_fast, smoke_config, tree_norm
+from wm_testing import assert_open_loop_branch, branch_inputs, jit_fast, smoke_config, tree_norm
 
 from mrcom.worldmodel import (
-    Context,
     OpenLoop,
     Prefix,
     get_kind,
@@ -195,19 +194,11 @@ def test_loss_decreases_on_synthetic_data(data, heldout, dconfig):
 
 def test_imagine_open_loop_and_policy(data, dconfig):
     model = init_model(dconfig, KEY)
-    src = make_source(data, dconfig.context_len)
-    b = sample_batch(src, KEY, 5, 8, dconfig.context_len)
-    m, w, h = dconfig.context_len, 3, 5
-    context = Context(*(x[:, :m] for x in b.ctx))
-    prefix = Prefix(b.obs[:, : w + 1], b.action[:, :w], b.reward[:, :w])
-    masks = (b.obs_mask, b.act_mask)
+    w, h = 3, 5
+    b, context, prefix, masks = branch_inputs(data, dconfig.context_len, KEY, width=w)
     out = _imagine(model, context, prefix, masks, OpenLoop(b.action[:, w : w + h]), h, KEY, sample=False)
-    assert out.obs.shape == (5, h + 1, 6) and out.action.shape == (5, h, 2) and out.reward.shape == (5, h)
-    assert out.latent.shape == (5, h + 1, dconfig.latent_dim)
-    np.testing.assert_array_equal(out.obs[:, 0], b.obs[:, w] * b.obs_mask)
+    assert_open_loop_branch(out, b, w, h, dconfig.latent_dim)
     pad_o, pad_a = (1 - b.obs_mask)[:, None] > 0, (1 - b.act_mask)[:, None] > 0
-    assert np.all(np.asarray(out.obs)[np.broadcast_to(pad_o, out.obs.shape)] == 0)
-    np.testing.assert_array_equal(out.action, b.action[:, w : w + h] * b.act_mask[:, None])
     np.testing.assert_array_equal(out.reward, 0.0)  # zero-initialized reward head: exactly 0
     # modes: the stochastic part of every latent is one-hot; the same call is deterministic
     stoch = np.asarray(out.latent[..., dconfig.deter :]).reshape(5, h + 1, dconfig.stoch, dconfig.classes)

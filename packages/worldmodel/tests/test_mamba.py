@@ -8,7 +8,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from wm_testing import assert_resumes_bit_identical, assert_same_leaves, jit_fast, smoke_config
+from wm_testing import (
+    assert_open_loop_branch,
+    assert_resumes_bit_identical,
+    assert_same_leaves,
+    branch_inputs,
+    jit_fast,
+    smoke_config,
+)
 
 from mrcom.worldmodel import (
     Context,
@@ -17,8 +24,6 @@ from mrcom.worldmodel import (
     OpenLoop,
     Prefix,
     get_kind,
-    make_source,
-    sample_batch,
     synthetic_data,
 )
 from mrcom.worldmodel.mamba import (
@@ -282,22 +287,14 @@ def test_imagine_shapes_and_uses_the_prefix(data, mconfig):
     model = eqx.tree_at(
         lambda m: m.reward_head.out.weight, model, 0.3 * jax.random.normal(KEY, head.weight.shape)
     )
-    src = make_source(data, mconfig.context_len)
-    b = sample_batch(src, KEY, 5, 8, mconfig.context_len)
-    m, w, h = mconfig.context_len, 3, 5
-    context = Context(*(x[:, :m] for x in b.ctx))
-    prefix = Prefix(b.obs[:, : w + 1], b.action[:, :w], b.reward[:, :w])
-    masks = (b.obs_mask, b.act_mask)
+    w, h = 3, 5
+    b, context, prefix, masks = branch_inputs(data, mconfig.context_len, KEY, width=w)
     run = lambda c, p, k=KEY: _imagine(
         model, c, p, masks, OpenLoop(b.action[:, w : w + h]), h, k, sample=False
     )
     out = run(context, prefix)
-    assert out.obs.shape == (5, h + 1, 6) and out.action.shape == (5, h, 2) and out.reward.shape == (5, h)
-    assert out.latent.shape == (5, h + 1, mconfig.latent_dim)
-    np.testing.assert_array_equal(out.obs[:, 0], b.obs[:, w] * b.obs_mask)
-    np.testing.assert_array_equal(out.action, b.action[:, w : w + h] * b.act_mask[:, None])
-    pad_o = np.broadcast_to((1 - b.obs_mask)[:, None] > 0, out.obs.shape)
-    assert np.all(np.asarray(out.obs)[pad_o] == 0) and np.all(np.isfinite(np.asarray(out.obs)))
+    assert_open_loop_branch(out, b, w, h, mconfig.latent_dim)
+    assert np.all(np.isfinite(np.asarray(out.obs)))
     np.testing.assert_array_equal(out.obs, run(context, prefix, jax.random.PRNGKey(9)).obs)  # modes
     # the filter reads the prefix: its observations, its rewards (the previous-reward input) and
     # the context before it; empty context slots (valid = 0) are skipped whatever they hold

@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from wm_testing import assert_same_leaves, jit_fast, smoke_config
+from wm_testing import assert_open_loop_branch, assert_same_leaves, branch_inputs, jit_fast, smoke_config
 
 from mrcom.worldmodel import (
     Context,
@@ -347,20 +347,11 @@ def test_unseen_scenarios_select_their_familys_expert(trained, mconfig):
 @pytest.mark.slow
 def test_imagine_shapes_and_policy(trained, data, mconfig):
     model, _, _ = trained
-    src = make_source(data, mconfig.context_len)
-    b = sample_batch(src, KEY, 5, 8, mconfig.context_len)
-    m, w, h = mconfig.context_len, 3, 5
-    context = Context(*(x[:, :m] for x in b.ctx))
-    prefix = Prefix(b.obs[:, : w + 1], b.action[:, :w], b.reward[:, :w])
-    masks = (b.obs_mask, b.act_mask)
+    w, h = 3, 5
+    b, context, prefix, masks = branch_inputs(data, mconfig.context_len, KEY, width=w)
     run = jit_fast(imagine)
     out = run(model, context, prefix, masks, OpenLoop(b.action[:, w : w + h]), h, KEY, sample=False)
-    assert out.obs.shape == (5, h + 1, 6) and out.action.shape == (5, h, 2) and out.reward.shape == (5, h)
-    assert out.latent.shape == (5, h + 1, mconfig.latent_dim)
-    np.testing.assert_array_equal(out.obs[:, 0], b.obs[:, w] * b.obs_mask)
-    pad = np.broadcast_to((1 - np.asarray(b.obs_mask))[:, None] > 0, out.obs.shape)
-    assert np.all(np.asarray(out.obs)[pad] == 0)
-    np.testing.assert_array_equal(out.action, b.action[:, w : w + h] * b.act_mask[:, None])
+    assert_open_loop_branch(out, b, w, h, mconfig.latent_dim)
     z = np.asarray(out.latent[..., : mconfig.stoch * mconfig.classes]).reshape(5, h + 1, mconfig.stoch, -1)
     np.testing.assert_array_equal(z.sum(-1), 1.0)  # modes: one-hot latents
     again = run(model, context, prefix, masks, OpenLoop(b.action[:, w : w + h]), h, KEY, sample=False)

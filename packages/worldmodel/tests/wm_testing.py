@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mrcom.worldmodel import FAST_COMPILE_OPTIONS
+from mrcom.worldmodel import FAST_COMPILE_OPTIONS, Context, Prefix, make_source, sample_batch
 
 
 def jit_fast(fn):
@@ -46,3 +46,25 @@ def assert_resumes_bit_identical(train, load_checkpoint, data, config, folder, s
     resumed, _ = train(data, config, seed=3, steps=30, checkpoint_dir=folder, progress=False)
     assert_same_leaves(straight, resumed)
     return resumed
+
+
+def branch_inputs(data, context_len: int, key, batch: int = 5, length: int = 8, width: int = 3):
+    """A batch of `batch` windows of `length` steps drawn from `data` with `key`, and the `imagine`
+    inputs of its branches from prefixes of `width` real steps: (batch, context, prefix, masks)."""
+    b = sample_batch(make_source(data, context_len), key, batch, length, context_len)
+    context = Context(*(x[:, :context_len] for x in b.ctx))
+    prefix = Prefix(b.obs[:, : width + 1], b.action[:, :width], b.reward[:, :width])
+    return b, context, prefix, (b.obs_mask, b.act_mask)
+
+
+def assert_open_loop_branch(out, b, width: int, horizon: int, latent_dim: int) -> None:
+    """`out`, imagined from `branch_inputs` (obs 6, action 2) under the window's next `horizon`
+    actions: its shapes, its start (the masked last prefix observation), its actions (masked) and
+    its padded observation dims (exactly zero)."""
+    batch = b.obs.shape[0]
+    assert out.obs.shape == (batch, horizon + 1, 6) and out.action.shape == (batch, horizon, 2)
+    assert out.reward.shape == (batch, horizon) and out.latent.shape == (batch, horizon + 1, latent_dim)
+    np.testing.assert_array_equal(out.obs[:, 0], b.obs[:, width] * b.obs_mask)
+    np.testing.assert_array_equal(out.action, b.action[:, width : width + horizon] * b.act_mask[:, None])
+    pad_o = np.broadcast_to((1 - np.asarray(b.obs_mask))[:, None] > 0, out.obs.shape)
+    assert np.all(np.asarray(out.obs)[pad_o] == 0)
