@@ -1,0 +1,135 @@
+"""World models on many new targets, aggregated: the table of ``benchmarks/model_targets.py``.
+
+``python -m analysis.targets DIR [DIR ...] [--out FILE.md]`` reads ``DIR/model_targets.json`` (one
+pipeline seed each) and prints, for the ID and the OOD targets, each model's k = 1 / 5 / 15
+observation NMSE, the return gap 100 |G_real - G_model| / G_max (Theorem 6's left-hand side, in % of
+the largest discounted return) and, for MrCoM, the value-equivalence error over the meta-value's
+variance. Lower is better everywhere; persistence (k-step only) and the MLP-ensemble delta model are
+the references.
+
+Each cell is the IQM (``--estimator mean``: the mean) over seeds x targets with its stratified
+bootstrap 95 % interval (``analysis._aggregate``): the strata are the robots, the runs of a stratum
+are its targets of every seed (targets of one robot are exchangeable draws of one distribution), so
+one seed already has an interval over its targets. ``n`` is the number of scores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from analysis._aggregate import REPS, Estimate, interval_estimates
+from analysis._io import atomic_write_text
+
+__all__ = ["METRICS", "load_rows", "score_matrix", "target_table", "main"]
+
+# (row key, column title) of the table, in order
+METRICS = (
+    ("k1_obs_nmse", "k=1"),
+    ("k5_obs_nmse", "k=5"),
+    ("k15_obs_nmse", "k=15"),
+    ("gap", "gap %"),
+    ("value_equiv_rel", "value eq."),
+)
+REFERENCES = ("persistence", "mlp")
+
+
+def load_rows(dirs: Sequence[str | Path]) -> tuple[list[dict], list[dict]]:
+    """(rows of every seed, each seed's header) from ``DIR/model_targets.json``; rows get their seed."""
+    rows, heads = [], []
+    for d in dirs:
+        f = Path(d) / "model_targets.json"
+        if not f.is_file():
+            raise ValueError(f"dir={str(d)!r}: no model_targets.json (run benchmarks/model_targets.py)")
+        doc = json.loads(f.read_text())
+        heads.append({k: v for k, v in doc.items() if k != "rows"})
+        rows += [r | {"seed": doc["seed"]} for r in doc["rows"]]
+    keys = {(h["preset"], h["protocol"], h["seed"]) for h in heads}
+    if len(keys) < len(heads):
+        raise ValueError(f"dirs={list(map(str, dirs))}: two of them hold the same preset/protocol/seed")
+    return rows, heads
+
+
+def score_matrix(rows: Sequence[dict], model: str, split: str, metric: str) -> np.ndarray | None:
+    """(runs, robots) matrix of ``metric``: a column per robot, its targets of every seed as runs (NaN
+    pads a robot with fewer); None when no row has the metric."""
+    cells: dict[str, list[float]] = {}
+    for r in rows:
+        if r["model"] == model and r["split"] == split and metric in r:
+            cells.setdefault(r["robot"], []).append(float(r[metric]))
+    if not cells:
+        return None
+    height = max(len(v) for v in cells.values())
+    cols = [v + [np.nan] * (height - len(v)) for _, v in sorted(cells.items())]
+    return np.asarray(cols, np.float64).T
+
+
+def _cell(e: Estimate | None) -> str:
+    if e is None:
+        return "-"
+    digits = 3 if abs(e.point) < 10 else 1
+    return f"{e.point:.{digits}f} [{e.lo:.{digits}f}, {e.hi:.{digits}f}]"
+
+
+def target_table(rows: Sequence[dict], split: str, estimator: str = "iqm", reps: int = REPS) -> str:
+    """A Markdown table of every model (references last) on the ``split`` targets."""
+    models = list(dict.fromkeys(r["model"] for r in rows if r["split"] == split))
+    models = [m for m in models if m not in REFERENCES] + [m for m in REFERENCES if m in models]
+    metrics = [(k, title) for k, title in METRICS if any(k in r for r in rows if r["split"] == split)]
+    lines = [
+        "| model | n | " + " | ".join(title for _, title in metrics) + " |",
+        "|---|---|" + "---|" * len(metrics),
+    ]
+    for m in models:
+        cells, n = [], 0
+        for k, _ in metrics:
+            a = score_matrix(rows, m, split, k)
+            e = None if a is None else interval_estimates({m: a}, estimator, reps=reps)[m]
+            n = max(n, 0 if e is None else e.n)
+            cells.append(_cell(e))
+        lines.append(f"| {m} | {n} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def report(dirs: Sequence[str | Path], estimator: str = "iqm", reps: int = REPS) -> str:
+    """The whole Markdown report: setting, then one table per split."""
+    rows, heads = load_rows(dirs)
+    h = heads[0]
+    seeds = sorted(x["seed"] for x in heads)
+    out = [
+        f"# World models on new targets ({h['preset']}, trained on {h['protocol']}, seeds {seeds})",
+        "",
+        f"{estimator.upper()} over seeds x targets with stratified bootstrap 95 % intervals "
+        "(strata: robots). "
+        f"{h['targets_per_split']} targets per split and seed; policies {', '.join(h['policies'])} with "
+        f"{h['episodes']} episodes each; gamma {h['gamma']}; world-model steps {h['worldmodel_steps']}. "
+        "Lower is better; gap in % of the largest discounted return.",
+    ]
+    for split in ("id", "ood"):
+        if any(r["split"] == split for r in rows):
+            out += ["", f"## {split.upper()} targets", "", target_table(rows, split, estimator, reps)]
+    return "\n".join(out) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("dirs", nargs="+", help="workdirs of benchmarks/model_targets.py (one per seed)")
+    p.add_argument("--estimator", default="iqm", choices=("iqm", "mean"), help="aggregate")
+    p.add_argument("--reps", type=int, default=REPS, help="bootstrap replicates")
+    p.add_argument("--out", type=Path, default=None, help="also write the report to this Markdown file")
+    args = p.parse_args(argv)
+    try:
+        text = report(args.dirs, args.estimator, args.reps)
+    except ValueError as e:
+        p.exit(2, f"analysis.targets: {e}\n")
+    print(text, end="")
+    if args.out is not None:
+        atomic_write_text(args.out, text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""The many-target world-model table (`analysis.targets`) and the bookkeeping of its benchmark
+(`benchmarks/model_targets.py`): rows land in the right (robot, target) cell, a model that predicts the
+real rewards has no return gap, and intervals cover their point."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from analysis.targets import load_rows, report, score_matrix, target_table
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location("model_targets", ROOT / "benchmarks" / "model_targets.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses look their module up there
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _write(d: Path, seed: int, rows: list[dict]) -> Path:
+    d.mkdir(parents=True, exist_ok=True)
+    head = dict(preset="quick", protocol="table1-a", seed=seed, worldmodel_steps=3000, targets_per_split=4)
+    head |= dict(episodes=2, policies=["zero", "random", "sac"], gamma=0.99)
+    (d / "model_targets.json").write_text(json.dumps(head | {"rows": rows}))
+    return d
+
+
+def _rows(model: str, offset: float, seed: int) -> list[dict]:
+    robots = ("hopper", "walker", "cheetah", "hopper")
+    return [
+        {"model": model, "split": s, "slot": i, "robot": r, "k1_obs_nmse": offset + i + 10 * seed, "gap": 1.0}
+        for s in ("id", "ood")
+        for i, r in enumerate(robots)
+    ]
+
+
+def test_score_matrix_has_a_column_per_robot_and_pads_with_nan(tmp_path):
+    rows, _ = load_rows([_write(tmp_path / "s0", 0, _rows("mrcom", 0.0, 0))])
+    a = score_matrix(rows, "mrcom", "id", "k1_obs_nmse")
+    # robots sorted: cheetah, hopper, walker; hopper has slots 0 and 3, the others one target each
+    assert a.shape == (2, 3)
+    np.testing.assert_array_equal(a[:, 1], [0.0, 3.0])
+    assert a[0, 0] == 2.0 and np.isnan(a[1, 0]) and a[0, 2] == 1.0 and np.isnan(a[1, 2])
+    assert score_matrix(rows, "mrcom", "id", "value_equiv_rel") is None
+
+
+def test_seeds_stack_as_runs_and_the_table_orders_references_last(tmp_path):
+    dirs = [
+        _write(tmp_path / f"s{s}", s, _rows("persistence", 5.0, s) + _rows("mrcom", 0.0, s)) for s in (0, 1)
+    ]
+    rows, heads = load_rows(dirs)
+    assert [h["seed"] for h in heads] == [0, 1]
+    assert score_matrix(rows, "mrcom", "ood", "k1_obs_nmse").shape == (4, 3)
+    table = target_table(rows, "id", reps=200)
+    body = [line.split("|")[1].strip() for line in table.splitlines()[2:]]
+    assert body == ["mrcom", "persistence"]
+    assert "value eq." not in table  # no row has it
+    text = report(dirs, reps=200)
+    assert "## ID targets" in text and "## OOD targets" in text and "seeds [0, 1]" in text
+
+
+def test_an_interval_covers_its_point(tmp_path):
+    rng = np.random.default_rng(0)
+    rows = [
+        {"model": "m", "split": "id", "slot": i, "robot": ("hopper", "walker")[i % 2], "gap": float(x)}
+        for i, x in enumerate(rng.normal(5.0, 1.0, 40))
+    ]
+    line = target_table(rows, "id", reps=500).splitlines()[2]
+    point, lo, hi = (
+        float(x) for x in line.split("|")[3].replace("[", "").replace("]", "").replace(",", "").split()
+    )
+    assert lo < point < hi and hi - lo < 2.0
+
+
+def test_two_dirs_of_the_same_seed_are_refused(tmp_path):
+    a, b = _write(tmp_path / "a", 0, _rows("m", 0, 0)), _write(tmp_path / "b", 0, _rows("m", 0, 0))
+    with pytest.raises(ValueError, match="same preset/protocol/seed"):
+        load_rows([a, b])
+    with pytest.raises(ValueError, match="no model_targets.json"):
+        load_rows([tmp_path / "missing"])
+
+
+def test_a_model_that_predicts_the_real_rewards_has_no_gap():
+    bench = _bench()
+    rng = np.random.default_rng(1)
+    targets, episodes, length = 3, 2, 7
+    per = 1 + len(bench.POLICIES) * episodes
+    ep = {"reward": rng.uniform(0, 1, (targets, per, length))}
+    # the rollout of the rows' own real rewards; "sac" rows get the policy object, which is not used here
+    rollout = lambda rows, policy: ep["reward"][rows[0], rows[1]]
+    ep |= dict(
+        action=np.zeros((targets, per, length, 2)),
+        act_mask=np.ones((targets, 2)),
+        robot_index=np.zeros(3, int),
+    )
+
+    class Sac:
+        actor = None
+
+    bench._row_actors = lambda actor, index: None  # no SAC actor needed for this bookkeeping
+    g_real, g_model = bench.policy_returns(rollout, ep, Sac(), episodes, 0.9)
+    np.testing.assert_allclose(g_real, g_model)
+    # g_real[t, j] is the mean return of policy j's rows 1 + j E .. of target t
+    want = bench.discounted(ep["reward"][1, 1 + 2 * episodes : 1 + 3 * episodes], 0.9).mean()
+    assert g_real[1, 2] == pytest.approx(want)
+    assert bench.discounted(np.ones(3), 0.5) == pytest.approx(1.75)
