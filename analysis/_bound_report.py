@@ -155,7 +155,19 @@ def measure_constants(
             "not measured (0 assumed; pass it to include the policy terms)" if v is None else "given"
         )
     extras = {k: float(v) for k, v in wm.items() if k not in values}
+    extras["obs_skip"] = float(bool(getattr(model.spec, "obs_skip", False)))
     return Measured(BoundConstants(**{k: values[k] for k in CONSTANT_NAMES}), sources, extras)
+
+
+# Theorem 6's scope when the model also reads o_{t-1} (MrCoM's `obs_skip`, `mrcom` but not `mrcom-paper`)
+SKIP_SCOPE = (
+    "**Scope.** This model reads the previous observation o_{t-1} beside its latent (`obs_skip`): its "
+    "prior, posterior, decoder and reward head, and so the policy through the decoded observation, depend "
+    "on it. ε_S, C_T and C_π above are measured in the latent with o_{t-1} held at its real value, so the "
+    "model's state is (s~, o_{t-1}), not f(o) alone, and Theorem 6 as printed does not cover it: the "
+    "numbers are the latent part of the bound. The bound as printed holds for `mrcom-paper` (no skip "
+    'path); measure that model for it (docs/choices.md, "The bound and the skip path").'
+)
 
 
 def _fmt(x: float) -> str:
@@ -231,6 +243,8 @@ def write_bound_report(
         f"gives {_fmt(float(compose_substitution(c)))}; Lemma 5 applied twice gives "
         f"{_fmt(float(compose_triangle(c)))}; eq. 24 lies between them.",
     ]
+    if measured.extras.get("obs_skip"):
+        lines += ["", SKIP_SCOPE]
     if measured.extras:
         lines += [
             "",

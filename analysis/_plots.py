@@ -18,9 +18,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from analysis._aggregate import REPS_SMALL, curve_band  # noqa: E402
+from analysis._aggregate import REPS_SMALL, curve_band, interval_estimates  # noqa: E402
 from analysis._runs import RunRecord  # noqa: E402
-from analysis._table_cells import CellStats, cell_stats, robot_still  # noqa: E402
+from analysis._table_cells import Cell, robot_still, target_scores  # noqa: E402
 from analysis._table_layout import METHOD_LABELS, STILL, ordered_methods, ordered_robots  # noqa: E402
 from mrcom.agents import ABLATIONS  # noqa: E402
 
@@ -45,25 +45,32 @@ ABLATION_LABELS: dict[str, str] = {
 _KSTEP = re.compile(r"^k(\d+)_obs_nmse$")
 
 
-def ablation_data(runs: Sequence[RunRecord]) -> dict[str, dict[str, dict[str, CellStats | None]]]:
-    """Figure 3 numbers: ``{protocol: {robot: {ablation: CellStats | None}}}`` of MrCoM's return.
+def ablation_data(
+    runs: Sequence[RunRecord], *, reps: int = REPS_SMALL, seed: int = 0
+) -> dict[str, dict[str, dict[str, Cell | None]]]:
+    """Figure 3 numbers: ``{protocol: {robot: {ablation: Cell | None}}}`` of MrCoM's normalized return,
+    each cell the IQM over seeds x targets with its stratified bootstrap 95 % interval (as the tables).
 
     Only protocols with at least one ablation run (``ablation != "full"``) appear.
     """
     protocols = sorted(
         {p for r in runs if r.results is not None and r.ablation != "full" if (p := r.protocol) is not None}
     )
-    out = {}
+    out: dict[str, dict[str, dict[str, Cell | None]]] = {}
     for p in protocols:
-        robots = ordered_robots(runs, [p])
-        out[p] = {
-            robot: {a: cell_stats(runs, p, "mrcom", robot, ablation=a) for a in ABLATIONS} for robot in robots
-        }
+        out[p] = {}
+        for robot in ordered_robots(runs, [p]):
+            found = {a: target_scores(runs, p, "mrcom", [robot], ablation=a) for a in ABLATIONS}
+            have = {a: t for a, t in found.items() if t is not None}
+            est = interval_estimates({a: t.scores for a, t in have.items()}, "iqm", reps=reps, seed=seed)
+            out[p][robot] = {
+                a: None if a not in have else Cell(est[a], have[a].seeds, have[a].left_out) for a in ABLATIONS
+            }
     return out
 
 
-def plot_ablation(data: dict[str, dict[str, dict[str, CellStats | None]]]):
-    """Figure 3: one panel per protocol, robots on x, a bar per variant with +-std error bars."""
+def plot_ablation(data: dict[str, dict[str, dict[str, Cell | None]]]):
+    """Figure 3: one panel per protocol, robots on x, a bar per variant at its IQM with its 95 % interval."""
     n = max(len(data), 1)
     fig, axes = plt.subplots(1, n, figsize=(4.5 * n, 3.5), squeeze=False)
     for ax, (protocol, per_robot) in zip(axes[0], data.items(), strict=False):
@@ -77,10 +84,11 @@ def plot_ablation(data: dict[str, dict[str, dict[str, CellStats | None]]]):
                 if c is None:
                     ax.text(pos[i], 0.0, "n/a", rotation=90, ha="center", va="bottom", fontsize=6)
                     continue
-                err = 0.0 if np.isnan(c.std) else c.std
+                e = c.estimate
+                err = [[e.point - e.lo], [e.hi - e.point]] if c.has_interval else None
                 ax.bar(
                     pos[i],
-                    c.mean,
+                    e.point,
                     width,
                     yerr=err,
                     capsize=2,
@@ -89,7 +97,7 @@ def plot_ablation(data: dict[str, dict[str, dict[str, CellStats | None]]]):
                 )
         ax.set_xticks(x, [r.capitalize() for r in robots])
         ax.set_title(protocol)
-        ax.set_ylabel("normalized return")
+        ax.set_ylabel("normalized return (IQM, 95 % CI)")
         ax.set_ylim(bottom=0)
     handles = [plt.Rectangle((0, 0), 1, 1, color=f"C{j}") for j in range(len(ABLATIONS))]
     fig.legend(

@@ -60,7 +60,7 @@ from analysis._runs import RunRecord, evaluation_runs, latest_per_key, load_run,
 from analysis._significance import aggregate_data, aggregate_markdown, plot_profile, protocols_with_runs
 from analysis._table_cells import CellStats, cell_stats, robot_mean_stats, table_data
 from analysis._table_layout import ALL_ROW, MEAN_ROW, TABLE_SPECS, TableSpec, not_run
-from analysis._tables import table_latex, table_markdown
+from analysis._tables import format_cell, table_latex, table_markdown
 from sweeps.layout import RunsDir
 
 __all__ = [
@@ -94,7 +94,11 @@ __all__ = [
 
 
 def _ablation_markdown(data) -> str:
-    lines = ["## Figure 3: module ablations (MrCoM normalized return, mean ± std over seeds)", ""]
+    lines = [
+        "## Figure 3: module ablations (MrCoM normalized return, IQM over seeds x targets with its "
+        "stratified bootstrap 95 % interval, n=seeds×targets per seed)",
+        "",
+    ]
     for protocol, per_robot in data.items():
         lines += [
             f"### `{protocol}`",
@@ -103,15 +107,7 @@ def _ablation_markdown(data) -> str:
         ]
         lines.append("|---|" + "---|" * len(ABLATIONS))
         for robot, row in per_robot.items():
-            cells = []
-            for a in ABLATIONS:
-                c = row[a]
-                if c is None:
-                    cells.append("—")
-                elif c.n == 1:
-                    cells.append(f"{c.mean:.1f} (n=1)")
-                else:
-                    cells.append(f"{c.mean:.1f}±{c.std:.1f}")
+            cells = [format_cell(row[a]) for a in ABLATIONS]
             lines.append(f"| {robot.capitalize()} | " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
@@ -162,7 +158,7 @@ def write_preset(
                 written += [atomic_savefig(fig, out / f"profile_{proto}.{f}", dpi=150) for f in formats]
                 plt.close(fig)
         elif step == "figure3":
-            data = ablation_data(runs)
+            data = ablation_data(runs, reps=min(reps, REPS_SMALL), seed=seed)
             if not data:
                 notes.append("Figure 3: no ablation runs recorded (ablation != 'full'); not drawn.")
                 continue

@@ -1,5 +1,6 @@
 """The bound's constants measured on mrcom.worldmodel models, and the bound report / CLI."""
 
+import dataclasses
 import json
 import math
 
@@ -143,6 +144,9 @@ def test_bound_report_files(tmp_path):
     assert "**176**" in md and "| ε_T | 18 | 10.2% |" in md
     assert (tmp_path / "bound.png").read_bytes()[:4] == b"\x89PNG" and len(written) == 3
     assert "No adapted policy" in md
+    assert "Scope" not in md  # a model without the skip path: Theorem 6 as printed
+    write_bound_report(dataclasses.replace(m, extras={"obs_skip": 1.0}), tmp_path / "skip")
+    assert "does not cover it" in (tmp_path / "skip" / "bound.md").read_text()
     # across a "study": the bound rises with eps_s, so its rank correlation with eps_s is 1
     rows = [({"lambda_s": ls}, Measured(c._replace(eps_s=0.1 / ls), {})) for ls in (0.1, 0.3, 1.0, 3.0)]
     write_study_bound_report(rows, tmp_path)
