@@ -7,7 +7,9 @@ reported at step s once every target robot is logged for s (the curve of the obj
 the median pruner compares trials at the same real step on the same quantity).
 
 ``model``: held-out world-model error, mean of the k = 1, 5, 15 step observation NMSE plus the
-value-equivalence error (``results.json`` ``worldmodel``); minimized. Intermediate values: the same
+value-equivalence error over the variance of the real meta-value (``value_equiv_rel``, scale-free like
+the NMSE; the absolute ``value_equiv`` is about 1e-4 and would leave the objective the k-step error
+alone) (``results.json`` ``worldmodel``); minimized. Intermediate values: the same
 sum from the ``wm/...`` held-out metrics logged during training, reported at the training step as
 soon as all four are logged for that step.
 """
@@ -18,11 +20,11 @@ import math
 from typing import Any
 
 MODEL_TERMS = ("k1_obs_nmse", "k5_obs_nmse", "k15_obs_nmse")
-VALUE_TERM = "value_equiv"
+VALUE_TERM = "value_equiv_rel"
 
 
 def model_error(metrics: dict[str, float]) -> float:
-    """``mean(k1, k5, k15 observation NMSE) + value_equiv`` from a dict of world-model metrics."""
+    """``mean(k1, k5, k15 observation NMSE) + value_equiv_rel`` from a dict of world-model metrics."""
     missing = [k for k in (*MODEL_TERMS, VALUE_TERM) if k not in metrics]
     if missing:
         raise ValueError(f"world-model metrics {sorted(metrics)}: missing {missing} for objective 'model'")

@@ -111,6 +111,7 @@ def _analysis_results(protocol, ablation, seed, methods, rng, curve_steps):
             "k15_obs_nmse": float(rng.uniform(0.5, 1.0)),
             "reward_mse": 0.01,
             "value_equiv": 0.02,
+            "value_equiv_rel": 0.3,
         },
         "targets": [],
     }

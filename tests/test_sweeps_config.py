@@ -97,7 +97,7 @@ def test_search_presets_and_validation():
 def test_objectives_hand_computed():
     results = {
         "methods": {"mrcom": {"hopper": [10.0, 20.0], "walker": [60.0]}, "sac": {"hopper": [0.0]}},
-        "worldmodel": {"k1_obs_nmse": 0.1, "k5_obs_nmse": 0.2, "k15_obs_nmse": 0.6, "value_equiv": 0.05},
+        "worldmodel": {"k1_obs_nmse": 0.1, "k5_obs_nmse": 0.2, "k15_obs_nmse": 0.6, "value_equiv_rel": 0.05},
     }
     assert objective_value(results, "adapt") == pytest.approx(30.0)
     assert objective_value(results, "model") == pytest.approx(0.3 + 0.05)
@@ -126,8 +126,9 @@ def test_intermediate_values():
     assert model("wm/k1_obs_nmse", 0.1, 40) is None
     assert model("wm/k5_obs_nmse", 0.2, 40) is None
     assert model("wm/k15_obs_nmse", 0.6, 40) is None
-    assert model("wm/value_equiv", 0.05, 80) is None  # another step: not complete
-    assert model("wm/value_equiv", 0.05, 40) == (40, pytest.approx(0.35))
+    assert model("wm/value_equiv", 9.0, 40) is None  # the absolute error is not the objective's term
+    assert model("wm/value_equiv_rel", 0.05, 80) is None  # another step: not complete
+    assert model("wm/value_equiv_rel", 0.05, 40) == (40, pytest.approx(0.35))
 
 
 def test_quick_search_adapts_the_presets_budget_and_prunes_only_after_learning_starts():

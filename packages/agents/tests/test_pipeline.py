@@ -67,6 +67,7 @@ def test_results_json_schema(smoke):
         "k15_obs_nmse",
         "reward_mse",
         "value_equiv",
+        "value_equiv_rel",
     }
     assert "| hopper |" in (wd / "summary.md").read_text()
     # per method and target: the final return, the learning curve; per target its Still reference

@@ -41,7 +41,7 @@ from ._starts import prompt_tails
 from ._workdir import Workdir
 
 Log = Callable[[str, float, int], None]
-WM_METRICS = ("k1_obs_nmse", "k5_obs_nmse", "k15_obs_nmse", "reward_mse", "value_equiv")
+WM_METRICS = ("k1_obs_nmse", "k5_obs_nmse", "k15_obs_nmse", "reward_mse", "value_equiv", "value_equiv_rel")
 
 
 def split_indices(cfg: PipelineConfig) -> tuple[list[int], list[int]]:
