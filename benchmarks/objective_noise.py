@@ -1,0 +1,153 @@
+"""Does the lambda search's model objective rank lambda settings the same way on every seed?
+
+For each pipeline seed (its own dataset, collected or reused in `<workdir>/seed<S>`, or the folder
+given with `--seed-dir S=DIR`) and each lambda setting, MrCoM is trained at the quick search's budget
+(`sweeps.SEARCH_DELTA`: 500 world-model steps) with `run_train`'s seed and scored like a search trial
+with objective `model` (`sweeps.model_error`: mean held-out k = 1 / 5 / 15 NMSE + value_equiv_rel,
+lower is better). Settings: the best and the worst completed trial of the main job's run quoted in
+issue 27 (where the `adapt` objective's seed noise was about four times the spread between them), then
+`--random` more drawn from the quick search space (`sweeps.search_config("quick")`, Optuna's
+RandomSampler, seed 0).
+
+Printed: the objective per setting and seed, each seed's ranking, Spearman's rho between every pair
+of seeds, Kendall's W over all, and the ratio of the spread between settings (std over settings of
+the seed means) to the seed noise (root-mean over settings of the std over seeds); above 1 the
+settings differ by more than a seed moves them. Written: `<workdir>/objective_noise.json`.
+
+    uv run python benchmarks/objective_noise.py --workdir /tmp/objective_noise \\
+        --seed-dir 0=/tmp/wm_acc_h --seed-dir 1=/tmp/wm_acc_s1 --seed-dir 2=/tmp/wm_acc_s2
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import itertools
+import json
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+import optuna
+from scipy.stats import spearmanr
+
+from mrcom.agents import atomic_write_json, load_dataset, preset, run_collect, split_indices, stream_seed
+from mrcom.worldmodel import get_kind
+from sweeps import model_error, param_updates, search_config, trial_updates
+
+# issue 27: the quick search's best and worst completed trial (adapt objective, seed 0)
+QUOTED = (
+    {"lambda_var": 8.46, "lambda_s": 0.034, "lambda_v": 1.47, "m": 10},
+    {"lambda_var": 9.06, "lambda_s": 1.57, "lambda_v": 0.070, "m": 14},
+)
+
+
+def settings(extra: int) -> list[dict]:
+    """The quoted settings, then `extra` drawn from the quick search space."""
+    space = search_config("quick")
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    drawn = []
+    for _ in range(extra):
+        trial = study.ask()
+        drawn.append(space.sample(trial))
+        study.tell(trial, 0.0)
+    return [dict(s) for s in QUOTED] + drawn
+
+
+def ranks(x: np.ndarray) -> np.ndarray:
+    """Ranks (0 = lowest) along the last axis; ties are not expected for real-valued objectives."""
+    return np.argsort(np.argsort(x, axis=-1), axis=-1).astype(float)
+
+
+def kendall_w(values: np.ndarray) -> float:
+    """Kendall's coefficient of concordance of (raters = seeds, items = settings); 1 = same ranking."""
+    m, n = values.shape
+    r = ranks(values).sum(axis=0)
+    s = float(np.sum((r - r.mean()) ** 2))
+    return 12.0 * s / (m**2 * (n**3 - n))
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--workdir", type=Path, default=Path("runs/bench_objective_noise"), help="output + data")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="pipeline seeds")
+    p.add_argument("--seed-dir", action="append", default=[], help="S=DIR: seed S's dataset is DIR/dataset")
+    p.add_argument("--random", type=int, default=2, help="settings drawn besides the two quoted")
+    p.add_argument("--protocol", default="table1-a", help="a key of mrcom.envs.PROTOCOLS")
+    p.add_argument("--no-progress", action="store_true", help="no tqdm bars")
+    args = p.parse_args(argv)
+    dirs = {s: args.workdir / f"seed{s}" for s in args.seeds}
+    for item in args.seed_dir:
+        s, _, d = item.partition("=")
+        if not s.lstrip("-").isdigit() or not d:
+            p.error(f"--seed-dir {item!r}: must be S=DIR")
+        dirs[int(s)] = Path(d)
+    progress = not args.no_progress
+    grid = settings(args.random)
+    kind = get_kind("mrcom")
+    values = np.zeros((len(args.seeds), len(grid)))
+    t0 = time.perf_counter()
+    for i, seed in enumerate(args.seeds):
+        cfg = preset("quick", args.protocol, seed=seed).replace(**trial_updates("quick", {}))
+        ds = run_collect(cfg, dirs[seed], progress=progress)
+        train_idx, held_idx = split_indices(cfg)
+        prompt = cfg.collect.train_prompt  # as run_train
+        data, held = load_dataset(ds, train_idx, prompt), load_dataset(ds, held_idx, prompt)
+        wm_seed = stream_seed(seed, "worldmodel")
+        for j, params in enumerate(grid):
+            wm = cfg.replace(**param_updates(params)).worldmodel
+            tag = hashlib.sha1(json.dumps(params, sort_keys=True).encode()).hexdigest()[:10]
+            model, _ = kind.train(
+                data,
+                wm,
+                seed=wm_seed,
+                checkpoint_dir=args.workdir / "models" / f"seed{seed}_{tag}",
+                progress=progress,
+            )
+            metrics = kind.evaluate(
+                model, held, jax.random.PRNGKey(wm_seed), num_windows=wm.eval_windows, burn_in=wm.eval_burn_in
+            )
+            values[i, j] = model_error(metrics)
+            print(f"seed {seed} setting {j} {params}: model objective {values[i, j]:.4f}", flush=True)
+    seconds = time.perf_counter() - t0
+
+    print(f"\n{'setting':<60}" + "".join(f"{f'seed {s}':>10}" for s in args.seeds) + f"{'mean':>10}")
+    for j, params in enumerate(grid):
+        label = ", ".join(f"{k}={v:.3g}" for k, v in params.items())
+        print(f"{label:<60}" + "".join(f"{v:10.4f}" for v in values[:, j]) + f"{values[:, j].mean():10.4f}")
+    rho = {
+        f"{a}-{b}": float(spearmanr(values[x], values[y]).statistic)
+        for (x, a), (y, b) in itertools.combinations(enumerate(args.seeds), 2)
+    }
+    w = kendall_w(values)
+    between = float(np.std(values.mean(axis=0), ddof=1))
+    noise = float(np.sqrt(np.mean(np.var(values, axis=0, ddof=1))))
+    print(
+        "ranks per seed (0 = best): "
+        + "; ".join(f"seed {s} {ranks(values[i]).astype(int).tolist()}" for i, s in enumerate(args.seeds))
+    )
+    print("Spearman rho between seeds: " + ", ".join(f"{k} {v:.2f}" for k, v in rho.items()))
+    print(
+        f"Kendall's W {w:.2f}; spread between settings {between:.4f} / seed noise {noise:.4f} "
+        f"= {between / noise:.2f}"
+    )
+    print(f"time {seconds:.0f} s")
+    atomic_write_json(
+        args.workdir / "objective_noise.json",
+        {
+            "protocol": args.protocol,
+            "seeds": args.seeds,
+            "settings": grid,
+            "objective": values.tolist(),
+            "spearman": rho,
+            "kendall_w": w,
+            "between_settings_std": between,
+            "seed_noise_std": noise,
+            "seconds": seconds,
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()
