@@ -29,10 +29,12 @@ seeds into the table (IQM with stratified bootstrap 95 % intervals; docs/results
 
     uv run python benchmarks/model_targets.py --workdir /tmp/wm_acc_h
     uv run python benchmarks/model_targets.py --workdir /tmp/wm_acc_s1 --seed 1 --models mrcom mrcom/wo_lv
+    uv run python benchmarks/model_targets.py --workdir /tmp/wm_acc_h --models dreamerv3 dreamerv3-paper
     uv run python benchmarks/model_targets.py --workdir /tmp/mt_smoke --preset smoke --targets 3
 
-A model is `<kind>[+h][/<ablation>]`: a registered world model, "+h" with the harness options of
-`worldmodel_accuracy.HARNESS` (DreamerV3-style models), "/<ablation>" an ablation of the pipeline.
+A model is `<kind>[-paper][/<ablation>]` (`benchmarks/wm_variants.py`): a registered world model
+with its defaults, "-paper" the DreamerV3-style models with the harness options as their papers have
+them, "/<ablation>" an ablation of the pipeline.
 """
 
 from __future__ import annotations
@@ -49,11 +51,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
+from wm_variants import parse_variants
 
 from mrcom.agents import (
-    ABLATIONS,
     PRESETS,
-    WORLDMODEL_SECTIONS,
     SACState,
     atomic_write_bytes,
     atomic_write_json,
@@ -72,49 +73,17 @@ from mrcom.worldmodel import (
     MultiScenarioData,
     OpenLoop,
     Prefix,
-    get_kind,
     mlp_ensemble_nmse,
     persistence_nmse,
     train_mlp_ensemble,
-    world_model_names,
 )
 
 KS = (1, 5, 15)
 POLICIES = ("zero", "random", "sac")
 SPLITS = ("id", "ood")
 REWARD_RANGE = (0.0, 1.0)
-DEFAULT_MODELS = ("mrcom", "mrcom-paper", "cadm", "dreamerv3", "dreamerv3+h", "mamba", "mamba+h")
-DEFAULT_MODELS += ("mow", "mow+h")
-# the harness options of a "+h" model (as benchmarks/worldmodel_accuracy.py)
-HARNESS = dict(obs_transform="standardize", obs_skip=True, lambda_pred=1.0, reward_input=True)
-HARNESS_KINDS = ("dreamerv3", "mamba", "mow")
-
-
-@dataclasses.dataclass(frozen=True)
-class Variant:
-    """A model to train: `<kind>[+h][/<ablation>]`."""
-
-    name: str
-    kind: str
-    harness: bool
-    ablation: str
-
-    @classmethod
-    def parse(cls, name: str) -> Variant:
-        base, _, ablation = name.partition("/")
-        kind, harness = base.removesuffix("+h"), base.endswith("+h")
-        if kind not in world_model_names():
-            raise ValueError(f"model={name!r}: kind {kind!r} must be one of {world_model_names()}")
-        if harness and kind not in HARNESS_KINDS:
-            raise ValueError(f"model={name!r}: '+h' applies to {HARNESS_KINDS}")
-        if ablation and ablation not in ABLATIONS:
-            raise ValueError(f"model={name!r}: ablation {ablation!r} must be one of {ABLATIONS}")
-        return cls(name, kind, harness, ablation or "full")
-
-    @property
-    def checkpoint_name(self) -> str:
-        """worldmodel_accuracy's folder name for the models it also trains."""
-        return self.name.replace("/", "-")
+DEFAULT_MODELS = ("mrcom", "mrcom-paper", "cadm", "dreamerv3", "dreamerv3-paper", "mamba", "mamba-paper")
+DEFAULT_MODELS += ("mow", "mow-paper")
 
 
 def split_targets(cfg, n: int) -> dict[str, list]:
@@ -318,11 +287,12 @@ def ensemble_rollout(ensemble, ep: dict[str, np.ndarray], key):
 
 
 def score_rows(name, per_target, g_real, g_model, targets, split, gamma, length) -> list[dict]:
-    """One result row per target: k-step figures, per-policy returns and the gap in % of G_max."""
+    """One result row per target (its scenario is the file's `targets[split][slot]`): k-step figures,
+    per-policy returns and the gap in % of G_max."""
     g_max = float(discounted(np.ones(length), gamma))
     rows = []
     for i, t in enumerate(targets):
-        row = {"model": name, "split": split, "slot": i, "robot": t.robot, "target": t.to_dict()}
+        row = {"model": name, "split": split, "slot": i, "robot": t.robot}
         row |= per_target[i]
         if g_model is not None:
             gap = 100.0 * np.abs(g_real[i] - g_model[i]) / g_max
@@ -340,7 +310,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--preset", default="quick", choices=PRESETS, help="pipeline preset")
     p.add_argument("--protocol", default="table1-a", help="training protocol (a key of mrcom.envs.PROTOCOLS)")
     p.add_argument("--seed", type=int, default=0, help="pipeline seed (dataset, models, targets, policies)")
-    p.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS), help="<kind>[+h][/<ablation>]")
+    p.add_argument(
+        "--models",
+        nargs="+",
+        default=list(DEFAULT_MODELS),
+        help="<kind>[-paper][/<ablation>]",
+    )
     p.add_argument("--targets", type=int, default=30, help="ID targets, and as many OOD targets")
     p.add_argument("--episodes", type=int, default=2, help="real episodes of each policy per target")
     p.add_argument("--eval-windows", type=int, default=64, help="k-step windows per target")
@@ -351,10 +326,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     p.add_argument("--no-progress", action="store_true", help="no tqdm bars")
     args = p.parse_args(argv)
-    try:
-        variants = [Variant.parse(m) for m in args.models]
-    except ValueError as e:
-        p.error(str(e))
+    variants = parse_variants(args.models, p.error)
     if args.targets < 1 or args.episodes < 1 or not 0.0 <= args.gamma < 1.0:
         p.error(f"--targets {args.targets}, --episodes {args.episodes}: must be >= 1; --gamma in [0, 1)")
     progress = not args.no_progress
@@ -406,18 +378,8 @@ def main(argv: list[str] | None = None) -> None:
 
     kw = dict(burn_in=burn_in, num_windows=windows, key=key)
     for v in variants:
-        kind = get_kind(v.kind)
-        wm_cfg = getattr(cfg.replace(ablation=v.ablation), WORLDMODEL_SECTIONS[v.kind])
-        wm_cfg = wm_cfg.replace(steps=wm_steps, **(HARNESS if v.harness else {}))
-        t = time.perf_counter()
-        model, _ = kind.train(
-            data,
-            wm_cfg,
-            seed=seed,
-            progress=progress,
-            checkpoint_dir=workdir / "accuracy" / f"wm_{v.checkpoint_name}_{wm_steps}",
-        )
-        times[f"train {v.name}"] = time.perf_counter() - t
+        kind, model, seconds = v.train(cfg, data, workdir, wm_steps, progress=progress)
+        times[f"train {v.name}"] = seconds
         t = time.perf_counter()
         score(
             v.name,
@@ -454,11 +416,17 @@ def main(argv: list[str] | None = None) -> None:
             "gamma": args.gamma,
             "eval_windows": windows,
             "eval_burn_in": burn_in,
-            "rows": keep + rows,
+            "targets": {split: [t.to_dict() for t in ts] for split, ts in targets.items()},
+            "rows": keep + [compact(r) for r in rows],
         },
     )
     print("time: " + ", ".join(f"{k} {v:.0f} s" for k, v in times.items()))
     print(f"{len(rows)} rows -> {out}; table: uv run python -m analysis.targets {workdir}")
+
+
+def compact(row: dict) -> dict:
+    """The row with its floats to 5 significant digits (the score file stays small enough to commit)."""
+    return {k: float(f"{v:.5g}") if isinstance(v, float) else v for k, v in row.items()}
 
 
 def earlier_rows(path: Path, cfg) -> list[dict]:

@@ -6,16 +6,13 @@ resumed), and split like `run_train` does (the last `envs.num_heldout_scenarios`
 are held out). On the training scenarios it trains, with the preset's world-model config:
 
 - mrcom: MrCoM, full (`mrcom.worldmodel.train`, the seed `run_train` uses);
-- wo_c:  MrCoM without the context ("wo_c" ablation), same config and seed otherwise;
+- mrcom/wo_c: MrCoM without the context ("wo_c" ablation), same config and seed otherwise;
 - mrcom-paper: MrCoM as the paper prints it (`mrcom.worldmodel.PaperConfig`: our additions off);
-- cadm, dreamerv3: the paper's baselines, each with its own preset of the same scale and MrCoM's
-  step budget (`mrcom.worldmodel.cadm`, `mrcom.worldmodel.dreamerv3`);
-- mamba: MAMBA, DreamerV3's RSSM on meta-episodes (`mrcom.worldmodel.mamba`), likewise;
-- mow: Mixture-of-World Models adapted to vectors (`mrcom.worldmodel.mow`), likewise;
-- dreamerv3+h, mamba+h, mow+h: the same baselines with the harness options MrCoM has
-  (`HARNESS`: standardized observations, the decoder's skip from o_{t-1}, the prediction loss at
-  weight 1, the lagged reward as an input; `mrcom.worldmodel.HarnessConfig`), each at its preset's
-  learning rate;
+- cadm, dreamerv3, mamba, mow: the paper's baselines and Mixture-of-World Models, each with its own
+  preset of the same scale and MrCoM's step budget, with its defaults (for DreamerV3, MAMBA and MoW
+  the harness options as the same-budget grid selected them, `mrcom.worldmodel.HarnessConfig`);
+- dreamerv3-paper, mamba-paper, mow-paper: the same with the options as their papers have them
+  (`mrcom.worldmodel.PAPER_OPTIONS`: symlog inputs, no skip path, no prediction loss);
 - mlp:   an MBPO/PETS-style ensemble of 5 Gaussian MLPs on (o_t, a_t) -> (delta o, r)
   (`mrcom.worldmodel.train_mlp_ensemble`, early-stopped on held-out training episodes);
 
@@ -23,13 +20,13 @@ and adds persistence (o_{t+k} = o_t). All four are scored on the same windows of
 scenarios (one key; `evaluate`'s sampling, burn-in and per-dimension variance normalization):
 open-loop k = 1, 5, 15 observation NMSE and the reward MSE over 15 steps. World models are kept in
 `<workdir>/accuracy/` (a finished one is reused); the figures go to `<workdir>/accuracy.json`.
-The last line printed is the summary
-`k1 mrcom=... wo_c=... cadm=... dreamerv3=... persistence=... mlp=... | k5 ... | k15 ...`.
+Model names: `benchmarks/wm_variants.py` (`<kind>[-paper][/<ablation>]`). The last line printed
+is the summary `k1 mrcom=... mrcom/wo_c=... ... persistence=... mlp=... | k5 ... | k15 ...`.
 
     uv run python benchmarks/worldmodel_accuracy.py --workdir /tmp/wm_acc
-    uv run python benchmarks/worldmodel_accuracy.py --workdir /tmp/wm_acc_s1 --seed 1 --models mrcom wo_c
+    uv run python benchmarks/worldmodel_accuracy.py --workdir /tmp/wm_s1 --seed 1 --models mrcom mrcom/wo_c
     uv run python benchmarks/worldmodel_accuracy.py --workdir /tmp/wm_acc_smoke --preset smoke
-    uv run python benchmarks/worldmodel_accuracy.py --workdir /tmp/wm_acc_h --models dreamerv3+h mamba+h mow+h
+    uv run python benchmarks/worldmodel_accuracy.py --workdir /tmp/wm_acc --models dreamerv3-paper mamba-paper
     uv run python benchmarks/worldmodel_accuracy.py --workdir /tmp/wm_acc_h --lr 1e-3 --models dreamerv3
 
 `--lr` sets every trained model's learning rate (one cell of the same-budget grid of
@@ -46,10 +43,10 @@ from pathlib import Path
 
 import jax
 import numpy as np
+from wm_variants import parse_variants
 
 from mrcom.agents import (
     PRESETS,
-    WORLDMODEL_SECTIONS,
     atomic_write_json,
     load_dataset,
     preset,
@@ -58,40 +55,20 @@ from mrcom.agents import (
     stream_seed,
 )
 from mrcom.worldmodel import (
-    get_kind,
     mlp_ensemble_nmse,
     persistence_nmse,
     train_mlp_ensemble,
 )
 
 KS = (1, 5, 15)
-MODELS = ("mrcom", "wo_c", "mrcom-paper", "cadm")
-MODELS += ("dreamerv3", "dreamerv3+h", "mamba", "mamba+h", "mow", "mow+h")
-MODELS += ("persistence", "mlp")
-# The harness options of a "+h" model (`HarnessConfig`), on top of its preset.
-HARNESS = dict(obs_transform="standardize", obs_skip=True, lambda_pred=1.0, reward_input=True)
-
-
-TRAINED = MODELS[:-2]  # the models this script trains (persistence and the MLP are always scored)
-
-
-def trained_models() -> list[tuple[str, str, str | None, dict]]:
-    """(name, world-model kind, ablation, config overrides) of each model this script can train."""
-    out: list[tuple[str, str, str | None, dict]] = [
-        ("mrcom", "mrcom", "full", {}),
-        ("wo_c", "mrcom", "wo_c", {}),
-    ]
-    for name in TRAINED[2:]:
-        method, harness = name.removesuffix("+h"), name.endswith("+h")
-        out.append((name, method, None, HARNESS if harness else {}))
-    return out
+TRAINED = ("mrcom", "mrcom/wo_c", "mrcom-paper", "cadm")
+TRAINED += ("dreamerv3", "dreamerv3-paper", "mamba", "mamba-paper", "mow", "mow-paper")
 
 
 def summary_line(results: dict[str, dict[str, float]]) -> str:
-    """`k1 mrcom=X wo_c=X cadm=X dreamerv3=X persistence=X mlp=X | k5 ... | k15 ...` (3 decimals)."""
+    """`k1 mrcom=X mrcom/wo_c=X ... persistence=X mlp=X | k5 ... | k15 ...` (3 decimals, every model run)."""
     return " | ".join(
-        f"k{k} " + " ".join(f"{m}={results[m][f'k{k}_obs_nmse']:.3f}" for m in MODELS if m in results)
-        for k in KS
+        f"k{k} " + " ".join(f"{m}={r[f'k{k}_obs_nmse']:.3f}" for m, r in results.items()) for k in KS
     )
 
 
@@ -109,9 +86,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     p.add_argument("--eval-windows", type=int, default=256, help="evaluation windows (the same for all)")
     p.add_argument("--mlp-max-steps", type=int, default=20_000, help="MLP ensemble step cap (early-stopped)")
-    p.add_argument(
-        "--models", nargs="+", default=list(TRAINED), choices=TRAINED, help="world models to train and score"
-    )
+    p.add_argument("--models", nargs="+", default=list(TRAINED), help="<kind>[-paper][/<ablation>]")
     p.add_argument(
         "--no-mlp", action="store_true", help="skip the MLP ensemble (persistence is always scored)"
     )
@@ -146,24 +121,11 @@ def main(argv: list[str] | None = None) -> None:
     key = jax.random.PRNGKey(seed)
     burn_in, windows = cfg.worldmodel.eval_burn_in, args.eval_windows
     results: dict[str, dict[str, float]] = {}
-    lr_tag = "" if args.lr is None else f"_lr{args.lr:g}"
-    lr = {} if args.lr is None else {"learning_rate": args.lr}
-    for name, method, ablation, overrides in trained_models():
-        if name not in args.models:
-            continue
-        kind = get_kind(method)
-        wm_cfg = getattr(cfg.replace(ablation=ablation or "full"), WORLDMODEL_SECTIONS[method])
-        wm_cfg = wm_cfg.replace(steps=wm_steps, **overrides, **lr)
-        t = time.perf_counter()
-        model, _ = kind.train(
-            data,
-            wm_cfg,
-            seed=seed,
-            checkpoint_dir=workdir / "accuracy" / f"wm_{name}{lr_tag}_{wm_steps}",
-            progress=progress,
+    for v in parse_variants(args.models, p.error):
+        kind, model, times[f"train {v.name}"] = v.train(
+            cfg, data, workdir, wm_steps, learning_rate=args.lr, progress=progress
         )
-        times[f"train {name}"] = time.perf_counter() - t
-        results[name] = kind.evaluate(model, held, key, num_windows=windows, burn_in=burn_in)
+        results[v.name] = kind.evaluate(model, held, key, num_windows=windows, burn_in=burn_in)
 
     mlp_info: dict = {}
     if not args.no_mlp:
@@ -185,14 +147,14 @@ def main(argv: list[str] | None = None) -> None:
     print("time: " + ", ".join(f"{k} {v:.0f} s" for k, v in times.items()))
     print(f"\nheld-out scenarios {held_idx}, {windows} windows, burn-in {burn_in}, 15-step open loop")
     print(f"{'model':<12}" + "".join(f"{f'k{k} NMSE':>10}" for k in KS) + f"{'reward MSE':>12}")
-    for m in (m for m in MODELS if m in results):
+    for m in results:
         r = results[m]
         rmse = f"{r['reward_mse']:12.4f}" if "reward_mse" in r else f"{'-':>12}"
         print(f"{m:<12}" + "".join(f"{r[f'k{k}_obs_nmse']:10.3f}" for k in KS) + rmse)
     print(f"(reward variance of the held-out data, the MSE of a constant mean: {reward_var:.4f})")
 
     atomic_write_json(
-        workdir / f"accuracy{lr_tag}.json",
+        workdir / ("accuracy.json" if args.lr is None else f"accuracy_lr{args.lr:g}.json"),
         {
             "preset": cfg.preset,
             "protocol": cfg.protocol,

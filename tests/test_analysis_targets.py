@@ -15,10 +15,11 @@ from analysis.targets import load_rows, report, score_matrix, target_table
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _bench():
+def _bench(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))  # its sibling wm_variants, as run as a script
     spec = importlib.util.spec_from_file_location("model_targets", ROOT / "benchmarks" / "model_targets.py")
     mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # dataclasses look their module up there
+    monkeypatch.setitem(sys.modules, spec.name, mod)  # dataclasses look their module up there
     spec.loader.exec_module(mod)
     return mod
 
@@ -86,8 +87,8 @@ def test_two_dirs_of_the_same_seed_are_refused(tmp_path):
         load_rows([tmp_path / "missing"])
 
 
-def test_a_model_that_predicts_the_real_rewards_has_no_gap():
-    bench = _bench()
+def test_a_model_that_predicts_the_real_rewards_has_no_gap(monkeypatch):
+    bench = _bench(monkeypatch)
     rng = np.random.default_rng(1)
     targets, episodes, length = 3, 2, 7
     per = 1 + len(bench.POLICIES) * episodes
@@ -110,3 +111,24 @@ def test_a_model_that_predicts_the_real_rewards_has_no_gap():
     want = bench.discounted(ep["reward"][1, 1 + 2 * episodes : 1 + 3 * episodes], 0.9).mean()
     assert g_real[1, 2] == pytest.approx(want)
     assert bench.discounted(np.ones(3), 0.5) == pytest.approx(1.75)
+
+
+def test_variant_names_of_the_accuracy_benchmarks(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    from wm_variants import Variant
+
+    from mrcom.agents import preset
+    from mrcom.worldmodel import PAPER_OPTIONS
+
+    paper = Variant.parse("dreamerv3-paper")
+    assert (paper.kind, paper.paper_options, paper.ablation) == ("dreamerv3", True, "full")
+    assert Variant.parse("mrcom-paper/wo_lv").kind == "mrcom-paper"  # a registered kind, not a suffix
+    cfg = preset("smoke", "table1-a")
+    c = paper.config(cfg, steps=7, learning_rate=1e-3)
+    assert {k: getattr(c, k) for k in PAPER_OPTIONS} == PAPER_OPTIONS
+    assert (c.steps, c.learning_rate) == (7, 1e-3)
+    assert Variant.parse("dreamerv3").config(cfg, steps=7).obs_skip  # the defaults: the harness options
+    assert Variant.parse("mrcom/wo_c").folder("w", 3000).name == "wm_mrcom-wo_c_3000"
+    for bad, match in (("cadm-paper", "applies to"), ("mrcom/wo_x", "ablation"), ("nope", "kind")):
+        with pytest.raises(ValueError, match=match):
+            Variant.parse(bad)

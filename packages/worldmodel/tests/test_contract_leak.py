@@ -15,6 +15,7 @@ import pytest
 
 from mrcom.worldmodel import (
     FAST_COMPILE_OPTIONS,
+    PAPER_OPTIONS,
     Context,
     Prefix,
     get_kind,
@@ -26,9 +27,10 @@ from mrcom.worldmodel import (
 KEY = jax.random.PRNGKey(0)
 BATCH, WIDTH, T = 4, 4, 2  # sequences, prefix transitions, the predicted prefix step
 HARNESS = dict(obs_transform="standardize", obs_skip=True, lambda_pred=1.0, reward_input=True)
-# every registered kind as configured by default, then each kind with harness options all on
+# every registered kind as configured by default, then each DreamerV3-style kind with the harness options
+# all on and as its paper has them
 CASES = [(name, {}) for name in world_model_names()]
-CASES += [(name, HARNESS) for name in ("dreamerv3", "mamba", "mow")]
+CASES += [(name, opts) for opts in (HARNESS, PAPER_OPTIONS) for name in ("dreamerv3", "mamba", "mow")]
 
 
 def _fresh(name: str, data, **overrides):

@@ -4,6 +4,7 @@ from . import cadm, dreamerv3, mamba, mow, mrcom
 from ._atomic import atomic_write_bytes, atomic_writer
 from ._checkpoint import Checkpoint, checkpoint_config, checkpoint_path, save_checkpoint
 from ._config_base import (
+    PAPER_OPTIONS,
     PRESET_NAMES,
     TRAINING_BUDGETS,
     ConfigBase,
@@ -125,6 +126,7 @@ __all__ = [
     "ConfigBase",
     "DreamerHeadsConfig",
     "HarnessConfig",
+    "PAPER_OPTIONS",
     "SharedConfig",
     "cadm",
     "dreamerv3",

@@ -53,8 +53,9 @@ class DreamerConfig(RSSMConfig):
     DreamerV3 sees no task id (`num_scenarios` is only checked against the data); `context_len` (m) is
     the steps before each window or prefix, used only to burn in the recurrent state. Optimizer: the
     2023 paper's world model (Adam, `learning_rate`, `adam_eps`, global-norm clip `grad_clip`).
-    Harness options (`HarnessConfig`, all off by default): `obs_transform`, `obs_skip`, `lambda_pred`,
-    `reward_input` (symlog r_{t-2} as an extra RSSM input of step t).
+    Harness options (`HarnessConfig`; all on by default but the reward input, selected off):
+    `obs_transform`, `obs_skip`, `lambda_pred`, `reward_input` (symlog r_{t-2} as an extra RSSM input
+    of step t).
     """
 
     PRESETS = PRESETS
