@@ -10,9 +10,10 @@ issue 27 (where the `adapt` objective's seed noise was about four times the spre
 RandomSampler, seed 0).
 
 Printed: the objective per setting and seed, each seed's ranking, Spearman's rho between every pair
-of seeds, Kendall's W over all, and the ratio of the spread between settings (std over settings of
-the seed means) to the seed noise (root-mean over settings of the std over seeds); above 1 the
-settings differ by more than a seed moves them. Written: `<workdir>/objective_noise.json`.
+of seeds, Kendall's W over all, and the ratio of the settings' effect to the seed noise in an additive
+model (`setting_effect_and_noise`: a seed's shift of every setting, e.g. an easier dataset, is not
+noise to a search that compares its trials on one seed; the setting x seed interaction is); above 1
+the settings differ by more than a seed reorders them. Written: `<workdir>/objective_noise.json`.
 
     uv run python benchmarks/objective_noise.py --workdir /tmp/objective_noise \\
         --seed-dir 0=/tmp/wm_acc_h --seed-dir 1=/tmp/wm_acc_s1 --seed-dir 2=/tmp/wm_acc_s2
@@ -68,6 +69,22 @@ def kendall_w(values: np.ndarray) -> float:
     return 12.0 * s / (m**2 * (n**3 - n))
 
 
+def setting_effect_and_noise(values: np.ndarray) -> tuple[float, float]:
+    """(std of the settings' effects, std of what the seeds do to the settings) in an additive model
+    value = grand + seed + setting + residual over (seeds, settings).
+
+    A search compares its trials on one seed, so a shift of every setting on a seed (another dataset)
+    does not change its answer; the residual (the setting x seed interaction) does. Its std is
+    sqrt(sum residual^2 / ((S - 1)(N - 1))), the two-way ANOVA's error term.
+    """
+    m, n = values.shape
+    setting = values.mean(axis=0) - values.mean()
+    residual = (
+        values - values.mean(axis=1, keepdims=True) - values.mean(axis=0, keepdims=True) + values.mean()
+    )
+    return float(np.std(setting, ddof=1)), float(np.sqrt(np.sum(residual**2) / ((m - 1) * (n - 1))))
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--workdir", type=Path, default=Path("runs/bench_objective_noise"), help="output + data")
@@ -121,8 +138,7 @@ def main(argv: list[str] | None = None) -> None:
         for (x, a), (y, b) in itertools.combinations(enumerate(args.seeds), 2)
     }
     w = kendall_w(values)
-    between = float(np.std(values.mean(axis=0), ddof=1))
-    noise = float(np.sqrt(np.mean(np.var(values, axis=0, ddof=1))))
+    between, noise = setting_effect_and_noise(values)
     print(
         "ranks per seed (0 = best): "
         + "; ".join(f"seed {s} {ranks(values[i]).astype(int).tolist()}" for i, s in enumerate(args.seeds))
