@@ -12,8 +12,10 @@ from .._config_base import DreamerHeadsConfig
 PRESETS: dict[str, dict[str, Any]] = {
     "smoke": dict(context_len=4, deter=32, rssm_hidden=32, stoch=8, classes=4, gru_blocks=2, units=32)
     | dict(layers=1, reward_bins=41, learning_rate=1e-3, batch_size=8, seq_len=12),
+    # quick's learning rate: the same-budget grid's selection (docs/choices.md; MAMBA's too, which takes
+    # this preset), 1e-3 over 3e-4
     "quick": dict(context_len=8, deter=128, rssm_hidden=64, stoch=16, classes=4, gru_blocks=4, units=64)
-    | dict(layers=2, reward_bins=255, learning_rate=3e-4, batch_size=16, seq_len=32),
+    | dict(layers=2, reward_bins=255, learning_rate=1e-3, batch_size=16, seq_len=32),
     "paper": dict(context_len=16, deter=512, rssm_hidden=64, stoch=32, classes=4, gru_blocks=8, units=64)
     | dict(layers=2, reward_bins=255, learning_rate=1e-4, batch_size=16, seq_len=64),
 }
