@@ -56,7 +56,6 @@ from wm_variants import parse_variants
 from mrcom.agents import (
     PRESETS,
     SACState,
-    atomic_write_bytes,
     atomic_write_json,
     load_dataset,
     preset,
@@ -73,14 +72,15 @@ from mrcom.worldmodel import (
     MultiScenarioData,
     OpenLoop,
     Prefix,
+    atomic_writer,
     mlp_ensemble_nmse,
+    mlp_ensemble_rollout,
     persistence_nmse,
     train_mlp_ensemble,
 )
 
 KS = (1, 5, 15)
 POLICIES = ("zero", "random", "sac")
-SPLITS = ("id", "ood")
 REWARD_RANGE = (0.0, 1.0)
 DEFAULT_MODELS = ("mrcom", "mrcom-paper", "cadm", "dreamerv3", "dreamerv3-paper", "mamba", "mamba-paper")
 DEFAULT_MODELS += ("mow", "mow-paper")
@@ -117,13 +117,9 @@ def fixed_sac(cfg, path: Path, progress: bool) -> tuple[SACState, tuple[str, ...
     res = run_sac(
         env, cfg.sac, steps, stream_seed(cfg.seed, "fixed_policies"), desc="fixed sac", progress=progress
     )
-    state = res.state
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    eqx.tree_serialise_leaves(tmp, state)
-    atomic_write_bytes(path, tmp.read_bytes())
-    tmp.unlink()
-    return state, robots
+    with atomic_writer(path) as f:
+        eqx.tree_serialise_leaves(f, res.state)
+    return res.state, robots
 
 
 def _row_actors(actor, index: np.ndarray):
@@ -217,24 +213,11 @@ def _imagine(imagine_fn, model, context, prefix, masks, policy, horizon, key):
     return imagine_fn(model, context, prefix, masks, policy, horizon, key, sample=False)
 
 
-@eqx.filter_jit
-def _ensemble_rollout(ensemble, obs0, policy, horizon: int, obs_mask, act_mask, key):
-    """The MLP ensemble's mean prediction fed back for `horizon` steps: rewards (B, H)."""
-
-    def step(o, t):
-        a = policy.actions[:, t] if isinstance(policy, OpenLoop) else policy(key, o)
-        o2, r = ensemble.predict(o, a, obs_mask, act_mask)
-        return o2, r
-
-    _, reward = jax.lax.scan(step, obs0, jnp.arange(horizon))
-    return jnp.swapaxes(reward, 0, 1)
-
-
 def policy_returns(rollout, ep: dict[str, np.ndarray], sac: SACState, episodes: int, gamma: float):
     """Real and modelled discounted returns per (target, policy), each averaged over its episodes.
 
-    `rollout(rows, policy, start_obs)` returns the modelled rewards (R, L) of the episode rows
-    `rows` = (target index (R,), row index (R,)) under `policy`.
+    `rollout(rows, policy)` returns the modelled rewards (R, L) of the episode rows
+    `rows` = (target index (R,), row index (R,)) under `policy`, from each row's real start.
     """
     t_count = ep["reward"].shape[0]
     g_real = np.zeros((t_count, len(POLICIES)))
@@ -280,8 +263,10 @@ def ensemble_rollout(ensemble, ep: dict[str, np.ndarray], key):
 
     def rollout(rows, policy):
         ti, ri = rows
-        om, am = jnp.asarray(ep["obs_mask"][ti]), jnp.asarray(ep["act_mask"][ti])
-        return _ensemble_rollout(ensemble, jnp.asarray(ep["obs"][ti, ri, 0]), policy, length, om, am, key)
+        masks = (jnp.asarray(ep["obs_mask"][ti]), jnp.asarray(ep["act_mask"][ti]))
+        start = jnp.asarray(ep["obs"][ti, ri, 0])
+        _, reward = mlp_ensemble_rollout(ensemble, start, policy, length, masks, key)
+        return reward
 
     return rollout
 

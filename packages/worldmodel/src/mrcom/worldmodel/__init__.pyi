@@ -25,6 +25,7 @@ from ._ensemble import (
     EnsembleMembers,
     MLPEnsemble,
     mlp_ensemble_nmse,
+    mlp_ensemble_rollout,
     mlp_ensemble_val_loss,
     train_mlp_ensemble,
 )
@@ -224,6 +225,7 @@ __all__ = [
     "EnsembleMembers",
     "MLPEnsemble",
     "mlp_ensemble_nmse",
+    "mlp_ensemble_rollout",
     "mlp_ensemble_val_loss",
     "obs_scale",
     "persistence_nmse",

@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 from ._data import MultiScenarioData
 from ._evaluate import HORIZON, KS
 from ._reference import _nmse, _prepare
+from ._seam import OpenLoop, act_at
 
 # PETS (Chua et al. 2018, mbrl-lib): soft bounds on the log-variance, learned, initialized at these
 # values and pulled together by LOGVAR_BOUND_WEIGHT * (sum max_logvar - sum min_logvar).
@@ -349,14 +350,27 @@ def mlp_ensemble_val_loss(ensemble: MLPEnsemble, data: MultiScenarioData) -> np.
 
 
 @eqx.filter_jit
-def _rollout(ensemble: MLPEnsemble, obs0, actions, obs_mask, act_mask):
-    """Open loop under `actions` (B, H, A) from obs0 (B, O): predicted obs (B, H, O), rewards (B, H)."""
+def mlp_ensemble_rollout(
+    ensemble: MLPEnsemble,
+    obs0: Array,
+    policy,
+    horizon: int,
+    masks: tuple[Array, Array],
+    key: PRNGKeyArray,
+) -> tuple[Array, Array]:
+    """The ensemble-mean prediction fed back for `horizon` steps from obs0 (B, O) under `policy` (an
+    `OpenLoop` or a callable `policy(key, obs)`, as `imagine` takes; `key` is passed to a callable).
 
-    def step(o, a):
-        o2, r = ensemble.predict(o, a, obs_mask, act_mask)
+    Returns:
+        predicted obs (B, H, O) of o_{t+1..t+H} and rewards (B, H).
+    """
+    obs_mask, act_mask = masks
+
+    def step(o, t):
+        o2, r = ensemble.predict(o, act_at(policy, t, key, o), obs_mask, act_mask)
         return o2, (o2, r)
 
-    _, (obs, reward) = jax.lax.scan(step, obs0, jnp.swapaxes(actions, 0, 1))
+    _, (obs, reward) = jax.lax.scan(step, obs0, jnp.arange(horizon))
     return jnp.swapaxes(obs, 0, 1), jnp.swapaxes(reward, 0, 1)
 
 
@@ -383,12 +397,13 @@ def mlp_ensemble_nmse(
         first 15 steps (as `evaluate`'s).
     """
     d, ks, win, scale = _prepare(data, ks, burn_in, num_windows, seed, key)
-    obs, reward = _rollout(
+    obs, reward = mlp_ensemble_rollout(
         ensemble,
         jnp.asarray(win.obs[:, 0]),
-        jnp.asarray(win.action),
-        jnp.asarray(win.obs_mask),
-        jnp.asarray(win.act_mask),
+        OpenLoop(jnp.asarray(win.action)),
+        win.action.shape[1],
+        (jnp.asarray(win.obs_mask), jnp.asarray(win.act_mask)),
+        jax.random.PRNGKey(0),  # unused: an open loop draws nothing
     )
     result = _nmse(np.asarray(obs), win, scale, ks)
     h = HORIZON
