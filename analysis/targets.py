@@ -11,6 +11,15 @@ Each cell is the IQM (``--estimator mean``: the mean) over seeds x targets with 
 bootstrap 95 % interval (``analysis._aggregate``): the strata are the robots, the runs of a stratum
 are its targets of every seed (targets of one robot are exchangeable draws of one distribution), so
 one seed already has an interval over its targets. ``n`` is the number of scores.
+
+Two more views answer "would another training seed keep this difference?":
+
+- ``--by-seed``: each model's point estimate per seed, so the spread between training seeds shows
+  beside the intervals over targets.
+- ``--paired``: every ablation ``<model>/<ablation>`` against its full ``<model>`` on the same (seed,
+  target) cells: the estimate of the per-target difference (ablation minus full) with its stratified
+  bootstrap interval. Both were scored on the same targets, episodes and policies, so the pairing
+  removes the targets' own spread; an interval that excludes 0 is a difference the targets agree on.
 """
 
 from __future__ import annotations
@@ -25,7 +34,7 @@ import numpy as np
 from analysis._aggregate import REPS, Estimate, interval_estimates
 from analysis._io import atomic_write_text
 
-__all__ = ["METRICS", "load_rows", "score_matrix", "target_table", "main"]
+__all__ = ["METRICS", "load_rows", "score_matrix", "target_table", "paired_table", "seed_table", "main"]
 
 # (row key, column title) of the table, in order
 METRICS = (
@@ -68,34 +77,116 @@ def score_matrix(rows: Sequence[dict], model: str, split: str, metric: str) -> n
     return np.asarray(cols, np.float64).T
 
 
-def _cell(e: Estimate | None) -> str:
+def _cell(e: Estimate | None, sign: bool = False) -> str:
     if e is None:
         return "-"
-    digits = 3 if abs(e.point) < 10 else 1
-    return f"{e.point:.{digits}f} [{e.lo:.{digits}f}, {e.hi:.{digits}f}]"
+    digits = 3 if max(abs(e.point), abs(e.lo), abs(e.hi)) < 10 else 1
+    f = f"+.{digits}f" if sign else f".{digits}f"
+    return f"{e.point:{f}} [{e.lo:{f}}, {e.hi:{f}}]"
+
+
+def _estimate(a: np.ndarray | None, key: str, estimator: str, reps: int) -> Estimate | None:
+    return None if a is None else interval_estimates({key: a}, estimator, reps=reps)[key]
+
+
+def _metrics(rows: Sequence[dict], split: str) -> list[tuple[str, str]]:
+    return [(k, title) for k, title in METRICS if any(k in r for r in rows if r["split"] == split)]
+
+
+def _models(rows: Sequence[dict], split: str) -> list[str]:
+    models = list(dict.fromkeys(r["model"] for r in rows if r["split"] == split))
+    return [m for m in models if m not in REFERENCES] + [m for m in REFERENCES if m in models]
+
+
+def _header(first: str, metrics: Sequence[tuple[str, str]]) -> list[str]:
+    return [
+        f"| {first} | n | " + " | ".join(title for _, title in metrics) + " |",
+        "|---|---|" + "---|" * len(metrics),
+    ]
 
 
 def target_table(rows: Sequence[dict], split: str, estimator: str = "iqm", reps: int = REPS) -> str:
     """A Markdown table of every model (references last) on the ``split`` targets."""
-    models = list(dict.fromkeys(r["model"] for r in rows if r["split"] == split))
-    models = [m for m in models if m not in REFERENCES] + [m for m in REFERENCES if m in models]
-    metrics = [(k, title) for k, title in METRICS if any(k in r for r in rows if r["split"] == split)]
-    lines = [
-        "| model | n | " + " | ".join(title for _, title in metrics) + " |",
-        "|---|---|" + "---|" * len(metrics),
-    ]
-    for m in models:
+    metrics = _metrics(rows, split)
+    lines = _header("model", metrics)
+    for m in _models(rows, split):
         cells, n = [], 0
         for k, _ in metrics:
-            a = score_matrix(rows, m, split, k)
-            e = None if a is None else interval_estimates({m: a}, estimator, reps=reps)[m]
+            e = _estimate(score_matrix(rows, m, split, k), m, estimator, reps)
             n = max(n, 0 if e is None else e.n)
             cells.append(_cell(e))
         lines.append(f"| {m} | {n} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def report(dirs: Sequence[str | Path], estimator: str = "iqm", reps: int = REPS) -> str:
+def paired_matrix(rows: Sequence[dict], model: str, base: str, split: str, metric: str) -> np.ndarray | None:
+    """(runs, robots) matrix of ``metric`` of ``model`` minus ``base`` on the cells both have (a cell is
+    a (seed, robot, slot) target); None when they share none."""
+
+    def cells(m: str) -> dict[tuple, float]:
+        return {
+            (r["seed"], r["robot"], r["slot"]): float(r[metric])
+            for r in rows
+            if r["model"] == m and r["split"] == split and metric in r
+        }
+
+    a, b = cells(model), cells(base)
+    diff = [
+        {"model": "d", "split": split, "robot": k[1], metric: a[k] - b[k]}
+        for k in sorted(a.keys() & b.keys())
+    ]
+    return score_matrix(diff, "d", split, metric) if diff else None
+
+
+def paired_table(rows: Sequence[dict], split: str, estimator: str = "mean", reps: int = REPS) -> str | None:
+    """A Markdown table of every ablation ``<model>/<x>`` minus its full ``<model>``, per (seed, target)
+    (None when no ablation has its full model)."""
+    metrics = _metrics(rows, split)
+    models = _models(rows, split)
+    pairs = [(m, m.split("/")[0]) for m in models if "/" in m and m.split("/")[0] in models]
+    if not pairs:
+        return None
+    lines = _header("ablation minus full", metrics)
+    for m, base in pairs:
+        cells, n = [], 0
+        for k, _ in metrics:
+            e = _estimate(paired_matrix(rows, m, base, split, k), m, estimator, reps)
+            n = max(n, 0 if e is None else e.n)
+            cells.append(_cell(e, sign=True))
+        lines.append(f"| {m} | {n} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def seed_table(rows: Sequence[dict], split: str, estimator: str = "iqm") -> str:
+    """A Markdown table of each model's point estimate per training seed ("a / b / c", seeds ascending)."""
+    from analysis._aggregate import iqm, mean
+
+    point = iqm if estimator == "iqm" else mean
+    seeds = sorted({r["seed"] for r in rows})
+    metrics = _metrics(rows, split)
+    lines = [
+        f"| model (seeds {' / '.join(map(str, seeds))}) | " + " | ".join(t for _, t in metrics) + " |",
+        "|---|" + "---|" * len(metrics),
+    ]
+    for m in _models(rows, split):
+        cells = []
+        for k, _ in metrics:
+            per = []
+            for s in seeds:
+                a = score_matrix([r for r in rows if r["seed"] == s], m, split, k)
+                per.append("-" if a is None else f"{point(a):.3g}")
+            cells.append(" / ".join(per))
+        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def report(
+    dirs: Sequence[str | Path],
+    estimator: str = "iqm",
+    reps: int = REPS,
+    by_seed: bool = False,
+    paired: bool = False,
+) -> str:
     """The whole Markdown report: setting, then one table per split."""
     rows, heads = load_rows(dirs)
     h = heads[0]
@@ -112,6 +203,14 @@ def report(dirs: Sequence[str | Path], estimator: str = "iqm", reps: int = REPS)
     for split in ("id", "ood"):
         if any(r["split"] == split for r in rows):
             out += ["", f"## {split.upper()} targets", "", target_table(rows, split, estimator, reps)]
+            if by_seed:
+                out += ["", f"Per training seed ({estimator.upper()} over its targets):", ""]
+                out += [seed_table(rows, split, estimator)]
+            table = paired_table(rows, split, "mean", reps) if paired else None
+            if table is not None:
+                out += ["", "Each ablation minus its full model on the same (seed, target) cells (mean", ""]
+                out[-2] += " of the differences, stratified bootstrap 95 % interval):"
+                out += [table]
     return "\n".join(out) + "\n"
 
 
@@ -121,9 +220,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--estimator", default="iqm", choices=("iqm", "mean"), help="aggregate")
     p.add_argument("--reps", type=int, default=REPS, help="bootstrap replicates")
     p.add_argument("--out", type=Path, default=None, help="also write the report to this Markdown file")
+    p.add_argument("--by-seed", action="store_true", help="also each model's estimate per training seed")
+    p.add_argument("--paired", action="store_true", help="also every ablation minus its full model, paired")
     args = p.parse_args(argv)
     try:
-        text = report(args.dirs, args.estimator, args.reps)
+        text = report(args.dirs, args.estimator, args.reps, args.by_seed, args.paired)
     except ValueError as e:
         p.exit(2, f"analysis.targets: {e}\n")
     print(text, end="")

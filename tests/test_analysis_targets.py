@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analysis.targets import load_rows, report, score_matrix, target_table
+from analysis.targets import load_rows, paired_table, report, score_matrix, seed_table, target_table
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -104,13 +104,12 @@ def test_a_model_that_predicts_the_real_rewards_has_no_gap(monkeypatch):
     class Sac:
         actor = None
 
-    bench._row_actors = lambda actor, index: None  # no SAC actor needed for this bookkeeping
+    bench._row_policy = lambda actor, index, act_mask: None  # no SAC actor needed for this bookkeeping
     g_real, g_model = bench.policy_returns(rollout, ep, Sac(), episodes, 0.9)
     np.testing.assert_allclose(g_real, g_model)
     # g_real[t, j] is the mean return of policy j's rows 1 + j E .. of target t
-    want = bench.discounted(ep["reward"][1, 1 + 2 * episodes : 1 + 3 * episodes], 0.9).mean()
+    want = bench.discounted_return(ep["reward"][1, 1 + 2 * episodes : 1 + 3 * episodes], 0.9).mean()
     assert g_real[1, 2] == pytest.approx(want)
-    assert bench.discounted(np.ones(3), 0.5) == pytest.approx(1.75)
 
 
 def test_variant_names_of_the_accuracy_benchmarks(monkeypatch):
@@ -132,3 +131,28 @@ def test_variant_names_of_the_accuracy_benchmarks(monkeypatch):
     for bad, match in (("cadm-paper", "applies to"), ("mrcom/wo_x", "ablation"), ("nope", "kind")):
         with pytest.raises(ValueError, match=match):
             Variant.parse(bad)
+
+
+def test_an_ablation_is_paired_with_its_full_model_on_the_same_targets(tmp_path):
+    # seed 0 has the full model and its ablation; seed 1 only the full model, which must not enter the pairs
+    full0 = _rows("mrcom", 0.0, 0)
+    abl0 = [
+        r | {"model": "mrcom/wo_c", "k1_obs_nmse": r["k1_obs_nmse"] + 0.5 * (r["slot"] % 2)} for r in full0
+    ]
+    dirs = [_write(tmp_path / "s0", 0, full0 + abl0), _write(tmp_path / "s1", 1, _rows("mrcom", 3.0, 1))]
+    rows, _ = load_rows(dirs)
+    line = paired_table(rows, "id", reps=200).splitlines()[2].split("|")
+    assert line[1].strip() == "mrcom/wo_c" and line[2].strip() == "4"  # seed 0's four targets only
+    # differences 0, 0.5, 0, 0.5 per target: mean +0.25; the gap column is paired to exactly 0
+    assert line[3].strip().startswith("+0.250 [")
+    assert line[4].strip() == "+0.000 [+0.000, +0.000]"
+    assert paired_table([r for r in rows if r["model"] == "mrcom"], "id") is None  # no ablation
+
+
+def test_the_seed_table_shows_each_training_seed_apart(tmp_path):
+    dirs = [_write(tmp_path / f"s{s}", s, _rows("mrcom", 0.0, s)) for s in (0, 1)]
+    rows, _ = load_rows(dirs)
+    table = seed_table(rows, "id", estimator="mean")
+    assert "seeds 0 / 1" in table
+    # seed s adds 10 s to every k1 score: means 1.5 and 11.5
+    assert table.splitlines()[2].split("|")[2].strip() == "1.5 / 11.5"
