@@ -32,9 +32,19 @@ from pathlib import Path
 import numpy as np
 
 from analysis._aggregate import REPS, Estimate, interval_estimates
-from analysis._io import atomic_write_text
+from analysis._io import atomic_savefig, atomic_write_text
 
-__all__ = ["METRICS", "load_rows", "score_matrix", "target_table", "paired_table", "seed_table", "main"]
+__all__ = [
+    "METRICS",
+    "load_rows",
+    "score_matrix",
+    "target_table",
+    "paired_estimates",
+    "paired_table",
+    "paired_plot",
+    "seed_table",
+    "main",
+]
 
 # (row key, column title) of the table, in order
 METRICS = (
@@ -138,23 +148,78 @@ def paired_matrix(rows: Sequence[dict], model: str, base: str, split: str, metri
     return score_matrix(diff, "d", split, metric) if diff else None
 
 
+def paired_estimates(
+    rows: Sequence[dict], split: str, estimator: str = "mean", reps: int = REPS
+) -> dict[str, dict[str, Estimate | None]]:
+    """``{ablation: {metric: estimate of (ablation minus full)}}`` for every ablation ``<model>/<x>``
+    whose full ``<model>`` is scored on the ``split`` targets (in table order)."""
+    models = _models(rows, split)
+    pairs = [(m, m.split("/")[0]) for m in models if "/" in m and m.split("/")[0] in models]
+    return {
+        m: {
+            k: _estimate(paired_matrix(rows, m, base, split, k), m, estimator, reps)
+            for k, _ in _metrics(rows, split)
+        }
+        for m, base in pairs
+    }
+
+
 def paired_table(rows: Sequence[dict], split: str, estimator: str = "mean", reps: int = REPS) -> str | None:
     """A Markdown table of every ablation ``<model>/<x>`` minus its full ``<model>``, per (seed, target)
     (None when no ablation has its full model)."""
-    metrics = _metrics(rows, split)
-    models = _models(rows, split)
-    pairs = [(m, m.split("/")[0]) for m in models if "/" in m and m.split("/")[0] in models]
-    if not pairs:
+    found = paired_estimates(rows, split, estimator, reps)
+    if not found:
         return None
+    metrics = _metrics(rows, split)
     lines = _header("ablation minus full", metrics)
-    for m, base in pairs:
-        cells, n = [], 0
-        for k, _ in metrics:
-            e = _estimate(paired_matrix(rows, m, base, split, k), m, estimator, reps)
-            n = max(n, 0 if e is None else e.n)
-            cells.append(_cell(e, sign=True))
-        lines.append(f"| {m} | {n} | " + " | ".join(cells) + " |")
+    for m, per in found.items():
+        n = max((e.n for e in per.values() if e is not None), default=0)
+        lines.append(f"| {m} | {n} | " + " | ".join(_cell(per[k], sign=True) for k, _ in metrics) + " |")
     return "\n".join(lines)
+
+
+def paired_plot(
+    rows: Sequence[dict], path: str | Path, estimator: str = "mean", reps: int = REPS
+) -> Path | None:
+    """A forest plot of ``paired_estimates``: a row per ablation, a column per metric, ID above OOD; a
+    point right of the zero line means the ablation is worse (every metric is an error). Returns the
+    file, or None when no ablation has its full model."""
+    splits = [s for s in ("id", "ood") if paired_estimates(rows, s, estimator, 1)]
+    if not splits:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    metrics = [m for m in METRICS if any(m[0] in r for r in rows)]
+    fig, axes = plt.subplots(
+        len(splits), len(metrics), figsize=(2.6 * len(metrics), 0.45 * 8 * len(splits) + 1), squeeze=False
+    )
+    for i, split in enumerate(splits):
+        found = paired_estimates(rows, split, estimator, reps)
+        names = list(found)
+        for j, (k, title) in enumerate(metrics):
+            ax = axes[i, j]
+            for y, m in enumerate(names):
+                e = found[m].get(k)
+                if e is None:
+                    continue
+                worse = e.lo > 0
+                color = "tab:red" if worse else ("tab:blue" if e.hi < 0 else "0.4")
+                ax.errorbar(e.point, y, xerr=[[e.point - e.lo], [e.hi - e.point]], fmt="o", color=color, ms=4)
+            ax.axvline(0.0, color="k", lw=0.8)
+            ax.set_yticks(range(len(names)), names if j == 0 else [""] * len(names))
+            ax.invert_yaxis()
+            ax.set_title(f"{split.upper()} {title}", fontsize=9)
+            ax.tick_params(labelsize=8)
+    fig.suptitle(
+        f"ablation minus full model ({estimator}, 95 % interval; red: worse, blue: better)", fontsize=10
+    )
+    fig.tight_layout()
+    written = atomic_savefig(fig, path, dpi=130)
+    plt.close(fig)
+    return written
 
 
 def seed_table(rows: Sequence[dict], split: str, estimator: str = "iqm") -> str:
@@ -222,6 +287,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--out", type=Path, default=None, help="also write the report to this Markdown file")
     p.add_argument("--by-seed", action="store_true", help="also each model's estimate per training seed")
     p.add_argument("--paired", action="store_true", help="also every ablation minus its full model, paired")
+    p.add_argument("--plot", type=Path, default=None, help="write the paired ablation plot to this PNG file")
     args = p.parse_args(argv)
     try:
         text = report(args.dirs, args.estimator, args.reps, args.by_seed, args.paired)
@@ -230,6 +296,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(text, end="")
     if args.out is not None:
         atomic_write_text(args.out, text)
+    if args.plot is not None:
+        written = paired_plot(load_rows(args.dirs)[0], args.plot, reps=args.reps)
+        print(f"plot: {written}" if written else "plot: no ablation with its full model, nothing drawn")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analysis.targets import load_rows, paired_table, report, score_matrix, seed_table, target_table
+from analysis.targets import (
+    load_rows,
+    paired_plot,
+    paired_table,
+    report,
+    score_matrix,
+    seed_table,
+    target_table,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -147,6 +155,10 @@ def test_an_ablation_is_paired_with_its_full_model_on_the_same_targets(tmp_path)
     assert line[3].strip().startswith("+0.250 [")
     assert line[4].strip() == "+0.000 [+0.000, +0.000]"
     assert paired_table([r for r in rows if r["model"] == "mrcom"], "id") is None  # no ablation
+    png = paired_plot(rows, tmp_path / "paired.png", reps=50)
+    assert png is not None and png.read_bytes()[:4] == b"\x89PNG"
+    assert paired_plot([r for r in rows if r["model"] == "mrcom"], tmp_path / "none.png") is None
+    assert not (tmp_path / "none.png").exists()
 
 
 def test_the_seed_table_shows_each_training_seed_apart(tmp_path):
