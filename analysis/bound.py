@@ -50,11 +50,18 @@ from analysis._lipschitz import (
     gaussian_tv_lipschitz,
     jacobian_spectral_norms,
 )
-from analysis._real_gap import TargetGap, discounted_return, measure_adapted, model_returns
+from analysis._real_gap import (
+    DeterministicPopulation,
+    TargetGap,
+    discounted_return,
+    measure_adapted,
+    model_returns,
+)
 from analysis._sensitivity import bound_elasticities, bound_gradients, bound_value, sensitivity_table
 
 __all__ = [
     "BoundConstants",
+    "DeterministicPopulation",
     "TargetGap",
     "calibration_tv",
     "discounted_return",

@@ -53,6 +53,7 @@ import numpy as np
 from tqdm.auto import tqdm
 from wm_variants import parse_variants
 
+from analysis.bound import DeterministicPopulation, discounted_return
 from mrcom.agents import (
     PRESETS,
     SACState,
@@ -122,25 +123,12 @@ def fixed_sac(cfg, path: Path, progress: bool) -> tuple[SACState, tuple[str, ...
     return res.state, robots
 
 
-def _row_actors(actor, index: np.ndarray):
-    """The actor population gathered to one agent per row."""
+def _row_policy(actor, index: np.ndarray, act_mask: np.ndarray) -> DeterministicPopulation:
+    """The deterministic policy of the actor population gathered to one agent per row (row i: agent
+    `index[i]`, action mask `act_mask[i]`); `policy(key, obs)`, imagination's callable policy."""
     params, static = eqx.partition(actor, eqx.is_array)
-    return eqx.combine(jax.tree.map(lambda x: x[jnp.asarray(index)], params), static)
-
-
-@eqx.filter_jit
-def _modes(actors, obs, act_mask):
-    return eqx.filter_vmap(lambda a, o, m: a.mode(o, m))(actors, obs, act_mask)
-
-
-class ClosedLoop(eqx.Module):
-    """`policy(key, obs)` of per-row deterministic SAC actors (imagination's callable policy)."""
-
-    actors: eqx.Module
-    act_mask: jax.Array
-
-    def __call__(self, key, obs):
-        return _modes(self.actors, obs, self.act_mask)
+    rows = eqx.combine(jax.tree.map(lambda x: x[jnp.asarray(index)], params), static)
+    return DeterministicPopulation(rows, jnp.asarray(act_mask), 1)
 
 
 def record(cfg, targets, sac: SACState, robots, episodes: int, seed: int) -> dict[str, np.ndarray]:
@@ -162,14 +150,15 @@ def record(cfg, targets, sac: SACState, robots, episodes: int, seed: int) -> dic
         "random": rng.uniform(-1.0, 1.0, (n, length, ACT_DIM)).astype(np.float32) * act_mask[:, None],
     }
     kind = np.tile(source, len(targets))
-    actors = _row_actors(sac.actor, np.array([robots.index(t.robot) for t in rows]))
+    policy = eqx.filter_jit(_row_policy(sac.actor, np.array([robots.index(t.robot) for t in rows]), act_mask))
+    key = jax.random.PRNGKey(seed)  # the deterministic policy leaves it unused
     obs = np.asarray(env.reset(seed), np.float32)
     all_obs = np.zeros((n, length + 1, obs.shape[-1]), np.float32)
     all_act = np.zeros((n, length, ACT_DIM), np.float32)
     all_rew = np.zeros((n, length), np.float32)
     all_obs[:, 0] = obs
     for t in range(length):
-        a = np.asarray(_modes(actors, jnp.asarray(obs), jnp.asarray(act_mask)))
+        a = np.asarray(policy(key, jnp.asarray(obs)))
         for k in ("zero", "random"):
             a = np.where((kind == k)[:, None], actions[k][:, t], a)
         obs, reward, _, info = env.step(a)
@@ -203,11 +192,6 @@ def target_data(ep: dict[str, np.ndarray], i: int) -> MultiScenarioData:
     )
 
 
-def discounted(reward: np.ndarray, gamma: float) -> np.ndarray:
-    """sum_t gamma^t r_t over the last axis."""
-    return np.asarray(reward, np.float64) @ (gamma ** np.arange(reward.shape[-1]))
-
-
 @eqx.filter_jit
 def _imagine(imagine_fn, model, context, prefix, masks, policy, horizon, key):
     return imagine_fn(model, context, prefix, masks, policy, horizon, key, sample=False)
@@ -226,14 +210,14 @@ def policy_returns(rollout, ep: dict[str, np.ndarray], sac: SACState, episodes: 
         ti = np.repeat(np.arange(t_count), episodes)
         ri = np.tile(1 + j * episodes + np.arange(episodes), t_count)
         real = ep["reward"][ti, ri]
+        policy: DeterministicPopulation | OpenLoop
         if pol == "sac":
-            actors = _row_actors(sac.actor, ep["robot_index"][ti])
-            policy = ClosedLoop(actors, jnp.asarray(ep["act_mask"][ti]))
+            policy = _row_policy(sac.actor, ep["robot_index"][ti], ep["act_mask"][ti])
         else:
             policy = OpenLoop(jnp.asarray(ep["action"][ti, ri]))
         model = np.clip(np.asarray(rollout((ti, ri), policy)), *REWARD_RANGE)
-        g_real[:, j] = discounted(real, gamma).reshape(t_count, episodes).mean(1)
-        g_model[:, j] = discounted(model, gamma).reshape(t_count, episodes).mean(1)
+        g_real[:, j] = discounted_return(real, gamma).reshape(t_count, episodes).mean(1)
+        g_model[:, j] = discounted_return(model, gamma).reshape(t_count, episodes).mean(1)
     return g_real, g_model
 
 
@@ -274,7 +258,7 @@ def ensemble_rollout(ensemble, ep: dict[str, np.ndarray], key):
 def score_rows(name, per_target, g_real, g_model, targets, split, gamma, length) -> list[dict]:
     """One result row per target (its scenario is the file's `targets[split][slot]`): k-step figures,
     per-policy returns and the gap in % of G_max."""
-    g_max = float(discounted(np.ones(length), gamma))
+    g_max = float(discounted_return(np.ones(length), gamma))
     rows = []
     for i, t in enumerate(targets):
         row = {"model": name, "split": split, "slot": i, "robot": t.robot}
@@ -335,7 +319,7 @@ def main(argv: list[str] | None = None) -> None:
     times["data, policies, episodes"] = time.perf_counter() - t0
     for s, ep in episodes.items():
         g = (
-            discounted(ep["reward"][:, 1:], args.gamma)
+            discounted_return(ep["reward"][:, 1:], args.gamma)
             .reshape(len(targets[s]), len(POLICIES), -1)
             .mean((0, 2))
         )
