@@ -28,16 +28,9 @@ import time
 from pathlib import Path
 
 import jax
+from wm_variants import split_data
 
-from mrcom.agents import (
-    PRESETS,
-    atomic_write_json,
-    load_dataset,
-    preset,
-    run_collect,
-    split_indices,
-    stream_seed,
-)
+from mrcom.agents import PRESETS, atomic_write_json, preset, run_collect, stream_seed
 from mrcom.worldmodel import (
     WEIGHTED_TERMS,
     LossWeights,
@@ -107,10 +100,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"devices: {jax.devices()}  (os load average: {os.getloadavg()[0]:.1f})")
     t = time.perf_counter()
     ds = run_collect(cfg, workdir, progress=False)
-    train_idx, held_idx = split_indices(cfg)
-    prompt = cfg.collect.train_prompt
-    data = load_dataset(ds, train_idx, prompt)
-    held = load_dataset(ds, held_idx, prompt) if held_idx else None
+    train_idx, held_idx, data, held = split_data(cfg, ds)
     print(
         f"dataset {ds}: {len(train_idx)} training scenarios, {len(held_idx)} held out "
         f"({time.perf_counter() - t:.0f} s)"

@@ -1,4 +1,4 @@
-"""The world models the accuracy benchmarks train, by one name grammar, and their training.
+"""The world models the accuracy benchmarks train, by one name grammar, their training and its data.
 
 A variant is `<kind>[-paper][/<ablation>]`:
 
@@ -11,7 +11,8 @@ A variant is `<kind>[-paper][/<ablation>]`:
 - `/<ablation>`: an ablation of the pipeline (`mrcom.agents.ABLATIONS`; the MrCoM kinds).
 
 Every variant of a run trains on the same data with `run_train`'s seed; a finished model in its
-checkpoint folder (`<workdir>/accuracy/wm_<name>[_lr<lr>]_<steps>`, "/" written "-") is reused.
+checkpoint folder (`<workdir>/accuracy/wm_<name>[_lr<lr>]_<steps>`, "/" written "-") is reused. That
+data is the pipeline dataset split as `run_train` splits it (`split_data`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import dataclasses
 import time
 from pathlib import Path
 
-from mrcom.agents import ABLATIONS, WORLDMODEL_SECTIONS, stream_seed
+from mrcom.agents import ABLATIONS, WORLDMODEL_SECTIONS, load_dataset, split_indices, stream_seed
 from mrcom.worldmodel import PAPER_OPTIONS, get_kind, world_model_names
 
 PAPER_SUFFIX = "-paper"
@@ -75,6 +76,17 @@ class Variant:
             progress=progress,
         )
         return kind, model, time.perf_counter() - t
+
+
+def split_data(cfg, dataset: Path):
+    """(training indices, held-out indices, training data, held-out data or None when nothing is held
+    out) of the pipeline dataset at `dataset`, split as `run_train` does (the last
+    `envs.num_heldout_scenarios` training scenarios held out), with the adaptation-time prompt."""
+    train_idx, held_idx = split_indices(cfg)
+    prompt = cfg.collect.train_prompt  # the adaptation-time kind of prompt (docs/choices.md)
+    data = load_dataset(dataset, train_idx, prompt)
+    held = load_dataset(dataset, held_idx, prompt) if held_idx else None
+    return train_idx, held_idx, data, held
 
 
 def parse_variants(names, error) -> list[Variant]:

@@ -43,17 +43,9 @@ from pathlib import Path
 
 import jax
 import numpy as np
-from wm_variants import parse_variants
+from wm_variants import parse_variants, split_data
 
-from mrcom.agents import (
-    PRESETS,
-    atomic_write_json,
-    load_dataset,
-    preset,
-    run_collect,
-    split_indices,
-    stream_seed,
-)
+from mrcom.agents import PRESETS, atomic_write_json, preset, run_collect, stream_seed
 from mrcom.worldmodel import (
     mlp_ensemble_nmse,
     persistence_nmse,
@@ -107,11 +99,9 @@ def main(argv: list[str] | None = None) -> None:
     t = time.perf_counter()
     ds = run_collect(cfg, workdir, progress=progress)
     times["collect"] = time.perf_counter() - t
-    train_idx, held_idx = split_indices(cfg)
-    if not held_idx:
+    train_idx, held_idx, data, held = split_data(cfg, ds)
+    if held is None:
         raise SystemExit(f"preset {cfg.preset}: envs.num_heldout_scenarios=0, nothing to evaluate on")
-    prompt = cfg.collect.train_prompt  # the adaptation-time kind of prompt (docs/choices.md)
-    data, held = load_dataset(ds, train_idx, prompt), load_dataset(ds, held_idx, prompt)
     print(
         f"dataset {ds}: {len(train_idx)} training scenarios ({data.obs.shape[0]} episodes), "
         f"{len(held_idx)} held out ({held.obs.shape[0]} episodes), episode length {data.episode_length}"
