@@ -1,8 +1,7 @@
 """Figures and the figures CLI from runs recorded by a real Sacred experiment with a FileStorageObserver
 (the ``analysis_recorded`` fixture, tests/conftest.py); the tables' numbers: test_analysis_tables.py.
-
-The runs hold ``results.json`` artifacts in the documented schema (docs/interfaces.md); every number
-asserted below is recomputed here from those files, never copied from the code under test.
+As there, every number asserted below is recomputed from the runs' ``results.json`` artifacts (in the
+documented schema, docs/interfaces.md), never copied from the code under test.
 """
 
 import json
@@ -21,8 +20,6 @@ from analysis.figures import (
     main,
     write_figures,
 )
-
-ROBOTS = ("hopper", "walker", "cheetah")  # the robots of the recorded runs (tests/conftest.py)
 
 
 def _per_seed(expected, protocol, method, robot, ablation="full"):
@@ -212,8 +209,7 @@ def test_only_trial_runs_show_the_best_trial_with_its_baselines(
     values = {3: 20.0, 5: 60.0, 6: 40.0}  # the study's best trial (lowest value) is 3, not the highest return
     for trial, value in values.items():
         res = analysis_results("table1-a", "full", 0, ("mrcom", "sac", "sac-utd"), rng, [100, 200])
-        for r in ROBOTS:
-            res["methods"]["mrcom"][r] = [value]
+        res["methods"]["mrcom"] = {r: [value] for r in res["methods"]["mrcom"]}  # every robot
         analysis_record(base, res, trial=trial)
     out = tmp_path / "figures"
     # no study: the trial with the highest MrCoM return (5), with sac and sac-utd beside it

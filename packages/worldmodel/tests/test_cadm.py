@@ -8,7 +8,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from wm_testing import assert_resumes_bit_identical, assert_same_leaves, jit_fast, smoke_config, tree_norm
+from wm_testing import (
+    KEY,
+    assert_resumes_bit_identical,
+    assert_same_leaves,
+    jit_fast,
+    smoke_config_fixture,
+    tree_norm,
+)
 
 from mrcom.worldmodel import (
     Context,
@@ -16,7 +23,6 @@ from mrcom.worldmodel import (
     OpenLoop,
     Prefix,
     eval_windows,
-    get_kind,
     make_source,
 )
 from mrcom.worldmodel._data import window
@@ -36,9 +42,6 @@ from mrcom.worldmodel.cadm import (
     train,
 )
 
-KIND = get_kind("cadm")
-KEY = jax.random.PRNGKey(0)
-
 
 def with_config(model: CaDM, config: CaDMConfig) -> CaDM:
     """The same parameters under another config of the same shapes (CaDM holds its config statically)."""
@@ -48,9 +51,7 @@ def with_config(model: CaDM, config: CaDMConfig) -> CaDM:
     return new
 
 
-@pytest.fixture(scope="module")
-def cfg():
-    return smoke_config(CaDMConfig)
+cfg = smoke_config_fixture(CaDMConfig)
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from wm_testing import assert_same_leaves, branch_inputs, smoke_config
+from wm_testing import INTERFACE_METRICS, KEY, assert_same_leaves, branch_inputs, smoke_config
 
 from mrcom.worldmodel import (
     PRESET_NAMES,
@@ -16,9 +16,7 @@ from mrcom.worldmodel import (
     world_model_names,
 )
 
-KEY = jax.random.PRNGKey(0)
 NAMES = world_model_names()
-INTERFACE_METRICS = {"k1_obs_nmse", "k5_obs_nmse", "k15_obs_nmse", "reward_mse"}
 
 
 def _config(name: str):

@@ -5,12 +5,20 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from wm_testing import assert_open_loop_branch, branch_inputs, jit_fast, smoke_config, tree_norm
+from wm_testing import (
+    KEY,
+    assert_losses_halve,
+    assert_open_loop_branch,
+    assert_policy_rollout,
+    branch_inputs,
+    first_step_prefix,
+    jit_fast,
+    smoke_config_fixture,
+    tree_norm,
+)
 
 from mrcom.worldmodel import (
     OpenLoop,
-    Prefix,
-    get_kind,
     make_source,
     sample_batch,
     symexp_bins,
@@ -28,16 +36,7 @@ from mrcom.worldmodel.dreamerv3 import (
     unimix_probs,
 )
 
-KIND = get_kind("dreamerv3")
-KEY = jax.random.PRNGKey(0)
-
-
-_imagine = jit_fast(imagine)
-
-
-@pytest.fixture(scope="module")
-def dconfig():
-    return smoke_config(DreamerConfig, eval_burn_in=4)
+dconfig = smoke_config_fixture(DreamerConfig, eval_burn_in=4)
 
 
 # ----------------------------------------------------------------------------- (1) KL split
@@ -171,22 +170,7 @@ def test_padded_dims_never_count_and_rssm_takes_extra_inputs(data, dconfig):
 
 
 def test_loss_decreases_on_synthetic_data(data, heldout, dconfig):
-    logged = {}
-    model, metrics = train(
-        data,
-        dconfig,
-        seed=0,
-        steps=200,
-        eval_data=heldout,
-        log=lambda n, v, s: logged.setdefault(n, []).append(v),
-        progress=False,
-    )
-    first, last = (lambda k: np.mean(logged[k][:2])), (lambda k: np.mean(logged[k][-3:]))
-    assert last("wm/loss") < 0.5 * first("wm/loss")
-    assert last("wm/recon") < 0.5 * first("wm/recon")
-    assert last("wm/reward") < 0.5 * first("wm/reward")
-    assert {"k1_obs_nmse", "k5_obs_nmse", "k15_obs_nmse", "reward_mse"} <= set(metrics)
-    assert all(np.isfinite(v) for v in metrics.values())
+    assert_losses_halve(train, data, dconfig, seed=0, steps=200, eval_data=heldout)
 
 
 # ----------------------------------------------------------------------------- (7) imagination
@@ -194,6 +178,7 @@ def test_loss_decreases_on_synthetic_data(data, heldout, dconfig):
 
 def test_imagine_open_loop_and_policy(data, dconfig):
     model = init_model(dconfig, KEY)
+    _imagine = jit_fast(imagine)
     w, h = 3, 5
     b, context, prefix, masks = branch_inputs(data, dconfig.context_len, KEY, width=w)
     out = _imagine(model, context, prefix, masks, OpenLoop(b.action[:, w : w + h]), h, KEY, sample=False)
@@ -215,19 +200,12 @@ def test_imagine_open_loop_and_policy(data, dconfig):
     )
     np.testing.assert_array_equal(out.obs, again.obs)
     # a callable policy sees decoded observations (B, O); padded action dims are zeroed; jittable
-    seen = []
-    policy = lambda k, o: (seen.append(o.shape), jnp.ones((o.shape[0], 2)))[1]
-    out = _imagine(model, context, prefix, masks, policy, h, KEY)
-    assert seen[0] == (5, 6) and np.all(np.isfinite(np.asarray(out.obs)))
-    np.testing.assert_array_equal(out.action, np.broadcast_to(b.act_mask[:, None], out.action.shape))
+    out = assert_policy_rollout(_imagine, model, context, prefix, masks, h)
     assert np.all(np.asarray(out.obs)[np.broadcast_to(pad_o, out.obs.shape)] == 0)
     assert not np.all(np.asarray(pad_a))
     # W = 0 and empty context slots are allowed
     empty = context._replace(valid=context.valid.at[:, :2].set(0.0))
-    out = _imagine(
-        model, empty, Prefix(b.obs[:, :1], b.action[:, :0], b.reward[:, :0]), masks, policy, 2, KEY
-    )
-    assert out.obs.shape == (5, 3, 6)
+    assert_policy_rollout(_imagine, model, empty, first_step_prefix(b), masks, 2)  # (5, 3, 6) observations
 
 
 # ----------------------------------------------------------------------------- (8) config

@@ -9,12 +9,16 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from wm_testing import (
+    KEY,
+    assert_losses_halve,
     assert_open_loop_branch,
+    assert_policy_rollout,
     assert_resumes_bit_identical,
     assert_same_leaves,
     branch_inputs,
+    first_step_prefix,
     jit_fast,
-    smoke_config,
+    smoke_config_fixture,
 )
 
 from mrcom.worldmodel import (
@@ -23,8 +27,6 @@ from mrcom.worldmodel import (
     MultiScenarioData,
     NonFiniteLossError,
     OpenLoop,
-    Prefix,
-    get_kind,
     synthetic_data,
 )
 from mrcom.worldmodel.mamba import (
@@ -48,16 +50,7 @@ from mrcom.worldmodel.mamba import (
     train,
 )
 
-KIND = get_kind("mamba")
-KEY = jax.random.PRNGKey(0)
-
-
-_imagine = jit_fast(imagine)
-
-
-@pytest.fixture(scope="module")
-def mconfig():
-    return smoke_config(MambaConfig, eval_burn_in=4)
+mconfig = smoke_config_fixture(MambaConfig, eval_burn_in=4)
 
 
 # ----------------------------------------------------------------------------- meta-episodes
@@ -155,26 +148,13 @@ def test_loss_reads_only_the_curriculum_length(data, mconfig):
 
 @pytest.mark.slow
 def test_loss_decreases_on_synthetic_data(data, heldout, mconfig):
-    logged = {}
-    model, metrics = train(
-        data,
-        mconfig,
-        seed=0,
-        steps=100,
-        eval_data=heldout,
-        log=lambda n, v, s: logged.setdefault(n, []).append(v),
-        progress=False,
+    model, _, logged = assert_losses_halve(
+        train, data, mconfig, seed=0, steps=100, eval_data=heldout, recon=0.6
     )
-    first, last = (lambda k: np.mean(logged[k][:2])), (lambda k: np.mean(logged[k][-3:]))
-    assert last("wm/loss") < 0.5 * first("wm/loss")
-    assert last("wm/recon") < 0.6 * first("wm/recon")
-    assert last("wm/reward") < 0.5 * first("wm/reward")
     # the trained length grows with the curriculum to the whole meta-episode (2 x 40 steps)
     lengths = logged["wm/length"]
     assert lengths[0] < 30 and np.all(np.diff(lengths) >= 0) and lengths[-1] == 80
     assert float(model.horizon) == 80.0
-    assert {"k1_obs_nmse", "k5_obs_nmse", "k15_obs_nmse", "reward_mse"} <= set(metrics)
-    assert all(np.isfinite(v) for v in metrics.values())
 
 
 def test_exact_resume_and_checkpoint_round_trip(tmp_path, data, mconfig):
@@ -296,6 +276,7 @@ def test_imagine_shapes_and_uses_the_prefix(data, mconfig):
     )
     w, h = 3, 5
     b, context, prefix, masks = branch_inputs(data, mconfig.context_len, KEY, width=w)
+    _imagine = jit_fast(imagine)
     run = lambda c, p, k=KEY: _imagine(
         model, c, p, masks, OpenLoop(b.action[:, w : w + h]), h, k, sample=False
     )
@@ -319,13 +300,8 @@ def test_imagine_shapes_and_uses_the_prefix(data, mconfig):
     np.testing.assert_array_equal(run(empty, prefix).latent, run(junk, prefix).latent)
     assert changed(out, run(empty, prefix))
     # a callable policy sees decoded observations (B, O); W = 0 is allowed
-    seen = []
-    policy = lambda k, o: (seen.append(o.shape), jnp.ones((o.shape[0], 2)))[1]
-    out = _imagine(
-        model, context, Prefix(b.obs[:, :1], b.action[:, :0], b.reward[:, :0]), masks, policy, h, KEY
-    )
-    assert seen[0] == (5, 6) and out.obs.shape == (5, h + 1, 6)
-    np.testing.assert_array_equal(out.action, np.broadcast_to(b.act_mask[:, None], out.action.shape))
+    assert_policy_rollout(_imagine, model, context, first_step_prefix(b), masks, h)
+    policy = lambda key, obs: jnp.ones((obs.shape[0], 2))
     with pytest.raises(ValueError, match="context.obs.shape"):
         imagine(model, Context(*(x[:, :2] for x in b.ctx)), prefix, masks, policy, h, KEY)
 

@@ -7,8 +7,13 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from mrcom.worldmodel import FAST_COMPILE_OPTIONS, Context, Prefix, make_source, sample_batch
+
+KEY = jax.random.PRNGKey(0)
+# the metrics every world model's `evaluate` (and `train` with `eval_data`) reports (docs/interfaces.md)
+INTERFACE_METRICS = {"k1_obs_nmse", "k5_obs_nmse", "k15_obs_nmse", "reward_mse"}
 
 
 def jit_fast(fn):
@@ -31,6 +36,18 @@ def smoke_config(config_type, **overrides):
     return config_type.preset("smoke", obs_dim=6, act_dim=2, num_scenarios=6, **overrides)
 
 
+def smoke_config_fixture(config_type, **overrides):
+    """A module-scoped fixture of `smoke_config(config_type, **overrides)`, named by the test module's
+    name for it (``dconfig = smoke_config_fixture(DreamerConfig)``): one config object per module, so
+    the module's jitted programs compile once."""
+
+    @pytest.fixture(scope="module")
+    def config():
+        return smoke_config(config_type, **overrides)
+
+    return config
+
+
 def assert_same_leaves(a, b) -> None:
     """Two pytrees hold bit-identical arrays."""
     for x, y in zip(leaves(a), leaves(b), strict=True):
@@ -46,6 +63,22 @@ def assert_resumes_bit_identical(train, load_checkpoint, data, config, folder, s
     resumed, _ = train(data, config, seed=3, steps=30, checkpoint_dir=folder, progress=False)
     assert_same_leaves(straight, resumed)
     return resumed
+
+
+def assert_losses_halve(train, data, config, *, seed: int, steps: int, eval_data, recon: float = 0.5):
+    """`train` on `data` for `steps` steps, evaluated on `eval_data`: the mean of the last three logged
+    chunks' loss and reward terms is under half the first two's, the reconstruction term's under
+    `recon` times; the final metrics hold the interface metrics, all finite.
+    Returns (model, metrics, logged: each logged name -> its values in order)."""
+    logged: dict[str, list[float]] = {}
+    log = lambda name, value, step: logged.setdefault(name, []).append(value)
+    model, metrics = train(data, config, seed=seed, steps=steps, eval_data=eval_data, log=log, progress=False)
+    first, last = (lambda k: np.mean(logged[k][:2])), (lambda k: np.mean(logged[k][-3:]))
+    for name, factor in (("wm/loss", 0.5), ("wm/recon", recon), ("wm/reward", 0.5)):
+        assert last(name) < factor * first(name), (name, logged[name])
+    assert INTERFACE_METRICS <= set(metrics), metrics
+    assert all(np.isfinite(v) for v in metrics.values()), metrics
+    return model, metrics, logged
 
 
 def branch_inputs(data, context_len: int, key, batch: int = 5, length: int = 8, width: int = 3):
@@ -68,3 +101,22 @@ def assert_open_loop_branch(out, b, width: int, horizon: int, latent_dim: int) -
     np.testing.assert_array_equal(out.action, b.action[:, width : width + horizon] * b.act_mask[:, None])
     pad_o = np.broadcast_to((1 - np.asarray(b.obs_mask))[:, None] > 0, out.obs.shape)
     assert np.all(np.asarray(out.obs)[pad_o] == 0)
+
+
+def first_step_prefix(b) -> Prefix:
+    """The prefix of no real step (W = 0) of the windows `b`: their first observation alone."""
+    return Prefix(b.obs[:, :1], b.action[:, :0], b.reward[:, :0])
+
+
+def assert_policy_rollout(imagine, model, context, prefix, masks, horizon: int):
+    """`imagine` (sampling) for `horizon` steps under a callable policy that answers ones (obs 6, action
+    2): the policy is called with decoded observations (batch, 6), the actions are the action mask,
+    the `horizon` + 1 observations finite. Returns the rollout."""
+    seen = []  # a new policy each call: `imagine` is traced again, so the policy sees the shapes
+    policy = lambda key, obs: (seen.append(obs.shape), jnp.ones((obs.shape[0], 2)))[1]
+    out = imagine(model, context, prefix, masks, policy, horizon, KEY)
+    batch = prefix.obs.shape[0]
+    assert seen[0] == (batch, 6) and out.obs.shape == (batch, horizon + 1, 6)
+    assert np.all(np.isfinite(np.asarray(out.obs)))
+    np.testing.assert_array_equal(out.action, np.broadcast_to(masks[1][:, None], out.action.shape))
+    return out
