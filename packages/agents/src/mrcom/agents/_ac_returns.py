@@ -61,5 +61,5 @@ def return_scale(norm: ReturnNorm, floor: float) -> Array:
 
 
 def ema_update(slow: Any, fast: Any, rate: float) -> Any:
-    """(1 - rate) * slow + rate * fast on every array leaf (the slow critic)."""
+    """(1 - rate) * slow + rate * fast on every array leaf (the slow critic, SAC's target critics)."""
     return jax.tree.map(lambda s, f: (1.0 - rate) * s + rate * f if eqx.is_array(s) else s, slow, fast)

@@ -39,6 +39,7 @@ from mrcom.worldmodel import Context, Imagined, Prefix, WorldModel, jit_by_confi
 from ._ac_config import ACConfig
 from ._ac_nets import BoundedNormalActor, Critic
 from ._ac_returns import ReturnNorm, ema_update, lambda_returns, return_scale, update_return_norm
+from ._sac import optimizer_step, scan_updates
 
 
 class ACState(eqx.Module):
@@ -200,8 +201,7 @@ def _update_one(
     (p_loss, aux), p_grads = eqx.filter_value_and_grad(actor_loss, has_aux=True)(state.actor)
     im, ok, ret, norm, ent, weight = aux
     p_grads = _finite_or_zero(p_grads)
-    p_updates, actor_opt = a_opt.update(p_grads, state.actor_opt, eqx.filter(state.actor, eqx.is_array))
-    actor = eqx.apply_updates(state.actor, p_updates)
+    actor, actor_opt = optimizer_step(a_opt, p_grads, state.actor_opt, state.actor)
 
     z = im.latent[:, :-1]
     slow = sg(over_nt(state.slow_critic)(z))
@@ -215,8 +215,7 @@ def _update_one(
 
     c_loss, c_grads = eqx.filter_value_and_grad(critic_loss)(state.critic)
     c_grads = _finite_or_zero(c_grads)
-    c_updates, critic_opt = c_opt.update(c_grads, state.critic_opt, eqx.filter(state.critic, eqx.is_array))
-    critic = eqx.apply_updates(state.critic, c_updates)
+    critic, critic_opt = optimizer_step(c_opt, c_grads, state.critic_opt, state.critic)
     new = ACState(
         actor=actor,
         critic=critic,
@@ -272,16 +271,8 @@ def ac_update(
     imagine = kind_of(model).imagine if imagine is None else imagine
 
     def many(s, ctx, pre, om, am, k):
-        params, static = eqx.partition(s, eqx.is_array)
-
-        def body(p, xs):
-            c, q, ki = xs
-            new, m = _update_one(eqx.combine(p, static), model, imagine, c, q, om, am, ki, cfg, sample)
-            return eqx.filter(new, eqx.is_array), m
-
-        keys = jax.random.split(k, pre.obs.shape[0])
-        params, m = jax.lax.scan(body, params, (ctx, pre, keys))
-        return eqx.combine(params, static), jax.tree.map(jnp.mean, m)
+        one = lambda s1, x, k1: _update_one(s1, model, imagine, *x, om, am, k1, cfg, sample)
+        return scan_updates(one, s, (ctx, pre), k)
 
     keys = jax.random.split(key, act_mask.shape[0])
     return eqx.filter_vmap(many)(state, context, prefix, obs_mask, act_mask, keys)

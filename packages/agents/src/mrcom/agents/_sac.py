@@ -8,7 +8,8 @@ train in one jitted call. A single update is written for one agent, `lax.scan` r
 
 from __future__ import annotations
 
-from typing import NamedTuple, Protocol
+from collections.abc import Callable
+from typing import Any, NamedTuple, Protocol
 
 import equinox as eqx
 import jax
@@ -18,6 +19,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from mrcom.worldmodel import jit_by_config
 
+from ._ac_returns import ema_update
 from ._nets import Actor, TwinCritic
 from ._sac_config import SACConfig
 
@@ -59,6 +61,34 @@ class SACState(eqx.Module):
     critic_opt: optax.OptState
     alpha_opt: optax.OptState
     step: Array
+
+
+def optimizer_step(
+    opt: optax.GradientTransformation, grads: Any, opt_state: optax.OptState, module: Any
+) -> tuple[Any, optax.OptState]:
+    """One optax step on the array leaves of `module`: (the updated module, the new optimizer state)."""
+    updates, opt_state = opt.update(grads, opt_state, eqx.filter(module, eqx.is_array))
+    return eqx.apply_updates(module, updates), opt_state
+
+
+def scan_updates(
+    update_one: Callable[[Any, Any, PRNGKeyArray], tuple[Any, dict[str, Array]]],
+    state: Any,
+    xs: Any,
+    key: PRNGKeyArray,
+) -> tuple[Any, dict[str, Array]]:
+    """`update_one(state, x, key) -> (state, metrics)` for each x along the leading axis of `xs` (a key
+    split each) under `lax.scan`, the state's array leaves carried: (final state, metrics averaged)."""
+    params, static = eqx.partition(state, eqx.is_array)
+    keys = jax.random.split(key, jax.tree.leaves(xs)[0].shape[0])
+
+    def body(p, x_k):
+        x, k = x_k
+        new, metrics = update_one(eqx.combine(p, static), x, k)
+        return eqx.filter(new, eqx.is_array), metrics
+
+    params, metrics = jax.lax.scan(body, params, (xs, keys))
+    return eqx.combine(params, static), jax.tree.map(jnp.mean, metrics)
 
 
 def _optimizers(cfg: SACConfig):
@@ -125,8 +155,7 @@ def _update_one(
         return jnp.mean((q - target[:, None]) ** 2), jnp.mean(q)
 
     (c_loss, q_mean), c_grads = eqx.filter_value_and_grad(critic_loss, has_aux=True)(state.critic)
-    c_updates, critic_opt = c_opt.update(c_grads, state.critic_opt, eqx.filter(state.critic, eqx.is_array))
-    critic = eqx.apply_updates(state.critic, c_updates)
+    critic, critic_opt = optimizer_step(c_opt, c_grads, state.critic_opt, state.critic)
 
     # Actor: minimise alpha * log pi - min Q under the updated critics.
     def actor_loss(actor):
@@ -135,8 +164,7 @@ def _update_one(
         return jnp.mean(alpha * logp - q), logp
 
     (p_loss, logp), p_grads = eqx.filter_value_and_grad(actor_loss, has_aux=True)(state.actor)
-    p_updates, actor_opt = a_opt.update(p_grads, state.actor_opt, eqx.filter(state.actor, eqx.is_array))
-    actor = eqx.apply_updates(state.actor, p_updates)
+    actor, actor_opt = optimizer_step(a_opt, p_grads, state.actor_opt, state.actor)
 
     # Temperature: match the policy entropy to the target.
     entropy_gap = jax.lax.stop_gradient(jnp.mean(logp) + target_entropy)
@@ -144,15 +172,10 @@ def _update_one(
     al_update, alpha_opt = al_opt.update(al_grad, state.alpha_opt, state.log_alpha)
     log_alpha = optax.apply_updates(state.log_alpha, al_update)
 
-    target_critic = jax.tree.map(
-        lambda t, o: (1.0 - cfg.tau) * t + cfg.tau * o if eqx.is_array(t) else t,
-        state.target_critic,
-        critic,
-    )
     new = SACState(
         actor=actor,
         critic=critic,
-        target_critic=target_critic,
+        target_critic=ema_update(state.target_critic, critic, cfg.tau),
         log_alpha=log_alpha,
         actor_opt=actor_opt,
         critic_opt=critic_opt,
@@ -170,16 +193,7 @@ def _update_one(
 
 
 def _update_many(state: SACState, batches: Transitions, act_mask, key, cfg: SACConfig):
-    params, static = eqx.partition(state, eqx.is_array)
-    keys = jax.random.split(key, batches.reward.shape[0])
-
-    def body(p, xs):
-        batch, k = xs
-        new, metrics = _update_one(eqx.combine(p, static), batch, act_mask, k, cfg)
-        return eqx.filter(new, eqx.is_array), metrics
-
-    params, metrics = jax.lax.scan(body, params, (batches, keys))
-    return eqx.combine(params, static), jax.tree.map(jnp.mean, metrics)
+    return scan_updates(lambda s, batch, k: _update_one(s, batch, act_mask, k, cfg), state, batches, key)
 
 
 @jit_by_config(lambda state, batches, act_mask, key, cfg: cfg.fast_compile)
