@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from ._validate import check_choice, check_positive, check_range
+from ._validate import check_choice, check_int, check_positive, check_range
 
 AC_SUFFIX = "-ac"
 ACTOR_GRADS = ("dynamics", "reinforce")
@@ -82,9 +82,7 @@ class ACConfig:
                 )
             object.__setattr__(self, "reward_clip", clip)
         for name in ("horizon", "batch_size", "updates_per_step", "units", "layers"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-                raise ValueError(f"ac.{name}={v!r}: must be an integer > 0")
+            check_int(f"ac.{name}", getattr(self, name), 0, lo_open=True)
         for name in ("actor_lr", "critic_lr", "grad_clip", "min_std", "return_floor"):
             check_positive(f"ac.{name}", getattr(self, name))
         check_range("ac.max_std", self.max_std, self.min_std, float("inf"), lo_open=True)

@@ -19,7 +19,7 @@ from mrcom.worldmodel import CaDMConfig, DreamerConfig, MambaConfig, MoWConfig, 
 
 from ._ac_config import ACConfig, ac_base, ac_method
 from ._sac_config import SACConfig
-from ._validate import check_choice, check_positive, check_range
+from ._validate import check_choice, check_int, check_positive, check_range
 
 # Model-based methods adapt by MBPO with their world model (one registry name each, mrcom.worldmodel);
 # "sac-utd": model-free SAC at MBPO's update-to-data ratio (adapt.updates_per_step), the control that
@@ -234,8 +234,7 @@ class PipelineConfig:
         check_choice("protocol", self.protocol, tuple(PROTOCOLS))
         check_choice("preset", self.preset, PRESETS)
         check_choice("ablation", self.ablation, ABLATIONS)
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"seed={self.seed!r}: must be an integer >= 0")
+        check_int("seed", self.seed, 0)
         for name, cls in _SECTIONS.items():
             if not isinstance(getattr(self, name), cls):
                 raise ValueError(f"{name}={getattr(self, name)!r}: must be a {cls.__name__}")

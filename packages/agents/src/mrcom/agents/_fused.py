@@ -26,10 +26,10 @@ from mrcom.worldmodel import FAST_COMPILE_OPTIONS
 from ._interact import LoopCarry, LoopResult, act, check_lockstep, loop_init, observe
 from ._learners import Learner, SACLearner
 from ._mbpo import MBPOAugment
-from ._ring import ring_episodes
 from ._sac import SACState, sac_act
 from ._sac_config import SACConfig
 from ._schedule import Cadence, Schedule
+from ._validate import check_int
 
 __all__ = [
     "Transitions",
@@ -185,8 +185,7 @@ def fused_chunk(
     Returns:
         (carry after the chunk, the chunk's `Transitions`).
     """
-    if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1:
-        raise ValueError(f"n_steps={n_steps!r}: must be an integer >= 1")
+    check_int("n_steps", n_steps, 1)
     return _jitted(env, "chunk", learner.fast_compile, cadence, n_steps)(learner, carry)
 
 
@@ -194,8 +193,7 @@ def fused_sac_chunk(
     env, cfg: SACConfig, carry: LoopCarry, n_steps: int, aug: MBPOAugment | None = None
 ) -> tuple[LoopCarry, Transitions]:
     """`fused_chunk` of SAC (MBPO with `aug`; the carry must come from `fused_init(..., aug=aug)`)."""
-    if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1:
-        raise ValueError(f"n_steps={n_steps!r}: must be an integer >= 1")
+    check_int("n_steps", n_steps, 1)
     if (aug is None) != (carry.data is None):
         raise ValueError("aug: MBPO needs a carry made with fused_init(..., aug=aug), and only it")
     cadence = Cadence(cfg.learning_starts, cfg.update_every)
@@ -272,8 +270,7 @@ def run_fused(
     schedule.check_env(env)
     length = env.episode_length
     chunk = length if chunk is None else chunk
-    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
-        raise ValueError(f"chunk={chunk!r}: must be an integer >= 1")
+    check_int("chunk", chunk, 1)
     carry = fused_init(env, learner, schedule.capacity, seed, state=state)
     result = LoopResult(carry, None, {})  # type: ignore[arg-type]
     evals = set(schedule.eval_steps()) if eval_fn is not None else set()
@@ -290,9 +287,7 @@ def run_fused(
         if done in evals:
             result.evaluate(done, eval_fn, on_eval)  # type: ignore[arg-type]
     bar.close()
-    result.buffer = ring_episodes(result.carry.ring, length)
-    result.metrics = {k: np.asarray(v) for k, v in result.carry.metrics.items()}
-    return result
+    return result.finish(result.carry, length)
 
 
 def run_fused_sac(
@@ -321,8 +316,7 @@ def run_fused_sac(
     Returns:
         A `LoopResult`.
     """
-    if isinstance(total_steps, bool) or not isinstance(total_steps, int) or total_steps < 1:
-        raise ValueError(f"total_steps={total_steps!r}: must be an integer >= 1")
+    check_int("total_steps", total_steps, 1)
     schedule = Schedule(total_steps, env.episode_length, cfg.learning_starts, cfg.update_every, eval_every)
     return run_fused(
         env, SACLearner(cfg, aug), schedule, seed, chunk=chunk, state=state, eval_fn=eval_fn,

@@ -31,7 +31,7 @@ import numpy as np
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from ._learners import Learner
-from ._ring import Episodes, ReplayRing, explore_actions, ring_add, ring_init
+from ._ring import Episodes, ReplayRing, explore_actions, ring_add, ring_episodes, ring_init
 from ._sac import HasActor, sac_act
 from ._schedule import Cadence
 
@@ -248,6 +248,13 @@ class LoopResult:
         """Imagined rollouts (MBPO) or start states (actor-critic), summed over agents (0: SAC)."""
         data = self.carry.data
         return 0 if data is None else int(data.rollouts)
+
+    def finish(self, carry: LoopCarry, episode_length: int) -> LoopResult:
+        """Set the final carry, its real replay as episodes of L steps and its last metrics (numpy)."""
+        self.carry = carry
+        self.buffer = ring_episodes(carry.ring, episode_length)
+        self.metrics = {k: np.asarray(v) for k, v in carry.metrics.items()}
+        return self
 
     def evaluate(self, step: int, eval_fn: Callable, on_eval: Callable | None) -> None:
         """Add the point (step, eval_fn(state)) to the learning curve and pass it to `on_eval`."""

@@ -35,7 +35,6 @@ from ._interact import (
 )
 from ._learners import Learner, SACLearner
 from ._mbpo import MBPOAugment
-from ._ring import ring_episodes
 from ._sac import HasActor, SACState, sac_act
 from ._sac_config import SACConfig
 from ._schedule import Schedule
@@ -200,10 +199,7 @@ def run_host(
         if n in evals:
             result.carry = carry
             result.evaluate(n, eval_fn, on_eval)  # type: ignore[arg-type]
-    result.carry = carry
-    result.buffer = ring_episodes(carry.ring, length)
-    result.metrics = {k: np.asarray(v) for k, v in carry.metrics.items()}
-    return result
+    return result.finish(carry, length)
 
 
 def run_sac(

@@ -10,6 +10,12 @@ def check_positive(name: str, value) -> None:
         raise ValueError(f"{name}={value!r}: must be > 0")
 
 
+def check_int(name: str, value, lo: int, *, lo_open: bool = False) -> None:
+    """An integer (not a bool) >= lo, or > lo with `lo_open`."""
+    if isinstance(value, bool) or not isinstance(value, int) or not (value > lo if lo_open else value >= lo):
+        raise ValueError(f"{name}={value!r}: must be an integer {'>' if lo_open else '>='} {lo}")
+
+
 def check_range(name: str, value, lo, hi, *, lo_open: bool = False, hi_open: bool = False) -> None:
     ok_lo = value > lo if lo_open else value >= lo
     ok_hi = value < hi if hi_open else value <= hi
