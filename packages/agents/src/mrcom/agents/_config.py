@@ -158,9 +158,9 @@ class AdaptConfig:
             "updates_per_step",
             "model_buffer_steps",
             "prefix_len",
+            "eval_every",
         ):
             check_positive(f"adapt.{name}", getattr(self, name))
-        check_positive("adapt.eval_every", self.eval_every)
         check_range("adapt.real_ratio", self.real_ratio, 0.0, 1.0)
         check_range("adapt.start_steps", self.start_steps, 0, self.real_steps)
         check_choice("adapt.prompt", self.prompt, ("dataset", "first_episode"))

@@ -45,9 +45,15 @@ class SACConfig:
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
         if not self.hidden or any(h <= 0 for h in self.hidden):
             raise ValueError(f"sac.hidden={self.hidden}: must be a non-empty tuple of positive ints")
-        for name in ("actor_lr", "critic_lr", "alpha_lr", "init_alpha", "batch_size"):
-            check_positive(f"sac.{name}", getattr(self, name))
-        for name in ("updates_per_step", "update_every"):
+        for name in (
+            "actor_lr",
+            "critic_lr",
+            "alpha_lr",
+            "init_alpha",
+            "batch_size",
+            "updates_per_step",
+            "update_every",
+        ):
             check_positive(f"sac.{name}", getattr(self, name))
         check_range("sac.gamma", self.gamma, 0.0, 1.0, hi_open=True)
         check_range("sac.tau", self.tau, 0.0, 1.0, lo_open=True)
