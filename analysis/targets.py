@@ -20,6 +20,7 @@ Two more views answer "would another training seed keep this difference?":
   target) cells: the estimate of the per-target difference (ablation minus full) with its stratified
   bootstrap interval. Both were scored on the same targets, episodes and policies, so the pairing
   removes the targets' own spread; an interval that excludes 0 is a difference the targets agree on.
+  With several seeds each cell ends with the sign of every seed's own mean difference, "(+ + -)".
 """
 
 from __future__ import annotations
@@ -174,8 +175,21 @@ def paired_table(rows: Sequence[dict], split: str, estimator: str = "mean", reps
     lines = _header("ablation minus full", metrics)
     for m, per in found.items():
         n = max((e.n for e in per.values() if e is not None), default=0)
-        lines.append(f"| {m} | {n} | " + " | ".join(_cell(per[k], sign=True) for k, _ in metrics) + " |")
+        cells = [_cell(per[k], sign=True) + seed_signs(rows, m, split, k) for k, _ in metrics]
+        lines.append(f"| {m} | {n} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def seed_signs(rows: Sequence[dict], model: str, split: str, metric: str) -> str:
+    """The sign of each training seed's mean paired difference of an ablation (seeds ascending), e.g.
+    " (+ + -)"; empty with fewer than two seeds. A difference every seed repeats is not one seed's."""
+    base = model.split("/")[0]
+    signs = []
+    for s in sorted({r["seed"] for r in rows}):
+        a = paired_matrix([r for r in rows if r["seed"] == s], model, base, split, metric)
+        if a is not None:
+            signs.append("+" if np.nanmean(a) > 0 else "-")
+    return f" ({' '.join(signs)})" if len(signs) > 1 else ""
 
 
 def paired_plot(

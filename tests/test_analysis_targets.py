@@ -155,6 +155,11 @@ def test_an_ablation_is_paired_with_its_full_model_on_the_same_targets(tmp_path)
     assert line[3].strip().startswith("+0.250 [")
     assert line[4].strip() == "+0.000 [+0.000, +0.000]"
     assert paired_table([r for r in rows if r["model"] == "mrcom"], "id") is None  # no ablation
+    # a second seed whose ablation is worse on every target: each cell ends with both seeds' signs
+    full1 = _rows("mrcom", 0.0, 1)
+    abl1 = [r | {"model": "mrcom/wo_c", "k1_obs_nmse": r["k1_obs_nmse"] - 1.0} for r in full1]
+    both, _ = load_rows([dirs[0], _write(tmp_path / "s1b", 1, full1 + abl1)])
+    assert paired_table(both, "id", reps=200).splitlines()[2].split("|")[3].strip().endswith("(+ -)")
     png = paired_plot(rows, tmp_path / "paired.png", reps=50)
     assert png is not None and png.read_bytes()[:4] == b"\x89PNG"
     assert paired_plot([r for r in rows if r["model"] == "mrcom"], tmp_path / "none.png") is None
