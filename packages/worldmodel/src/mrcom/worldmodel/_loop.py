@@ -27,7 +27,7 @@ from ._checkpoint import (
     save_checkpoint,
 )
 from ._config_base import SharedConfig
-from ._data import MultiScenarioData
+from ._data import MultiScenarioData, SequenceSource, make_source
 from ._evaluate import HORIZON
 from ._parallel import data_sharding, replicate
 
@@ -250,3 +250,11 @@ class Trainer(Generic[Config, Model]):
     def load_model(self, path: str | os.PathLike) -> Model:
         """The model of a checkpoint (a file, or a directory holding `checkpoint.eqx`)."""
         return self.load_checkpoint(Path(path)).model
+
+
+def window_setup(
+    init_state: Callable[[Config, PRNGKeyArray, Any], Any], stats: Callable[[MultiScenarioData], Any]
+) -> Callable[[MultiScenarioData, Config], tuple[SequenceSource, Callable[[PRNGKeyArray], Any]]]:
+    """The `Trainer.setup` of a model trained on the windows of `make_source`: setup(d, config) ->
+    (make_source(d, config.context_len), lambda key: init_state(config, key, stats(d)))."""
+    return lambda d, config: (make_source(d, config.context_len), lambda k: init_state(config, k, stats(d)))

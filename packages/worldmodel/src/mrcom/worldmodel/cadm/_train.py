@@ -17,9 +17,9 @@ import optax
 from jaxtyping import Array, PRNGKeyArray
 
 from .._checkpoint import Checkpoint, read_train_checkpoint
-from .._data import Batch, SequenceSource, make_source, sample_batch
+from .._data import Batch, SequenceSource, sample_batch
 from .._jit import jit_by_config
-from .._loop import Trainer
+from .._loop import Trainer, window_setup
 from .._train_common import ModelTrainState, fresh_train_state, gradient_step, scan_steps
 from ._config import CaDMConfig
 from ._imagine import evaluate
@@ -97,10 +97,7 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint[CaDM, CaDMConfig, Tra
 # run keeps the checkpoint's); the ensemble is never sharded.
 train: Trainer[CaDMConfig, CaDM] = Trainer(
     "cadm",
-    setup=lambda d, config: (
-        make_source(d, config.context_len),
-        lambda k: init_train_state(config, k, compute_normalizer(d)),
-    ),
+    setup=window_setup(init_train_state, compute_normalizer),
     load_checkpoint=load_checkpoint,
     train_chunk=lambda state, src, n, sharding, config: train_steps(state, src, n),
     evaluate=evaluate,

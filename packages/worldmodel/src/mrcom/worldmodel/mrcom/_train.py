@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 
 from .._checkpoint import Checkpoint, read_train_checkpoint
-from .._data import make_source, observation_stats
-from .._loop import NonFiniteLossError, Trainer
+from .._data import observation_stats
+from .._loop import NonFiniteLossError, Trainer, window_setup
 from ._config import WorldModelConfig
 from ._evaluate import evaluate
 from ._model import MrCoM
@@ -27,10 +27,7 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint[MrCoM, WorldModelConf
 # The observation statistics of the training data set the model's input standardization.
 train: Trainer[WorldModelConfig, MrCoM] = Trainer(
     "mrcom",
-    setup=lambda d, config: (
-        make_source(d, config.context_len),
-        lambda k: init_train_state(config, k, observation_stats(d)),
-    ),
+    setup=window_setup(init_train_state, observation_stats),
     load_checkpoint=load_checkpoint,
     train_chunk=lambda state, src, n, sharding, config: train_steps(state, src, n, sharding, config=config),
     evaluate=evaluate,
