@@ -45,17 +45,31 @@ def filter_prefix(
 
 def _observe(model: Dreamer, context, prefix, obs_mask, act_mask, key, sample) -> tuple[State, Array, Array]:
     """`RSSM.observe` over context + prefix: (states, posterior logits, prior logits) (m+W+1, ...)."""
+    obs, prev, valid, lag_r = filter_inputs(context, prefix, act_mask)
+    embeds = jax.vmap(model.embed, (0, None))(obs, obs_mask)
+    extras = model.extra(lag_r)
+    return model.rssm.observe(model.rssm.initial(), prev, embeds, key, extras, valid, sample=sample)
+
+
+def filter_inputs(
+    context: Context, prefix: Prefix, act_mask: Float[Array, " A"]
+) -> tuple[Float[Array, "N O"], Float[Array, "N A"], Float[Array, " N"], Float[Array, " N"]]:
+    """The inputs of DreamerV3's and MAMBA's filter over context + prefix (one sequence, N = m+W+1):
+    (obs, previous action, valid, lagged reward: r_{j-2} at step j, see `lag_rewards`)."""
     obs, prev, valid = sequence_inputs(
         context.obs, context.action, context.valid, prefix.obs, prefix.action, act_mask
     )
-    embeds = jax.vmap(model.embed, (0, None))(obs, obs_mask)
-    extras = model.extra(lag_rewards(_rewards(context, prefix), obs.shape[0]))
-    return model.rssm.observe(model.rssm.initial(), prev, embeds, key, extras, valid, sample=sample)
+    return obs, prev, valid, lag_rewards(_rewards(context, prefix), obs.shape[0])
 
 
 def _rewards(context: Context, prefix: Prefix) -> Array:
     """r_j of o_j -> o_{j+1} over context + prefix (0 in empty context slots)."""
     return jnp.concatenate([context.reward * context.valid, prefix.reward])
+
+
+def reward_into_last(context: Context, prefix: Prefix) -> Float[Array, ""]:
+    """r_{t-1}, the reward into the last prefix observation o_t (0 if none; one sequence)."""
+    return jnp.concatenate([jnp.zeros(1), _rewards(context, prefix)])[-1]
 
 
 def prior_at(
@@ -106,8 +120,7 @@ def _start(model: Dreamer, context, prefix, obs_mask, act_mask, key, sample) -> 
     img_step = jax.vmap(lambda s, a, r, k: model.rssm.img_step(s, a, k, model.extra(r), sample)[0])
     filter_one = partial(filter_prefix, model, sample=sample)
     state = per_sequence(filter_one, context, prefix, obs_mask, act_mask, key)
-    # r_{t-1}, the reward into the last prefix observation (0 if none)
-    r_in = jax.vmap(lambda c, p: jnp.concatenate([jnp.zeros(1), _rewards(c, p)])[-1])(context, prefix)
+    r_in = jax.vmap(reward_into_last)(context, prefix)
 
     def advance(carry, o, a, ks):
         s, r_prev = carry  # r_prev: the reward into o, the reward input of the step after o

@@ -20,10 +20,9 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._branch import Branch, Imagine, branch_imagine, per_sequence
 from .._evaluate import evaluate_by_config
-from .._harness import lag_rewards
 from .._seam import Context, Prefix
-from ..dreamerv3 import State, sequence_inputs
-from ..dreamerv3._imagine import prior_of_filter
+from ..dreamerv3 import State
+from ..dreamerv3._imagine import filter_inputs, prior_of_filter, reward_into_last
 from ._model import Mamba
 
 
@@ -48,20 +47,15 @@ def filter_prefix(
         r = the reward of the transition into it (0 if none), the reward input of the next step.
     """
     states, _, _, index = _filter(model, context, prefix, obs_mask, act_mask, key, sample)
-    rewards = jnp.concatenate([jnp.zeros(1), context.reward * context.valid, prefix.reward])
-    return jax.tree.map(lambda x: x[-1], states), index[-1], rewards[-1]
+    return jax.tree.map(lambda x: x[-1], states), index[-1], reward_into_last(context, prefix)
 
 
 def _filter(
     model: Mamba, context, prefix, obs_mask, act_mask, key, sample
 ) -> tuple[State, Array, Array, Array]:
     """`Mamba.filter` over context + prefix: (states, posterior logits, prior logits, time index)."""
-    obs, prev_a, valid = sequence_inputs(
-        context.obs, context.action, context.valid, prefix.obs, prefix.action, act_mask
-    )
-    rewards = jnp.concatenate([context.reward * context.valid, prefix.reward])  # r_j of o_j -> o_{j+1}
+    obs, prev_a, valid, lag_r = filter_inputs(context, prefix, act_mask)
     index = jnp.maximum(jnp.cumsum(valid) - 1.0, 0.0)
-    lag_r = lag_rewards(rewards, obs.shape[0])
     out = model.filter(obs, prev_a, lag_r, index, obs_mask, key, valid=valid, sample=sample)
     return (*out, index)
 
