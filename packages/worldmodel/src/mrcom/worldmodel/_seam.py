@@ -72,6 +72,23 @@ class Prefix(NamedTuple):
     reward: Array
 
 
+def extend_context(context: Context, prefix: Prefix) -> Context:
+    """The m context steps followed by the W prefix steps (m + W, .; one sequence): the steps before
+    the last prefix observation, the prefix's valid."""
+    w = prefix.action.shape[0]
+    return Context(
+        jnp.concatenate([context.obs, prefix.obs[:w]]),
+        jnp.concatenate([context.action, prefix.action]),
+        jnp.concatenate([context.reward, prefix.reward]),
+        jnp.concatenate([context.valid, jnp.ones(w, context.valid.dtype)]),
+    )
+
+
+def prefix_upto(prefix: Prefix, t: int) -> Prefix:
+    """The first t steps of a prefix and o_t (one sequence): obs (t+1, O), action (t, A), reward (t,)."""
+    return Prefix(prefix.obs[: t + 1], prefix.action[:t], prefix.reward[:t])
+
+
 class Imagined(NamedTuple):
     """An imagined branch: obs (B, H+1, O) (obs[:, 0] is the real start), action (B, H, A),
     reward (B, H) (r_t = R(s~_t, a_t, e_t)), latent (B, H+1, Z) (latent[:, 0] is the posterior)."""

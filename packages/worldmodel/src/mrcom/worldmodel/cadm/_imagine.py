@@ -12,7 +12,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._branch import Branch, Imagine, branch_imagine
 from .._evaluate import evaluate_by_config
-from .._seam import Context, Prefix
+from .._seam import Context, Prefix, extend_context, prefix_upto
 from ._model import CaDM, History, contexts_of, predict, push_history
 
 
@@ -23,12 +23,10 @@ def branch_history(model: CaDM, context: Context, prefix: Prefix) -> History:
     observation for the newest slot).
     """
     k, w = model.config.context_len, prefix.action.shape[1]
-    obs = jnp.concatenate([context.obs, prefix.obs], axis=1)  # (B, K+W+1, O)
-    action = jnp.concatenate([context.action, prefix.action], axis=1)
-    reward = jnp.concatenate([context.reward, prefix.reward], axis=1)
-    valid = jnp.concatenate([context.valid, jnp.ones(prefix.reward.shape, context.valid.dtype)], axis=1)
+    ext = jax.vmap(extend_context)(context, prefix)
+    obs = jnp.concatenate([ext.obs, prefix.obs[:, -1:]], axis=1)  # (B, K+W+1, O)
     cut = lambda x, lo: x[:, lo + w : lo + w + k]
-    return History(cut(obs, 0), cut(action, 0), cut(reward, 0), cut(obs, 1), cut(valid, 0))
+    return History(cut(obs, 0), cut(ext.action, 0), cut(ext.reward, 0), cut(obs, 1), cut(ext.valid, 0))
 
 
 def prior_at(
@@ -48,7 +46,7 @@ def prior_at(
         masks: (obs_mask (O,), act_mask (A,)). t: the prefix step (1 <= t <= W, static).
     """
     one = lambda tree: jax.tree.map(lambda x: x[None], tree)
-    before = Prefix(prefix.obs[:t], prefix.action[: t - 1], prefix.reward[: t - 1])
+    before = prefix_upto(prefix, t - 1)
     history = branch_history(model, one(context), one(before))
     obs_mask, act_mask = one(masks)
     next_obs, _ = predict(model, history, prefix.obs[t - 1 : t], prefix.action[t - 1 : t], obs_mask, act_mask)

@@ -20,7 +20,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 from .._branch import Branch, Imagine, branch_imagine
 from .._data import MultiScenarioData
 from .._evaluate import evaluate_by_config
-from .._seam import Context, Prefix
+from .._seam import Context, Prefix, extend_context, prefix_upto
 from .._twohot import twohot_loss
 from ..dreamerv3._rssm import unimix_probs
 from ._model import Cache, MoW, run_sequence
@@ -55,10 +55,9 @@ def filter_prefix(
         sample: sample the posteriors (False: their modes).
     """
     group = model.group_of_masks(obs_mask, act_mask)
-    obs = jnp.concatenate([context.obs, prefix.obs])  # (m+W+1, O)
-    action = jnp.concatenate([context.action, prefix.action])
-    reward = jnp.concatenate([context.reward, prefix.reward])
-    valid = jnp.concatenate([context.valid, jnp.ones(prefix.action.shape[0], context.valid.dtype)])
+    ext = extend_context(context, prefix)
+    obs = jnp.concatenate([ext.obs, prefix.obs[-1:]])  # (m+W+1, O)
+    action, reward, valid = ext.action, ext.reward, ext.valid
     seq = run_sequence(
         model, group, expert, gate, obs, action, reward, valid, obs_mask, act_mask, key, sample
     )
@@ -126,12 +125,12 @@ def prior_at(
         masks: (obs_mask (O,), act_mask (A,)). t: the prefix step (1 <= t <= W, static).
     """
     one = lambda tree: jax.tree.map(lambda x: x[None], tree)
-    before = Prefix(prefix.obs[:t], prefix.action[: t - 1], prefix.reward[: t - 1])
+    before = prefix_upto(prefix, t - 1)
     obs_mask, act_mask = masks
     _, expert, gate = select_experts(
         model, one(context), one(before), obs_mask[None], act_mask[None], key, sample=False
     )
-    upto = Prefix(prefix.obs[: t + 1], prefix.action[:t], prefix.reward[:t])
+    upto = prefix_upto(prefix, t)
     state = filter_prefix(model, context, upto, obs_mask, act_mask, expert[0], gate[0], key, sample=False)
     prior = model.prior_logits(state.h)  # h of the token of o_{t-1}, the one that predicts z_t
     if not model.config.obs_skip:

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._branch import Branch, Imagine, branch_imagine, per_sequence, roll_branch
-from .._seam import Context, Imagined, Prefix, push
+from .._seam import Context, Imagined, Prefix, extend_context, push
 from ._model import Latent, MrCoM, observe, prior_step, split_latent
 
 
@@ -34,20 +34,9 @@ def filter_prefix(
         (s~_W split into (u, d, h), context of step W: the last m of context + prefix steps).
     """
     m, w = model.spec.context_len, prefix.action.shape[0]
-    ext = _extended(context, prefix)
+    ext = extend_context(context, prefix)
     seq = observe(model, ext, prefix.obs, prefix.action, obs_mask, act_mask, key)
     return split_latent(model, seq.latent[-1]), Context(*(x[w : w + m] for x in ext))
-
-
-def _extended(context: Context, prefix: Prefix) -> Context:
-    """The m context steps followed by the W prefix steps (m + W, .): `observe`'s context sequence."""
-    w = prefix.action.shape[0]
-    return Context(
-        jnp.concatenate([context.obs, prefix.obs[:w]]),
-        jnp.concatenate([context.action, prefix.action]),
-        jnp.concatenate([context.reward, prefix.reward]),
-        jnp.concatenate([context.valid, jnp.ones(w, context.valid.dtype)]),
-    )
 
 
 def prior_at(
@@ -72,7 +61,7 @@ def prior_at(
         concat(mean, std of the u prior, mean, std of the h prior) (2 u_dim + 2 h_dim,).
     """
     obs_mask, act_mask = masks
-    seq = observe(model, _extended(context, prefix), prefix.obs, prefix.action, obs_mask, act_mask, key)
+    seq = observe(model, extend_context(context, prefix), prefix.obs, prefix.action, obs_mask, act_mask, key)
     u, h = seq.prior_u, seq.prior_h
     return jnp.concatenate([u.mean[t], u.std[t], h.mean[t], h.std[t]])
 
