@@ -304,6 +304,8 @@ def main(argv: list[str] | None = None) -> None:
         cfg = cfg.replace(**{"worldmodel.steps": args.wm_steps})
     wm_steps, workdir = cfg.worldmodel.steps, args.workdir
     here = workdir / "model_targets"
+    out = workdir / "model_targets.json"
+    old = earlier_rows(out, cfg)  # refuses another preset/protocol/seed's workdir before any work
     times: dict[str, float] = {}
 
     t0 = time.perf_counter()
@@ -332,9 +334,30 @@ def main(argv: list[str] | None = None) -> None:
     key = jax.random.PRNGKey(seed)
     burn_in, windows, length = cfg.worldmodel.eval_burn_in, args.eval_windows, cfg.envs.episode_length
     rows: list[dict] = []
+    head = {
+        "preset": cfg.preset,
+        "protocol": cfg.protocol,
+        "seed": cfg.seed,
+        "worldmodel_steps": wm_steps,
+        "targets_per_split": args.targets,
+        "episodes": args.episodes,
+        "policies": list(POLICIES),
+        "gamma": args.gamma,
+        "eval_windows": windows,
+        "eval_burn_in": burn_in,
+        "targets": {split: [t.to_dict() for t in ts] for split, ts in targets.items()},
+    }
+
+    def save() -> None:
+        """The score file with every model scored so far (earlier rows of a model scored again replaced):
+        a run killed part-way keeps the models it finished."""
+        names = {r["model"] for r in rows}
+        keep = [r for r in old if r["model"] not in names]
+        atomic_write_json(out, head | {"rows": keep + [compact(r) for r in rows]})
 
     def score(name, nmse, rollout) -> None:
-        """Rows of one model: `nmse(data)` per target, `rollout(episodes)` for the gap (None: no gap)."""
+        """Rows of one model: `nmse(data)` per target, `rollout(episodes)` for the gap (None: no gap);
+        saved at once."""
         for s, ep in episodes.items():
             bar = tqdm(range(ep["obs"].shape[0]), desc=f"{name} {s}", disable=not progress, leave=False)
             per = [nmse(target_data(ep, i)) for i in bar]
@@ -344,6 +367,7 @@ def main(argv: list[str] | None = None) -> None:
                 else policy_returns(rollout(ep), ep, sac, args.episodes, args.gamma)
             )
             rows.extend(score_rows(name, per, g_real, g_model, targets[s], s, args.gamma, length))
+        save()
 
     kw = dict(burn_in=burn_in, num_windows=windows, key=key)
     for v in variants:
@@ -368,27 +392,6 @@ def main(argv: list[str] | None = None) -> None:
             partial(ensemble_rollout, ensemble, key=key),
         )
 
-    out = workdir / "model_targets.json"
-    old = earlier_rows(out, cfg)
-    names = {r["model"] for r in rows}
-    keep = [r for r in old if r["model"] not in names]
-    atomic_write_json(
-        out,
-        {
-            "preset": cfg.preset,
-            "protocol": cfg.protocol,
-            "seed": cfg.seed,
-            "worldmodel_steps": wm_steps,
-            "targets_per_split": args.targets,
-            "episodes": args.episodes,
-            "policies": list(POLICIES),
-            "gamma": args.gamma,
-            "eval_windows": windows,
-            "eval_burn_in": burn_in,
-            "targets": {split: [t.to_dict() for t in ts] for split, ts in targets.items()},
-            "rows": keep + [compact(r) for r in rows],
-        },
-    )
     print("time: " + ", ".join(f"{k} {v:.0f} s" for k, v in times.items()))
     print(f"{len(rows)} rows -> {out}; table: uv run python -m analysis.targets {workdir}")
 

@@ -173,3 +173,11 @@ def test_the_seed_table_shows_each_training_seed_apart(tmp_path):
     assert "seeds 0 / 1" in table
     # seed s adds 10 s to every k1 score: means 1.5 and 11.5
     assert table.splitlines()[2].split("|")[2].strip() == "1.5 / 11.5"
+
+
+def test_the_benchmark_refuses_another_seeds_workdir_before_any_work(monkeypatch, tmp_path):
+    mod = _bench(monkeypatch)
+    _write(tmp_path, 5, _rows("mrcom", 0.0, 5))
+    with pytest.raises(SystemExit, match="holds preset/protocol/seed quick/table1-a/5"):
+        mod.main(["--workdir", str(tmp_path), "--preset", "quick", "--seed", "0", "--models", "mrcom"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model_targets.json"]  # nothing collected
