@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis._aggregate import REPS, Estimate, interval_estimates
+from analysis._aggregate import REPS, Estimate, interval_estimates, iqm, mean
 from analysis._io import atomic_savefig, atomic_write_text
 
 __all__ = [
@@ -43,7 +43,10 @@ __all__ = [
     "paired_estimates",
     "paired_table",
     "paired_plot",
+    "seed_signs",
     "seed_table",
+    "report",
+    "rows_report",
     "main",
 ]
 
@@ -198,8 +201,9 @@ def paired_plot(
     """A forest plot of ``paired_estimates``: a row per ablation, a column per metric, ID above OOD; a
     point right of the zero line means the ablation is worse (every metric is an error). Returns the
     file, or None when no ablation has its full model."""
-    splits = [s for s in ("id", "ood") if paired_estimates(rows, s, estimator, 1)]
-    if not splits:
+    per_split = {s: paired_estimates(rows, s, estimator, reps) for s in ("id", "ood")}
+    per_split = {s: found for s, found in per_split.items() if found}
+    if not per_split:
         return None
     import matplotlib
 
@@ -208,10 +212,12 @@ def paired_plot(
 
     metrics = [m for m in METRICS if any(m[0] in r for r in rows)]
     fig, axes = plt.subplots(
-        len(splits), len(metrics), figsize=(2.6 * len(metrics), 0.45 * 8 * len(splits) + 1), squeeze=False
+        len(per_split),
+        len(metrics),
+        figsize=(2.6 * len(metrics), 0.45 * 8 * len(per_split) + 1),
+        squeeze=False,
     )
-    for i, split in enumerate(splits):
-        found = paired_estimates(rows, split, estimator, reps)
+    for i, (split, found) in enumerate(per_split.items()):
         names = list(found)
         for j, (k, title) in enumerate(metrics):
             ax = axes[i, j]
@@ -238,8 +244,6 @@ def paired_plot(
 
 def seed_table(rows: Sequence[dict], split: str, estimator: str = "iqm") -> str:
     """A Markdown table of each model's point estimate per training seed ("a / b / c", seeds ascending)."""
-    from analysis._aggregate import iqm, mean
-
     point = iqm if estimator == "iqm" else mean
     seeds = sorted({r["seed"] for r in rows})
     metrics = _metrics(rows, split)
@@ -266,8 +270,19 @@ def report(
     by_seed: bool = False,
     paired: bool = False,
 ) -> str:
-    """The whole Markdown report: setting, then one table per split."""
-    rows, heads = load_rows(dirs)
+    """The whole Markdown report of the score files in ``dirs``: setting, then the tables of each split."""
+    return rows_report(*load_rows(dirs), estimator, reps, by_seed, paired)
+
+
+def rows_report(
+    rows: Sequence[dict],
+    heads: Sequence[dict],
+    estimator: str = "iqm",
+    reps: int = REPS,
+    by_seed: bool = False,
+    paired: bool = False,
+) -> str:
+    """``report`` of rows and headers already read (``load_rows``)."""
     h = heads[0]
     seeds = sorted(x["seed"] for x in heads)
     out = [
@@ -287,9 +302,11 @@ def report(
                 out += [seed_table(rows, split, estimator)]
             table = paired_table(rows, split, "mean", reps) if paired else None
             if table is not None:
-                out += ["", "Each ablation minus its full model on the same (seed, target) cells (mean", ""]
-                out[-2] += " of the differences, stratified bootstrap 95 % interval):"
-                out += [table]
+                title = (
+                    "Each ablation minus its full model on the same (seed, target) cells (mean of the "
+                    "differences, stratified bootstrap 95 % interval):"
+                )
+                out += ["", title, "", table]
     return "\n".join(out) + "\n"
 
 
@@ -304,14 +321,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--plot", type=Path, default=None, help="write the paired ablation plot to this PNG file")
     args = p.parse_args(argv)
     try:
-        text = report(args.dirs, args.estimator, args.reps, args.by_seed, args.paired)
+        rows, heads = load_rows(args.dirs)
+        text = rows_report(rows, heads, args.estimator, args.reps, args.by_seed, args.paired)
     except ValueError as e:
         p.exit(2, f"analysis.targets: {e}\n")
     print(text, end="")
     if args.out is not None:
         atomic_write_text(args.out, text)
     if args.plot is not None:
-        written = paired_plot(load_rows(args.dirs)[0], args.plot, reps=args.reps)
+        written = paired_plot(rows, args.plot, reps=args.reps)
         print(f"plot: {written}" if written else "plot: no ablation with its full model, nothing drawn")
 
 
