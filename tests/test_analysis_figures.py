@@ -234,3 +234,24 @@ def test_only_trial_runs_show_the_best_trial_with_its_baselines(
     with pytest.raises(ValueError, match="no such SQLite file"):
         write_figures(base, out, study_storage=f"sqlite:///{missing}")
     assert not missing.exists()
+
+
+def test_committed_adaptation_scores_still_load(tmp_path):
+    """The run folders committed under docs/scores (docs/results.md, section 4) stay readable by the
+    current reader: three seeds, every method with a final return per target beside that target's
+    Still, and the aggregate table written from them."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "docs/scores/adaptation_quick_table1-a"
+    runs = latest_per_key(evaluation_runs(load_runs(root)))
+    assert sorted(r.seed for r in runs) == [0, 1, 2]
+    for r in runs:
+        res = r.results
+        assert res is not None and res["protocol"] == "table1-a"
+        assert len(res["still"]) == len(res["targets"]) == 3
+        for method in ("mrcom", "mrcom-paper", "cadm", "dreamerv3", "mamba", "mow", "sac", "sac-utd"):
+            final = res["per_target"][method]["final"]
+            assert len(final) == 3 and all(0.0 <= v <= 100.0 for v in final)
+    assert main(["--runs", str(root), "--out", str(tmp_path), "--reps", "200"]) == 0
+    agg = (tmp_path / "quick" / "aggregate.md").read_text()
+    assert "9 (3 × 3)" in agg and "Ours (paper)" in agg
