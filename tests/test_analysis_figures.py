@@ -5,6 +5,7 @@ documented schema, docs/interfaces.md), never copied from the code under test.
 """
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -240,8 +241,6 @@ def test_committed_adaptation_scores_still_load(tmp_path):
     """The run folders committed under docs/scores (docs/results.md, section 4) stay readable by the
     current reader: three seeds, every method with a final return per target beside that target's
     Still, and the aggregate table written from them."""
-    from pathlib import Path
-
     root = Path(__file__).resolve().parents[1] / "docs/scores/adaptation_quick_table1-a"
     runs = latest_per_key(evaluation_runs(load_runs(root)))
     assert sorted(r.seed for r in runs) == [0, 1, 2]
