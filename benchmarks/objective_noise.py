@@ -9,11 +9,17 @@ issue 27 (where the `adapt` objective's seed noise was about four times the spre
 `--random` more drawn from the quick search space (`sweeps.search_config("quick")`, Optuna's
 RandomSampler, seed 0).
 
+`--params JSON` (repeated) replaces the settings, e.g. a study's best and worst trial to re-run on
+fresh seeds; `--earlier FILE` adds the seeds of an earlier run's `objective_noise.json` (same settings).
+
 Printed: the objective per setting and seed, each seed's ranking, Spearman's rho between every pair
 of seeds, Kendall's W over all, and the ratio of the settings' effect to the seed noise in an additive
 model (`setting_effect_and_noise`: a seed's shift of every setting, e.g. an easier dataset, is not
 noise to a search that compares its trials on one seed; the setting x seed interaction is); above 1
-the settings differ by more than a seed reorders them. Written: `<workdir>/objective_noise.json`.
+the settings differ by more than a seed reorders them. With six or more seeds, also what a search that
+scores each trial as the mean over k seeds would see (`split_agreement`): over every split of the
+seeds into two disjoint groups of k, how often the two groups' means put the same setting first and
+Spearman's rho between their rankings. Written: `<workdir>/objective_noise.json`.
 
     uv run python benchmarks/objective_noise.py --workdir /tmp/objective_noise \\
         --seed-dir 0=/tmp/wm_acc_h --seed-dir 1=/tmp/wm_acc_s1 --seed-dir 2=/tmp/wm_acc_s2
@@ -85,6 +91,26 @@ def setting_effect_and_noise(values: np.ndarray) -> tuple[float, float]:
     return float(np.std(setting, ddof=1)), float(np.sqrt(np.sum(residual**2) / ((m - 1) * (n - 1))))
 
 
+def split_agreement(values: np.ndarray, k: int) -> dict[str, float]:
+    """Over every split of the seeds (rows of ``values``, (seeds, settings)) into two disjoint groups of
+    ``k`` (each unordered pair of groups once): the share of splits whose two group means (a search that
+    scores a trial as the mean over k seeds, run on two sets of seeds) rank the same setting best, and the
+    mean Spearman rho between the two rankings. Lower is better (the model objective)."""
+    m = values.shape[0]
+    if m < 2 * k:
+        raise ValueError(f"seeds={m}: need at least {2 * k} for two disjoint groups of {k}")
+    same_best, rhos = [], []
+    for a in itertools.combinations(range(m), k):
+        rest = [i for i in range(m) if i not in a]
+        for b in itertools.combinations(rest, k):
+            if a > b:  # each unordered pair once
+                continue
+            ma, mb = values[list(a)].mean(axis=0), values[list(b)].mean(axis=0)
+            same_best.append(float(np.argmin(ma) == np.argmin(mb)))
+            rhos.append(float(spearmanr(ma, mb).statistic))
+    return {"splits": len(rhos), "same_best": float(np.mean(same_best)), "spearman": float(np.mean(rhos))}
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--workdir", type=Path, default=Path("runs/bench_objective_noise"), help="output + data")
@@ -92,6 +118,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seed-dir", action="append", default=[], help="S=DIR: seed S's dataset is DIR/dataset")
     p.add_argument("--random", type=int, default=2, help="settings drawn besides the two quoted")
     p.add_argument("--protocol", default="table1-a", help="a key of mrcom.envs.PROTOCOLS")
+    p.add_argument(
+        "--params", action="append", default=[], metavar="JSON", help="a setting (replaces the grid)"
+    )
+    p.add_argument(
+        "--earlier", type=Path, default=None, help="an earlier objective_noise.json to add seeds from"
+    )
     p.add_argument("--no-progress", action="store_true", help="no tqdm bars")
     args = p.parse_args(argv)
     dirs = {s: args.workdir / f"seed{s}" for s in args.seeds}
@@ -101,7 +133,7 @@ def main(argv: list[str] | None = None) -> None:
             p.error(f"--seed-dir {item!r}: must be S=DIR")
         dirs[int(s)] = Path(d)
     progress = not args.no_progress
-    grid = settings(args.random)
+    grid = [json.loads(x) for x in args.params] if args.params else settings(args.random)
     kind = get_kind("mrcom")
     values = np.zeros((len(args.seeds), len(grid)))
     t0 = time.perf_counter()
@@ -128,38 +160,60 @@ def main(argv: list[str] | None = None) -> None:
             values[i, j] = model_error(metrics)
             print(f"seed {seed} setting {j} {params}: model objective {values[i, j]:.4f}", flush=True)
     seconds = time.perf_counter() - t0
-
-    print(f"\n{'setting':<60}" + "".join(f"{f'seed {s}':>10}" for s in args.seeds) + f"{'mean':>10}")
+    seeds = list(args.seeds)
+    if args.earlier is not None:  # seeds measured in both: this run's values, and how far they moved
+        earlier = json.loads(args.earlier.read_text())
+        if earlier["settings"] != grid:
+            p.error(f"--earlier {args.earlier}: holds other settings than this run's")
+        old = dict(zip(earlier["seeds"], np.asarray(earlier["objective"]), strict=True))
+        for i, s in enumerate(seeds):
+            if s in old:
+                print(
+                    f"seed {s} again: largest change from --earlier {np.max(np.abs(values[i] - old[s])):.2e}"
+                )
+        keep = [s for s in earlier["seeds"] if s not in seeds]
+        values = np.concatenate([np.asarray([old[s] for s in keep]).reshape(len(keep), len(grid)), values])
+        seeds = keep + seeds
+    print(f"\n{'setting':<60}" + "".join(f"{f'seed {s}':>10}" for s in seeds) + f"{'mean':>10}")
     for j, params in enumerate(grid):
         label = ", ".join(f"{k}={v:.3g}" for k, v in params.items())
         print(f"{label:<60}" + "".join(f"{v:10.4f}" for v in values[:, j]) + f"{values[:, j].mean():10.4f}")
     rho = {
         f"{a}-{b}": float(spearmanr(values[x], values[y]).statistic)
-        for (x, a), (y, b) in itertools.combinations(enumerate(args.seeds), 2)
+        for (x, a), (y, b) in itertools.combinations(enumerate(seeds), 2)
     }
     w = kendall_w(values)
     between, noise = setting_effect_and_noise(values)
     print(
         "ranks per seed (0 = best): "
-        + "; ".join(f"seed {s} {ranks(values[i]).astype(int).tolist()}" for i, s in enumerate(args.seeds))
+        + "; ".join(f"seed {s} {ranks(values[i]).astype(int).tolist()}" for i, s in enumerate(seeds))
     )
     print("Spearman rho between seeds: " + ", ".join(f"{k} {v:.2f}" for k, v in rho.items()))
     print(
         f"Kendall's W {w:.2f}; spread between settings {between:.4f} / seed noise {noise:.4f} "
         f"= {between / noise:.2f}"
     )
+    splits = (
+        {k: split_agreement(values, k) for k in (1, 2, 3) if len(seeds) >= 2 * k} if len(seeds) >= 6 else {}
+    )
+    for k, agree in splits.items():
+        print(
+            f"mean over {k} seed(s), {agree['splits']} splits into two groups: same best setting in "
+            f"{agree['same_best']:.0%}, Spearman rho between the groups' rankings {agree['spearman']:.2f}"
+        )
     print(f"time {seconds:.0f} s")
     atomic_write_json(
         args.workdir / "objective_noise.json",
         {
             "protocol": args.protocol,
-            "seeds": args.seeds,
+            "seeds": seeds,
             "settings": grid,
             "objective": values.tolist(),
             "spearman": rho,
             "kendall_w": w,
             "between_settings_std": between,
             "seed_noise_std": noise,
+            "split_agreement": {str(k): v for k, v in splits.items()},
             "seconds": seconds,
         },
     )

@@ -1,25 +1,31 @@
 """Objectives of the lambda search and the intermediate values reported for pruning.
 
-``adapt``: mean normalized return of MrCoM over every robot and evaluation target of the trial's
-protocol (``results.json`` ``methods.mrcom``); maximized. Intermediate values: at each evaluation of
-the adaptation (real step s), the mean over robots of ``adapt/mrcom/<robot>/normalized_return``,
-reported at step s once every target robot is logged for s (the curve of the objective itself, so
-the median pruner compares trials at the same real step on the same quantity).
+``model`` (the default): held-out world-model error, mean of the k = 1, 5, 15 step observation NMSE
+plus the value-equivalence error over the variance of the real meta-value (``value_equiv_rel``,
+scale-free like the NMSE; the absolute ``value_equiv`` is about 1e-4 and would leave the objective the
+k-step error alone), from each seed's ``worldmodels/mrcom/metrics.json``; minimized. A trial runs the
+Sacred ``train`` command (collect + train, no adaptation) once per seed of
+``SearchConfig.trial_seeds`` and its value is the mean over them. Intermediate values: after the i-th
+seed (step i, from 0), the mean over the seeds done so far, so the median pruner compares trials on the
+same seeds.
 
-``model``: held-out world-model error, mean of the k = 1, 5, 15 step observation NMSE plus the
-value-equivalence error over the variance of the real meta-value (``value_equiv_rel``, scale-free like
-the NMSE; the absolute ``value_equiv`` is about 1e-4 and would leave the objective the k-step error
-alone) (``results.json`` ``worldmodel``); minimized. Intermediate values: the same
-sum from the ``wm/...`` held-out metrics logged during training, reported at the training step as
-soon as all four are logged for that step.
+``adapt``: mean normalized return of MrCoM over every robot and evaluation target of the trial's
+protocol (``results.json`` ``methods.mrcom``); maximized. A trial runs the ``pipeline`` command on
+one seed. Intermediate values: at each evaluation of the adaptation (real step s), the mean over robots
+of ``adapt/mrcom/<robot>/normalized_return``, reported at step s once every target robot is logged for
+s (the curve of the objective itself, so the median pruner compares trials at the same real step on the
+same quantity).
 """
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
 MODEL_TERMS = ("k1_obs_nmse", "k5_obs_nmse", "k15_obs_nmse")
+# the Sacred command a trial runs per seed, by objective
+OBJECTIVE_COMMANDS = {"model": "train", "adapt": "pipeline"}
 VALUE_TERM = "value_equiv_rel"
 
 
@@ -32,10 +38,12 @@ def model_error(metrics: dict[str, float]) -> float:
 
 
 def objective_value(results: dict[str, Any], objective: str) -> float:
-    """The trial's objective from its ``results.json``.
+    """The objective of one pipeline run.
 
     Arguments:
-        results: the parsed ``results.json`` written by ``mrcom.agents.run_evaluate``.
+        results: for ``adapt`` the parsed ``results.json`` written by ``mrcom.agents.run_evaluate``;
+            for ``model`` a dict whose ``worldmodel`` holds MrCoM's world-model metrics (a
+            ``results.json``, or ``{"worldmodel": <worldmodels/mrcom/metrics.json>}``).
         objective: ``adapt`` or ``model``.
 
     Returns:
@@ -72,8 +80,22 @@ def uninformative_until(pcfg: Any) -> int:
     return max(int(pcfg.adapt.start_steps), int(pcfg.sac.learning_starts))
 
 
+def run_objective(workdir, objective: str) -> float:
+    """The objective of the pipeline run in ``workdir`` (a ``mrcom.agents.Workdir`` root): ``model``
+    from ``worldmodels/mrcom/metrics.json``, ``adapt`` from ``results.json``."""
+    from mrcom.agents import Workdir
+
+    wd = Workdir(workdir)
+    path = wd.worldmodel_metrics("mrcom") if objective == "model" else wd.results
+    if not path.is_file():
+        raise ValueError(f"{path}: missing; the run wrote no result for objective {objective!r}")
+    data = json.loads(path.read_text())
+    return objective_value({"worldmodel": data} if objective == "model" else data, objective)
+
+
 class IntermediateValues:
-    """Turns the stream of logged metrics into ``(step, value)`` pairs to report to Optuna.
+    """Turns what a trial logs into ``(step, value)`` pairs to report to Optuna: the stream of metrics
+    (``adapt``) or the seeds' objectives (``model``, ``seed_done``).
 
     Arguments:
         objective: ``adapt`` or ``model``.
@@ -93,24 +115,26 @@ class IntermediateValues:
         self.robots = robots
         self.after_step = int(after_step)
         self._pending: dict[int, dict[str, float]] = {}
+        self._seed_values: list[float] = []
+
+    def seed_done(self, value: float) -> tuple[int, float] | None:
+        """For ``model``: one more seed's objective; returns ``(i, mean of the i + 1 seeds so far)``."""
+        if self.objective != "model":
+            return None
+        self._seed_values.append(float(value))
+        return len(self._seed_values) - 1, sum(self._seed_values) / len(self._seed_values)
 
     def __call__(self, name: str, value: float, step: int) -> tuple[int, float] | None:
         """Feed one logged metric; return ``(step, value)`` when an intermediate value is complete."""
-        parts = name.split("/")
-        if self.objective == "adapt":
-            is_curve = len(parts) == 4 and parts[:2] == ["adapt", "mrcom"] and parts[3] == "normalized_return"
-            if not is_curve or not self.robots or parts[2] not in self.robots or step <= self.after_step:
-                return None
-            terms = self._pending.setdefault(int(step), {})
-            terms[parts[2]] = float(value)
-            if set(terms) == set(self.robots):
-                del self._pending[int(step)]
-                return int(step), sum(terms.values()) / len(terms)
+        if self.objective != "adapt":  # model: reported per seed (seed_done)
             return None
-        if len(parts) == 2 and parts[0] == "wm" and parts[1] in (*MODEL_TERMS, VALUE_TERM):
-            terms = self._pending.setdefault(int(step), {})
-            terms[parts[1]] = float(value)
-            if len(terms) == len(MODEL_TERMS) + 1:
-                del self._pending[int(step)]
-                return int(step), model_error(terms)
+        parts = name.split("/")
+        is_curve = len(parts) == 4 and parts[:2] == ["adapt", "mrcom"] and parts[3] == "normalized_return"
+        if not is_curve or not self.robots or parts[2] not in self.robots or step <= self.after_step:
+            return None
+        terms = self._pending.setdefault(int(step), {})
+        terms[parts[2]] = float(value)
+        if set(terms) == set(self.robots):
+            del self._pending[int(step)]
+            return int(step), sum(terms.values()) / len(terms)
         return None

@@ -40,7 +40,9 @@ from sweeps.layout import SacredRun
 # user attributes that describe one execution of a trial (not inherited by its retry)
 RUN_ATTRS = (
     "sacred_run_id",
+    "sacred_run_ids",
     "sacred_run_dir",
+    "seed_values",
     "fail_reason",
     "prune_reason",
     "worker",

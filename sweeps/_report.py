@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import statistics
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ COLUMNS = (
     "state",
     "value",
     "value_of",
+    "seed_values",
     "lambda_var",
     "lambda_s",
     "lambda_v",
@@ -59,6 +61,8 @@ def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
                     if t.state == TrialState.PRUNED
                     else None
                 ),
+                # a model trial's objective on each of its seeds (its value is their mean)
+                "seed_values": " / ".join(f"{v:.4g}" for v in t.user_attrs.get("seed_values") or []) or None,
                 "lambda_var": t.params.get("lambda_var"),
                 "lambda_s": t.params.get("lambda_s"),
                 "lambda_v": t.params.get("lambda_v"),
@@ -126,6 +130,68 @@ def best_methods_table(study: optuna.Study) -> str | None:
     return "\n".join(lines) + "\n"
 
 
+def t_interval(values: list[float], level: float = 0.95) -> tuple[float, float, float]:
+    """(mean, low, high): the mean of ``values`` with its Student t interval (NaN bounds for one value).
+
+    With a trial's three seeds a bootstrap interval is no more than the range of the three; the t
+    interval is the small-sample interval of a mean (docs/choices.md, "Sweeps: the main job's objective").
+    """
+    from scipy.stats import t as student_t
+
+    n = len(values)
+    mean = statistics.fmean(values)
+    if n < 2:
+        return mean, math.nan, math.nan
+    half = float(student_t.ppf(0.5 + level / 2, n - 1)) * statistics.stdev(values) / math.sqrt(n)
+    return mean, mean - half, mean + half
+
+
+def model_trials_table(study: optuna.Study) -> str | None:
+    """The complete trials of a ``model`` study, best first: the objective on each seed, its mean with a
+    95 % t interval over the seeds, and the paired difference to the best trial on the same seeds (their
+    datasets) with its t interval, bold where the interval lies above 0 (the best is better on these
+    seeds' datasets beyond their noise). ``None`` for an ``adapt`` study or when no trial completed."""
+    complete = [
+        t
+        for t in study.get_trials(deepcopy=False)
+        if t.state == TrialState.COMPLETE and t.user_attrs.get("seed_values")
+    ]
+    if study.user_attrs.get("objective") != "model" or not complete:
+        return None
+    complete.sort(key=lambda t: statistics.fmean(t.user_attrs["seed_values"]))  # the trial's value
+    best = complete[0].user_attrs["seed_values"]
+    n = len(best)
+    lines = [
+        f"model objective (held-out k1/k5/k15 NMSE mean + value_equiv_rel, lower is better) over {n} seeds; "
+        "95 % Student t intervals over the seeds; 'minus best': paired difference to the best trial on the "
+        "same seeds, bold where it lies above 0",
+        "",
+        "| trial | lambda_var | lambda_s | lambda_v | m | per seed | mean [95 %] | minus best [95 %] |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for t in complete:
+        values = t.user_attrs["seed_values"]
+        mean, low, high = t_interval(values)
+        cell = "-"
+        if t is not complete[0] and len(values) == n:
+            d, dl, dh = t_interval([a - b for a, b in zip(values, best, strict=True)])
+            cell = f"{d:+.4f} [{dl:+.4f}, {dh:+.4f}]"
+            cell = f"**{cell}**" if dl > 0 else cell
+        p = t.params
+        lines.append(
+            f"| {t.number} | {p['lambda_var']:.3g} | {p['lambda_s']:.3g} | {p['lambda_v']:.3g} | {p['m']} | "
+            + " / ".join(f"{v:.4f}" for v in values)
+            + f" | {mean:.4f} [{low:.4f}, {high:.4f}] | {cell} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def best_table(study: optuna.Study) -> str | None:
+    """What the search says of its best trial: ``model_trials_table`` for a ``model`` study,
+    ``best_methods_table`` for an ``adapt`` one."""
+    return model_trials_table(study) or best_methods_table(study)
+
+
 def write_report(study: optuna.Study, out_dir: StudyDir | Path, summary: dict[str, Any]) -> dict[str, Path]:
     """Write ``trials.csv``, ``trials.json``, ``trials.md`` and ``best.json`` to the study folder
     (atomically).
@@ -151,7 +217,7 @@ def write_report(study: optuna.Study, out_dir: StudyDir | Path, summary: dict[st
     writer.writeheader()
     writer.writerows(rows)
     header = f"# Study {study.study_name}\n\n" + "".join(f"- {k}: {v}\n" for k, v in summary.items()) + "\n"
-    methods = best_methods_table(study)
+    methods = best_table(study)
     if methods is not None:
         header += methods + "\n"
     paths = {

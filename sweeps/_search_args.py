@@ -50,7 +50,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--preset", default="quick", help=f"pipeline and search preset: {', '.join(PRESETS)}")
     p.add_argument(
-        "--objective", default="adapt", help=f"{', '.join(OBJECTIVES)} (adapt maximizes, model minimizes)"
+        "--objective",
+        default=None,
+        help=f"{', '.join(OBJECTIVES)}: model minimizes the held-out world-model error (mean over "
+        "--model-seeds seeds, no adaptation), adapt maximizes MrCoM's return (default: the preset's)",
+    )
+    p.add_argument(
+        "--model-seeds",
+        type=int,
+        default=None,
+        help="pipeline seeds per trial of objective model, --seed onwards (default: the preset's)",
     )
     p.add_argument(
         "--protocol", default=None, help="protocol named config of every trial (default: the preset's)"
@@ -64,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--timeout", type=float, default=None, help="seconds after which this worker starts no new trial"
     )
-    p.add_argument("--seed", type=int, default=0, help="sampler seed and pipeline seed of every trial")
+    p.add_argument("--seed", type=int, default=0, help="sampler seed and first pipeline seed of every trial")
     p.add_argument("--storage", default=None, help="Optuna storage URL (default: sqlite:///<runs>/optuna.db)")
     p.add_argument(
         "--runs", default="runs", help="folder for everything written (SQLite, Sacred, trials, cache)"
@@ -135,6 +144,7 @@ def validate_args(args: argparse.Namespace) -> tuple[SearchConfig, dict[str, Any
         cfg = search_config(
             args.preset,
             objective=args.objective,
+            model_seeds=args.model_seeds,
             trials=args.trials,
             seed=args.seed,
             **{name: getattr(args, name) for name in PARAM_PATHS},

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from mrcom.agents import PRESETS
 
-OBJECTIVES: dict[str, Literal["maximize", "minimize"]] = {"adapt": "maximize", "model": "minimize"}
+OBJECTIVES: dict[str, Literal["maximize", "minimize"]] = {"model": "minimize", "adapt": "maximize"}
 # The search space: each searched parameter (its Optuna name, the SearchConfig field of its range and
 # the option --<name> of its range) and where it lives in PipelineConfig.to_dict() (dotted path).
 PARAM_PATHS = {
@@ -38,8 +38,13 @@ class SearchConfig:
 
     Fields:
         preset: pipeline preset of every trial (smoke | quick | paper).
-        objective: ``adapt`` (maximize mean normalized return of MrCoM on the validation targets)
-            or ``model`` (minimize held-out k-step error + value-equivalence error).
+        objective: ``model`` (minimize held-out k-step error + value-equivalence error, the default)
+            or ``adapt`` (maximize mean normalized return of MrCoM on the validation targets).
+        model_seeds: pipeline seeds of a ``model`` trial (``seed``, ``seed + 1``, ...; each its own
+            dataset, collected once per study; each trains the world model only, no adaptation): the
+            trial's value is the mean of their objectives. On three seeds the model objective ranks
+            settings more consistently than on one (docs/choices.md, "Sweeps: the main job's
+            objective"). An ``adapt`` trial runs one seed, ``seed``.
         trials: finished (complete or pruned) trials the study must reach.
         lambda_var, lambda_s, lambda_v: ``(low, high)``, sampled log-uniformly; ``0 < low <= high``.
         m: ``(low, high)`` integer context length, ``1 <= low <= high``.
@@ -48,11 +53,12 @@ class SearchConfig:
         heartbeat_interval: seconds between a worker's heartbeats for its running trial.
         grace_period: seconds without heartbeat after which a running trial is stale (failed, retried).
         max_retry: how often the parameters of a stale trial are retried.
-        seed: sampler seed and the seed of every trial's pipeline.
+        seed: sampler seed and the (first) pipeline seed of every trial.
     """
 
     preset: str = "quick"
-    objective: str = "adapt"
+    objective: str = "model"
+    model_seeds: int = 3
     trials: int = 6
     lambda_var: tuple[float, float] = (0.1, 10.0)
     lambda_s: tuple[float, float] = (1e-3, 10.0)
@@ -77,6 +83,8 @@ class SearchConfig:
             raise ValueError(f"objective={self.objective!r}: must be one of {', '.join(OBJECTIVES)}")
         if not isinstance(self.trials, int) or self.trials < 1:
             raise ValueError(f"trials={self.trials!r}: must be an integer >= 1")
+        if not isinstance(self.model_seeds, int) or self.model_seeds < 1:
+            raise ValueError(f"model_seeds={self.model_seeds!r}: must be an integer >= 1")
         for name in LOSS_WEIGHTS:
             low, high = getattr(self, name)
             if not (math.isfinite(low) and math.isfinite(high) and 0 < low <= high):
@@ -99,6 +107,12 @@ class SearchConfig:
         """``maximize`` or ``minimize``, from the objective."""
         return OBJECTIVES[self.objective]
 
+    @property
+    def trial_seeds(self) -> tuple[int, ...]:
+        """The pipeline seeds of every trial: ``seed, ..., seed + model_seeds - 1`` for objective
+        ``model``, ``(seed,)`` for ``adapt``."""
+        return tuple(range(self.seed, self.seed + (self.model_seeds if self.objective == "model" else 1)))
+
     def sample(self, trial) -> dict[str, Any]:
         """Ask the Optuna ``trial`` for every searched parameter in its range: ``{name: value}``."""
         params = {name: trial.suggest_float(name, *getattr(self, name), log=True) for name in LOSS_WEIGHTS}
@@ -112,7 +126,9 @@ class SearchConfig:
 
 SEARCH_PRESETS: dict[str, dict[str, Any]] = {
     # CI: a handful of tiny trials, fast failure detection.
-    "smoke": dict(trials=3, m=(2, 8), pruner_startup_trials=1, heartbeat_interval=2, grace_period=6),
+    "smoke": dict(
+        trials=3, model_seeds=2, m=(2, 8), pruner_startup_trials=1, heartbeat_interval=2, grace_period=6
+    ),
     # README main job on a 2-core laptop CPU.
     "quick": dict(trials=6, m=(4, 16), pruner_startup_trials=2),
     # GPU, many workers.

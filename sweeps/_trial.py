@@ -1,12 +1,14 @@
-"""One Optuna trial = one Sacred ``pipeline`` run, in its own process.
+"""One Optuna trial = one Sacred run per seed (``train`` for objective ``model``, ``pipeline`` for
+``adapt``), in its own process.
 
 ``python -m sweeps._trial SPEC.json`` is started by a lambda-search worker. It
 
 1. opens the study's storage itself and attaches to its trial (``optuna.trial.Trial``), so it can
    report intermediate values and ask the study's pruner, with no round trip through the worker;
-2. runs the Sacred experiment's ``pipeline`` command once, with ``info`` = ``optuna_study`` and
-   ``optuna_trial`` (the trial number); at the start of the run it writes the Sacred run id to the
-   trial's user attribute ``sacred_run_id``;
+2. runs the Sacred experiment's command once per seed, with ``info`` = ``optuna_study`` and
+   ``optuna_trial`` (the trial number); at the start of each run it writes the Sacred run id to the
+   trial's user attributes ``sacred_run_id`` (the current run) and ``sacred_run_ids`` (all so far),
+   and after each seed its objective to ``seed_values``;
 3. stops the run when the pruner says so (Sacred status ``PRUNED``), when a metric turns NaN/inf
    (Sacred ``FAILED``, reason in ``info["diverged"]``), on SIGINT/SIGTERM/SIGHUP, or when its worker
    dies (the process asks the kernel for ``PARENT_DEATH_SIGNAL`` on the worker's death; a watchdog
@@ -175,16 +177,18 @@ def run_trial(spec: dict[str, Any]) -> dict[str, Any]:
     """Run the trial described by ``spec`` and return its outcome (also written to ``spec['outcome']``).
 
     Arguments:
-        spec: storage, study, trial_id, trial_number, objective, pruner (MedianPruner kwargs),
-            named_configs, config_updates, observers (file/mongo/sql), jax_cache, outcome.
+        spec: storage, study, trial_id, trial_number, objective, command (the Sacred command run
+            once per entry of runs), pruner (MedianPruner kwargs), named_configs, runs (config
+            updates per seed), observers (file/mongo/sql), jax_cache, outcome.
 
     Returns:
-        ``{"status": "COMPLETED"|"PRUNED"|"FAILED", "value", "reason", "sacred_run_id", "step"}``.
+        ``{"status": "COMPLETED"|"PRUNED"|"FAILED", "value", "reason", "sacred_run_id", "step",
+        "seed_values"}``: the value of a completed trial is the mean of its seeds' objectives.
     """
     import optuna
 
     from sweeps._jaxcache import enable_compilation_cache
-    from sweeps._objective import IntermediateValues, objective_value, uninformative_until
+    from sweeps._objective import IntermediateValues, run_objective, uninformative_until
     from sweeps._observers import make_observers
     from sweeps._storage import load_study, make_storage
     from sweeps.experiment import DivergedError, PrunedInterrupt, ex, is_divergence
@@ -197,6 +201,7 @@ def run_trial(spec: dict[str, Any]) -> dict[str, Any]:
     intermediate = IntermediateValues(spec["objective"])
     last: dict[str, Any] = {}
     current: dict[str, Any] = {}
+    run_ids: list[Any] = []
 
     def on_start(run) -> None:
         current["run"] = run
@@ -211,15 +216,19 @@ def run_trial(spec: dict[str, Any]) -> dict[str, Any]:
         run.info["optuna_trial"] = spec["trial_number"]
         if run._id is not None:
             trial.set_user_attr("sacred_run_id", run._id)
+            run_ids.append(run._id)
+            trial.set_user_attr("sacred_run_ids", run_ids)
         observers = spec["observers"]
         if observers.get("file") and run._id is not None:
             trial.set_user_attr("sacred_run_dir", str(Path(observers["file"]).resolve() / str(run._id)))
 
     def on_metric(name: str, value: float, step: int) -> None:
         point = intermediate(name, value, step)
-        if point is None:
-            return
-        step_, value_ = point
+        if point is not None:
+            report(*point)
+
+    def report(step_: int, value_: float) -> None:
+        """Tell Optuna an intermediate value; raise PrunedInterrupt when the pruner says so."""
         trial.report(value_, step_)
         last.update(step=step_, value=value_)
         if trial.should_prune():
@@ -247,14 +256,19 @@ def run_trial(spec: dict[str, Any]) -> dict[str, Any]:
     obs = spec["observers"]
     ex.observers[:] = make_observers(obs.get("file"), obs.get("mongo"), obs.get("sql"))
     info = {"optuna_study": spec["study"], "optuna_trial": spec["trial_number"]}
+    seed_values: list[float] = []
     try:
-        # created before it starts, so that the watchdog can end it from its very first event
-        run = ex._create_run("pipeline", spec["config_updates"], spec["named_configs"], info)
-        current["run"] = run
-        run()
-        results_path = run.info.get("paths", {}).get("results")
-        results = json.loads(Path(results_path).read_text())
-        outcome.update(status="COMPLETED", value=objective_value(results, spec["objective"]))
+        for i, updates in enumerate(spec["runs"]):  # one Sacred run per seed
+            # created before it starts, so that the watchdog can end it from its very first event
+            run = ex._create_run(spec["command"], updates, spec["named_configs"], info)
+            current["run"] = run
+            run()
+            seed_values.append(run_objective(updates["workdir"], spec["objective"]))
+            trial.set_user_attr("seed_values", seed_values)
+            point = intermediate.seed_done(seed_values[-1])
+            if point is not None and i + 1 < len(spec["runs"]):  # a finished trial is not pruned
+                report(*point)
+        outcome.update(status="COMPLETED", value=sum(seed_values) / len(seed_values), seed_values=seed_values)
     except PrunedInterrupt as e:
         outcome.update(status="PRUNED", value=last.get("value"), step=last.get("step"), reason=str(e))
     except Exception as e:

@@ -83,16 +83,31 @@ class Worker:
             counts[t.state.name] = counts.get(t.state.name, 0) + 1
         return counts
 
+    def collect_dir_of(self, seed: int) -> Path:
+        """The shared dataset folder of pipeline ``seed``: the study's (or ``--collect-dir``) for the
+        search's first seed, a sibling ``<name>-seed<seed>`` for the next seeds of a ``model`` trial."""
+        if seed == self.cfg.seed:
+            return self.collect_dir
+        return self.collect_dir.with_name(f"{self.collect_dir.name}-seed{seed}")
+
     def _spec(self, trial, params: dict[str, Any], trial_dir: TrialDir) -> dict[str, Any]:
-        """What the trial process runs; ``config_updates`` are Sacred's (dotted keys, as ``with``)."""
-        updates = {
-            **self.updates,
-            **param_updates(params),
-            "seed": self.cfg.seed,
-            "workdir": str(trial_dir.work.root),
-            "shared_collect_dir": str(self.collect_dir),
-            "shared_baseline_dir": str(self.baseline_dir),
-        }
+        """What the trial process runs: the Sacred ``command`` (``OBJECTIVE_COMMANDS``) once per seed of
+        ``cfg.trial_seeds``, each with its ``runs`` entry of config updates (dotted keys, as ``with``)."""
+        from sweeps._objective import OBJECTIVE_COMMANDS
+
+        seeds, command = self.cfg.trial_seeds, OBJECTIVE_COMMANDS[self.cfg.objective]
+        adapts = command == "pipeline"  # the model-free baseline is shared only by adapting trials
+        runs = [
+            {
+                **self.updates,
+                **param_updates(params),
+                "seed": seed,
+                "workdir": str(trial_dir.work.root if len(seeds) == 1 else trial_dir.seed_work(seed).root),
+                "shared_collect_dir": str(self.collect_dir_of(seed)),
+                "shared_baseline_dir": str(self.baseline_dir) if adapts else None,
+            }
+            for seed in seeds
+        ]
         named = [self.cfg.preset] + ([self.args.protocol] if self.args.protocol else [])
         return {
             "storage": self.storage.url,
@@ -100,12 +115,13 @@ class Worker:
             "trial_id": trial._trial_id,
             "trial_number": trial.number,
             "objective": self.cfg.objective,
+            "command": command,
             "pruner": {
                 "n_startup_trials": self.cfg.pruner_startup_trials,
                 "n_warmup_steps": self.cfg.pruner_warmup_steps,
             },
             "named_configs": named,
-            "config_updates": updates,
+            "runs": runs,
             "observers": {
                 "file": self.sacred_dir and str(self.sacred_dir),
                 "mongo": self.args.mongo,

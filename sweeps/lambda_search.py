@@ -1,18 +1,23 @@
 """``python -m sweeps.lambda_search``: Optuna search over lambda_var, lambda_s, lambda_v and m.
 
-Every trial is one Sacred ``pipeline`` run in its own process (``sweeps._trial``); the trial keeps
-the Sacred run id (user attribute ``sacred_run_id``), the run keeps the trial number
+Every trial runs in its own process (``sweeps._trial``). With the default objective ``model`` it trains
+MrCoM on each of ``--model-seeds`` pipeline seeds (each its own dataset, collected once per study) and
+scores the mean held-out world-model error (Sacred ``train`` runs, no adaptation); with ``adapt`` it runs
+the whole ``pipeline`` on one seed and scores MrCoM's adaptation return. The trial keeps the Sacred run
+ids (user attributes ``sacred_run_id``, ``sacred_run_ids``), each run the trial number
 (``info.optuna_trial``). The median pruner stops bad trials from the intermediate values the trial
-process reports itself; a pruned trial is PRUNED in Optuna and in Sacred. A trial whose metrics turn
-NaN fails with the reason recorded, and the search goes on.
+process reports itself; a pruned trial is PRUNED in Optuna (and in Sacred when a run was stopped). A
+trial whose metrics turn NaN fails with the reason recorded, and the search goes on.
 
 Storage: SQLite at ``runs/optuna.db`` by default; ``--storage postgresql://...`` lets workers on many
 machines share one study (start the same command on each). Workers send heartbeats. However a run
 dies (Ctrl-C, SIGTERM, SIGKILL of the worker or of its whole process group, the OOM killer), no
 Sacred run stays RUNNING, the trial is failed with the reason (user attribute ``fail_reason``) and
 its parameters are retried (``sweeps._recovery``). Running the same command again resumes the study
-until ``--trials`` trials have finished (complete or pruned). At the end it prints the best trial and
-the table of trials and writes ``trials.csv``, ``trials.json``, ``trials.md``, ``best.json`` under
+until ``--trials`` trials have finished (complete or pruned). At the end it prints the best trial, the
+trials of a ``model`` study with 95 % intervals over their seeds and each one's paired difference to the
+best (for ``adapt``: the best trial beside sac and sac-utd), the table of trials, and writes
+``trials.csv``, ``trials.json``, ``trials.md``, ``best.json`` under
 ``runs/lambda_search/<study>/``.
 
 Exit codes: 0 done; 1 no trial completed, or ``--max-failures`` trials failed in a row; 2 bad
@@ -36,7 +41,7 @@ from sweeps.layout import RunsDir, StudyDir
 
 
 def _print_summary(study, paths: dict[str, Path]) -> None:
-    from sweeps._report import best_methods_table, best_trial, markdown_table, trial_rows
+    from sweeps._report import best_table, best_trial, markdown_table, trial_rows
 
     best = best_trial(study)
     print()
@@ -50,7 +55,7 @@ def _print_summary(study, paths: dict[str, Path]) -> None:
             f"best trial {best.number}: value={best.value:.6g} {params} "
             f"(Sacred run {best.user_attrs.get('sacred_run_id')})"
         )
-        methods = best_methods_table(study)
+        methods = best_table(study)
         if methods is not None:
             print(methods)
     print(markdown_table(trial_rows(study)))
@@ -122,6 +127,7 @@ def _main(argv: list[str] | None) -> int:
         "preset": cfg.preset,
         "objective": cfg.objective,
         "direction": cfg.direction,
+        "seeds": list(cfg.trial_seeds),
         "storage": _redacted(storage_url),
         "search": cfg.to_dict(),
     }
@@ -155,18 +161,19 @@ def _write_report(study, study_dir: StudyDir, summary: dict[str, Any]) -> dict[s
 
 
 def _open_study(storage, name: str, cfg: SearchConfig, args):
-    """Create the study or load it; a study created with another objective or preset is refused."""
+    """Create the study or load it; a study created with another objective, preset or seeds is refused."""
     import optuna
 
     existing = {s.study_name: s for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
     n_existing = 0
     if name in existing:
         attrs = existing[name].user_attrs
-        for key in ("objective", "preset"):
-            if key in attrs and attrs[key] != getattr(cfg, key):
+        mine = {"objective": cfg.objective, "preset": cfg.preset, "seeds": list(cfg.trial_seeds)}
+        for key, value in mine.items():
+            if key in attrs and attrs[key] != value:
                 raise UsageError(
-                    f"study={name!r} was created with {key}={attrs[key]!r}, not {getattr(cfg, key)!r}"
-                    f"; choose another --study"
+                    f"study={name!r} was created with {key}={attrs[key]!r}, not {value!r}"
+                    "; choose another --study"
                 )
         n_existing = existing[name].n_trials
     seed = cfg.seed + 1_000_003 * n_existing
@@ -185,6 +192,7 @@ def _open_study(storage, name: str, cfg: SearchConfig, args):
     if name not in existing:
         study.set_user_attr("objective", cfg.objective)
         study.set_user_attr("preset", cfg.preset)
+        study.set_user_attr("seeds", list(cfg.trial_seeds))
         study.set_user_attr("split", SEARCH_SPLIT)
         study.set_user_attr("search_delta", SEARCH_DELTA[cfg.preset])
         study.set_user_attr("search", cfg.to_dict())

@@ -12,7 +12,8 @@ A study folder holds the report (``trials.csv``, ``trials.json``, ``trials.md``,
 shared dataset ``collect-<key>/`` and model-free baseline ``baseline-<key>/`` of its trials, and one
 ``trial-<number>/`` per trial: ``spec.json`` (what the worker asks the trial process to run),
 ``trial.log`` (its output), ``outcome.json`` (its result for the worker) and ``work/`` (the pipeline's
-``mrcom.agents.Workdir``).
+``mrcom.agents.Workdir``; ``work-seed<s>/`` per seed in a trial of several seeds). The datasets of a
+study's later seeds sit beside its first, ``collect-<key>-seed<s>/``.
 """
 
 from __future__ import annotations
@@ -75,8 +76,12 @@ class TrialDir(Folder):
 
     @property
     def work(self) -> Workdir:
-        """The trial's pipeline workdir."""
+        """The trial's pipeline workdir (a trial of one seed)."""
         return Workdir(self.root / "work")
+
+    def seed_work(self, seed: int) -> Workdir:
+        """The workdir of pipeline ``seed`` in a trial of several seeds (objective ``model``)."""
+        return Workdir(self.root / f"work-seed{int(seed)}")
 
 
 class StudyDir(Folder):

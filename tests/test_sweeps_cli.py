@@ -97,7 +97,9 @@ def test_set_reaches_the_pipeline_config_of_every_trial(tmp_path):
     worker = Worker(study, storage, cfg, args, updates, study_dir, tmp_path / "c", None, tmp_path / "j")
     params = {"lambda_var": 1.0, "lambda_s": 0.1, "lambda_v": 0.1, "m": 4}
     spec = worker._spec(trial, params, study_dir.trial(trial.number))
-    run = ex._create_run("pipeline", spec["config_updates"], spec["named_configs"])
+    assert spec["command"] == "train" and [u["seed"] for u in spec["runs"]] == [0, 1]  # smoke: two seeds
+    assert spec["runs"][1]["shared_collect_dir"] == str(tmp_path / "c-seed1")  # each seed its dataset
+    run = ex._create_run(spec["command"], spec["runs"][0], spec["named_configs"])
     pcfg = pipeline_config(run.config)
     assert pcfg.adapt.real_steps == 60 and tuple(pcfg.sac.hidden) == (16, 16)
     assert pcfg.worldmodel.context_len == 4 and pcfg.envs.target_split == "validation"

@@ -74,8 +74,11 @@ def test_write_json_atomic_leaves_no_temp_file_and_nulls_nan(tmp_path):
 
 def test_search_presets_and_validation():
     smoke = search_config("smoke")
-    assert smoke.trials == 3 and smoke.direction == "maximize"
-    assert search_config("quick", objective="model").direction == "minimize"
+    assert smoke.trials == 3 and smoke.direction == "minimize" and smoke.trial_seeds == (0, 1)
+    quick = search_config("quick", seed=4)
+    assert quick.objective == "model" and quick.trial_seeds == (4, 5, 6)
+    adapt = search_config("quick", objective="adapt", seed=4)
+    assert adapt.direction == "maximize" and adapt.trial_seeds == (4,)  # an adapting trial runs one seed
     assert search_config("quick", m=[2, 3]).m == (2, 3)
     lo, hi = search_config("quick").m
     assert preset("quick").worldmodel.context_len in range(lo, hi + 1)
@@ -86,6 +89,7 @@ def test_search_presets_and_validation():
         (dict(m=(0, 4)), "m="),
         (dict(objective="reward"), "objective"),
         (dict(trials=0), "trials"),
+        (dict(model_seeds=0), "model_seeds"),
         (dict(heartbeat_interval=5, grace_period=5), "grace_period"),
     ]:
         with pytest.raises(ValueError, match=field):
@@ -122,13 +126,68 @@ def test_intermediate_values():
     assert late("adapt/mrcom/hopper/normalized_return", 30.0, 1000) == (1000, 30.0)
     unknown = IntermediateValues("adapt")  # robots not known yet: nothing reported
     assert unknown("adapt/mrcom/hopper/normalized_return", 5.0, 1) is None
+    assert adapt.seed_done(0.3) is None  # an adapting trial reports its curve only
+    # model: after the i-th seed, the mean over the seeds so far, at step i (every trial on the same seeds)
     model = IntermediateValues("model")
-    assert model("wm/k1_obs_nmse", 0.1, 40) is None
-    assert model("wm/k5_obs_nmse", 0.2, 40) is None
-    assert model("wm/k15_obs_nmse", 0.6, 40) is None
-    assert model("wm/value_equiv", 9.0, 40) is None  # the absolute error is not the objective's term
-    assert model("wm/value_equiv_rel", 0.05, 80) is None  # another step: not complete
-    assert model("wm/value_equiv_rel", 0.05, 40) == (40, pytest.approx(0.35))
+    for term in ("k1_obs_nmse", "k5_obs_nmse", "k15_obs_nmse", "value_equiv_rel"):
+        assert model(f"wm/{term}", 0.1, 40) is None  # the training curve is not the objective
+    assert model.seed_done(0.3) == (0, pytest.approx(0.3))
+    assert model.seed_done(0.5) == (1, pytest.approx(0.4))
+    assert model.seed_done(0.1) == (2, pytest.approx(0.3))
+
+
+def test_run_objective_reads_each_objectives_file(tmp_path):
+    from mrcom.agents import Workdir
+    from sweeps._objective import run_objective
+
+    wd = Workdir(tmp_path)
+    with pytest.raises(ValueError, match="metrics.json: missing"):
+        run_objective(tmp_path, "model")
+    metrics = {"k1_obs_nmse": 0.1, "k5_obs_nmse": 0.2, "k15_obs_nmse": 0.6, "value_equiv_rel": 0.05}
+    wd.worldmodel_metrics("mrcom").parent.mkdir(parents=True)
+    wd.worldmodel_metrics("mrcom").write_text(json.dumps({**metrics, "reward_mse": 9.0}))
+    assert run_objective(tmp_path, "model") == pytest.approx(0.35)
+    wd.results.write_text(json.dumps({"methods": {"mrcom": {"hopper": [10.0, 20.0]}}}))
+    assert run_objective(tmp_path, "adapt") == pytest.approx(15.0)
+
+
+def test_model_trials_table_pairs_each_trial_with_the_best_on_the_same_seeds():
+    import optuna
+    from optuna.distributions import FloatDistribution, IntDistribution
+    from optuna.trial import TrialState, create_trial
+
+    from sweeps._report import best_table, t_interval, trial_rows
+
+    mean, low, high = t_interval([1.0, 2.0, 3.0])  # sd 1, t(0.975, 2) = 4.3027
+    assert mean == 2.0 and (low, high) == (
+        pytest.approx(2 - 4.3027 / 3**0.5, abs=1e-4),
+        pytest.approx(2 + 4.3027 / 3**0.5, abs=1e-4),
+    )
+    study = optuna.create_study(direction="minimize")
+    study.set_user_attr("objective", "model")
+    dist = {k: FloatDistribution(0.01, 10.0, log=True) for k in ("lambda_var", "lambda_s", "lambda_v")}
+    dist["m"] = IntDistribution(4, 16)
+
+    def add(values, state=TrialState.COMPLETE, **params):
+        params = {"lambda_var": 1.0, "lambda_s": 0.1, "lambda_v": 1.0, "m": 8, **params}
+        value = sum(values) / len(values) if state == TrialState.COMPLETE else None
+        extra = {"user_attrs": {"seed_values": values}, "state": state, "value": value}
+        extra["intermediate_values"] = {} if value is not None else {0: values[0]}
+        study.add_trial(create_trial(params=params, distributions=dist, **extra))
+
+    add([0.30, 0.20, 0.40], m=10)  # the seed shifts both: paired, this trial is worse on every seed
+    add([0.25, 0.15, 0.35], m=12)  # best
+    add([0.20, 0.30, 0.30], m=14)  # mean 0.2667 above the best's 0.25, but not on every seed
+    add([0.9], state=TrialState.PRUNED, m=5)
+    table = best_table(study)
+    rows = [line for line in table.splitlines() if line.startswith("| ") and line[2].isdigit()]
+    assert [r.split(" | ")[0] for r in rows] == ["| 1", "| 2", "| 0"]  # complete trials, best first
+    assert "0.2500 / 0.1500 / 0.3500" in rows[0] and rows[0].endswith("| - |")
+    assert "**+0.0500 [+0.0500, +0.0500]**" in rows[2]  # worse by the same 0.05 on each seed: separated
+    assert "**" not in rows[1]  # -0.05, +0.15, -0.05 on the seeds: the interval holds 0
+    assert trial_rows(study)[0]["seed_values"] == "0.3 / 0.2 / 0.4"
+    study.set_user_attr("objective", "adapt")
+    assert best_table(study) is None  # an adapt study reads results.json of its best run (none here)
 
 
 def test_quick_search_adapts_the_presets_budget_and_prunes_only_after_learning_starts():

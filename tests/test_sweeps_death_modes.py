@@ -97,7 +97,9 @@ class Sweep:
         self.logs = 0
 
     def start(self, mode: str, trials: int = 1) -> tuple[subprocess.Popen, Path]:
-        args = ["--preset", "smoke", "--study", "s", "--trials", str(trials), "--heartbeat", "1"]
+        # the stand-in replaces the pipeline command, which an adapting trial runs
+        args = ["--preset", "smoke", "--objective", "adapt", "--study", "s", "--trials", str(trials)]
+        args += ["--heartbeat", "1"]
         args += ["--grace", str(GRACE), "--collect-dir", str(self.tmp / "collect"), *POINT]
         env = {**self.env, "FAKE_TRIAL": mode, "FAKE_TRIAL_DIR": str(self.flags)}
         self.logs += 1

@@ -17,7 +17,7 @@ from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState, create_trial
 
 from mrcom.agents import preset
-from sweeps._objective import uninformative_until
+from sweeps._objective import model_error, uninformative_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")]
 
@@ -27,9 +27,10 @@ DIVERGING = {"lambda_var": 1e38}  # the loss overflows float32: non-finite from 
 POINT = ["--lambda-var", "1", "1", "--lambda-s", "0.1", "0.1", "--lambda-v", "0.1", "0.1", "--m", "4", "4"]
 
 
-def search_args(shared: Path, study: str, trials: int, *extra: str) -> list[str]:
+def search_args(shared: Path, study: str, trials: int, *extra: str, objective: str = "adapt") -> list[str]:
     return [
-        "--preset", "smoke", "--study", study, "--trials", str(trials), "--seed", "0",
+        "--preset", "smoke", "--objective", objective, "--study", study, "--trials", str(trials),
+        "--seed", "0",
         "--collect-dir", str(shared / "collect"), "--jax-cache", str(shared / "jax_cache"),
         "--heartbeat", "1", "--grace", "4", *POINT, *extra,
     ]  # fmt: skip
@@ -119,6 +120,40 @@ def test_search_prunes_fails_and_records_every_trial(tmp_path, sweeps_run, sweep
     assert rows[1]["reason"] == bad.user_attrs["fail_reason"]
     assert (out / "trials.csv").read_text().count("\n") == 1 + len(trials)
     assert "best trial 0" in proc.stdout and "| number | state |" in proc.stdout
+
+
+def test_model_search_trains_each_seed_on_its_dataset_and_scores_the_mean(
+    tmp_path, sweeps_run, sweeps_shared
+):
+    """The default objective: each trial trains MrCoM on seeds 0 and 1 (smoke), each on its own dataset,
+    with no adaptation; its value is the mean of the seeds' held-out model errors, read back here from
+    each seed's metrics.json; the same parameters give the same values (deterministic per seed)."""
+    study_name = "model"
+    proc = sweeps_run("sweeps.lambda_search", *search_args(sweeps_shared, study_name, 2, objective="model"),
+                      cwd=tmp_path, timeout=900)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    trials = load(tmp_path, study_name).get_trials()
+    assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.COMPLETE]
+    study_dir = tmp_path / "runs" / "lambda_search" / study_name
+    for t in trials:
+        values = t.user_attrs["seed_values"]
+        assert len(values) == 2 and t.value == pytest.approx(sum(values) / 2)
+        assert t.intermediate_values == {0: pytest.approx(values[0])}  # the last seed is not reported
+        run_ids = t.user_attrs["sacred_run_ids"]
+        for seed, run_id, value in zip((0, 1), run_ids, values, strict=True):
+            run = sacred_run(tmp_path / "runs" / "sacred" / str(run_id))
+            assert run["status"] == "COMPLETED" and run["command"] == "train"
+            assert run["config"]["seed"] == seed and run["info"]["optuna_trial"] == t.number
+            work = study_dir / f"trial-{t.number:04d}" / f"work-seed{seed}"
+            metrics = json.loads((work / "worldmodels" / "mrcom" / "metrics.json").read_text())
+            assert value == pytest.approx(model_error(metrics))
+            assert not (work / "adapt").exists() and not (work / "results.json").exists()  # no adaptation
+            collect = Path(run["config"]["shared_collect_dir"])
+            assert collect.name == ("collect" if seed == 0 else "collect-seed1")
+    assert trials[0].user_attrs["seed_values"] == trials[1].user_attrs["seed_values"]  # same parameters
+    seed0, seed1 = (sweeps_shared / d / "dataset" / "manifest.json" for d in ("collect", "collect-seed1"))
+    assert seed0.read_text() != seed1.read_text()  # two datasets, not one read twice
+    assert "minus best" in proc.stdout and "minus best" in (study_dir / "trials.md").read_text()
 
 
 def _wait_for(predicate, timeout: float, what: str, proc: subprocess.Popen | None = None):
