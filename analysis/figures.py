@@ -29,7 +29,9 @@ Which runs: every run below ``--runs``, Sacred run directories (``runs/sacred``)
 the latest per (preset, protocol, ablation, seed). When the runs hold only the trials of a lambda
 search (the README's main job), the study's best trial is shown instead, with the sac and sac-utd
 baselines it ran beside: the study from ``--study-storage`` or ``<runs>/../optuna.db`` when that file
-exists, else the trial whose MrCoM return is highest. ``--include-study-runs`` tabulates every trial.
+exists, else the trial whose MrCoM return is highest. A search of the (default) ``model`` objective
+adapts nothing: then the study's plots and trial table are written from ``<runs>/../optuna.db``.
+``--include-study-runs`` tabulates every trial.
 
 Intervals: ``--reps`` bootstrap replicates (default 10,000) drawn with ``--bootstrap-seed`` (default 0):
 the same runs and seed give the same numbers.
@@ -296,13 +298,19 @@ def write_figures(
     for p in presets:
         mine = [r for r in runs if str(r.preset) == p]
         written += write_preset(mine, out / p, formats, reps=reps, seed=bootstrap_seed)
+    notes = ""
     if study_storage is not None:
         written += write_study(study_storage, study_name, out, formats)
+    elif not runs and (default := _default_storage(runs_root)) is not None:
+        try:  # a search of the model objective: its trials train world models only, its study is the result
+            written += write_study(default, study_name, out, formats)
+        except ValueError as e:
+            notes = f"Study plots left out: {e}.\n\n"
     ids = ", ".join(r.run_id for r in runs) or "none"
-    body = f"# Tables and figures\n\nRuns under `{runs_root}`: {used}.\n\nRuns used: {ids}.\n\n"
-    if runs:
+    body = f"# Tables and figures\n\nRuns under `{runs_root}`: {used}.\n\nRuns used: {ids}.\n\n{notes}"
+    if written:
         body += "Written:\n\n" + "".join(f"- `{p.relative_to(out)}`\n" for p in written) + "\n"
-    else:
+    if not runs:
         body += "No run with results.\n"
     written.append(atomic_write_text(out / "index.md", body))
     print(f"runs used: {used}: {ids}", file=sys.stderr)
@@ -325,6 +333,8 @@ def best_trial_runs(
     """
     trials = [r for r in runs if r.results is not None and r.info.get("optuna_trial") is not None]
     if not trials:
+        if any(r.info.get("optuna_trial") is not None for r in runs):
+            return [], "no evaluation run; the Optuna trials trained world models only (objective model)"
         return [], "no evaluation run and no Optuna trial run"
     if storage is not None:
         from analysis._optuna_plots import load_study

@@ -254,3 +254,30 @@ def test_committed_adaptation_scores_still_load(tmp_path):
     assert main(["--runs", str(root), "--out", str(tmp_path), "--reps", "200"]) == 0
     agg = (tmp_path / "quick" / "aggregate.md").read_text()
     assert "9 (3 × 3)" in agg and "Ours (paper)" in agg
+
+
+def test_a_model_search_is_shown_by_its_study(tmp_path):
+    """After the main job (objective model) the runs are world-model trainings without returns: the
+    tables are left out and the study's plots and trial table come from ``<runs>/../optuna.db``."""
+    import optuna
+    from optuna.distributions import FloatDistribution
+    from optuna.trial import create_trial
+
+    run = tmp_path / "runs" / "sacred" / "1"
+    run.mkdir(parents=True)
+    (run / "run.json").write_text(json.dumps({"status": "COMPLETED", "command": "train"}))
+    (run / "info.json").write_text(json.dumps({"optuna_trial": 0, "optuna_study": "s"}))
+    study = optuna.create_study(study_name="s", storage=f"sqlite:///{tmp_path / 'runs' / 'optuna.db'}")
+    dist = {
+        "lambda_s": FloatDistribution(0.01, 1.0, log=True),
+        "lambda_v": FloatDistribution(0.1, 30, log=True),
+    }
+    for i, value in enumerate((0.30, 0.25, 0.28)):
+        params = {"lambda_s": 0.1 * (i + 1), "lambda_v": 1.0 + i}
+        study.add_trial(create_trial(params=params, distributions=dist, value=value))
+    out = tmp_path / "figures"
+    written = write_figures(tmp_path / "runs" / "sacred", out, reps=500)
+    assert {p.name for p in written} >= {"optuna_history.png", "optuna_trials.md", "index.md"}
+    index = (out / "index.md").read_text()
+    assert "trained world models only" in index and "No run with results." in index
+    assert "0.25" in (out / "optuna_trials.md").read_text()
