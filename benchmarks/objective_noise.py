@@ -193,14 +193,16 @@ def main(argv: list[str] | None = None) -> None:
         f"Kendall's W {w:.2f}; spread between settings {between:.4f} / seed noise {noise:.4f} "
         f"= {between / noise:.2f}"
     )
-    splits = (
-        {k: split_agreement(values, k) for k in (1, 2, 3) if len(seeds) >= 2 * k} if len(seeds) >= 6 else {}
-    )
-    for k, agree in splits.items():
-        print(
-            f"mean over {k} seed(s), {agree['splits']} splits into two groups: same best setting in "
-            f"{agree['same_best']:.0%}, Spearman rho between the groups' rankings {agree['spearman']:.2f}"
-        )
+    ks = [k for k in (1, 2, 3) if len(seeds) >= 2 * k] if len(seeds) >= 6 else []
+    splits = {k: split_agreement(values, k) for k in ks}
+    # the same with the geometric mean over seeds (a seed that scales every error counts no more)
+    geometric = {k: split_agreement(np.log(values), k) for k in ks}
+    for k in ks:
+        for name, agree in (("mean", splits[k]), ("geometric mean", geometric[k])):
+            print(
+                f"{name} over {k} seed(s), {agree['splits']} splits into two groups: same best setting in "
+                f"{agree['same_best']:.0%}, Spearman rho between the groups' rankings {agree['spearman']:.2f}"
+            )
     print(f"time {seconds:.0f} s")
     atomic_write_json(
         args.workdir / "objective_noise.json",
@@ -214,6 +216,7 @@ def main(argv: list[str] | None = None) -> None:
             "between_settings_std": between,
             "seed_noise_std": noise,
             "split_agreement": {str(k): v for k, v in splits.items()},
+            "split_agreement_geometric": {str(k): v for k, v in geometric.items()},
             "seconds": seconds,
         },
     )
