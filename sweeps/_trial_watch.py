@@ -70,11 +70,12 @@ def tqdm_write(line: str) -> None:
     tqdm.write(line)
 
 
-_STAGE = re.compile(r"(collect|worldmodel|adapt[ /][\w-]+|eval/[\w-]+)")
+# a stage's metric or bar name, or (group 2) a world model's training bar at a line start ("mrcom:  4%|")
+_STAGE = re.compile(r"(collect|worldmodel|adapt[ /][\w-]+|eval/[\w-]+)|^([\w-]+):\s+\d+%\|", re.M)
 
 
 def trial_stage(log_path: Path) -> str | None:
-    """The pipeline stage a trial's log shows last ("collect", "worldmodel", "adapt <method>", "evaluate")."""
+    """The stage a trial's log shows last ("collect", "train <model>", "adapt <method>", "evaluate")."""
     try:
         with open(log_path, "rb") as f:
             f.seek(0, os.SEEK_END)
@@ -82,7 +83,7 @@ def trial_stage(log_path: Path) -> str | None:
             tail = f.read().decode("utf-8", "replace")
     except OSError:
         return None
-    found = _STAGE.findall(tail)
+    found = [stage or f"train {model}" for stage, model in _STAGE.findall(tail.replace("\r", "\n"))]
     if not found:
         return None
     last = found[-1]

@@ -247,6 +247,9 @@ def test_trial_stage_reads_the_last_stage_of_a_log(tmp_path):
     assert trial_stage(log) is None  # no log yet
     log.write_text("collect: 100%|###| 9/9\nworldmodel:  40%|#  | 600/1500\n")
     assert trial_stage(log) == "worldmodel"
+    with log.open("a") as f:  # a world model's bar, as tqdm rewrites it (carriage returns)
+        f.write("INFO - mrcom - Running command 'train'\nmrcom:   0%|   | 0/500\rmrcom:  10%|#  | 50/500\r")
+    assert trial_stage(log) == "train mrcom"
     with log.open("a") as f:
         f.write("adapt/sac-utd/hopper/normalized_return = 3.10 (step 500)\n")
     assert trial_stage(log) == "adapt sac-utd"
