@@ -124,6 +124,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument(
         "--earlier", type=Path, default=None, help="an earlier objective_noise.json to add seeds from"
     )
+    p.add_argument(
+        "--eval-windows", type=int, default=None, help="held-out windows scored (default: the search's)"
+    )
     p.add_argument("--no-progress", action="store_true", help="no tqdm bars")
     args = p.parse_args(argv)
     dirs = {s: args.workdir / f"seed{s}" for s in args.seeds}
@@ -154,9 +157,10 @@ def main(argv: list[str] | None = None) -> None:
                 checkpoint_dir=args.workdir / "models" / f"seed{seed}_{tag}",
                 progress=progress,
             )
-            metrics = kind.evaluate(
-                model, held, jax.random.PRNGKey(wm_seed), num_windows=wm.eval_windows, burn_in=wm.eval_burn_in
-            )
+            # the windows of the training loop's own last evaluation (a search trial's metrics.json)
+            eval_key = jax.random.fold_in(jax.random.PRNGKey(wm_seed), 1)
+            windows = args.eval_windows or wm.eval_windows
+            metrics = kind.evaluate(model, held, eval_key, num_windows=windows, burn_in=wm.eval_burn_in)
             values[i, j] = model_error(metrics)
             print(f"seed {seed} setting {j} {params}: model objective {values[i, j]:.4f}", flush=True)
     seconds = time.perf_counter() - t0
@@ -218,6 +222,7 @@ def main(argv: list[str] | None = None) -> None:
             "split_agreement": {str(k): v for k, v in splits.items()},
             "split_agreement_geometric": {str(k): v for k, v in geometric.items()},
             "seconds": seconds,
+            "eval_windows": windows,
         },
     )
 
