@@ -9,8 +9,12 @@ issue 27 (where the `adapt` objective's seed noise was about four times the spre
 `--random` more drawn from the quick search space (`sweeps.search_config("quick")`, Optuna's
 RandomSampler, seed 0).
 
-`--params JSON` (repeated) replaces the settings, e.g. a study's best and worst trial to re-run on
-fresh seeds; `--earlier FILE` adds the seeds of an earlier run's `objective_noise.json` (same settings).
+`--eval-windows N` scores N held-out windows (default: the search's, 1024 at quick) drawn with the
+training loop's own evaluation key, as a trial's metrics.json; `--draws K` also scores each model on K
+other draws of windows and prints the objective's standard deviation over them (the evaluation's own
+noise). `--params JSON` (repeated) replaces the settings, e.g. a study's best and worst trial to re-run
+on fresh seeds; `--earlier FILE` adds the seeds of an earlier run's `objective_noise.json` (same
+settings).
 
 Printed: the objective per setting and seed, each seed's ranking, Spearman's rho between every pair
 of seeds, Kendall's W over all, and the ratio of the settings' effect to the seed noise in an additive
@@ -127,6 +131,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument(
         "--eval-windows", type=int, default=None, help="held-out windows scored (default: the search's)"
     )
+    p.add_argument(
+        "--draws", type=int, default=0, help="also score each model on this many other draws of windows"
+    )
     p.add_argument("--no-progress", action="store_true", help="no tqdm bars")
     args = p.parse_args(argv)
     dirs = {s: args.workdir / f"seed{s}" for s in args.seeds}
@@ -139,6 +146,7 @@ def main(argv: list[str] | None = None) -> None:
     grid = [json.loads(x) for x in args.params] if args.params else settings(args.random)
     kind = get_kind("mrcom")
     values = np.zeros((len(args.seeds), len(grid)))
+    draws: dict[tuple[int, int], list[float]] = {}
     t0 = time.perf_counter()
     for i, seed in enumerate(args.seeds):
         cfg = preset("quick", args.protocol, seed=seed).replace(**trial_updates("quick", {}))
@@ -150,9 +158,11 @@ def main(argv: list[str] | None = None) -> None:
         for j, params in enumerate(grid):
             wm = cfg.replace(**param_updates(params)).worldmodel
             tag = hashlib.sha1(json.dumps(params, sort_keys=True).encode()).hexdigest()[:10]
+            # trained without eval_data, so eval_windows plays no part: under the preset's own value the
+            # checkpoints stay reusable whatever windows score them (the checkpoint's config must match)
             model, _ = kind.train(
                 data,
-                wm,
+                wm.replace(eval_windows=preset("quick", args.protocol).worldmodel.eval_windows),
                 seed=wm_seed,
                 checkpoint_dir=args.workdir / "models" / f"seed{seed}_{tag}",
                 progress=progress,
@@ -162,6 +172,11 @@ def main(argv: list[str] | None = None) -> None:
             windows = args.eval_windows or wm.eval_windows
             metrics = kind.evaluate(model, held, eval_key, num_windows=windows, burn_in=wm.eval_burn_in)
             values[i, j] = model_error(metrics)
+            for d in range(args.draws):  # the same model on other draws of windows: the evaluation's noise
+                again = kind.evaluate(
+                    model, held, jax.random.PRNGKey(10_000 + d), num_windows=windows, burn_in=wm.eval_burn_in
+                )
+                draws.setdefault((seed, j), []).append(model_error(again))
             print(f"seed {seed} setting {j} {params}: model objective {values[i, j]:.4f}", flush=True)
     seconds = time.perf_counter() - t0
     seeds = list(args.seeds)
@@ -207,6 +222,12 @@ def main(argv: list[str] | None = None) -> None:
                 f"{name} over {k} seed(s), {agree['splits']} splits into two groups: same best setting in "
                 f"{agree['same_best']:.0%}, Spearman rho between the groups' rankings {agree['spearman']:.2f}"
             )
+    window_sd = float(np.mean([np.std(v, ddof=1) for v in draws.values()])) if args.draws > 1 else None
+    if window_sd is not None:
+        print(
+            f"{args.draws} draws of {windows} windows per model: the objective's std, "
+            f"mean over models {window_sd:.4f}"
+        )
     print(f"time {seconds:.0f} s")
     atomic_write_json(
         args.workdir / "objective_noise.json",
@@ -223,6 +244,7 @@ def main(argv: list[str] | None = None) -> None:
             "split_agreement_geometric": {str(k): v for k, v in geometric.items()},
             "seconds": seconds,
             "eval_windows": windows,
+            "window_draw_std": window_sd,
         },
     )
 
