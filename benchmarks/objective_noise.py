@@ -22,8 +22,8 @@ model (`setting_effect_and_noise`: a seed's shift of every setting, e.g. an easi
 noise to a search that compares its trials on one seed; the setting x seed interaction is); above 1
 the settings differ by more than a seed reorders them. With six or more seeds, also what a search that
 scores each trial as the mean over k seeds would see (`split_agreement`): over every split of the
-seeds into two disjoint groups of k, how often the two groups' means put the same setting first and
-Spearman's rho between their rankings. Written: `<workdir>/objective_noise.json`.
+seeds into two disjoint groups of k, how often the two groups' means put the same setting first (and
+last) and Spearman's rho between their rankings. Written: `<workdir>/objective_noise.json`.
 
     uv run python benchmarks/objective_noise.py --workdir /tmp/objective_noise \\
         --seed-dir 0=/tmp/wm_acc_h --seed-dir 1=/tmp/wm_acc_s1 --seed-dir 2=/tmp/wm_acc_s2
@@ -98,12 +98,13 @@ def setting_effect_and_noise(values: np.ndarray) -> tuple[float, float]:
 def split_agreement(values: np.ndarray, k: int) -> dict[str, float]:
     """Over every split of the seeds (rows of ``values``, (seeds, settings)) into two disjoint groups of
     ``k`` (each unordered pair of groups once): the share of splits whose two group means (a search that
-    scores a trial as the mean over k seeds, run on two sets of seeds) rank the same setting best, and the
-    mean Spearman rho between the two rankings. Lower is better (the model objective)."""
+    scores a trial as the mean over k seeds, run on two sets of seeds) rank the same setting best, the
+    share that rank the same setting worst, and the mean Spearman rho between the two rankings. Lower
+    is better (the model objective)."""
     m = values.shape[0]
     if m < 2 * k:
         raise ValueError(f"seeds={m}: need at least {2 * k} for two disjoint groups of {k}")
-    same_best, rhos = [], []
+    same_best, same_worst, rhos = [], [], []
     for a in itertools.combinations(range(m), k):
         rest = [i for i in range(m) if i not in a]
         for b in itertools.combinations(rest, k):
@@ -111,8 +112,14 @@ def split_agreement(values: np.ndarray, k: int) -> dict[str, float]:
                 continue
             ma, mb = values[list(a)].mean(axis=0), values[list(b)].mean(axis=0)
             same_best.append(float(np.argmin(ma) == np.argmin(mb)))
+            same_worst.append(float(np.argmax(ma) == np.argmax(mb)))
             rhos.append(float(spearmanr(ma, mb).statistic))
-    return {"splits": len(rhos), "same_best": float(np.mean(same_best)), "spearman": float(np.mean(rhos))}
+    return {
+        "splits": len(rhos),
+        "same_best": float(np.mean(same_best)),
+        "same_worst": float(np.mean(same_worst)),
+        "spearman": float(np.mean(rhos)),
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -220,7 +227,8 @@ def main(argv: list[str] | None = None) -> None:
         for name, agree in (("mean", splits[k]), ("geometric mean", geometric[k])):
             print(
                 f"{name} over {k} seed(s), {agree['splits']} splits into two groups: same best setting in "
-                f"{agree['same_best']:.0%}, Spearman rho between the groups' rankings {agree['spearman']:.2f}"
+                f"{agree['same_best']:.0%}, same worst in {agree['same_worst']:.0%}, Spearman rho between "
+                f"the groups' rankings {agree['spearman']:.2f}"
             )
     window_sd = float(np.mean([np.std(v, ddof=1) for v in draws.values()])) if args.draws > 1 else None
     if window_sd is not None:

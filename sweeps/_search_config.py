@@ -147,10 +147,11 @@ SEARCH_PRESETS: dict[str, dict[str, Any]] = {
 # 1500-step adaptation gave every agent 500 steps of updates, and at that budget sac-utd scored above
 # MBPO on the validation targets, while at the preset's 3000 steps MBPO is above it (docs/choices.md,
 # "Sweeps: per-trial budget of the quick search"). The quick search scores each trial's world model on
-# 1024 held-out windows instead of the preset's 64: on 64 the objective of one model moved with the
-# window draw by a standard deviation of 0.06, more than the settings differ; on 1024 by 0.01, for about
-# 4 s per evaluation (docs/results.md, "Does the model objective rank lambda settings the same on every
-# seed?"). The study records the delta it ran with (user attribute `search_delta`).
+# 1024 held-out windows instead of the preset's 64: on 64 the objective of one model moves with the
+# window draw by a standard deviation of 0.02 (mean over four models), about as much as the settings
+# differ; on 1024 by 0.004, for about 4 s per evaluation (docs/results.md, "Does the model objective
+# rank lambda settings the same on every seed?"). The study records the delta it ran with (user
+# attribute `search_delta`).
 SEARCH_SPLIT = "validation"
 SEARCH_DELTA: dict[str, dict[str, Any]] = {
     "smoke": {"envs.target_split": SEARCH_SPLIT},
