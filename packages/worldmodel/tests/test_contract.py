@@ -11,6 +11,7 @@ from wm_testing import INTERFACE_METRICS, KEY, assert_same_leaves, branch_inputs
 from mrcom.worldmodel import (
     PRESET_NAMES,
     OpenLoop,
+    evaluation_key,
     get_kind,
     kind_of,
     world_model_names,
@@ -107,6 +108,21 @@ def test_evaluate_gives_the_interface_metrics_reproducibly(name, heldout, traine
     assert INTERFACE_METRICS <= set(result)
     assert all(np.isfinite(v) and v >= 0 for k, v in result.items() if k in INTERFACE_METRICS)
     assert kind.evaluate(model, heldout, KEY, num_windows=8, burn_in=4) == result
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_runs_metrics_are_its_evaluation_on_the_evaluation_key(name, data, heldout, trained):
+    """What a training run reports for its held-out data is `evaluate` on `evaluation_key` of the run's
+    key: a search re-scores a checkpoint on those windows (benchmarks/objective_noise.py)."""
+    kind = get_kind(name)
+    model, _, folder = trained(name)
+    # the run is finished: resuming it only evaluates
+    _, metrics = kind.train(
+        data, _config(name), seed=3, steps=40, checkpoint_dir=folder, eval_data=heldout, progress=False
+    )
+    again = kind.evaluate(model, heldout, evaluation_key(jax.random.PRNGKey(3)), num_windows=8, burn_in=4)
+    assert again == metrics
+    assert kind.evaluate(model, heldout, jax.random.PRNGKey(3), num_windows=8, burn_in=4) != metrics
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -31,7 +31,7 @@ from ._ensemble import (
 )
 from ._evaluate import HORIZON, KS, eval_windows, open_loop_errors
 from ._jit import FAST_COMPILE_OPTIONS, jit_by_config
-from ._loop import NonFiniteLossError, Trainer
+from ._loop import NonFiniteLossError, Trainer, evaluation_key
 from ._nets import MLP, Dense
 from ._parallel import data_sharding, replicate
 from ._reference import obs_scale, persistence_nmse
@@ -170,6 +170,7 @@ __all__ = [
     "data_sharding",
     "replicate",
     "NonFiniteLossError",
+    "evaluation_key",
     "load_model",
     "train",
     "ABLATIONS",

@@ -78,6 +78,13 @@ def check_train_inputs(
     return d, eval_data, steps
 
 
+def evaluation_key(key: PRNGKeyArray) -> PRNGKeyArray:
+    """The key of a training run's held-out evaluations (every `eval_every` steps and at the end), from
+    the run's key: the windows its metrics are scored on. A run's last metrics can be reproduced from a
+    checkpoint with `evaluate(model, eval_data, evaluation_key(key))`."""
+    return jax.random.fold_in(key, 1)
+
+
 def run_training(
     config: Any,
     *,
@@ -108,7 +115,7 @@ def run_training(
         load_state: load_state(checkpoint_dir) -> the state saved there (the checkpoint's config
             must equal `config`).
         evaluate: evaluate(model, eval_data, key) -> metrics.
-        key / seed: PRNG key, or a seed to make one; the evaluation key is `fold_in(key, 1)`.
+        key / seed: PRNG key, or a seed to make one; the evaluation key is `evaluation_key(key)`.
         desc: the progress bar's label (`progress`: show it).
 
     Returns:
@@ -116,7 +123,7 @@ def run_training(
         metrics when a finished run is resumed).
     """
     key = jax.random.PRNGKey(seed) if key is None else key
-    eval_key = jax.random.fold_in(key, 1)
+    eval_key = evaluation_key(key)
 
     state = None
     if checkpoint_dir is not None and checkpoint_path(checkpoint_dir).is_file():
