@@ -16,7 +16,7 @@ from typing import Any
 
 from sweeps._search_config import SearchConfig, param_updates
 from sweeps._trial_watch import Heartbeat, log_tail, signals_held, tqdm_write, trial_stage
-from sweeps.layout import StudyDir, TrialDir
+from sweeps.layout import StudyDir, TrialDir, seed_sibling
 
 _FINISHED = ("COMPLETE", "PRUNED")
 # how a worker starts a trial process: python -m sweeps._trial SPEC.json
@@ -88,7 +88,7 @@ class Worker:
         search's first seed, a sibling ``<name>-seed<seed>`` for the next seeds of a ``model`` trial."""
         if seed == self.cfg.seed:
             return self.collect_dir
-        return self.collect_dir.with_name(f"{self.collect_dir.name}-seed{seed}")
+        return seed_sibling(self.collect_dir, seed)
 
     def _spec(self, trial, params: dict[str, Any], trial_dir: TrialDir) -> dict[str, Any]:
         """What the trial process runs: the Sacred ``command`` (``OBJECTIVE_COMMANDS``) once per seed of

@@ -30,6 +30,12 @@ RESULTS_ARTIFACT = "results.json"
 MANIFEST_ARTIFACT = "dataset_manifest.json"
 
 
+def seed_sibling(folder: Path, seed: int) -> Path:
+    """The folder of pipeline ``seed`` beside ``folder`` in a trial of several seeds: ``<folder>-seed<seed>``
+    (a later seed's shared dataset beside the first's, a seed's workdir beside ``work``)."""
+    return folder.with_name(f"{folder.name}-seed{int(seed)}")
+
+
 class SacredRun(Folder):
     """The files of one Sacred FileStorageObserver run folder ``<sacred>/<id>/``."""
 
@@ -81,7 +87,7 @@ class TrialDir(Folder):
 
     def seed_work(self, seed: int) -> Workdir:
         """The workdir of pipeline ``seed`` in a trial of several seeds (objective ``model``)."""
-        return Workdir(self.root / f"work-seed{int(seed)}")
+        return Workdir(seed_sibling(self.root / "work", seed))
 
 
 class StudyDir(Folder):
