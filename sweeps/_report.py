@@ -151,12 +151,14 @@ def model_trials_table(study: optuna.Study) -> str | None:
     95 % t interval over the seeds, and the paired difference to the best trial on the same seeds (their
     datasets) with its t interval, bold where the interval lies above 0 (the best is better on these
     seeds' datasets beyond their noise). ``None`` for an ``adapt`` study or when no trial completed."""
+    if study.user_attrs.get("objective") != "model":
+        return None
     complete = [
         t
         for t in study.get_trials(deepcopy=False)
         if t.state == TrialState.COMPLETE and t.user_attrs.get("seed_values")
     ]
-    if study.user_attrs.get("objective") != "model" or not complete:
+    if not complete:
         return None
     complete.sort(key=lambda t: statistics.fmean(t.user_attrs["seed_values"]))  # the trial's value
     best = complete[0].user_attrs["seed_values"]
