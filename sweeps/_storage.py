@@ -7,7 +7,7 @@ import warnings
 
 import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 # We drive heartbeats ourselves (ask/tell with a heartbeat thread, fail_stale_trials before each ask),
 # which is what Study.optimize does internally; these two notices do not apply.
@@ -16,8 +16,16 @@ warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to b
 
 
 # Two processes that open a fresh database at once both create its schema and both insert its version
-# row; the slower one fails on the unique key although the schema is complete. Opening again succeeds.
+# row; the slower one fails on the unique key although the schema is complete, or (SQLite) on a
+# CREATE TABLE of a table the other has just created. Opening again succeeds.
 SCHEMA_RACE_ATTEMPTS = 3
+
+
+def _lost_schema_race(error: Exception) -> bool:
+    """Whether opening the storage failed only because another process created its schema meanwhile."""
+    return isinstance(error, IntegrityError) or (
+        isinstance(error, OperationalError) and "already exists" in str(error)
+    )
 
 
 class StorageError(RuntimeError):
@@ -64,7 +72,9 @@ def make_storage(
         for attempt in range(SCHEMA_RACE_ATTEMPTS - 1):
             try:
                 return RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
-            except IntegrityError:  # another process created the schema at the same moment
+            except (IntegrityError, OperationalError) as e:
+                if not _lost_schema_race(e):  # e.g. an unreachable server: no use trying again
+                    raise
                 time.sleep(0.2 * (attempt + 1))
         return RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
     except Exception as e:  # sqlalchemy / driver errors differ by backend

@@ -273,9 +273,10 @@ def test_sweeps_and_analysis_read_the_packages_names():
 
 
 def test_storage_survives_two_processes_creating_the_schema_at_once(tmp_path, monkeypatch):
-    """The loser of the schema race (unique key on the version row) opens the finished database again."""
+    """The loser of the schema race (unique key on the version row, or SQLite's table that already exists)
+    opens the finished database again; other errors are not retried."""
     import optuna
-    from sqlalchemy.exc import IntegrityError
+    from sqlalchemy.exc import IntegrityError, OperationalError
 
     import sweeps._storage as storage
 
@@ -293,9 +294,30 @@ def test_storage_survives_two_processes_creating_the_schema_at_once(tmp_path, mo
     study = optuna.load_study(storage=storage.make_storage(url), study_name="s")
     assert len(calls) == 2 and len(study.get_trials()) == 1
 
+    def sqlite_losing_first(*args, **kwargs):  # SQLite: the other process created a table in between
+        calls.append(1)
+        if len(calls) == 3:
+            statement = "CREATE TABLE study_system_attributes"
+            raise OperationalError(statement, {}, Exception("table study_system_attributes already exists"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(storage, "RDBStorage", sqlite_losing_first)
+    study = optuna.load_study(storage=storage.make_storage(url), study_name="s")
+    assert len(calls) == 4 and len(study.get_trials()) == 1
+
     def always_losing(*args, **kwargs):
         raise IntegrityError("INSERT INTO alembic_version", {}, Exception("UNIQUE constraint failed"))
 
     monkeypatch.setattr(storage, "RDBStorage", always_losing)
     with pytest.raises(storage.StorageError, match="cannot connect"):
         storage.make_storage(url)
+
+    def unreachable(*args, **kwargs):
+        calls.append(1)
+        raise OperationalError("connect", {}, Exception("unable to open database file"))
+
+    monkeypatch.setattr(storage, "RDBStorage", unreachable)
+    before = len(calls)
+    with pytest.raises(storage.StorageError, match="unable to open database file"):
+        storage.make_storage(url)
+    assert len(calls) == before + 1  # not a schema race: no second try
